@@ -1,0 +1,19 @@
+"""vitviz: vision transformers stage by stage, computed by real modules (no streamlit in here)."""
+from .images import ImageError, load_image
+from .preprocess import Preprocessing, preprocess
+from .trace import Trace, tap_names, trace
+from .weights import HUB_IDS, ModelLoadError, load_model, presets
+
+__all__ = [
+    "HUB_IDS",
+    "ImageError",
+    "ModelLoadError",
+    "Preprocessing",
+    "Trace",
+    "load_image",
+    "load_model",
+    "preprocess",
+    "presets",
+    "tap_names",
+    "trace",
+]

@@ -1,0 +1,1 @@
+"""Our ViT, Swin and MobileViT modules (see each module's docstring for the paper)."""

@@ -1,0 +1,134 @@
+"""Building blocks shared by the ViT, Swin and MobileViT modules.
+
+Multi-head self-attention follows Vaswani et al. 2017, §3.2 ("Attention Is All You Need"), in the pre-norm
+arrangement of the ViT paper (Dosovitskiy et al. 2021, §3.1, Eq. 2–3). `Tap` is the observation point that
+`vitviz.trace` hooks, in the spirit of vit-pytorch's `Recorder`: the models never keep tensors for the app.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class Tap(nn.Identity):
+    """A named point in a forward pass that returns its input unchanged.
+
+    `vitviz.trace` registers forward hooks on taps to record what passes through. `active` is true while a
+    hook listens, so a module can compute an intermediate that the fast path skips (explicit attention
+    probabilities instead of fused SDPA) only when someone records it.
+    """
+
+    @property
+    def active(self) -> bool:
+        return bool(self._forward_hooks)
+
+
+@dataclass
+class VisionOutput:
+    """What every vitviz model returns, named as transformers names it."""
+
+    last_hidden_state: Tensor  # ViT (b, 1+n, d); Swin (b, h·w, c) after the last stage; MobileViT (b, c, h, w)
+    attentions: tuple[Tensor, ...] | None = None  # one per layer, shaped as transformers returns them
+    logits: Tensor | None = None  # (b, num_labels) when the checkpoint has a classifier
+
+
+class Family(NamedTuple):
+    """How `vitviz.weights` builds and loads one model family."""
+
+    model_type: str  # config.json's "model_type"
+    model_class: type[nn.Module]  # built as model_class(config)
+    config_from_hf: Callable[[dict], object]  # config.json dict -> our frozen config
+    convert_state_dict: Callable[[dict[str, Tensor]], dict[str, Tensor]]  # checkpoint keys -> our keys
+    presets: dict  # preset name -> config
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention with separate q/k/v projections, as the hub checkpoints store them.
+
+    Taps: `q`, `k`, `v` (b, heads, n, head_dim) and `probs` (b, heads, n, n).
+    """
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.query = nn.Linear(dim, dim, bias=qkv_bias)
+        self.key = nn.Linear(dim, dim, bias=qkv_bias)
+        self.value = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.q, self.k, self.v = Tap(), Tap(), Tap()
+        self.probs = Tap()
+
+    def forward(self, x: Tensor, bias: Tensor | None = None, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """x (b, n, dim), bias broadcastable to (b, heads, n, n) -> (b, n, dim), probs (b, heads, n, n) or None.
+
+        The fused `scaled_dot_product_attention` never materialises the n × n matrix; the explicit softmax
+        runs only when the probabilities are asked for or traced.
+        """
+        q = self.q(rearrange(self.query(x), "b n (heads d) -> b heads n d", heads=self.heads))
+        k = self.k(rearrange(self.key(x), "b n (heads d) -> b heads n d", heads=self.heads))
+        v = self.v(rearrange(self.value(x), "b n (heads d) -> b heads n d", heads=self.heads))
+        probs = None
+        if need_weights or self.probs.active:
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (b, heads, n, n)
+            if bias is not None:
+                scores = scores + bias
+            probs = self.probs(scores.softmax(dim=-1))
+            context = probs @ v  # (b, heads, n, d)
+        else:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        return self.proj(rearrange(context, "b heads n d -> b n (heads d)")), probs
+
+
+class FeedForward(nn.Module):
+    """Two-layer MLP of a transformer block: (b, n, dim) -> (b, n, dim)."""
+
+    def __init__(self, dim: int, hidden: int, act: type[nn.Module] = nn.GELU):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = act()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (b, n, dim) -> (b, n, dim)."""
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def init_random(model: nn.Module, name: str) -> nn.Module:
+    """Give `model` deterministic random weights derived from `name` (the offline presets).
+
+    Linear and embedding parameters get a truncated normal with std 0.02 as in the ViT and Swin
+    reference code; convolutions get He-normal weights so activations keep their scale through
+    MobileViT's deep conv stack (its BatchNorms run on stored statistics in eval mode).
+    """
+    generator = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            leaf = param_name.rsplit(".", 1)[-1]
+            if param.ndim == 1 and leaf == "weight":  # normalisation scales
+                param.fill_(1.0)
+            elif param.ndim == 1:
+                param.zero_()
+            else:
+                std = (2.0 / param[0].numel()) ** 0.5 if param.ndim == 4 else 0.02
+                param.copy_(torch.randn(param.shape, generator=generator).clamp_(-2, 2) * std)
+    return model
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to run on: the one given, else cuda, else mps, else cpu."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

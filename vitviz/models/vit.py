@@ -1,0 +1,213 @@
+"""Vision Transformer (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", §3.1, Eq. 1–4).
+
+The stages are methods named after the paper's description of Eq. 1: `patchify` cuts the image into P×P
+patches, `flatten` turns each into a P²·C vector, `project` applies the linear map E, `add_cls` prepends
+x_class, `add_position` adds E_pos, and `blocks` runs the L pre-norm encoder layers. The projection weight is
+stored as the checkpoint's Conv2d(kernel = stride = P); `project` uses it as the equivalent Linear(P²C → D).
+Serves DINO (Caron et al. 2021), DeiT (Touvron et al. 2021) and the original ViT checkpoints.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Architecture of a ViT checkpoint."""
+
+    image_size: int = 224  # side of the square input the position embeddings were trained for
+    patch_size: int = 16  # P: side of a square patch in pixels
+    channels: int = 3  # C: input channels
+    dim: int = 384  # D: token width
+    depth: int = 12  # L: number of encoder layers
+    heads: int = 6  # attention heads per layer
+    mlp_dim: int = 1536  # hidden width of the MLP
+    qkv_bias: bool = True  # whether the q/k/v projections have a bias
+    layer_norm_eps: float = 1e-12  # epsilon of every LayerNorm (the hub configs say 1e-12)
+    labels: tuple[str, ...] = ()  # class names; empty for a backbone without classifier (DINO)
+
+    @property
+    def grid(self) -> int:
+        """Patches per side at the native resolution."""
+        return self.image_size // self.patch_size
+
+
+PRESETS = {
+    "dino-vits16": ViTConfig(patch_size=16, dim=384, heads=6, mlp_dim=1536),
+    "dino-vits8": ViTConfig(patch_size=8, dim=384, heads=6, mlp_dim=1536),
+    "deit-tiny": ViTConfig(patch_size=16, dim=192, heads=3, mlp_dim=768, labels=tuple(f"class {i}" for i in range(1000))),
+    "vit-base-16": ViTConfig(patch_size=16, dim=768, heads=12, mlp_dim=3072, labels=tuple(f"class {i}" for i in range(1000))),
+}
+
+
+class Block(nn.Module):
+    """Pre-norm encoder layer (Eq. 2–3): x + MSA(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.attn = MultiHeadSelfAttention(cfg.dim, cfg.heads, cfg.qkv_bias)
+        self.norm2 = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.mlp = FeedForward(cfg.dim, cfg.mlp_dim, nn.GELU)
+        self.out = Tap()
+
+    def forward(self, x: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """x (b, n, dim) -> (b, n, dim), attention probs (b, heads, n, n) or None."""
+        attended, probs = self.attn(self.norm1(x), need_weights=need_weights)
+        x = x + attended
+        return self.out(x + self.mlp(self.norm2(x))), probs
+
+
+class ViT(nn.Module):
+    """A ViT whose every stage is a method; taps record each stage for `vitviz.trace`.
+
+    Taps: `patches` (b, gh, gw, P, P, C), `flat` (b, n, P²C), `embeddings` (b, n, D), `tokens` (b, 1+n, D),
+    `e_pos` (1, 1+n, D) as added, `position` (b, 1+n, D), per layer `blocks.{i}.attn.{q,k,v,probs}` and
+    `blocks.{i}.out`.
+    """
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = config
+        cfg = config
+        self.patch_embed = nn.Conv2d(cfg.channels, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.grid**2, cfg.dim))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
+        self.head = nn.Linear(cfg.dim, len(cfg.labels)) if cfg.labels else None
+        self.patches, self.flat, self.embeddings = Tap(), Tap(), Tap()
+        self.tokens, self.e_pos, self.position = Tap(), Tap(), Tap()
+
+    def patchify(self, pixel_values: Tensor) -> Tensor:
+        """(b, C, H, W) -> patches (b, H//P, W//P, P, P, C).
+
+        Pixels beyond the last whole patch are dropped, as Conv2d(stride = P) drops them.
+        """
+        p = self.config.patch_size
+        gh, gw = pixel_values.shape[-2] // p, pixel_values.shape[-1] // p
+        if gh == 0 or gw == 0:
+            raise ValueError(f"input {tuple(pixel_values.shape[-2:])} is smaller than one {p}×{p} patch")
+        x = pixel_values[..., : gh * p, : gw * p]
+        return self.patches(rearrange(x, "b c (h p1) (w p2) -> b h w p1 p2 c", p1=p, p2=p))
+
+    def flatten(self, patches: Tensor) -> Tensor:
+        """(b, gh, gw, P, P, C) -> (b, N, P·P·C) in raster order of patches and (p1 p2 c) order inside each."""
+        return self.flat(rearrange(patches, "b h w p1 p2 c -> b (h w) (p1 p2 c)"))
+
+    def projection_matrix(self) -> Tensor:
+        """The Conv2d kernel as the Linear weight E of Eq. 1: (D, C, P, P) -> (D, P·P·C)."""
+        return rearrange(self.patch_embed.weight, "d c p1 p2 -> d (p1 p2 c)")
+
+    def project(self, flat: Tensor) -> Tensor:
+        """(b, N, P²C) -> (b, N, D): x_p E + b, the same numbers as Conv2d(kernel = stride = P)."""
+        return self.embeddings(F.linear(flat, self.projection_matrix(), self.patch_embed.bias))
+
+    def add_cls(self, embeddings: Tensor) -> Tensor:
+        """(b, N, D) -> (b, 1+N, D) with the learned class token x_class in front."""
+        cls = self.cls_token.expand(embeddings.shape[0], -1, -1)
+        return self.tokens(torch.cat([cls, embeddings], dim=1))
+
+    def position_embeddings(self, grid: tuple[int, int]) -> Tensor:
+        """E_pos for a (gh, gw) patch grid: (1, 1+gh·gw, D).
+
+        A different grid is reached as transformers 5.x does with `interpolate_pos_encoding=True`: the CLS entry
+        is kept and the patch entries are resized bicubically (align_corners=False, no antialias), height and
+        width separately, so non-square grids get their own aspect.
+        """
+        g = self.config.grid
+        if grid == (g, g):
+            return self.pos_embed
+        cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        patch_pos = rearrange(patch_pos, "1 (h w) d -> 1 d h w", h=g, w=g)
+        patch_pos = F.interpolate(patch_pos, size=grid, mode="bicubic", align_corners=False)
+        return torch.cat([cls_pos, rearrange(patch_pos, "1 d h w -> 1 (h w) d")], dim=1)
+
+    def add_position(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+        """(b, 1+N, D) -> (b, 1+N, D): z_0 = [x_class; x_p E] + E_pos (Eq. 1)."""
+        return self.position(tokens + self.e_pos(self.position_embeddings(grid)))
+
+    def embed(self, pixel_values: Tensor) -> Tensor:
+        """Eq. 1: (b, C, H, W) -> z_0 (b, 1+N, D)."""
+        patches = self.patchify(pixel_values)
+        tokens = self.add_cls(self.project(self.flatten(patches)))
+        return self.add_position(tokens, tuple(patches.shape[1:3]))
+
+    def forward(self, pixel_values: Tensor, output_attentions: bool = True) -> VisionOutput:
+        """pixel_values (b, C, H, W) of any size ≥ P -> VisionOutput.
+
+        last_hidden_state (b, 1+N, D) after the final LayerNorm; attentions: one (b, heads, 1+N, 1+N) per layer
+        when `output_attentions` (False uses fused attention); logits (b, classes) from the CLS token.
+        """
+        x = self.embed(pixel_values)
+        attentions = []
+        for block in self.blocks:
+            x, probs = block(x, need_weights=output_attentions)
+            attentions.append(probs)
+        x = self.norm(x)
+        logits = self.head(x[:, 0]) if self.head is not None else None
+        return VisionOutput(x, tuple(attentions) if output_attentions else None, logits)
+
+
+def config_from_hf(cfg: dict) -> ViTConfig:
+    """transformers ViTConfig dict (config.json) -> ViTConfig."""
+    if cfg.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"unsupported hidden_act {cfg.get('hidden_act')!r}: only exact GELU ViTs are supported")
+    id2label = cfg.get("id2label") or {}
+    architectures = cfg.get("architectures") or []
+    with_head = any("Classification" in a for a in architectures)
+    return ViTConfig(
+        image_size=cfg.get("image_size", 224),
+        patch_size=cfg.get("patch_size", 16),
+        channels=cfg.get("num_channels", 3),
+        dim=cfg["hidden_size"],
+        depth=cfg["num_hidden_layers"],
+        heads=cfg["num_attention_heads"],
+        mlp_dim=cfg["intermediate_size"],
+        qkv_bias=cfg.get("qkv_bias", True),
+        layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+        labels=tuple(id2label[k] for k in sorted(id2label, key=int)) if with_head else (),
+    )
+
+
+_RENAMES = [
+    (r"^embeddings\.patch_embeddings\.projection\.", "patch_embed."),
+    (r"^embeddings\.cls_token$", "cls_token"),
+    (r"^embeddings\.position_embeddings$", "pos_embed"),
+    (r"^encoder\.layer\.(\d+)\.layernorm_before\.", r"blocks.\1.norm1."),
+    (r"^encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.", r"blocks.\1.attn.\2."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.layer\.(\d+)\.layernorm_after\.", r"blocks.\1.norm2."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"blocks.\1.mlp.fc1."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"blocks.\1.mlp.fc2."),
+    (r"^layernorm\.", "norm."),
+    (r"^classifier\.", "head."),
+]
+
+
+def convert_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Checkpoint keys (transformers 4.x names, optional `vit.` prefix) -> ViT keys. The pooler is dropped."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("vit.")
+        if key.startswith("pooler."):
+            continue
+        for pattern, repl in _RENAMES:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                out[new] = value
+                break
+        else:
+            out[key] = value  # unknown keys surface as an error in load_state_dict(strict=True)
+    return out
+
+
+FAMILY = Family("vit", ViT, config_from_hf, convert_state_dict, PRESETS)

@@ -1,0 +1,74 @@
+"""Record named intermediates of a forward pass through hooks on `Tap` modules.
+
+Like vit-pytorch's `Recorder`, tracing never changes the model: hooks are registered for one forward and
+removed afterwards (also on error), and the models keep no tensors on `self`. Only the taps that match the
+requested patterns are hooked, so attention probabilities are materialised just for the layers asked for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from .models.common import Tap, VisionOutput
+
+
+@dataclass
+class Trace:
+    """The output of one forward pass and the tensors recorded at its taps, by qualified tap name."""
+
+    output: VisionOutput
+    records: dict[str, Tensor] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Tensor:
+        return self.records[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.records
+
+
+def tap_names(model: nn.Module) -> list[str]:
+    """Qualified names of every tap in `model`, in module registration order."""
+    return [name for name, module in model.named_modules() if isinstance(module, Tap)]
+
+
+def trace(
+    model: nn.Module,
+    pixel_values: Tensor,
+    include: str | Iterable[str] = "*",
+    output_attentions: bool = False,
+) -> Trace:
+    """Run `model(pixel_values)` once and record every tap whose name matches a glob in `include`.
+
+    pixel_values (b, C, H, W) -> Trace. Examples of patterns: `"*"` (all), `"blocks.3.*"` (one ViT layer),
+    `"*.probs"` (every attention map). Recorded tensors are detached and stay on the model's device.
+    Raises KeyError when a pattern matches no tap, so a misspelt name cannot pass silently.
+    """
+    patterns = [include] if isinstance(include, str) else list(include)
+    names = tap_names(model)
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in names):
+            raise KeyError(f"no tap matches {pattern!r}")
+    modules = dict(model.named_modules())
+    records: dict[str, Tensor] = {}
+    handles = []
+
+    def recorder(name: str):
+        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+            records[name] = output.detach()
+
+        return hook
+
+    try:
+        for name in names:
+            if any(fnmatchcase(name, pattern) for pattern in patterns):
+                handles.append(modules[name].register_forward_hook(recorder(name)))
+        with torch.inference_mode():
+            output = model(pixel_values, output_attentions=output_attentions)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return Trace(output, records)
