@@ -1,0 +1,13 @@
+"""vitviz: how vision transformers see an image, stage by stage. Start with `python3 tasks.py run`."""
+import streamlit as st
+
+from ui.shell import sidebar
+from ui.stages import STAGES
+
+st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
+
+overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:", url_path="overview", default=True)
+stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
+page = st.navigation({"vitviz": [overview], "The pipeline": stages})
+sidebar()
+page.run()

@@ -1,0 +1,51 @@
+"""Landing page: the whole pipeline at a glance, with the tensor shapes for the current image and settings."""
+import streamlit as st
+
+import vitviz
+from ui.shell import context, get_model, input_size, model_input
+from ui.stages import STAGES
+
+ctx = context()
+model, warning = get_model(ctx.model_name, ctx.pretrained)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def vit_shapes(model_key: str, image_key: str, size: tuple[int, int], _model, _pixel_values) -> dict[str, tuple]:
+    """Shapes recorded by tracing the embedding stages and the first layer of the real model."""
+    t = vitviz.trace(_model, _pixel_values, include=["patches", "flat", "embeddings", "position", "blocks.0.attn.probs"])
+    return {name: tuple(t[name].shape) for name in t.records} | {"input": tuple(_pixel_values.shape)}
+
+
+st.title("How a vision transformer sees your image")
+st.markdown(
+    "Follow your image through every stage of a Vision Transformer. Each page shows tensors computed by the "
+    "real PyTorch model, the live numbers, the equation, and the code that produced them. Change the image, "
+    "model or resolution in the sidebar: every page follows."
+)
+if warning:
+    st.warning(warning, icon=":material/cloud_off:")
+
+shown, pixel_values = model_input(ctx, model.preprocessing)
+shapes = vit_shapes(ctx.model_key, ctx.image_key, input_size(ctx), model, pixel_values.to(ctx.device))
+c = model.config
+gh, gw, p = *shapes["patches"][1:3], c.patch_size
+flow = {
+    "patching": f"image (H, W, C) = ({shapes['input'][2]}, {shapes['input'][3]}, {c.channels}) → patches ({gh}, {gw}, {p}, {p}, {c.channels})",
+    "flattening": f"→ (N, P²·C) = {shapes['flat'][1:]}",
+    "projection": f"→ tokens (N, D) = {shapes['embeddings'][1:]}",
+    "position": f"→ with CLS + E_pos (1+N, D) = {shapes['position'][1:]}",
+    "attention": f"→ per layer (heads, 1+N, 1+N) = {shapes['blocks.0.attn.probs'][1:]}",
+    "swin": "Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224",
+    "mobilevit": "MobileViT: (b·P, N, d) — attention across patches per pixel offset",
+}
+left, right = st.columns([3, 2])
+with left:
+    for stage in STAGES:
+        with st.container(border=True):
+            st.page_link(stage.file, label=f"**{stage.title}** — {stage.summary}", query_params=st.query_params.to_dict())
+            st.code(flow[stage.key], language=None)
+with right:
+    st.image(shown, caption=f"What {ctx.model_name} receives: {shown.height}×{shown.width} px, {gh}×{gw} = {gh * gw} patches of {p}×{p}",
+             width="stretch")
+    st.caption(f"Model: {ctx.model_name}, {'pretrained' if ctx.pretrained and not warning else 'random-init sandbox'} · "
+               f"D = {c.dim}, {c.depth} layers, {c.heads} heads · device {ctx.device}")

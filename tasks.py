@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""One command to set up and start vitviz, one to set up and test it. Needs only Python >= 3.10.
+
+    python3 tasks.py run     # creates .venv, installs requirements.txt, starts the app on localhost:8501
+    python3 tasks.py test    # creates .venv, installs requirements-test.txt, runs the whole test suite
+    python3 tasks.py bench   # prints the benchmark figures quoted in the README
+
+Extra arguments go to streamlit (run) or pytest (test). Installs are redone only when a requirements file changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_env(requirements: str) -> None:
+    """Create .venv and install `requirements` unless this exact file content is already installed."""
+    if sys.version_info < (3, 10):
+        sys.exit("vitviz needs Python 3.10 or newer.")
+    files = [ROOT / "requirements.txt", ROOT / requirements]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    stamp = VENV / f".installed-{requirements}-{digest}"
+    if stamp.exists():
+        return
+    if not PYTHON.exists():
+        print("Creating .venv …", flush=True)
+        venv.create(VENV, with_pip=True)
+    print(f"Installing {requirements} (first time only) …", flush=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(ROOT / requirements)], check=True)
+    for old in VENV.glob(f".installed-{requirements}-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "bench"}:
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    os.chdir(ROOT)
+    if command == "run":
+        ensure_env("requirements.txt")
+        return subprocess.call([str(PYTHON), "-m", "streamlit", "run", "app.py", "--server.port", "8501", *extra])
+    ensure_env("requirements-test.txt")
+    if command == "test":
+        return subprocess.call([str(PYTHON), "-m", "pytest", *extra])
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        print(f"\n== {script.name}", flush=True)
+        code = subprocess.call([str(PYTHON), str(script), *extra])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,62 @@
+"""Helpers to drive the real app with Streamlit's AppTest."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from pathlib import Path
+
+from ui.stages import STAGES
+
+_pages_manager_init = PagesManager.__init__
+
+
+def _init_as_navigation_app(self, *args, **kwargs):
+    """AppTest resets `uses_pages_directory` before every run and a folder named pages/ turns it on, so its
+    reruns take the legacy multipage path and execute the page without app.py (no sidebar, stale context).
+    app.py calls st.navigation, which turns the flag off in the real server; do the same here."""
+    _pages_manager_init(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+
+
+PagesManager.__init__ = _init_as_navigation_app
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+PAGES = ["pages/overview.py", *(s.file for s in STAGES)]
+
+
+def app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def photo(w: int = 320, h: int = 200, fmt: str = "JPEG", seed: int = 0) -> bytes:
+    """A small synthetic photo: a gradient plus noise, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, seed * 40 % 256)], -1) + rng.integers(0, 30, (h, w, 3))
+    buf = io.BytesIO()
+    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> AppTest:
+    if at.radio(key="src").value != "upload":
+        at.radio(key="src").set_value("upload").run()
+    at.file_uploader(key="upload").upload(name, data, mime)
+    return at.run()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]

@@ -1,0 +1,203 @@
+"""The shared sidebar (image, model, resolution) and what every page needs from it.
+
+Settings that make sense in a link are widgets bound to query parameters, so a teacher can share a URL that
+opens the same page, sample image and settings. Heavy objects live in bounded caches, never in session state.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+import vitviz
+from vitviz.images import SAMPLES, load_sample
+from vitviz.models.common import pick_device
+from vitviz.preprocess import resize_and_crop, to_pixel_values
+
+from .stages import STAGES, neighbours
+
+VIT_MODELS = {
+    "dino-vits16": "DINO ViT-S/16 (self-supervised)",
+    "dino-vits8": "DINO ViT-S/8 (self-supervised)",
+    "deit-tiny": "DeiT-Tiny/16 (ImageNet classifier)",
+    "vit-base-16": "ViT-B/16 (ImageNet classifier)",
+}
+SOURCES = {"sample": "Sample photo", "upload": "Upload", "camera": "Camera"}
+RESOLUTIONS = list(range(64, 513, 16))
+_HUB_RETRY_S = 300  # after a failed download, wait this long before trying the hub again
+_hub_failures: dict[str, tuple[float, str]] = {}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the sidebar decides for the current run."""
+
+    image: Image.Image  # the student's RGB image, longest side ≤ 1024 px
+    image_key: str  # sha256 of the image's bytes: the cache key of everything derived from it
+    image_label: str  # shown in captions
+    model_name: str  # ViT preset name (see VIT_MODELS)
+    pretrained: bool  # whether the hub weights were asked for
+    resolution: int  # input side in pixels (shorter side when keep_aspect)
+    keep_aspect: bool  # resize to the photo's aspect instead of a square
+    device: str  # where the models run
+
+    @property
+    def model_key(self) -> str:
+        """Cache key of the model actually used."""
+        return f"{self.model_name}|{'hub' if self.pretrained else 'preset'}"
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load(source: str, device: str) -> torch.nn.Module:
+    return vitviz.load_model(source, device=device)
+
+
+def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]:
+    """The shared (read-only) model for a preset name, pretrained from the hub when asked and possible.
+
+    Returns (model, message): message explains a fallback to random weights, or is None.
+    """
+    device = str(pick_device())
+    if pretrained:
+        repo = vitviz.HUB_IDS[name]
+        failed = _hub_failures.get(repo)
+        if failed is None or time.monotonic() - failed[0] > _HUB_RETRY_S:
+            try:
+                with st.spinner(f"Downloading {repo} from the Hugging Face hub (first time only)…", show_time=True):
+                    return _load(repo, device), None
+            except vitviz.ModelLoadError as err:
+                _hub_failures[repo] = (time.monotonic(), str(err))
+        message = _hub_failures[repo][1]
+        return _load(name, device), f"Pretrained weights unavailable — {message} Showing random weights instead."
+    return _load(name, device), None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _decode(digest: str, _data: bytes) -> Image.Image:
+    """Decode an upload once per content hash (sha256 of the bytes, not Streamlit's sampled hash)."""
+    return vitviz.load_image(_data)
+
+
+def _image_from_sidebar() -> tuple[Image.Image, str, str]:
+    source = st.sidebar.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="src")
+    sample = st.sidebar.selectbox("Sample photo", list(SAMPLES), key="img", bind="query-params",
+                                  disabled=source != "sample")
+    data, label = None, None
+    if source == "upload":
+        file = st.sidebar.file_uploader("Your photo (JPEG, PNG, WebP, …)", key="upload")
+        if file is not None:
+            data, label = file.getvalue(), file.name
+    elif source == "camera":
+        shot = st.sidebar.camera_input("Take a photo", key="camera")
+        if shot is not None:
+            data, label = shot.getvalue(), "camera photo"
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            image = _decode(digest, data)
+        except vitviz.ImageError as err:
+            st.sidebar.error(str(err))
+        else:
+            st.session_state["last_image"] = (image, digest, label)
+    if source != "sample" and "last_image" in st.session_state:
+        return st.session_state["last_image"]
+    if source != "sample":
+        st.sidebar.caption("No photo yet — showing the sample until you add one.")
+    image = load_sample(sample)
+    return image, f"sample:{sample}", sample
+
+
+def sidebar() -> Context:
+    """Draw the shared sidebar once per run and return the resulting Context."""
+    image, key, label = _image_from_sidebar()
+    st.sidebar.image(image, caption=label, width="stretch")
+    # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
+    name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params")
+    st.sidebar.caption(VIT_MODELS[name])
+    pretrained = st.sidebar.toggle("Pretrained weights (Hugging Face hub)", value=False, key="hub", bind="query-params",
+                                   help="Off: deterministic random weights, works offline. On: downloads the real checkpoint once.")
+    resolution = st.sidebar.select_slider("Input resolution (px)", RESOLUTIONS, value=224, key="res", bind="query-params")
+    keep_aspect = st.sidebar.toggle("Keep the photo's aspect ratio", value=False, key="aspect", bind="query-params",
+                                    help="Off: square input, as the checkpoints were trained. On: the shorter side gets the resolution.")
+    device = str(pick_device())
+    st.sidebar.caption(f"Models run on **{device}** · PyTorch {torch.__version__.split('+')[0]}")
+    ctx = Context(image, key, label, name, pretrained, resolution, keep_aspect, device)
+    st.session_state["ctx"] = ctx
+    return ctx
+
+
+def context() -> Context:
+    """The Context the sidebar built in this run (pages call this)."""
+    return st.session_state["ctx"]
+
+
+def input_size(ctx: Context) -> tuple[int, int]:
+    """(H, W) of the model input for the current image and settings."""
+    if not ctx.keep_aspect:
+        return ctx.resolution, ctx.resolution
+    w, h = ctx.image.size
+    ratio = min(max(w, h) / min(w, h), 3.0)  # a panorama would make thousands of tokens
+    long = int(round(ctx.resolution * ratio / 16)) * 16
+    return (ctx.resolution, long) if w >= h else (long, ctx.resolution)
+
+
+def model_input(ctx: Context, preprocessing) -> tuple[Image.Image, torch.Tensor]:
+    """The image exactly as the model sees it (resized RGB) and its pixel_values (1, 3, H, W).
+
+    At the checkpoint's own square size the checkpoint's processor (resize, crop) is used unchanged.
+    """
+    size = input_size(ctx)
+    native = size == preprocessing.input_size and not ctx.keep_aspect
+    shown = resize_and_crop(ctx.image, preprocessing, None if native else size)
+    return shown, to_pixel_values(shown, preprocessing)
+
+
+def stage_header(key: str, intro: str) -> None:
+    """Title, one-paragraph introduction and the model warning line of a stage page."""
+    stage = next(s for s in STAGES if s.key == key)
+    st.title(stage.title.split("·", 1)[1].strip())
+    st.markdown(intro)
+
+
+def stage_footer(key: str) -> None:
+    """← previous / next → links, keeping the shared settings in the URL."""
+    before, after = neighbours(key)
+    params = {k: v for k, v in st.query_params.to_dict().items()}
+    st.divider()
+    left, _, right = st.columns([2, 3, 2])
+    with left:
+        if before is not None:
+            st.page_link(before.file, label=f"← {before.title}", query_params=params)
+        else:
+            st.page_link("pages/overview.py", label="← Overview", query_params=params)
+    with right:
+        if after is not None:
+            st.page_link(after.file, label=f"{after.title} →", query_params=params)
+
+
+def show_source(*functions) -> None:
+    """The real source of the functions a panel visualises, read at run time so it cannot drift."""
+    with st.expander("The code that computed this", icon=":material/code:"):
+        for fn in functions:
+            st.caption(f"`{fn.__module__}.{fn.__qualname__}`")
+            st.code(inspect.getsource(fn), language="python")
+
+
+def download_array(label: str, array: np.ndarray, name: str) -> None:
+    """CSV (2-D view) and NPY downloads of a panel's numbers."""
+    arr = np.asarray(array)
+    flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr[:, None]
+    csv = io.StringIO()
+    np.savetxt(csv, flat, delimiter=",", fmt="%.6g")
+    npy = io.BytesIO()
+    np.save(npy, arr)
+    a, b = st.columns(2)
+    a.download_button(f"{label} · CSV", csv.getvalue(), f"{name}.csv", "text/csv", on_click="ignore", key=f"csv-{name}")
+    b.download_button(f"{label} · NPY", npy.getvalue(), f"{name}.npy", "application/octet-stream", on_click="ignore", key=f"npy-{name}")

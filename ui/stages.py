@@ -1,0 +1,30 @@
+"""The pipeline's stages in order: one page each, registered explicitly in app.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # url_path of the page
+    title: str  # navigation label
+    icon: str  # material icon shown in the navigation
+    file: str  # page script under pages/
+    summary: str  # one line for the overview
+
+
+STAGES = (
+    Stage("patching", "1 · Patching", ":material/grid_on:", "pages/patching.py", "cut the image into P×P patches"),
+    Stage("flattening", "2 · Flattening", ":material/view_stream:", "pages/flattening.py", "each patch becomes a P²·C vector"),
+    Stage("projection", "3 · Linear projection", ":material/linear_scale:", "pages/projection.py", "x_p E: every patch vector becomes a D-dim token"),
+    Stage("position", "4 · Position embeddings", ":material/pin_drop:", "pages/position.py", "prepend CLS, add E_pos (interpolated to the grid)"),
+    Stage("attention", "5 · Attention maps", ":material/visibility:", "pages/attention.py", "softmax(QKᵀ/√d): where each token looks"),
+    Stage("swin", "6 · Swin windows", ":material/window:", "pages/swin.py", "attention inside shifted M×M windows, then merging"),
+    Stage("mobilevit", "7 · MobileViT", ":material/blur_on:", "pages/mobilevit.py", "convolution + attention across patches: unfold / fold"),
+)
+
+
+def neighbours(key: str) -> tuple[Stage | None, Stage | None]:
+    """The stages before and after `key` in the pipeline."""
+    i = [s.key for s in STAGES].index(key)
+    return (STAGES[i - 1] if i > 0 else None, STAGES[i + 1] if i + 1 < len(STAGES) else None)
