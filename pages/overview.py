@@ -2,15 +2,16 @@
 import streamlit as st
 
 import vitviz
-from ui.shell import context, get_model, input_size, model_input
+from ui.shell import context, show_notes, vit_input
 from ui.stages import STAGES
 
 ctx = context()
-model, warning = get_model(ctx.model_name, ctx.pretrained)
+vin = vit_input(ctx)
+model = vin.model
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def vit_shapes(model_key: str, image_key: str, size: tuple[int, int], _model, _pixel_values) -> dict[str, tuple]:
+def vit_shapes(cache_key: str, _model, _pixel_values) -> dict[str, tuple]:
     """Shapes recorded by tracing the embedding stages and the first layer of the real model."""
     t = vitviz.trace(_model, _pixel_values, include=["patches", "flat", "embeddings", "position", "blocks.0.attn.probs"])
     return {name: tuple(t[name].shape) for name in t.records} | {"input": tuple(_pixel_values.shape)}
@@ -22,11 +23,9 @@ st.markdown(
     "real PyTorch model, the live numbers, the equation, and the code that produced them. Change the image, "
     "model or resolution in the sidebar: every page follows."
 )
-if warning:
-    st.warning(warning, icon=":material/cloud_off:")
-
-shown, pixel_values = model_input(ctx, model.preprocessing)
-shapes = vit_shapes(ctx.model_key, ctx.image_key, input_size(ctx), model, pixel_values.to(ctx.device))
+show_notes(vin)
+shown = vin.shown
+shapes = vit_shapes(vin.cache_key, model, vin.pixel_values)
 c = model.config
 gh, gw, p = *shapes["patches"][1:3], c.patch_size
 flow = {
@@ -47,5 +46,5 @@ with left:
 with right:
     st.image(shown, caption=f"What {ctx.model_name} receives: {shown.height}×{shown.width} px, {gh}×{gw} = {gh * gw} patches of {p}×{p}",
              width="stretch")
-    st.caption(f"Model: {ctx.model_name}, {'pretrained' if ctx.pretrained and not warning else 'random-init sandbox'} · "
+    st.caption(f"Model: {ctx.model_name}, {'pretrained' if ctx.pretrained and not vin.notes else 'random-init sandbox' if not ctx.pretrained else 'see the note above'} · "
                f"D = {c.dim}, {c.depth} layers, {c.heads} heads · device {ctx.device}")

@@ -129,3 +129,27 @@ def test_attention_rows_sum_to_one(checkpoints):
     ours = vitviz.load_model(checkpoints["no_bias"][1], device="cpu")
     for probs in ours(torch.randn(1, 3, 40, 32)).attentions:
         torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:-1]))
+
+
+@pytest.mark.parametrize("new_p", [16, 12, 7])
+def test_pi_resized_kernel_gives_the_same_tokens_on_upsampled_patches(new_p):
+    """FlexiViT §3.4: a patch upsampled bilinearly to the new size is projected to the same token."""
+    from vitviz.models.vit import resize_patch_kernel
+
+    weight = torch.randn(5, 3, 6, 6, dtype=torch.float64)
+    patch = torch.randn(1, 3, 6, 6, dtype=torch.float64)
+    up = F.interpolate(patch, size=(new_p, new_p), mode="bilinear", align_corners=False)
+    new = resize_patch_kernel(weight, new_p)
+    assert new.shape == (5, 3, new_p, new_p)
+    torch.testing.assert_close(torch.einsum("dcij,bcij->bd", new, up), torch.einsum("dcij,bcij->bd", weight, patch))
+
+
+def test_with_patch_size_shares_weights_and_leaves_the_original_alone(checkpoints):
+    ours = vitviz.load_model(checkpoints["classifier"][1], device="cpu")
+    before = ours.patch_embed.weight.clone()
+    other = ours.with_patch_size(4)
+    assert other.config.patch_size == 4 and other.config.grid == ours.config.grid
+    assert other.blocks[0].attn.query.weight.data_ptr() == ours.blocks[0].attn.query.weight.data_ptr()
+    assert torch.equal(ours.patch_embed.weight, before) and ours.with_patch_size(8) is ours
+    out = other(torch.randn(1, 3, 28, 20))
+    assert out.last_hidden_state.shape == (1, 1 + 7 * 5, 48)

@@ -18,6 +18,7 @@ from PIL import Image
 
 import vitviz
 from vitviz.images import SAMPLES, load_sample
+from vitviz.models import vit as vit_models
 from vitviz.models.common import pick_device
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 
@@ -43,6 +44,7 @@ class Context:
     image_key: str  # sha256 of the image's bytes: the cache key of everything derived from it
     image_label: str  # shown in captions
     model_name: str  # ViT preset name (see VIT_MODELS)
+    patch_size: int  # P chosen with the sidebar slider (the checkpoint's own P unless moved)
     pretrained: bool  # whether the hub weights were asked for
     resolution: int  # input side in pixels (shorter side when keep_aspect)
     keep_aspect: bool  # resize to the photo's aspect instead of a square
@@ -52,6 +54,28 @@ class Context:
     def model_key(self) -> str:
         """Cache key of the model actually used."""
         return f"{self.model_name}|{'hub' if self.pretrained else 'preset'}"
+
+
+@dataclass(frozen=True)
+class VitInput:
+    """The ViT of the current settings and the input it reads (what pages 1–5 show)."""
+
+    model: torch.nn.Module  # shared and read-only; already adapted to the chosen patch size
+    checkpoint_patch: int  # the checkpoint's own P
+    shown: Image.Image  # the RGB image exactly as the model receives it
+    pixel_values: torch.Tensor  # (1, 3, H, W) on the model's device
+    cache_key: str  # identifies model, patch size, image and size: key every st.cache_data on it
+    notes: tuple[str, ...]  # what the page must say about the model (fallbacks, adaptations)
+
+    @property
+    def patch_size(self) -> int:
+        return self.model.config.patch_size
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(rows, cols) of patches: pixels past the last whole patch are dropped, as the conv drops them."""
+        h, w = self.pixel_values.shape[-2:]
+        return h // self.patch_size, w // self.patch_size
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -77,6 +101,47 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
         message = _hub_failures[repo][1]
         return _load(name, device), f"Pretrained weights unavailable — {message} Showing random weights instead."
     return _load(name, device), None
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _adapted(_model: torch.nn.Module, model_key: str, patch_size: int) -> torch.nn.Module:
+    return _model.with_patch_size(patch_size)
+
+
+def vit_input(ctx: Context) -> VitInput:
+    """The ViT for the sidebar's settings (PI-resized when P differs from the checkpoint) and its input."""
+    model, warning = get_model(ctx.model_name, ctx.pretrained)
+    notes = [warning] if warning else []
+    native_p = model.config.patch_size
+    if ctx.patch_size != native_p:
+        model = _adapted(model, ctx.model_key, ctx.patch_size)
+        notes.append(
+            f"The checkpoint reads {native_p}×{native_p} patches. At P = {ctx.patch_size} its projection kernel is "
+            f"resampled to {ctx.patch_size}×{ctx.patch_size} with FlexiViT's pseudo-inverse resize, and the position "
+            "embeddings are interpolated to the new grid; all other weights are the checkpoint's. A model trained at "
+            f"P = {native_p} was never trained on such patches: expect the deeper stages to degrade."
+        )
+    shown, pixel_values = model_input(ctx, model.preprocessing)
+    h, w = pixel_values.shape[-2:]
+    key = f"{ctx.model_key}|P{ctx.patch_size}|{ctx.image_key}|{h}x{w}"
+    return VitInput(model, native_p, shown, pixel_values.to(ctx.device), key, tuple(notes))
+
+
+def show_notes(vin: VitInput) -> None:
+    """Say plainly which model the page is showing, before any panel."""
+    for note in vin.notes:
+        st.info(note, icon=":material/info:")
+
+
+def selected_patch(vin: VitInput) -> int:
+    """The patch selected on any page (raster index, clamped to the current grid)."""
+    n = vin.grid[0] * vin.grid[1]
+    return min(int(st.session_state.get("patch", 0)), n - 1)
+
+
+def select_patch(index: int) -> None:
+    """Select a patch for this and the next pages (call from click callbacks)."""
+    st.session_state["patch"] = int(index)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -121,6 +186,9 @@ def sidebar() -> Context:
     # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
     name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params")
     st.sidebar.caption(VIT_MODELS[name])
+    native_p = vit_models.PRESETS[name].patch_size
+    patch_size = st.sidebar.slider("Patch size P (px)", 4, 64, value=native_p, key="ps", bind="query-params",
+                                   help=f"The checkpoint reads {native_p}×{native_p} patches; other sizes adapt its projection.")
     pretrained = st.sidebar.toggle("Pretrained weights (Hugging Face hub)", value=False, key="hub", bind="query-params",
                                    help="Off: deterministic random weights, works offline. On: downloads the real checkpoint once.")
     resolution = st.sidebar.select_slider("Input resolution (px)", RESOLUTIONS, value=224, key="res", bind="query-params")
@@ -128,7 +196,7 @@ def sidebar() -> Context:
                                     help="Off: square input, as the checkpoints were trained. On: the shorter side gets the resolution.")
     device = str(pick_device())
     st.sidebar.caption(f"Models run on **{device}** · PyTorch {torch.__version__.split('+')[0]}")
-    ctx = Context(image, key, label, name, pretrained, resolution, keep_aspect, device)
+    ctx = Context(image, key, label, name, patch_size, pretrained, resolution, keep_aspect, device)
     st.session_state["ctx"] = ctx
     return ctx
 

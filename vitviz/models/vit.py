@@ -4,12 +4,13 @@ The stages are methods named after the paper's description of Eq. 1: `patchify` 
 patches, `flatten` turns each into a P²·C vector, `project` applies the linear map E, `add_cls` prepends
 x_class, `add_position` adds E_pos, and `blocks` runs the L pre-norm encoder layers. The projection weight is
 stored as the checkpoint's Conv2d(kernel = stride = P); `project` uses it as the equivalent Linear(P²C → D).
-Serves DINO (Caron et al. 2021), DeiT (Touvron et al. 2021) and the original ViT checkpoints.
+Serves DINO (Caron et al. 2021), DeiT (Touvron et al. 2021) and the original ViT checkpoints. Other patch sizes
+reuse a checkpoint through FlexiViT's pseudo-inverse kernel resize (Beyer et al. 2023, §3.4).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +142,22 @@ class ViT(nn.Module):
         tokens = self.add_cls(self.project(self.flatten(patches)))
         return self.add_position(tokens, tuple(patches.shape[1:3]))
 
+    def with_patch_size(self, patch_size: int) -> "ViT":
+        """A new ViT that reads patch_size × patch_size patches with this checkpoint's weights.
+
+        The projection kernel is PI-resized (`resize_patch_kernel`); position embeddings keep the native grid
+        and are interpolated to whatever grid the input makes. Every other parameter is shared, not copied,
+        so the original model is left untouched.
+        """
+        if patch_size == self.config.patch_size:
+            return self
+        cfg = replace(self.config, patch_size=patch_size, image_size=self.config.grid * patch_size)
+        state = dict(self.state_dict())
+        state["patch_embed.weight"] = resize_patch_kernel(self.patch_embed.weight.detach(), patch_size)
+        model = ViT(cfg).to(self.pos_embed.device)
+        model.load_state_dict(state, assign=True)
+        return model.eval().requires_grad_(False)
+
     def forward(self, pixel_values: Tensor, output_attentions: bool = True) -> VisionOutput:
         """pixel_values (b, C, H, W) of any size ≥ P -> VisionOutput.
 
@@ -155,6 +172,22 @@ class ViT(nn.Module):
         x = self.norm(x)
         logits = self.head(x[:, 0]) if self.head is not None else None
         return VisionOutput(x, tuple(attentions) if output_attentions else None, logits)
+
+
+def resize_patch_kernel(weight: Tensor, size: int) -> Tensor:
+    """FlexiViT PI-resize: (D, C, P, P) -> (D, C, size, size).
+
+    With B the bilinear resize of a P×P patch to size×size, the new kernel is w' = pinv(B)ᵀ w, so that
+    ⟨B x, w'⟩ = ⟨x, w⟩: an upsampled patch gives exactly the token the original patch gave (a least-squares
+    match when shrinking).
+    """
+    old = weight.shape[-1]
+    basis = torch.eye(old * old, dtype=torch.float64, device=weight.device).reshape(old * old, 1, old, old)
+    resize = F.interpolate(basis, size=(size, size), mode="bilinear", align_corners=False)  # (P², 1, s, s)
+    resize = rearrange(resize, "basis 1 s1 s2 -> (s1 s2) basis")  # B: (s², P²)
+    flat = rearrange(weight.double(), "d c p1 p2 -> d c (p1 p2)")
+    new = flat @ torch.linalg.pinv(resize)  # (d, c, s²)
+    return rearrange(new, "d c (s1 s2) -> d c s1 s2", s1=size).to(weight.dtype)
 
 
 def config_from_hf(cfg: dict) -> ViTConfig:
