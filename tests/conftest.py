@@ -13,3 +13,36 @@ def _fresh_data_cache():
 
     st.cache_data.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """Base URL of one real `streamlit run app.py` shared by the browser tests of a run."""
+    from .browser import require_chromium, streamlit_server
+
+    require_chromium()
+    with streamlit_server() as (url, _proc):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh browser context (its own Streamlit session) at 1400 × 900, as on a projector."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.grant_permissions(["camera"])
+    page = context.new_page()
+    yield page
+    context.close()

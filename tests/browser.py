@@ -1,0 +1,95 @@
+"""Drive the real app in Debian's Chromium with Playwright (no browser download, ever)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+
+
+def require_chromium() -> None:
+    """Skip on machines without Chromium, unless CI says the browser tests must run."""
+    if not (Path(CHROMIUM).exists() and shutil.which(CHROMIUM)):
+        if os.environ.get("VITVIZ_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing but VITVIZ_REQUIRE_BROWSER is set")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(env: dict | None = None):
+    """Start `streamlit run app.py` on a free loopback port; yield its base URL; stop it afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(ROOT / f".streamlit-test-{port}.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(ROOT / log.name).read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the script run triggered by the last interaction has finished."""
+    page.wait_for_timeout(300)  # let the rerun start before waiting for it to end
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_timeout(200)
+
+
+def goto(page, base: str, path: str = "", **params) -> None:
+    query = f"?{urlencode(params)}" if params else ""
+    page.goto(f"{base}/{path}{query}", wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    wait_idle(page)
+
+
+def exceptions(page) -> list[str]:
+    """Texts of any Streamlit exception boxes or error tracebacks on the page."""
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]
+
+
+def assert_healthy(page) -> None:
+    found = exceptions(page)
+    assert not found, found
+    assert "Traceback" not in page.locator("[data-testid='stApp']").inner_text()
