@@ -1,0 +1,86 @@
+"""Forward-pass speed of our modules vs transformers on the same checkpoint and input, measured in one run.
+
+For each family: median time of our untraced forward (`output_attentions=False`: fused SDPA), our fully traced
+forward (`vitviz.trace(model, x)`: every tap recorded, explicit softmax in every layer) and transformers' eager
+forward with attentions (MobileViT has none). Ratios are what to compare on CPU; absolute times only on a GPU.
+
+    python bench/bench_models.py [--device cuda] [--repeats 15]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import vitviz  # noqa: E402
+
+
+def hf_models():
+    """(name, transformers model with the preset's architecture, input side, forward kwargs)."""
+    from transformers import (MobileViTConfig, MobileViTForImageClassification, SwinConfig,
+                              SwinForImageClassification, ViTConfig, ViTForImageClassification, ViTModel)
+
+    eager = dict(attn_implementation="eager")
+    with_attn = dict(output_attentions=True)
+    yield "dino-vits16", ViTModel(ViTConfig(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                                            intermediate_size=1536, **eager), add_pooling_layer=False), 224, with_attn
+    yield "deit-tiny", ViTForImageClassification(ViTConfig(hidden_size=192, num_hidden_layers=12, num_attention_heads=3,
+                                                           intermediate_size=768, num_labels=1000, **eager)), 224, with_attn
+    yield "vit-base-16", ViTForImageClassification(ViTConfig(num_labels=1000, **eager)), 224, with_attn
+    yield "swin-tiny", SwinForImageClassification(SwinConfig(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24],
+                                                             window_size=7, num_labels=1000, **eager)), 224, with_attn
+    yield "mobilevit-xxs", MobileViTForImageClassification(MobileViTConfig(
+        neck_hidden_sizes=[16, 16, 24, 48, 64, 80, 320], hidden_sizes=[64, 80, 96], expand_ratio=2.0, num_labels=1000)), 256, {}
+    yield "mobilevit-s", MobileViTForImageClassification(MobileViTConfig(num_labels=1000)), 256, {}
+
+
+def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
+    """Median wall time of each function, measured round-robin so that background load hits all alike."""
+    for fn in fns:
+        for _ in range(2):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, bucket in zip(fns, times):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            bucket.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(bucket) for bucket in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--only", nargs="*", help="preset names to run")
+    args = parser.parse_args()
+    device = vitviz.models.common.pick_device(args.device)
+    print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median of {args.repeats}")
+    print(f"{'model':<15}{'ours untraced ms':>18}{'ours traced ms':>16}{'transformers ms':>17}{'untraced/tf':>13}{'traced/untraced':>17}")
+    for name, reference, side, kwargs in hf_models():
+        if args.only and name not in args.only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            reference.save_pretrained(tmp)
+            ours = vitviz.load_model(tmp, device=device)
+        reference = reference.eval().to(device)
+        x = torch.randn(1, 3, side, side, device=device)
+        with torch.inference_mode():
+            untraced, traced, theirs = medians_ms(
+                [lambda: ours(x, output_attentions=False), lambda: vitviz.trace(ours, x), lambda: reference(x, **kwargs)],
+                args.repeats, device)
+        print(f"{name:<15}{untraced:>18.1f}{traced:>16.1f}{theirs:>17.1f}{untraced / theirs:>13.2f}{traced / untraced:>17.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
