@@ -40,12 +40,14 @@ def trace(
     pixel_values: Tensor,
     include: str | Iterable[str] = "*",
     output_attentions: bool = False,
+    **forward_kwargs,
 ) -> Trace:
     """Run `model(pixel_values)` once and record every tap whose name matches a glob in `include`.
 
     pixel_values (b, C, H, W) -> Trace. Examples of patterns: `"*"` (all), `"blocks.3.*"` (one ViT layer),
     `"*.probs"` (every attention map). Recorded tensors are detached and stay on the model's device.
-    Raises KeyError when a pattern matches no tap, so a misspelt name cannot pass silently.
+    Raises KeyError when a pattern matches no tap, so a misspelt name cannot pass silently. `forward_kwargs` go to
+    the model (Swin's `window_size`, MobileViT's `patch_size`).
     """
     patterns = [include] if isinstance(include, str) else list(include)
     names = tap_names(model)
@@ -67,7 +69,7 @@ def trace(
             if any(fnmatchcase(name, pattern) for pattern in patterns):
                 handles.append(modules[name].register_forward_hook(recorder(name)))
         with torch.inference_mode():
-            output = model(pixel_values, output_attentions=output_attentions)
+            output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
     finally:
         for handle in handles:
             handle.remove()
