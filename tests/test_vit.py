@@ -149,6 +149,7 @@ def test_with_patch_size_shares_weights_and_leaves_the_original_alone(checkpoint
     before = ours.patch_embed.weight.clone()
     other = ours.with_patch_size(4)
     assert other.config.patch_size == 4 and other.config.grid == ours.config.grid
+    assert other.preprocessing == ours.preprocessing and other.source == ours.source
     assert other.blocks[0].attn.query.weight.data_ptr() == ours.blocks[0].attn.query.weight.data_ptr()
     assert torch.equal(ours.patch_embed.weight, before) and ours.with_patch_size(8) is ours
     out = other(torch.randn(1, 3, 28, 20))

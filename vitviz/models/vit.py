@@ -156,6 +156,9 @@ class ViT(nn.Module):
         state["patch_embed.weight"] = resize_patch_kernel(self.patch_embed.weight.detach(), patch_size)
         model = ViT(cfg).to(self.pos_embed.device)
         model.load_state_dict(state, assign=True)
+        for attr in ("preprocessing", "source"):  # set by load_model; the same checkpoint still defines them
+            if hasattr(self, attr):
+                setattr(model, attr, getattr(self, attr))
         return model.eval().requires_grad_(False)
 
     def forward(self, pixel_values: Tensor, output_attentions: bool = True) -> VisionOutput:
