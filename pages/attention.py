@@ -1,8 +1,392 @@
-"""Placeholder: this stage's page is built in its own issue."""
+"""Stage 5 · Attention maps: every layer and head, any query token, DINO masks, rollout, attention distance.
+
+The model runs once per image, model, P and resolution (`vitviz.attention.trace_attention`, kept in a byte-bounded
+store shared by all sessions); every control on this page only recomputes from the stored q, k, v.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from ui.shell import stage_footer, stage_header
+import vitviz
+from ui.patches import patch_picker
+from ui.shell import context, download_array, select_patch, show_notes, show_source, stage_footer, stage_header, vit_input
+from vitviz import attention as att
+from vitviz.viz import attention as viz
 
-stage_header("attention", "This page is not built yet: it will show this stage computed by the real model on your image.")
-st.info("Coming soon.", icon=":material/construction:")
+MAX_TOKENS = 4097  # 64 × 64 patches + CLS: beyond, even one head's T × T matrix passes 67 MB
+MATRIX_MAX_PATCHES = 1600  # draw the full N × N heatmap up to a 40 × 40 grid
+ROLLOUT_AUTO_TOKENS = 1601  # beyond, the rollout (L·H matrices of T × T) waits for a button
+TRACE_BUDGET = 640 * 2**20  # bytes of stored q, k, v over all cached traces (the newest one is always kept)
+HEAD_PX = 480  # width the head-grid pictures are rendered at
+BIG_PX = 640  # width of the enlarged head
+
+
+class _TraceStore:
+    """Attention traces by cache key; least recently used dropped first once they hold more than `budget` bytes.
+
+    Traces run one at a time (they use every core, and the model is shared), while lookups of stored traces never
+    wait for a trace in progress.
+    """
+
+    def __init__(self, budget: int):
+        self.budget, self.items = budget, OrderedDict()
+        self.lock, self.tracing = threading.Lock(), threading.Lock()
+
+    def _lookup(self, key: str):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def get(self, key: str, make):
+        found = self._lookup(key)
+        if found is not None:
+            return found
+        with self.tracing:
+            found = self._lookup(key)  # another session may have traced it meanwhile
+            if found is not None:
+                return found
+            value = make()
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > 1 and sum(t.nbytes for t in self.items.values()) > self.budget:
+                    self.items.popitem(last=False)
+            return value
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> _TraceStore:
+    return _TraceStore(TRACE_BUDGET)
+
+
+def _query_token(n: int) -> int:
+    """The query token the controls select: 0 for CLS, 1 + raster index for a patch."""
+    if st.session_state.get("query", "CLS") != "patch":
+        return 0
+    return 1 + min(max(int(st.session_state.get("patch") or 0), 0), n - 1)
+
+
+def _pick_key(cache_key: str, token: int) -> str:
+    # A fresh key per (input, query): every click is a change, even on the patch selected before.
+    return "attn-pick-" + hashlib.sha1(f"{cache_key}|{token}".encode()).hexdigest()[:12]
+
+
+def _apply_click(cache_key: str, n: int) -> None:
+    """A click on the enlarged head (read before any widget is drawn) selects that patch as the query.
+
+    The figure has one marker per patch in raster order, so the clicked point's index is the patch index.
+    """
+    event = st.session_state.get(_pick_key(cache_key, _query_token(n)))
+    try:
+        index = int(event["selection"]["points"][0]["point_index"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return
+    if 0 <= index < n:
+        select_patch(index)
+        st.session_state["query"] = "patch"
+
+
+def _clamp(key: str, low: int, high: int) -> None:
+    """Keep a bound widget's stored value inside its current range (the model or grid may have changed)."""
+    value = st.session_state.get(key)
+    if isinstance(value, (int, float)) and not low <= value <= high:
+        st.session_state[key] = min(max(int(value), low), high)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _backdrop(cache_key: str, width: int, _image, patch: int) -> viz.Backdrop:
+    """The input resized for display once per input and width (every picture of the page is drawn on it)."""
+    return viz.backdrop(_image, patch, width)
+
+
+def _cell(token: int, grid: tuple[int, int]) -> tuple[int, int] | None:
+    return None if token == 0 else divmod(token - 1, grid[1])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _head_pictures(cache_key: str, layer: int, token: int, _rows: np.ndarray, _image, patch: int) -> list[bytes]:
+    """JPEG of each head's attention row `_rows` (heads, T) of query `token` in `layer`, over the image."""
+    base = _backdrop(cache_key, HEAD_PX, _image, patch)
+    return [viz.jpeg(viz.overlay(base, row[1:].reshape(base.grid), query=_cell(token, base.grid))) for row in _rows]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _big_picture(cache_key: str, layer: int, head: int, token: int, _row: np.ndarray, _image, patch: int) -> tuple[bytes, tuple[int, int]]:
+    """JPEG (and size) of one head's attention row, enlarged: the background of the clickable figure."""
+    base = _backdrop(cache_key, BIG_PX, _image, patch)
+    picture = viz.overlay(base, _row[1:].reshape(base.grid), query=_cell(token, base.grid))
+    return viz.jpeg(picture), picture.size
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _mask_pictures(cache_key: str, t: float, _tr: att.AttentionTrace, _image) -> list[tuple[bytes, int]]:
+    """DINO masks of the last layer's CLS attention per head at mass fraction t: JPEG and kept-patch count."""
+    base = _backdrop(cache_key, HEAD_PX, _image, _tr.patch_size)
+    masks = att.mass_threshold_mask(_tr.cls_attention(-1), t).cpu().numpy()
+    colours = viz.HEAD_COLOURS
+    return [(viz.jpeg(viz.mask_overlay(base, m.reshape(_tr.grid), colours[h % len(colours)])), int(m.sum()))
+            for h, m in enumerate(masks)]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _rollout(cache_key: str, layers: int, fusion: str, discard: float, _tr: att.AttentionTrace, _image) -> tuple[np.ndarray, bytes, bytes]:
+    """The rollout row R[CLS] (T,), and pictures of its patch part and, to compare, of layer `layers`' CLS row alone."""
+    rolled = _tr.rollout(layers, fusion, discard).cpu().numpy()
+    alone = att.fuse_heads(_tr.rows(layers - 1, 0)[:, None], fusion)[0].cpu().numpy()
+    base = _backdrop(cache_key, BIG_PX, _image, _tr.patch_size)
+    draw = lambda row: viz.jpeg(viz.overlay(base, row[1:].reshape(_tr.grid)))  # noqa: E731
+    return rolled, draw(rolled), draw(alone)
+
+
+def _picture_grid(pictures: list[bytes], captions: list[str]) -> None:
+    per_row = 3 if len(pictures) <= 6 else 4
+    for start in range(0, len(pictures), per_row):
+        cols = st.columns(per_row)
+        for col, picture, caption in zip(cols, pictures[start:start + per_row], captions[start:start + per_row]):
+            col.image(picture, caption=caption, width="stretch")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table (cheaper to send than a dataframe, and large enough to read on a projector)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _pct(x: float) -> str:
+    """A share as a percentage that stays readable when tiny: 99.5%, 35.0%, 0.51%, 0.028%."""
+    return f"{100 * x:.1f}%" if x >= 0.1 else f"{100 * x:.2g}%"
+
+
+def _label(token: int) -> str:
+    return att.token_label(token, (gh, gw))
+
+
+ctx = context()
+vin = vit_input(ctx)
+stage_header(
+    "attention",
+    "Every layer lets each token gather information from all the others. For a **query** token i, head h scores "
+    "every **key** token j by q_i·k_j/√d, turns the scores into weights with a softmax — one row of the "
+    "**attention matrix** A, summing to 1 — and outputs the weighted sum of the **values** v_j. Pick a layer, a "
+    "head and a query (the CLS token, or click any patch) and see where it looks on your image, and the numbers "
+    "behind it.",
+)
+show_notes(vin)
+random_weights = getattr(vin.model, "source", None) in vitviz.HUB_IDS  # a preset name, not a checkpoint
+if random_weights:
+    st.warning(
+        "**Random weights.** Without the trained checkpoint every q and k is small noise, so every softmax is "
+        "close to uniform (≈ 1/T for all T tokens): the maps below are noise around a flat value, and all heads sit "
+        "on the uniform line of the distance plot. Switch on **Pretrained weights** in the sidebar to see what a "
+        "trained ViT attends to.", icon=":material/casino:")
+
+gh, gw = vin.grid
+n, p = gh * gw, vin.patch_size
+tokens = n + 1
+if tokens > MAX_TOKENS:
+    st.error(
+        f"This input makes {gh} × {gw} = {n:,} patches, T = {tokens:,} tokens: one head's attention matrix alone "
+        f"would be {tokens:,}² = {tokens ** 2:,} numbers ({tokens ** 2 * 4 / 2**30:.1f} GB in float32), per head and "
+        f"layer. This page stops at {MAX_TOKENS - 1:,} patches: choose a larger patch size P or a lower resolution "
+        "in the sidebar.", icon=":material/memory:")
+    stage_footer("attention")
+    st.stop()
+
+with st.spinner("Running the model once on your image (q, k, v of every layer)…", show_time=True):
+    tr = _store().get(vin.cache_key, lambda: att.trace_attention(vin.model, vin.pixel_values))
+depth, heads = tr.depth, tr.heads
+d_head = tr.q[0].shape[-1]
+
+st.session_state.setdefault("query", "CLS")
+_apply_click(vin.cache_key, n)
+_clamp("layer", 1, depth)
+_clamp("head", 1, heads)
+_clamp("upto", 1, depth)
+
+with st.container(border=True):
+    c1, c2 = st.columns([2, 3], gap="large")
+    layer = c1.slider("Layer", 1, depth, value=depth, key="layer", bind="query-params",
+                      help="1 is the first encoder layer (`blocks.0`); the last one feeds the output.") - 1
+    head = c2.pills("Head", list(range(1, heads + 1)), default=1, key="head", required=True, bind="query-params",
+                    help=f"{heads} heads of dimension d = {d_head} per layer.") - 1
+    c3, c4, _ = st.columns([2, 2, 1], gap="large")
+    c3.segmented_control("Query token", ["CLS", "patch"], required=True, key="query", bind="query-params",
+                         help="The CLS token, or the selected patch: click any patch on the enlarged head below.")
+    with c4:
+        patch_picker(n, "Selected patch (raster index)")
+token = _query_token(n)
+rows = tr.rows(layer, token).cpu().numpy()  # (heads, T)
+
+# ---- All heads of the layer -------------------------------------------------------------------------------
+st.subheader(f"Layer {layer + 1}: where {_label(token)} looks, head by head")
+pictures = _head_pictures(vin.cache_key, layer, token, rows, vin.shown, p)
+_picture_grid(pictures, [f"head {h + 1} · {r[1:].min():.3g}–{r[1:].max():.3g} · CLS {_pct(r[0])}"
+                         for h, r in enumerate(rows)])
+st.caption(
+    f"Row {token} of A in each head of layer {layer + 1} (`blocks.{layer}`), drawn on the patches it weights. Each "
+    "picture has its own colour scale from 0 (dark) to its largest weight (bright); the caption gives the smallest and "
+    "largest weight on a patch and the weight on the CLS key, which has no place on the image. "
+    + ("The yellow square is the query patch. " if token else "")
+    + "Pixels beyond the last whole patch are dimmed: the model never sees them.")
+
+# ---- One head enlarged, clickable, with its computation --------------------------------------------------
+st.subheader(f"Head {head + 1} enlarged — click a patch to make it the query")
+left, right = st.columns(2, gap="large")
+row = rows[head]
+with left:
+    picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p)
+    fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
+    st.plotly_chart(
+        viz.query_figure(picture, size, row[1:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
+                         title=f"{_label(token)} → every patch · layer {layer + 1}, head {head + 1}"),
+        key=_pick_key(vin.cache_key, token), on_select="rerun", selection_mode="points", theme=None,
+        config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+    st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token and "
+               f"{_pct(row[1:].sum())} to the {n:,} patches; a uniform head would give each token 1/T = {1 / tokens:.3g}.")
+b = tr.breakdown(layer, head, token, top=5)
+short = lambda j: "CLS" if j == 0 else "({},{})".format(*divmod(int(j) - 1, gw))  # noqa: E731
+with right:
+    st.markdown(f"**The computation for {_label(token)}** — layer {layer + 1}, head {head + 1}, d = {d_head}")
+    st.latex(r"s_j = \frac{q_i \cdot k_j}{\sqrt{d}}, \qquad a_{ij} = \frac{e^{s_j}}{\sum_{j'} e^{s_{j'}}}")
+    top_exp = np.exp(b.scores[b.top] - b.scores.max())
+    total_exp = np.exp(b.scores - b.scores.max()).sum()
+    st.markdown(_table(
+        ["key j", "q·k_j", "s_j", "e^(s_j−m)", "a_ij"],
+        [[short(j), f"{dot:+.4g}", f"{b.scores[j]:+.4g}", f"{e:.4g}", f"**{b.probs[j]:.4g}**"]
+         for j, dot, e in zip(b.top, b.dots, top_exp)]))
+    st.markdown(
+        f"The 5 keys with the largest weights; √d = {1 / b.scale:g}. The softmax divides by the sum over all "
+        f"**{tokens:,}** keys, Σ e^(s_j − m) = **{total_exp:.4g}**, where m = max s_j (subtracting it changes nothing "
+        f"but avoids overflow). These 5 hold **{_pct(b.probs[b.top].sum())}** of the attention; uniform would be "
+        f"{_pct(5 / tokens)}.")
+dims = min(8, d_head)
+partial = b.probs[b.top] @ b.values
+st.markdown(f"**Then the weighted sum of the values**, o_i = Σ_j a_ij v_j — the first {dims} of its {d_head} numbers:")
+st.markdown(_table(
+    ["", *(f"[{i}]" for i in range(dims)), "…"],
+    [*([f"a_ij · v_j of {short(j)}", *(f"{x:+.3g}" for x in a * v[:dims]), "…"]
+       for j, a, v in zip(b.top, b.probs[b.top], b.values)),
+     ["Σ over these 5 keys", *(f"{x:+.3g}" for x in partial[:dims]), "…"],
+     [f"**o_i** = Σ over all {tokens:,} keys", *(f"**{x:+.3g}**" for x in b.output[:dims]), "…"]]))
+st.caption(f"o_i is this head's output for the query; the output projection mixes it with the other {heads - 1} "
+           "heads' outputs. Every number here comes from the q, k, v the model computed for your image.")
+
+# ---- The full matrix ------------------------------------------------------------------------------------
+st.subheader(f"The whole attention matrix of layer {layer + 1}, head {head + 1}")
+if n <= MATRIX_MAX_PATCHES:
+    labels = ["CLS", *(f"({r},{c})" for r in range(gh) for c in range(gw))]
+    st.plotly_chart(viz.matrix_figure(tr.matrix(layer, head).cpu().numpy(), labels, query=token,
+                                      title=f"A: {tokens} × {tokens} (row = query i, column = key j; each row sums to 1)"),
+                    key="attn-matrix", theme=None, config={"displaylogo": False})
+    st.caption("Token 0 is CLS, then the patches in raster order (row, column). Column 0 shows how much every token "
+               "reads from CLS; the diagonal is each token's attention to itself. The selected query's row is framed.")
+else:
+    st.info(
+        f"At {gh} × {gw} patches the matrix has {tokens:,} × {tokens:,} = {tokens ** 2:,} entries per head — more cells "
+        f"than a screen has pixels, and {tokens ** 2 * 4 / 2**20:,.0f} MB to send. It is drawn up to 40 × 40 patches "
+        f"(raise P or lower the resolution to see it). Here is the row of the selected query instead.",
+        icon=":material/grid_off:")
+    st.plotly_chart(viz.row_figure(row, (gh, gw), title=f"Row {token} ({_label(token)}); A[{token}, CLS] = {row[0]:.3g}"),
+                    key="attn-row", theme=None, config={"displaylogo": False})
+download_array(f"Attention rows of {_label(token)}, layer {layer + 1} (heads × T)", rows, f"attention-l{layer + 1}-q{token}")
+show_source(att.attention_probs, att.AttentionTrace.rows, att.query_breakdown)
+
+# ---- DINO's CLS masks -----------------------------------------------------------------------------------
+st.subheader("CLS attention of the last layer, thresholded (DINO)")
+t = st.slider("Keep the fraction t of the attention mass", 0.05, 1.0, 0.6, 0.05, key="t", bind="query-params",
+              help="DINO's visualize_attention.py uses t = 0.6.")
+masks = _mask_pictures(vin.cache_key, float(t), tr, vin.shown)
+_picture_grid([pic for pic, _ in masks],
+              [f"head {h + 1} · {kept} of {n:,} patches ({kept / n:.0%})" for h, (_, kept) in enumerate(masks)])
+st.markdown(
+    f"For each head, the last layer's CLS row A[0, 1:] over the patches is sorted, and the **smallest set of patches "
+    f"holding {t:.0%} of its mass** is kept (bright); the rest is darkened. The fewer patches a head needs, the more "
+    "concentrated its attention. In DINO, trained **without labels**, different heads of the last layer pick out "
+    "different objects or parts, close to a segmentation (Caron et al. 2021, Fig. 3).")
+show_source(att.mass_threshold_mask)
+
+# ---- Rollout --------------------------------------------------------------------------------------------
+st.subheader("Attention rollout: following attention through the layers")
+r1, r2, r3 = st.columns(3, gap="medium")
+fusion = r1.segmented_control("Head fusion", list(att.FUSIONS), default="mean", required=True, key="fusion",
+                              bind="query-params")
+discard = r2.slider("Discard the lowest fraction", 0.0, 0.95, 0.0, 0.05, key="discard", bind="query-params",
+                    help="Zero this fraction of the smallest fused weights (never CLS's row or column) before the residual.")
+upto = r3.slider("Through layer", 1, depth, depth, key="upto", bind="query-params")
+settings = f"{vin.cache_key}|{upto}|{fusion}|{discard}"
+if tokens > ROLLOUT_AUTO_TOKENS and st.session_state.get("rollout-asked") != settings:
+    st.info(f"Rollout builds every head's {tokens:,} × {tokens:,} matrix in each of the {upto} layers "
+            f"(about {2 * upto * heads * tokens ** 2 * d_head / 1e9:,.0f} GFLOP): seconds to a minute on a CPU, so it "
+            "waits for you.", icon=":material/hourglass_top:")
+    if st.button("Compute the rollout for these settings", key="rollout-go"):
+        st.session_state["rollout-asked"] = settings
+if tokens <= ROLLOUT_AUTO_TOKENS or st.session_state.get("rollout-asked") == settings:
+    with st.spinner(f"Rolling attention out through {upto} layers…", show_time=True):
+        rolled, rolled_picture, alone = _rollout(vin.cache_key, upto, fusion, float(discard), tr, vin.shown)
+    rolled_col, alone_col = st.columns(2, gap="medium")
+    rolled_col.image(rolled_picture, width="stretch",
+            caption=f"Rollout R[CLS, patches] through layers 1–{upto} ({fusion} of heads"
+                    + (f", lowest {discard:.0%} discarded" if discard else "")
+                    + f"): patches {rolled[1:].min():.3g}–{rolled[1:].max():.3g}, R[CLS, CLS] = {rolled[0]:.3g}")
+    alone_col.image(alone, width="stretch", caption=f"For comparison: CLS attention in layer {upto} alone ({fusion} of heads), "
+                                               "without the layers below it")
+st.latex(r"\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I\big)\Big),"
+         r"\qquad R = \hat A_L \cdots \hat A_2\, \hat A_1,\qquad \text{map} = R[\mathrm{CLS},\ \text{patches}]")
+st.markdown(
+    "Rollout (Abnar & Zuidema 2020) asks how much each input patch flows into the CLS token after several layers. "
+    "It **assumes** that a layer mixes tokens linearly by its attention, that the residual connection counts as "
+    "much as attention (the ½(A + I)), and that heads can be merged by a mean (or max/min) — it ignores the "
+    "value vectors, the output projection and the MLPs. Each Â_l keeps rows summing to 1 (row-normalised "
+    "with keepdim), so R does too. Computed as the row e_CLSᵀ Â_L ⋯ Â_1, one layer at a time.")
+show_source(att.rollout_step, att.rollout_row)
+
+# ---- Mean attention distance ----------------------------------------------------------------------------
+st.subheader("How far does each head look? Mean attention distance against depth")
+uniform = att.uniform_attention_distance((gh, gw), p)
+st.plotly_chart(viz.distance_figure(tr.distance, uniform, layer), key="attn-distance", theme=None, config={"displaylogo": False})
+st.markdown(
+    f"For every head, the attention weights of each patch query times the pixel distance to each key patch "
+    f"(P = {p} px between neighbouring patch centres), averaged over queries — the ViT paper's Fig. 7 (right), "
+    f"on your image. CLS is left out and each row renormalised over the patches. Uniform attention over this "
+    f"{gh} × {gw} grid gives {uniform:.1f} px (dashed). Trained ViTs have some heads that look far already in the "
+    "first layers, others local like a convolution; deeper, all heads look far.")
+download_array("Mean attention distance (layers × heads, px)", tr.distance, "attention-distance")
+show_source(att.mean_attention_distance)
+
+# ---- Predictions ----------------------------------------------------------------------------------------
+st.subheader("What the model predicts")
+if vin.model.head is not None and tr.logits is not None:
+    top = att.top_predictions(tr.logits, vin.model.config.labels)
+    st.dataframe(pd.DataFrame(top, columns=["class", "probability"]), hide_index=True,
+                 column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    if random_weights:
+        st.caption("Random weights: these classes are arbitrary, and so are the probabilities.")
+else:
+    st.info(f"{ctx.model_name} has **no classifier**, so there is nothing to predict: "
+            + ("DINO is trained by self-distillation, without labels, and its checkpoint is a backbone that outputs "
+               "features, not classes. " if ctx.model_name.startswith("dino") else "")
+            + "Choose DeiT-Tiny or ViT-B/16 for top-5 predictions.", icon=":material/label_off:")
+
+# ---- Reading attention maps -----------------------------------------------------------------------------
+st.subheader("What attention maps do — and do not — tell you")
+st.markdown(
+    "- **Supervised vs self-supervised.** DeiT and ViT-B/16 were trained with ImageNet labels: their CLS token "
+    "only has to collect what separates the 1,000 classes, and its attention is often spread over a few "
+    "discriminative spots and background. DINO was trained without labels, matching a teacher's output across "
+    "crops of the same image; its last-layer CLS attention outlines whole objects, which is why the masks above "
+    "look like segmentations.\n"
+    "- **What they show:** how one layer mixes information — which tokens a query reads from, with what weights.\n"
+    "- **What they do not show:** *why* the model decided. A weight says nothing about what the value vector "
+    "carries, how the heads are combined, or what the MLPs and the residual stream do; attention maps are not "
+    "explanations of the decision, and can differ a lot from gradient-based attributions.\n"
+    "- **Rollout** is a model of the flow under stated assumptions (linear mixing, residual weighted like "
+    "attention, heads averaged), not a measurement.\n"
+    "- **Random weights** (pretrained off) give near-uniform attention: there is nothing to read in those maps.")
 stage_footer("attention")

@@ -1,8 +1,116 @@
-"""Placeholder: this stage's page is built in its own issue."""
+"""Stage 1 · Patching: the student's image cut into P×P patches by the model's own `patchify`."""
 import streamlit as st
 
-from ui.shell import stage_footer, stage_header
+from ui.patches import clickable_grid, model_patches, patch_picker
+from ui.shell import context, show_notes, show_source, stage_footer, stage_header, vit_input
+from vitviz.models.vit import ViT
+from vitviz.viz import patches as viz
 
-stage_header("patching", "This page is not built yet: it will show this stage computed by the real model on your image.")
-st.info("Coming soon.", icon=":material/construction:")
+GALLERY_TILES = 324  # tiles drawn at most: more would be neither readable nor light (payload)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def gallery_png(cache_key: str, selected: int, _patches01) -> tuple[bytes, int, range]:
+    """The gallery as one PNG (a few hundred KB at most), its width and the patch indices it shows."""
+    picture, shown = viz.patch_gallery(_patches01, selected=selected, max_tiles=GALLERY_TILES)
+    return viz.png_bytes(picture), picture.width, shown
+
+
+ctx = context()
+vin = vit_input(ctx)
+stage_header(
+    "patching",
+    "A transformer reads a **sequence**, not a picture. So the Vision Transformer first cuts the image into "
+    "non-overlapping **P × P squares — patches** — and reads them left to right, top to bottom (*raster order*). "
+    "Every patch will become one token. Move **Patch size P** and **Input resolution** in the sidebar and watch "
+    "the grid, the numbers and the gallery follow.",
+)
+show_notes(vin)
+
+data = model_patches(vin)
+grid = data.grid
+_, c, h, w = data.input_shape
+p, n = grid.patch, data.flat.shape[0]
+gh, gw = data.patches.shape[:2]
+assert (gh, gw, n) == (grid.rows, grid.cols, grid.n)
+
+cols = st.columns([1, 1, 1, 1, 1.4, 1.2, 1.2])
+cols[0].metric("Height H", h, help="pixel_values.shape[2]: the input after resizing to the sidebar's resolution")
+cols[1].metric("Width W", w, help="pixel_values.shape[3]")
+cols[2].metric("Patch P", p, help="patches.shape[3]: pixels per patch side")
+cols[3].metric("Channels C", c, help="R, G, B")
+cols[4].metric("Grid h × w", f"{gh}×{gw}", help="⌊H/P⌋ × ⌊W/P⌋ = patches.shape[1:3]")
+cols[5].metric("Patches N", f"{n:,}", help="h · w = flat.shape[1]")
+cols[6].metric("Tokens N + 1", f"{n + 1:,}", help="N patch tokens plus the CLS token (page 4)")
+
+
+def divides(size: int) -> str:
+    q, r = divmod(size, p)
+    return f"{size} = {q}·{p}" if r == 0 else f"{size} = {q}·{p} + **{r}**"
+
+
+if grid.dropped_pixels == 0:
+    st.success(f"P = {p} divides the input: {divides(h)} (height) and {divides(w)} (width). Every pixel lands in "
+               "exactly one patch.", icon=":material/check_circle:")
+else:
+    sides = []
+    if grid.drop_bottom:
+        sides.append(f"the last **{grid.drop_bottom} pixel rows at the bottom**")
+    if grid.drop_right:
+        sides.append(f"the last **{grid.drop_right} pixel columns on the right**")
+    fits = [q for q in range(4, 65) if h % q == 0 and w % q == 0]
+    st.warning(
+        f"**{p} does not divide the input**: {divides(h)} (height), {divides(w)} (width). This ViT keeps the "
+        f"{gh} × {gw} whole patches and **drops** {' and '.join(sides)} — none at the top or left. They are "
+        f"shaded red on the image: the model never sees these {grid.dropped_pixels:,} pixels "
+        f"({grid.dropped_pixels / (h * w):.1%} of the image). That is what its Conv2d(kernel = stride = P) does "
+        f"— the layer of every ViT checkpoint, also in transformers — and `patchify` slices them off the same way. "
+        f"Other models choose differently: Swin zero-pads right and bottom to a multiple of P, MobileViT resizes "
+        f"up to the next multiple. "
+        + (f"Sizes that drop nothing at {h} × {w}: P = {', '.join(map(str, fits))}." if fits else ""),
+        icon=":material/crop:",
+    )
+
+left, right = st.columns([3, 2], gap="large")
+with right:
+    selected = patch_picker(n)
+    r, col = grid.cell(selected)
+    top, lft, bottom, rgt = grid.box(selected)
+    st.markdown(
+        f"Patch **{selected}** is row **{r}**, column **{col}** of the grid: index = row · {gw} + column = "
+        f"{r} · {gw} + {col}. It covers pixels y = {top}…{bottom - 1}, x = {lft}…{rgt - 1}."
+    )
+    st.plotly_chart(viz.patch_zoom_figure(data.patches01[r, col], selected, height=340),
+                    config={"displaylogo": False}, key="zoom")
+    st.caption("Click any patch on the image to select it, here and on the next pages.")
+with left:
+    clickable_grid(vin, grid, selected, plot_width=400)
+
+st.subheader("The count")
+st.latex(
+    r"x \in \mathbb{R}^{H \times W \times C} \;\longrightarrow\; "
+    r"N = \left\lfloor \tfrac{H}{P} \right\rfloor \cdot \left\lfloor \tfrac{W}{P} \right\rfloor"
+    rf" = \left\lfloor \tfrac{{{h}}}{{{p}}} \right\rfloor \cdot \left\lfloor \tfrac{{{w}}}{{{p}}} \right\rfloor"
+    rf" = {gh} \cdot {gw} = {n:,} \text{{ patches of }} {p} \times {p} \times {c}"
+)
+st.markdown(
+    f"The paper writes N = HW/P², true when P divides H and W. Halving P quadruples N — and attention compares "
+    f"every token with every other, so its cost grows with N² (page 5): at P = {p} that is "
+    f"{(n + 1) ** 2:,} token pairs per head and layer."
+)
+
+st.subheader("All patches in raster order")
+gallery, gallery_width, shown = gallery_png(vin.cache_key, selected, data.patches01)
+more = n - len(shown)
+per_line, tile = viz.gallery_layout(grid)
+caption = (f"Patches {shown.start}–{shown.stop - 1} of {n:,}, each labelled with its index; the selected one is framed "
+           "in yellow." + (f" Tiles enlarged ×{tile // p} (nearest neighbour)." if tile > p else ""))
+if per_line < gw:
+    caption += f" A grid row has {gw} patches: the gallery wraps every {per_line}, so its lines are not the grid's rows."
+if more:
+    caption += (f" The other {more:,} are not drawn (a gallery of {n:,} tiles would not be readable): "
+                "the window follows the selected patch.")
+st.image(gallery, caption=caption, width=gallery_width, output_format="PNG")
+
+show_source(ViT.patchify, viz.PatchGrid)
 stage_footer("patching")

@@ -1,0 +1,60 @@
+"""The attention page in headless Chromium: click a patch on the enlarged head, change layer and head, and a
+non-square input, with no exception."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser import assert_healthy, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def open_attention(page, app_url, **params) -> None:
+    goto(page, app_url)  # the overview first: a fresh server's very first run must be app.py's navigation
+    goto(page, app_url, "attention", **params)
+    assert_healthy(page)
+
+
+def click_enlarged_head(page, fx: float, fy: float) -> None:
+    """Click at a fraction (fx, fy) of the enlarged head's plot area (the first plotly chart on the page)."""
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    wait_idle(page)
+
+
+def first_subheader(page) -> str:
+    return page.locator("h3").first.inner_text()
+
+
+def test_click_a_patch_then_change_layer_and_head(page, app_url):
+    open_attention(page, app_url)
+    assert "where CLS looks" in first_subheader(page)
+    click_enlarged_head(page, 0.5 / 14 + 5 / 14, 0.5 / 14 + 3 / 14)  # patch (3, 5) of the 14 × 14 grid
+    assert re.search(r"[?&]patch=47(&|$)", page.url) and "query=patch" in page.url, page.url
+    assert "where patch (3, 5) looks" in first_subheader(page)
+    assert_healthy(page)
+
+    slider = page.get_by_test_id("stMain").get_by_role("slider").first  # the layer slider
+    slider.focus()
+    slider.press("ArrowLeft")
+    wait_idle(page)
+    assert "layer=11" in page.url, page.url
+    assert first_subheader(page).startswith("Layer 11: where patch (3, 5)")
+
+    page.get_by_role("radiogroup", name="Head").get_by_role("radio", name="3", exact=True).click()
+    wait_idle(page)
+    assert "head=3" in page.url, page.url
+    assert page.get_by_text("Head 3 enlarged").count() == 1
+    assert_healthy(page)
+
+
+def test_non_square_input_click(page, app_url):
+    open_attention(page, app_url, img="coffee", aspect="true", ps="24")
+    click_enlarged_head(page, 0.02, 0.05)  # top-left corner: patch (0, 0)
+    assert "query=patch" in page.url, page.url  # patch 0 is the number input's default: not in the URL
+    assert "where patch (0, 0) looks" in first_subheader(page)
+    assert_healthy(page)

@@ -1,0 +1,66 @@
+"""The MobileViT page in headless Chromium: patch sizes and input sizes the patch does not divide, the patch and
+stage controls, and a click on the offset map, with no exception."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .browser import assert_healthy, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def open_mobilevit(page, app_url, **params) -> None:
+    goto(page, app_url)  # the overview first: a fresh server's very first run must be app.py's navigation
+    goto(page, app_url, "mobilevit", **params)
+    assert_healthy(page)
+
+
+def main_text(page) -> str:
+    return page.get_by_test_id("stMain").inner_text()
+
+
+@pytest.mark.parametrize("params, resized", [
+    (dict(), False),  # 224 px: 28 × 28, 2 × 2 patches
+    (dict(res="208", ph="3", pw="5", mvstage="3", mvit="mobilevit-s"), True),  # 13 × 13
+    (dict(res="256", ph="8", pw="8", mvstage="4"), False),  # one 8 × 8 patch
+    (dict(res="96", ph="7", pw="1", mvstage="2"), True),  # 12 × 12
+    (dict(img="coffee", aspect="true", res="128", ph="5", pw="3"), True),  # non-square input
+])
+def test_opens_across_patch_and_input_sizes(page, app_url, params, resized):
+    open_mobilevit(page, app_url, **params)
+    # code blocks fill in asynchronously: wait for the fold check's text
+    expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text("✓ exact")
+    text = main_text(page)
+    assert ("is not a multiple of the" in text) == resized
+    assert page.get_by_test_id("stPlotlyChart").count() >= 2  # the offset map and X_U
+    assert page.get_by_test_id("stImage").count() >= 15
+
+
+def test_patch_slider_stage_and_click(page, app_url):
+    open_mobilevit(page, app_url, res="256")
+    main = page.get_by_test_id("stMain")
+    width = main.get_by_role("slider").nth(1)  # ph, pw: the patch width
+    width.focus()
+    width.press("ArrowRight")
+    wait_idle(page)
+    assert re.search(r"[?&]pw=3(&|$)", page.url), page.url
+    assert "32 × 32 is not a multiple of the 2 × 3 patch" in main_text(page)
+    assert_healthy(page)
+
+    main.get_by_role("radiogroup").get_by_text("3", exact=True).click()
+    wait_idle(page)
+    assert "mvstage=3" in page.url, page.url
+    assert "Stage 3 at this input: H × W = 16 × 16" in main_text(page)
+    assert_healthy(page)
+
+    chart = page.get_by_test_id("stPlotlyChart").first  # the offset map: 16 × 18 after the resize
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * (4.5 / 18), box["y"] + box["height"] * (2.5 / 16))
+    wait_idle(page)
+    assert re.search(r"[?&]mvr=2(&|$)", page.url) and re.search(r"[?&]mvc=4(&|$)", page.url), page.url
+    assert "Pixel (r, c) = (2, 4)" in main_text(page)
+    assert_healthy(page)

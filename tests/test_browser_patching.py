@@ -1,0 +1,86 @@
+"""Pages 1–2 in headless Chromium: the patch-size slider updates the numbers, a click on the figure selects a
+patch, and the selection carries over to the Flattening page."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser import assert_healthy, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def metric(page, label: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has_text=label).first
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def selected_patch(page) -> int:
+    return int(page.get_by_test_id("stNumberInput").locator("input").first.input_value())
+
+
+def click_patch(page, row: int, col: int, p: int) -> None:
+    """Click the centre of patch (row, col) on the first plotly figure (the patch grid)."""
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.scroll_into_view_if_needed()
+    x, y = chart.evaluate(
+        """(el, [x, y]) => {
+            const gd = el.querySelector('.js-plotly-plot');
+            const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+            return [box.left + fl.xaxis._offset + fl.xaxis.l2p(x), box.top + fl.yaxis._offset + fl.yaxis.l2p(y)];
+        }""",
+        [(col + 0.5) * p, (row + 0.5) * p],
+    )
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    wait_idle(page)
+
+
+def test_slider_moves_the_numbers_and_a_click_selects_a_patch(page, app_url):
+    goto(page, app_url)  # a fresh server runs the entry script first (see the report on deep links)
+    goto(page, app_url, "patching")
+    assert_healthy(page)
+    assert (metric(page, "Patch P"), metric(page, "Grid h × w"), metric(page, "Patches N")) == ("16", "14×14", "196")
+
+    slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
+    slider.focus()
+    slider.press("ArrowRight")
+    wait_idle(page)
+    assert re.search(r"[?&]ps=17", page.url), page.url
+    assert (metric(page, "Patch P"), metric(page, "Grid h × w"), metric(page, "Patches N")) == ("17", "13×13", "169")
+    assert "does not divide" in page.get_by_test_id("stAlertContentWarning").first.inner_text()
+    assert_healthy(page)
+
+    assert selected_patch(page) == 0
+    click_patch(page, row=5, col=7, p=17)
+    assert selected_patch(page) == 5 * 13 + 7
+    assert re.search(r"[?&]patch=72", page.url), page.url
+    click_patch(page, row=0, col=2, p=17)
+    assert selected_patch(page) == 2
+    assert_healthy(page)
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Flattening").click()
+    wait_idle(page)
+    assert "flattening" in page.url
+    assert selected_patch(page) == 2
+    assert page.get_by_text("Patch 2 read as a vector of 17·17·3 = 867 numbers").count() == 1
+    click_patch(page, row=12, col=12, p=17)
+    assert selected_patch(page) == 168
+    assert_healthy(page)
+
+
+def test_typed_patch_number_moves_the_outline_and_the_gallery(page, app_url):
+    goto(page, app_url)
+    goto(page, app_url, "patching", ps="64", patch="4")
+    assert selected_patch(page) == 4
+    assert "Patch 4 is row 1, column 1" in page.get_by_test_id("stMain").inner_text()
+    number = page.get_by_test_id("stNumberInput").locator("input").first
+    number.fill("8")
+    number.press("Enter")
+    wait_idle(page)
+    assert selected_patch(page) == 8
+    assert "Patch 8 is row 2, column 2" in page.get_by_test_id("stMain").inner_text()
+    assert re.search(r"[?&]patch=8", page.url), page.url
+    assert_healthy(page)

@@ -1,0 +1,59 @@
+"""The "Linear projection" and "Position embeddings" pages in headless Chromium: they render their charts, and
+moving the sidebar's patch-size slider updates the numbers with no exception."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser import assert_healthy, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def metric(page, label: str) -> str:
+    """The value shown by the st.metric with this label."""
+    box = page.get_by_test_id("stMetric").filter(has_text=label).first
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def move_patch_slider(page, key: str, times: int) -> None:
+    slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
+    slider.focus()
+    for _ in range(times):
+        slider.press(key)
+    wait_idle(page)
+
+
+def open_stage(page, app_url, path: str) -> None:
+    # A fresh server runs deep links as legacy pages/ scripts until app.py's st.navigation has run once
+    # (Streamlit's PagesManager.uses_pages_directory); open the app's root first so this test checks the page.
+    goto(page, app_url)
+    goto(page, app_url, path)
+
+
+def test_projection_page_follows_the_patch_size_slider(page, app_url):
+    open_stage(page, app_url, "projection")
+    assert_healthy(page)
+    assert metric(page, "Patches N") == "196" and metric(page, "Tokens (N, D)") == "(196, 384)"
+    assert page.locator(".js-plotly-plot").count() >= 2  # variance bar and token heatmap
+    assert page.get_by_text("P = 16 is the checkpoint's own patch size").count() == 1
+    move_patch_slider(page, "ArrowRight", 1)  # P = 17: 224 is not a multiple, 13 × 13 patches
+    assert re.search(r"[?&]ps=17", page.url), page.url
+    assert_healthy(page)
+    assert metric(page, "Patches N") == "169" and metric(page, "Patch vector P²·C") == "867"
+    assert float(metric(page, "max |Conv2d − Linear| over all tokens")) < 1e-4
+    assert page.get_by_text("PI-resized filter 0: 17×17", exact=False).count() >= 1
+
+
+def test_position_page_follows_the_patch_size_slider(page, app_url):
+    open_stage(page, app_url, "position")
+    assert_healthy(page)
+    assert metric(page, "Patch grid") == "14 × 14" and metric(page, "Sequence length 1+N") == "197"
+    assert page.locator(".js-plotly-plot").count() >= 2  # learned and sin-cos similarity grids
+    move_patch_slider(page, "ArrowLeft", 2)  # P = 14: a 16 × 16 grid, E_pos interpolated from 14 × 14
+    assert re.search(r"[?&]ps=14", page.url), page.url
+    assert_healthy(page)
+    assert metric(page, "Patch grid") == "16 × 16" and metric(page, "E_pos shape") == "(257, 384)"
+    assert page.get_by_role("heading", name="Interpolated: 16×16").count() == 1
+    assert page.locator(".js-plotly-plot").count() >= 4

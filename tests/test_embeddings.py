@@ -1,0 +1,297 @@
+"""The computations behind the "Linear projection" and "Position embeddings" pages, over the slider ranges."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import vitviz
+from vitviz import embeddings as emb
+from vitviz.models import common
+from vitviz.models.vit import ViT, ViTConfig
+from vitviz.viz import embeddings as viz
+
+from .helpers import perturb_
+
+PATCH = st.integers(4, 64)  # the sidebar's patch-size slider
+GRID = st.tuples(st.integers(1, 24), st.integers(1, 24))
+
+
+def small_vit(patch: int = 8, dim: int = 24, depth: int = 2, seed: int = 0) -> ViT:
+    cfg = ViTConfig(image_size=4 * patch, patch_size=patch, dim=dim, depth=depth, heads=3, mlp_dim=2 * dim)
+    return perturb_(ViT(cfg), seed).eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_vit()
+
+
+def hook_count(model) -> int:
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+# ---- tracing the embedding stage ----------------------------------------------------------------------------------
+
+def test_embedding_trace_records_what_the_full_trace_records(model):
+    x = torch.randn(1, 3, 40, 24)
+    mine = emb.embedding_trace(model, x)
+    full = vitviz.trace(model, x, include=list(emb.EMBED_TAPS))
+    assert set(mine) == set(emb.EMBED_TAPS)
+    for name in emb.EMBED_TAPS:
+        torch.testing.assert_close(mine[name], full[name], rtol=0, atol=0)
+    assert mine["tokens"].shape == (1, 1 + 15, 24) and mine["e_pos"].shape == (1, 16, 24)
+    assert hook_count(model) == 0
+
+
+def test_embedding_trace_removes_hooks_on_error(model):
+    with pytest.raises(ValueError):
+        emb.embedding_trace(model, torch.randn(1, 3, 4, 4))  # smaller than one patch
+    assert hook_count(model) == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(patch=PATCH, extra=st.tuples(st.integers(0, 63), st.integers(0, 63)), cells=st.tuples(st.integers(1, 3), st.integers(1, 3)))
+def test_conv2d_equals_linear_on_flat_patches(patch, extra, cells):
+    """Conv2d(kernel = stride = P) and Linear(P²C → D) on the flattened patches give the same tokens, any P and size."""
+    m = small_vit(patch, dim=12, depth=1, seed=patch)
+    h, w = cells[0] * patch + extra[0] % patch, cells[1] * patch + extra[1] % patch
+    x = torch.randn(1, 3, h, w)
+    rec = emb.embedding_trace(m, x)
+    conv = emb.conv_tokens(m, x)
+    assert conv.shape == rec["embeddings"].shape == (1, cells[0] * cells[1], 12)
+    scale = float(conv.abs().max())
+    assert emb.max_abs_difference(conv, rec["embeddings"]) <= 1e-5 * max(scale, 1.0)
+
+
+# ---- PCA ------------------------------------------------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(patch=PATCH, dim=st.sampled_from([8, 32, 96, 384]), k=st.integers(1, 40))
+def test_filter_pca_components_are_orthonormal_and_match_the_svd(patch, dim, k):
+    weight = torch.randn(dim, 3, patch, patch, generator=torch.Generator().manual_seed(patch * dim))
+    comps, explained = emb.filter_pca(weight, k)
+    flat = comps.reshape(len(comps), -1)
+    assert comps.shape[1:] == (3, patch, patch) and len(comps) == min(k, dim - 1, 3 * patch * patch)
+    np.testing.assert_allclose(flat @ flat.T, np.eye(len(flat)), atol=1e-8)
+    # Against the REFERENCE algorithm: X = W.reshape(D, 3P²), centre rows, SVD, Vᵀ[:k] (up to sign).
+    x = weight.reshape(dim, -1).double()
+    _, s, vt = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    n = len(flat)
+    np.testing.assert_allclose(np.abs(np.sum(vt[:n].numpy() * flat, axis=1)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(explained, (s[:n] ** 2 / (s**2).sum()).numpy(), rtol=1e-6, atol=1e-12)
+    assert np.all(np.diff(explained) <= 1e-12)
+
+
+def test_pca_of_a_tall_matrix_matches_the_svd():
+    x = torch.randn(500, 12, dtype=torch.float64) @ torch.diag(torch.arange(12, 0, -1).double())
+    result = emb.pca(x, 5)
+    _, s, vt = torch.linalg.svd(x - x.mean(0), full_matrices=False)
+    np.testing.assert_allclose(np.abs(np.sum(vt[:5].numpy() * result.components, axis=1)), 1.0, atol=1e-9)
+    np.testing.assert_allclose(result.explained, (s[:5] ** 2 / (s**2).sum()).numpy(), rtol=1e-9)
+    assert np.all(result.components[np.arange(5), np.abs(result.components).argmax(1)] > 0)  # fixed signs
+
+
+@settings(max_examples=20, deadline=None)
+@given(grid=GRID, dim=st.sampled_from([3, 16, 64]))
+def test_token_pca_rgb_is_an_image_over_the_grid(grid, dim):
+    tokens = torch.randn(grid[0] * grid[1], dim)
+    rgb, explained = emb.tokens_pca_rgb(tokens, grid)
+    assert rgb.shape == (*grid, 3) and rgb.dtype == np.float32
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    assert len(explained) <= 3 and np.all(explained >= 0) and explained.sum() <= 1 + 1e-9
+
+
+def test_token_pca_first_channel_follows_a_dominant_direction():
+    """Tokens that vary mostly along one direction: the red channel is that coordinate (up to sign)."""
+    g = torch.Generator().manual_seed(0)
+    t = torch.linspace(-1, 1, 36)
+    tokens = t[:, None] * torch.randn(1, 16, generator=g) * 10 + 0.01 * torch.randn(36, 16, generator=g)
+    rgb, explained = emb.tokens_pca_rgb(tokens, (6, 6))
+    assert explained[0] > 0.99
+    assert abs(np.corrcoef(rgb[..., 0].ravel(), t.numpy())[0, 1]) > 0.99
+
+
+# ---- position embeddings ----------------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(grid=GRID, kind=st.sampled_from(["random", "sincos"]))
+def test_similarity_tiles_peak_at_their_own_position(grid, kind):
+    gh, gw = grid
+    n = gh * gw
+    pos = emb.sincos_2d(grid, 64) if kind == "sincos" else torch.randn(n, 64, generator=torch.Generator().manual_seed(n))
+    sim = emb.cosine_similarity(pos)
+    np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-6)
+    tiles = emb.similarity_tiles(sim, grid)
+    assert tiles.shape == (gh * (gh + 1) - 1, gw * (gw + 1) - 1) and tiles.size == emb.tile_cells(grid, 1, 1)
+    for r in range(gh):
+        for c in range(gw):
+            tile = tiles[r * (gh + 1) : r * (gh + 1) + gh, c * (gw + 1) : c * (gw + 1) + gw]
+            assert not np.isnan(tile).any()
+            assert np.unravel_index(np.argmax(tile), tile.shape) == (r, c)
+            assert tile[r, c] == pytest.approx(1.0, abs=1e-6)
+            if n > 1:
+                assert np.delete(tile.ravel(), r * gw + c).max() < 1 - 1e-6
+    if gh > 1:
+        assert np.isnan(tiles[gh]).all()  # the gap row between tiles
+
+
+@settings(max_examples=30, deadline=None)
+@given(grid=st.tuples(st.integers(1, 128), st.integers(1, 128)), budget=st.sampled_from([2_000, 45_000]))
+def test_tile_strides_fit_the_budget_and_keep_own_positions(grid, budget):
+    choices = emb.tile_strides(grid, budget)
+    stride, inner = choices[0]
+    fits = emb.tile_cells(grid, stride, inner) <= budget
+    assert fits or (stride, inner) == (max(grid), max(grid))
+    if max(grid) <= 14 and budget == 45_000:
+        assert (stride, inner) == (1, 1)  # the checkpoints' 14×14 grids are shown whole
+    if fits and max(grid) <= 40:
+        sim = np.eye(grid[0] * grid[1], dtype=np.float32)
+        tiles = emb.similarity_tiles(sim, grid, stride, inner=inner)
+        assert tiles.size == emb.tile_cells(grid, stride, inner)
+        # Each tile samples the lattice through its own position, so every shown tile contains its peak.
+        assert np.nansum(tiles) == len(range(0, grid[0], stride)) * len(range(0, grid[1], stride))
+        rows = emb.tile_positions(grid[0], stride, inner)
+        assert all(t in shown for t, shown in rows)
+
+
+def mae_2d_sincos(embed_dim: int, grid_size: int) -> np.ndarray:
+    """MAE's util/pos_embed.py get_2d_sincos_pos_embed (cls_token=False), transcribed."""
+    def one_d(dim, pos):
+        omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)
+        omega = 1.0 / 10000**omega
+        out = np.einsum("m,d->md", pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    grid_h = np.arange(grid_size, dtype=np.float32)
+    grid_w = np.arange(grid_size, dtype=np.float32)
+    grid = np.stack(np.meshgrid(grid_w, grid_h), axis=0).reshape([2, 1, grid_size, grid_size])
+    return np.concatenate([one_d(embed_dim // 2, grid[0]), one_d(embed_dim // 2, grid[1])], axis=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(grid=GRID, quarter=st.integers(1, 96))
+def test_sincos_known_values(grid, quarter):
+    dim = 4 * quarter
+    e = emb.sincos_2d(grid, dim).double()
+    gh, gw = grid
+    assert e.shape == (gh * gw, dim)
+    # Position (0, 0): sin 0 = 0, cos 0 = 1 in every frequency.
+    np.testing.assert_allclose(e[0].numpy(), np.r_[np.zeros(quarter), np.ones(quarter), np.zeros(quarter), np.ones(quarter)], atol=1e-7)
+    r, c = gh - 1, gw - 1
+    row = e[r * gw + c].numpy()
+    # ω_0 = 1: the first entries of each quarter are sin c, cos c, sin r, cos r.
+    np.testing.assert_allclose(row[[0, quarter, 2 * quarter, 3 * quarter]], [math.sin(c), math.cos(c), math.sin(r), math.cos(r)], atol=1e-6)
+    if quarter > 1:  # the last frequency is 10000^(-(q-1)/q)
+        w = 10000 ** (-(quarter - 1) / quarter)
+        assert row[quarter - 1] == pytest.approx(math.sin(c * w), abs=1e-6)
+    # Every (sin, cos) pair has length 1, so every row has norm √(D/2).
+    np.testing.assert_allclose(e.norm(dim=1).numpy(), math.sqrt(dim / 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("grid_size,dim", [(14, 384), (7, 192), (1, 8), (16, 768)])
+def test_sincos_equals_mae(grid_size, dim):
+    np.testing.assert_allclose(emb.sincos_2d((grid_size, grid_size), dim).numpy(), mae_2d_sincos(dim, grid_size), atol=1e-5)
+
+
+def test_sincos_needs_dim_divisible_by_4():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        emb.sincos_2d((3, 3), 10)
+
+
+def test_native_position_grid_is_the_checkpoint_entries(model):
+    native, grid = emb.native_position_grid(model)
+    assert grid == (4, 4) and native.shape == (16, 24)
+    torch.testing.assert_close(native, model.pos_embed[0, 1:])
+
+
+# ---- no position embedding: permutation equivariance --------------------------------------------------------
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_shuffle_test_without_pos_only_moves_the_outputs(layers):
+    m = small_vit(8, dim=24, depth=2, seed=3)
+    with torch.no_grad():
+        m.pos_embed.mul_(20)  # a position embedding as large as a trained one
+    rec = emb.embedding_trace(m, torch.randn(1, 3, 32, 40))
+    result = emb.shuffle_test(m, rec["tokens"], rec["e_pos"], layers)
+    assert result.layers == layers
+    assert result.without_pos < 1e-5 and result.cls_without_pos < 1e-5
+    assert result.with_pos > 1e-2 and result.cls_with_pos > 1e-3
+
+
+def test_shuffle_patches_is_the_same_permutation():
+    img = np.arange(12 * 8 * 3).reshape(12, 8, 3) % 251
+    order = emb.patch_permutation(6, seed=0)
+    assert torch.equal(order, emb.patch_permutation(6, seed=0)) and sorted(order.tolist()) == list(range(6))
+    out = emb.shuffle_patches(img, 4, order)
+    assert out.shape == (12, 8, 3)
+    for j, i in enumerate(order.tolist()):
+        r, c = divmod(j, 2)
+        r0, c0 = divmod(i, 2)
+        np.testing.assert_array_equal(out[4 * r : 4 * r + 4, 4 * c : 4 * c + 4], img[4 * r0 : 4 * r0 + 4, 4 * c0 : 4 * c0 + 4])
+
+
+# ---- FlexiViT PI-resize --------------------------------------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(native=st.sampled_from([8, 16]), new=PATCH)
+def test_pi_resized_kernel_gives_the_same_token_for_an_enlarged_patch(native, new):
+    m = small_vit(native, dim=12, depth=1, seed=native)
+    resized = m.with_patch_size(new)
+    patch = torch.rand(3, native, native, generator=torch.Generator().manual_seed(new))
+    diff, scale = emb.pi_resize_check(m.patch_embed.weight, resized.patch_embed.weight, patch)
+    if new >= native:
+        assert diff <= 1e-4 * max(scale, 1.0)
+    else:  # shrinking: least squares, not exact
+        assert diff >= 0
+
+
+# ---- figures ------------------------------------------------------------------------------------------------------------
+
+@settings(max_examples=12, deadline=None)
+@given(grid=st.tuples(st.integers(1, 128), st.integers(1, 128)), kind=st.sampled_from(["random", "sincos"]))
+def test_similarity_figure_fits_the_panel_budget(grid, kind):
+    n = grid[0] * grid[1]
+    pos = emb.sincos_2d(grid, 64) if kind == "sincos" else torch.randn(n, 64)
+    fig, stride, inner, peaks = viz.similarity_figure(pos, grid, selected=0)
+    assert viz.payload_bytes(fig) <= 400_000 and peaks == 1.0
+    assert fig.data[0].z.dtype == np.float32  # sent as base64 float32, with hover values
+    assert len(fig.data[0].x) == fig.data[0].z.shape[1] and len(fig.data[0].y) == fig.data[0].z.shape[0]
+    assert len(fig.layout.shapes) == 1  # patch 0 always has a tile: it is framed
+
+
+def test_similarity_hover_labels_name_both_positions():
+    fig, stride, inner, _ = viz.similarity_figure(torch.eye(6), (2, 3))
+    assert (stride, inner) == (1, 1)
+    assert fig.data[0].x[0] == "query col 0 · other col 0" and fig.data[0].x[4] == "query col 1 · other col 0"
+    assert fig.data[0].y[3] == "query row 1 · other row 0"
+
+
+def test_token_heatmap_and_mosaic():
+    z = np.random.default_rng(0).standard_normal((196, 192)).astype(np.float32)
+    fig = viz.token_heatmap(z, 0, 192)
+    assert fig.data[0].x0 == 192 and viz.payload_bytes(fig) <= 400_000
+    spec = viz.as_spec(fig)
+    assert "template" not in spec["layout"]
+    img = viz.mosaic(np.random.default_rng(0).random((64, 16, 16, 3)), 8, 48, gap_px=3)
+    assert img.size == (8 * 48 + 7 * 3, 8 * 48 + 7 * 3)
+    filters = emb.normalise_filters(np.random.default_rng(0).standard_normal((5, 3, 4, 4)))
+    assert filters.shape == (5, 4, 4, 3) and filters.min() == 0 and filters.max() == 1
+
+
+@pytest.mark.parametrize("size,photo", [((64, 64), False), ((1536, 512), False), ((1536, 512), True)])
+def test_encode_fits_the_panel_budget(size, photo):
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    data = viz.encode(noise, photo=photo)
+    assert len(data) <= viz.MAX_PANEL_BYTES
+    decoded = Image.open(io.BytesIO(data))
+    assert decoded.width <= 1460  # st.image would re-encode anything wider
+    kind = decoded.format
+    assert kind == ("PNG" if size == (64, 64) and not photo else "JPEG")

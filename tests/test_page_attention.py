@@ -1,0 +1,188 @@
+"""AppTest of the attention page: every control, a clicked patch, other models and grids, no model rerun on
+interaction, and the memory of dino-vits8 at 480 × 480 measured in a fresh process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import vitviz.attention
+
+from streamlit.testing.v1 import AppTest
+
+from .apptest import APP, app, assert_clean, photo, upload
+
+PAGE = "pages/attention.py"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def open_page(image: tuple[str, bytes] | None = None, **query):
+    """The attention page opened by a deep link (straight to the page, as a shared URL does), optionally after an upload."""
+    if image is not None:
+        at = upload(app(), *image)
+        for key, value in query.items():
+            at.query_params[key] = str(value)
+    else:
+        at = AppTest.from_file(APP, default_timeout=120)
+        for key, value in query.items():
+            at.query_params[key] = str(value)
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    return at
+
+
+def subheaders(at) -> list[str]:
+    return [s.value for s in at.subheader]
+
+
+def captions(at) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions]
+
+
+def pick_key(at) -> str:
+    """The key of the clickable enlarged head (it changes with the query, so each click is a new selection)."""
+    ids = [c.proto.id for c in at.get("plotly_chart") if "attn-pick-" in c.proto.id]
+    assert len(ids) == 1, ids
+    return ids[0][ids[0].index("attn-pick-"):]
+
+
+def click(at, index: int):
+    """What a click on the enlarged head sends: the selection of the marker of patch `index`."""
+    at.session_state[pick_key(at)] = {"selection": {"points": [{"point_index": index, "curve_number": 0}],
+                                                    "point_indices": [index], "box": [], "lasso": []}}
+    return at.run()
+
+
+@pytest.fixture
+def trace_calls(monkeypatch):
+    """Counts forward passes made by the page's trace (the store outlives tests, so use a fresh image)."""
+    calls = []
+    real = vitviz.attention.trace
+    monkeypatch.setattr(vitviz.attention, "trace", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_page_runs_with_the_sample_and_shows_every_panel():
+    at = open_page()
+    heads = subheaders(at)
+    assert heads[0].startswith("Layer 12: where CLS looks")
+    for part in ("enlarged", "whole attention matrix", "thresholded (DINO)", "rollout", "Mean attention distance",
+                 "predicts", "do not"):
+        assert any(part in h for h in heads), (part, heads)
+    assert sum(c.startswith("head ") and "· CLS " in c for c in captions(at)) == 6  # the head grid
+    assert sum("of 196 patches" in c for c in captions(at)) == 6  # the DINO masks
+    assert any("no classifier" in i.value for i in at.info)
+
+
+def test_click_a_patch_then_change_layer_head_threshold_without_rerunning_the_model(trace_calls):
+    at = open_page(("mine.jpg", photo(300, 260, seed=21)))
+    assert len(trace_calls) == 1
+    at = click(at, 3 * 14 + 5)
+    assert_clean(at)
+    assert at.session_state["patch"] == 47 and at.session_state["query"] == "patch"
+    assert subheaders(at)[0] == "Layer 12: where patch (3, 5) looks, head by head"
+    assert any("The computation for patch (3, 5)" in m.value for m in at.markdown)
+    at.slider(key="layer").set_value(4).run()
+    assert_clean(at)
+    assert subheaders(at)[0].startswith("Layer 4:")
+    at.pills(key="head").set_value(3).run()
+    assert_clean(at)
+    assert any(h.startswith("Head 3 enlarged") for h in subheaders(at))
+    at.slider(key="t").set_value(0.3).run()
+    assert_clean(at)
+    assert any("holding 30% of its mass" in m.value for m in at.markdown)
+    at = click(at, 0)  # a second click, on another patch
+    assert at.session_state["patch"] == 0 and subheaders(at)[0].startswith("Layer 4: where patch (0, 0)")
+    at.segmented_control(key="query").set_value("CLS").run()
+    assert_clean(at)
+    assert subheaders(at)[0].startswith("Layer 4: where CLS looks")
+    assert len(trace_calls) == 1, "layer, head, query and threshold reuse the one traced forward pass"
+
+
+def test_rollout_controls_and_deep_link():
+    at = open_page(layer=3, head=2, t=0.4, fusion="max", discard=0.5, upto=6)
+    assert_clean(at)
+    assert subheaders(at)[0].startswith("Layer 3:")
+    assert any(h.startswith("Head 2 enlarged") for h in subheaders(at))
+    assert any("through layers 1–6 (max of heads, lowest 50% discarded)" in c for c in captions(at))
+    at.slider(key="upto").set_value(12).run()
+    at.segmented_control(key="fusion").set_value("min").run()
+    assert_clean(at)
+    assert any("through layers 1–12 (min of heads" in c for c in captions(at))
+
+
+def test_classifier_shows_top5_and_heads_are_clamped_when_the_model_changes():
+    at = open_page(head=6)
+    at.selectbox(key="model").set_value("deit-tiny").run()
+    assert_clean(at)
+    assert at.session_state["head"] == 3  # DeiT-Tiny has 3 heads
+    assert sum(c.startswith("head ") and "· CLS " in c for c in captions(at)) == 3
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["class", "probability"] and len(table) == 5
+    assert table["probability"].is_monotonic_decreasing and table["probability"].sum() <= 1
+
+
+def test_non_square_input_with_dropped_pixels():
+    at = open_page(("wide.jpg", photo(480, 240, seed=4)), aspect="true", ps=24)
+    ctx = at.session_state["ctx"]
+    assert ctx.keep_aspect
+    at = click(at, 13)  # a patch in the first row
+    assert_clean(at)
+    assert subheaders(at)[0].endswith("where patch (0, 13) looks, head by head")
+
+
+def test_large_grid_shows_the_row_and_waits_for_the_rollout_button():
+    at = open_page(ps=5)  # 44 × 44 = 1,936 patches at 224 px: past the 40 × 40 matrix limit
+    assert any("Here is the row of the selected query instead" in i.value for i in at.info)
+    assert any("waits for you" in i.value for i in at.info)
+    assert not any("Rollout R[CLS" in c for c in captions(at))
+    at.button(key="rollout-go").click().run()
+    assert_clean(at)
+    assert any("Rollout R[CLS" in c for c in captions(at))
+
+
+def test_too_many_tokens_is_explained_not_computed(trace_calls):
+    at = open_page(res=512, ps=4)  # 128 × 128 = 16,384 patches
+    assert any("This page stops at 4,096 patches" in e.value for e in at.error)
+    assert not trace_calls
+
+
+MEMORY_SCRIPT = textwrap.dedent("""
+    import json, resource, sys
+    sys.path.insert(0, {root!r})
+    from tests.apptest import app
+    at = app(model="dino-vits8", res="480")  # the overview first, as a student would arrive
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    at.slider(key="layer").set_value(5).run()
+    at.segmented_control(key="query").set_value("patch").run()
+    at.button(key="rollout-go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+    print(json.dumps({{"vmhwm_mb": int(status["VmHWM"].split()[0]) / 1024,
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "captions": [c for el in at.get("image") for c in el.captions]}}))
+""")
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS (VmHWM) from Linux's /proc")
+def test_dino_vits8_at_480_stays_under_2_gb():
+    """3,601 tokens: the whole app process (AppTest runs it in-process: overview, attention page, a layer and a query
+    change, the rollout) peaks below 2 GB.
+
+    The peak is VmHWM, the high-water mark of the child's own memory. `ru_maxrss` is printed too but not trusted:
+    Linux carries the parent's high-water mark into a child across fork + exec, so after a big test in this pytest
+    process it reports the parent, not the app.
+    """
+    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.format(root=str(ROOT))], cwd=ROOT, capture_output=True,
+                          text=True, timeout=880, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert any("Rollout R[CLS, patches]" in c for c in result["captions"])
+    assert result["vmhwm_mb"] < 2048, result

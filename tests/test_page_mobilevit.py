@@ -1,0 +1,176 @@
+"""Page 7 (MobileViT) in AppTest: every control, patch sizes and input sizes that the patch does not divide, a
+click on the map, and the numbers on the page against the traced model."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import vitviz
+from vitviz.images import load_sample
+from vitviz.models.mobilevit import patch_multiple
+from vitviz.preprocess import resize_and_crop, to_pixel_values
+
+from .apptest import app, assert_clean
+
+PAGE = "pages/mobilevit.py"
+
+
+def open_page(**query):
+    at = app(**query)
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.code] + [c.value for c in at.caption]
+                     + [w.value for w in at.warning])
+
+
+def reference(model_name: str, res: int, patch: tuple[int, int]):
+    """The traced model on the page's input: the sample photo as the checkpoint's processor makes it at 256 (shortest
+    edge 288, centre crop), resized straight to res × res otherwise (as the sidebar does)."""
+    model = vitviz.load_model(model_name, device="cpu")
+    image = resize_and_crop(load_sample("cat"), model.preprocessing, None if res == 256 else (res, res))
+    x = to_pixel_values(image, model.preprocessing)
+    include = [f"stages.{i}.block.{t}" for i in (2, 3, 4) for t in ("local", "unfolded", "fused")]
+    return vitviz.trace(model, x, include=include, patch_size=patch)
+
+
+def test_opens_with_defaults_and_shows_every_part():
+    at = open_page()
+    assert at.selectbox(key="mvit").value == "mobilevit-xxs"
+    assert at.radio(key="mvstage").value == 2
+    assert (at.slider(key="ph").value, at.slider(key="pw").value) == (2, 2)
+    body = texts(at)
+    for needle in ("Local representation", "Unfold", "attention across the patches", "Fold", "Fusion",
+                   "Every pixel sees every pixel", "What attention costs", "What the model predicts"):
+        assert any(needle in s.value for s in at.subheader), needle
+    assert "max |Δ| = 0   ✓ exact" in body
+    assert len(at.latex) >= 6
+    assert "Random weights" in body  # the preset's predictions are said to be random
+    assert len(at.dataframe) == 1  # top-5
+
+
+def test_stage_captions_show_each_stage_size_at_the_current_resolution():
+    at = open_page(res="256")
+    assert at.radio(key="mvstage").options == ["2", "3", "4"] or at.radio(key="mvstage").options == [2, 3, 4]
+    captions = list(at.radio(key="mvstage").proto.captions)
+    assert captions == ["32×32×64 · 1/8", "16×16×80 · 1/16", "8×8×96 · 1/32"]
+    at.selectbox(key="mvit").set_value("mobilevit-s").run()
+    assert_clean(at)
+    assert list(at.radio(key="mvstage").proto.captions) == ["32×32×144 · 1/8", "16×16×192 · 1/16", "8×8×240 · 1/32"]
+
+
+@pytest.mark.parametrize("res, stage, ph, pw", [
+    (256, 2, 2, 2),  # the checkpoint's own setting
+    (224, 2, 3, 5),  # 28 × 28 divided by neither
+    (208, 3, 3, 5),  # 13 × 13
+    (256, 4, 8, 8),  # 8 × 8 map, one patch
+    (96, 4, 8, 3),  # a 3 × 3 map smaller than the patch
+    (160, 2, 1, 1),  # every pixel a patch
+    (176, 3, 7, 2),  # 11 × 11
+])
+def test_page_numbers_equal_the_traced_model(res, stage, ph, pw):
+    at = open_page(res=str(res), mvstage=str(stage), ph=str(ph), pw=str(pw))
+    ref = reference("mobilevit-xxs", res, (ph, pw))
+    prefix = f"stages.{stage}.block"
+    local = ref[f"{prefix}.local"][0]
+    h, w = local.shape[-2:]
+    hr, wr = patch_multiple(h, w, ph, pw)
+    unfolded = ref[f"{prefix}.unfolded"]
+    body = texts(at)
+    assert f"has shape **({', '.join(map(str, unfolded.shape))})**" in body
+    assert f"**P = {ph * pw}** sequences of **N = {hr * wr // (ph * pw)}** patches" in body
+    resized = (hr, wr) != (h, w)
+    assert any(f"from {h} × {w} up to {hr} × {wr}" in warning.value for warning in at.warning) == resized
+    if resized:
+        assert "The resize is the one lossy step" in body
+    for line in ("fold(unfold(X_L)) vs X_L", "unfold(fold(X_U)) vs X_U", "unfold(X_L) vs traced `unfolded`",
+                 "fold(traced `global_`) vs traced `folded`", "vs `local`", "vs `fused`"):
+        assert re.search(re.escape(line) + r".*max \|Δ\| = 0   ✓ exact", body), line
+    # the selected pixel's numbers on the page are the traced X_U at (p, n)
+    r, c = at.number_input(key="mvr").value, at.number_input(key="mvc").value
+    p, n = (r % ph) * pw + c % pw, (r // ph) * (wr // pw) + c // pw
+    expected = " | ".join(f"{v:+.4f}" for v in unfolded[p, n, :3].tolist())
+    assert f"| X_U[{p}, {n}, :] | {expected} |" in body
+    assert f"= {p}** (row {r % ph}, column {c % pw} inside its patch)" in body
+
+
+@pytest.mark.parametrize("model", ["mobilevit-xxs", "mobilevit-s"])
+def test_patch_and_stage_moves_run_clean(model):
+    at = open_page(mvit=model, res="208")
+    for ph, pw in [(1, 8), (8, 1), (5, 5), (2, 3), (4, 4)]:
+        at.slider(key="ph").set_value(ph)
+        at.slider(key="pw").set_value(pw).run()
+        assert_clean(at)
+        for stage in (3, 4, 2):
+            at.radio(key="mvstage").set_value(stage).run()
+            assert_clean(at)
+            assert f"patch **{ph} × {pw}** → **P = {ph * pw}**" in texts(at)
+
+
+def test_selected_pixel_inputs_and_layer_are_clamped_to_the_map():
+    at = open_page(res="256", mvr="31", mvc="30")
+    assert (at.number_input(key="mvr").value, at.number_input(key="mvc").value) == (31, 30)
+    at.slider(key="mvl").set_value(2).run()
+    at.radio(key="mvstage").set_value(4).run()  # an 8 × 8 map: the pixel and layer must fit
+    assert_clean(at)
+    assert (at.number_input(key="mvr").value, at.number_input(key="mvc").value) == (7, 7)
+    at.radio(key="mvstage").set_value(3).run()
+    at.slider(key="mvl").set_value(4).run()
+    at.radio(key="mvstage").set_value(2).run()  # 2 layers only
+    assert_clean(at)
+    assert at.slider(key="mvl").value == 2
+
+
+def test_number_inputs_select_the_pixel_and_its_offset_and_patch():
+    at = open_page(res="256")
+    at.number_input(key="mvr").set_value(5)
+    at.number_input(key="mvc").set_value(6).run()
+    assert_clean(at)
+    body = texts(at)
+    # 2 × 2 patches on 32 × 32: p = 1·2 + 0 = 2, n = 2·16 + 3 = 35
+    assert "= 1·2 + 0 = 2** (row 1, column 0 inside its patch)" in body
+    assert "= 2·16 + 3 = 35** (patch row 2, column 3)" in body
+    assert "In sequence p = 2, the selected pixel is token n = 35" in body
+
+
+def test_click_on_the_map_selects_the_pixel():
+    at = open_page(res="256")
+    key = next(k for k in at.session_state.keys() if str(k).startswith("mv-map-"))
+    at.session_state[key] = {"selection": {"points": [{"customdata": [9, 4, 2, 66], "x": 0, "y": 0}]}}
+    at.run()
+    assert_clean(at)
+    assert (at.number_input(key="mvr").value, at.number_input(key="mvc").value) == (9, 4)
+    assert "Pixel **(r, c) = (9, 4)**" in texts(at)
+
+
+def test_top5_predictions_from_the_model_logits():
+    at = open_page(res="256")
+    model = vitviz.load_model("mobilevit-xxs", device="cpu")
+    x = vitviz.preprocess(load_sample("cat"), model.preprocessing)  # native 256: the checkpoint's processor
+    with torch.inference_mode():
+        probs = model(x, output_attentions=False).logits[0].softmax(-1)
+    top = probs.topk(5)
+    frame = at.dataframe[0].value
+    assert list(frame["class"]) == [model.config.labels[i] for i in top.indices.tolist()]
+    np.testing.assert_allclose(frame["probability"].to_numpy(), top.values.numpy(), rtol=1e-5)
+
+
+def test_upload_not_divisible_and_aspect_kept():
+    from .apptest import photo, upload
+
+    at = upload(app(res="112", aspect="true"), "wide.png", photo(300, 130, "PNG", seed=4), "image/png")
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    for ph, pw in [(3, 3), (2, 5), (8, 8)]:
+        at.slider(key="ph").set_value(ph)
+        at.slider(key="pw").set_value(pw).run()
+        assert_clean(at)
+        for stage in (2, 3, 4):
+            at.radio(key="mvstage").set_value(stage).run()
+            assert_clean(at)

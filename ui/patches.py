@@ -1,0 +1,102 @@
+"""What the patch pages share: the model's own patches of the current input, the selected-patch input
+(bound to the URL, so pages 1, 2, 3 and 5 agree) and the clickable patch grid."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vitviz.viz.patches import PatchGrid, denormalize, fit_height, grid_figure
+
+from .shell import VitInput, select_patch
+
+
+@dataclass(frozen=True)
+class Patches:
+    """The model's patchify/flatten outputs for one input, as numpy, plus their [0, 1] display versions."""
+
+    input_shape: tuple[int, ...]  # pixel_values (1, C, H, W)
+    patches: np.ndarray  # (gh, gw, P, P, C): the model's values (normalised)
+    flat: np.ndarray  # (N, P·P·C) in (p1 p2 c) order: the model's values
+    patches01: np.ndarray  # patches de-normalised to [0, 1] for display
+    flat01: np.ndarray  # flat de-normalised to [0, 1] for display
+
+    @property
+    def grid(self) -> PatchGrid:
+        return PatchGrid(self.input_shape[2], self.input_shape[3], self.patches.shape[2])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _patches(cache_key: str, _model, _pixel_values: torch.Tensor) -> Patches:
+    # The same calls and Tap outputs `vitviz.trace(model, x, include=["patches", "flat"])` records, without
+    # running the 12 encoder layers after them (tests/test_page_patching.py checks they are equal).
+    with torch.inference_mode():
+        patches = _model.patchify(_pixel_values)
+        flat = _model.flatten(patches)
+    prep = _model.preprocessing
+    patches_np = patches[0].float().cpu().numpy()
+    flat_np = flat[0].float().cpu().numpy()
+    n, c = flat_np.shape[0], patches_np.shape[-1]
+    patches01 = denormalize(patches_np, prep.mean, prep.std)
+    flat01 = denormalize(flat_np.reshape(n, -1, c), prep.mean, prep.std).reshape(n, -1)
+    return Patches(tuple(_pixel_values.shape), patches_np, flat_np, patches01, flat01)
+
+
+def model_patches(vin: VitInput) -> Patches:
+    """The current input cut and flattened by the model itself (cached per model, P, image and size)."""
+    return _patches(vin.cache_key, vin.model, vin.pixel_values)
+
+
+def patch_picker(n: int, label: str | None = None) -> int:
+    """The selected patch as a number input (key "patch", bound to the URL), clamped to 0 … n-1."""
+    current = st.session_state.get("patch")
+    if isinstance(current, (int, float)):
+        # Re-set as a session value: a widget's value is dropped when another page's widget takes the key over,
+        # so without this a page switch would fall back to 0 wherever the URL does not carry the selection.
+        st.session_state["patch"] = min(max(int(current), 0), n - 1)
+    return int(st.number_input(label or f"Selected patch (0 – {n - 1}, raster order)", min_value=0, max_value=n - 1,
+                               step=1, key="patch", bind="query-params",
+                               help="Click a patch on the image, or type its index. Pages 1, 2, 3 and 5 share it."))
+
+
+def patch_from_event(event, grid: PatchGrid) -> int | None:
+    """A plotly click/selection event on `grid_figure` -> the patch's raster index (None if no patch)."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points:
+        if point.get("x") is None or point.get("y") is None:
+            continue
+        index = grid.locate(float(point["x"]), float(point["y"]))
+        if index is not None:
+            return index
+    return None
+
+
+def _on_click(key: str, grid: PatchGrid) -> None:
+    index = patch_from_event(st.session_state.get(key), grid)
+    if index is not None:
+        select_patch(index)
+
+
+def clickable_grid(vin: VitInput, grid: PatchGrid, selected: int, plot_width: int = 480, max_height: int = 640) -> None:
+    """The input with its patch grid; a click on a patch selects it for this and the next pages.
+
+    plot_width: about how wide (px) the column shows the image at 1400 px, to size the figure without blank bands.
+    """
+    image = np.asarray(vin.shown.convert("RGB"))
+    height = fit_height(grid.height, grid.width, plot_width, max_height)
+    # A fresh key per (input, selection): each click is a change, even on a patch selected before.
+    key = "grid-" + hashlib.sha1(f"{vin.cache_key}|{selected}|{height}".encode()).hexdigest()[:12]
+    st.plotly_chart(_grid_figure(vin.cache_key, image, grid.patch, selected, height), key=key,
+                    on_select=lambda: _on_click(key, grid), selection_mode="points",
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _grid_figure(cache_key: str, _image: np.ndarray, patch: int, selected: int, height: int):
+    return grid_figure(_image, patch, selected, height)

@@ -1,0 +1,311 @@
+"""Attention maps of a ViT from one traced forward pass: every layer, every head, any query token.
+
+Algorithms (each checked in tests/test_attention.py):
+
+- Per-head attention of one query token i in layer l: row i of A = softmax(Q Kᵀ · d^-½) (Vaswani et al. 2017, §3.2),
+  computed with exactly the model's formula from the traced q and k.
+- Attention rollout (Abnar & Zuidema 2020, §3): fuse the heads (mean, max or min), optionally zero the lowest
+  fraction of the fused matrix (never the CLS row or column), Â = (A + I)/2 for the residual connection,
+  row-normalise (with keepdim: vit-explain issue #16), R = Â_l ⋯ Â_1; the map is R[0, 1:] on the patch grid.
+- Mean attention distance (Dosovitskiy et al. 2021, §4.5 and Fig. 7 right): per head
+  mean_i Σ_j A[i, j] · P · ‖pos_i − pos_j‖₂ in pixels between patch centres. Convention: the CLS row and column
+  are dropped and every remaining row is **renormalised** to sum to 1, so the number is a distance (a weighted
+  average over patches) and attention given to CLS does not count as "distance 0". With this convention uniform
+  attention on a 14×14 grid at P = 16 gives 116.49 px, and the identity gives 0.
+- DINO's CLS-attention masks (Caron et al. 2021, visualize_attention.py): the last layer's A[0, h, 0, 1:] per head;
+  keep the smallest set of patches holding a fraction t of that row's patch mass (sort, cumulative sum > 1 − t,
+  unsort; t = 0.6 in the paper).
+
+Memory design. A layer's attention is heads × T × T numbers (T = 1 + N tokens). dino-vits8 at 480×480 has T = 3601:
+one head's matrix is 52 MB in float32, one layer 311 MB, all 12 layers × 6 heads 3.7 GB. So no attention matrix is
+kept. `trace_attention` runs the model **once** through `vitviz.trace`, recording only the q, k, v taps (the model
+then keeps its fused attention and never materialises probabilities), keeps q, k, v per layer (3·L·T·D floats:
+11 MB at 224 px / P = 16, 199 MB for dino-vits8 at 480), and reduces each head, in blocks of query rows of at most
+`block` numbers, to its mean attention distance. Everything else is recomputed on demand from q and k with the
+model's own formula, which costs microseconds to milliseconds and never reruns the model:
+
+- one query's row in every head of a layer: H·T·d multiply-adds (`AttentionTrace.rows`);
+- one head's full T × T matrix, only for the N × N heatmap of small grids (`AttentionTrace.matrix`);
+- the rollout row e_qᵀ Â_l ⋯ Â_1, evaluated left to right as vector × matrix products (`AttentionTrace.rollout`):
+  each layer's factor is built, used and dropped, so at most a few T × T matrices are alive (the fused one, one
+  head's, temporaries of the same size; all heads at once only while H·T² ≤ `_BLOCK`), never L·H of them, and the
+  full product R is never formed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .trace import trace
+
+FUSIONS = ("mean", "max", "min")
+_BLOCK = 1 << 22  # numbers per block of attention rows (16 MB in float32) when reducing a whole head
+
+
+def attention_probs(q: Tensor, k: Tensor, scale: float) -> Tensor:
+    """softmax(q kᵀ · scale) over the keys: q (..., r, d), k (..., T, d) -> (..., r, T), as the model computes it."""
+    return ((q @ k.transpose(-2, -1)) * scale).softmax(dim=-1)
+
+
+def grid_positions(grid: tuple[int, int]) -> Tensor:
+    """(row, col) of every patch in raster (token) order: (gh·gw, 2) float64."""
+    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
+    return torch.stack([rows, cols], -1).reshape(-1, 2).double()
+
+
+def token_label(index: int, grid: tuple[int, int]) -> str:
+    """Token index (0 = CLS, 1 + raster index of a patch) -> 'CLS' or 'patch (row, col)'."""
+    if index == 0:
+        return "CLS"
+    r, c = divmod(index - 1, grid[1])
+    return f"patch ({r}, {c})"
+
+
+def _block_distances(q: Tensor, k: Tensor, scale: float, dist: Tensor) -> Tensor:
+    """Σ_j a_ij D_ij for a block of patch queries, renormalised over the patch keys, without forming a_ij.
+
+    q (H, r, d) patch queries, k (H, N, d) patch keys, dist (r, N) px -> (H, r). Dropping CLS and renormalising
+    the softmax row is the softmax over the patch keys alone, so this is Σ_j e^(s_j − m) D_ij / Σ_j e^(s_j − m):
+    one matmul and three passes over the block instead of the softmax's and the renormalisation's copies.
+    """
+    scores = (q @ k.transpose(-2, -1)).mul_(scale)
+    scores -= scores.amax(-1, keepdim=True)
+    scores.exp_()
+    return torch.einsum("hrn,rn->hr", scores, dist) / scores.sum(-1)
+
+
+def mean_attention_distance(attn: Tensor, grid: tuple[int, int], patch_size: int) -> Tensor:
+    """Mean attention distance in pixels: attn (..., T, T) with CLS first -> (...).
+
+    Drops the CLS row and column, renormalises each remaining row, and averages Σ_j A[i, j]·D[i, j] over the
+    patch queries i (see the module docstring for why rows are renormalised).
+    """
+    patch = attn[..., 1:, 1:]
+    rows = patch / patch.sum(-1, keepdim=True)
+    pos = grid_positions(grid)
+    dist = torch.cdist(pos, pos).to(rows) * patch_size  # (N, N) px between patch centres
+    return (rows * dist).sum(-1).mean(-1)
+
+
+def uniform_attention_distance(grid: tuple[int, int], patch_size: int) -> float:
+    """Mean attention distance (px) of uniform attention over all patches: the reference line of the plot.
+
+    Exact and O(gh·gw): the distance depends only on the offset (dy, dx), which (gh − |dy|)(gw − |dx|) pairs share.
+    """
+    gh, gw = grid
+    dy, dx = np.arange(1 - gh, gh), np.arange(1 - gw, gw)
+    pairs = np.outer(gh - np.abs(dy), gw - np.abs(dx))
+    return float(patch_size * (pairs * np.hypot(dy[:, None], dx[None, :])).sum() / (gh * gw) ** 2)
+
+
+def mass_threshold_mask(attn: Tensor, t: float) -> Tensor:
+    """DINO's mask: attn (..., N) -> bool (..., N) marking the smallest set of entries holding a fraction t of the mass.
+
+    As visualize_attention.py: sort ascending, normalise to sum 1, cumulative sum, keep where it exceeds 1 − t, unsort.
+    """
+    values, order = torch.sort(attn, dim=-1)
+    cumulative = torch.cumsum(values / values.sum(-1, keepdim=True), dim=-1)
+    keep_sorted = cumulative > 1 - t
+    return torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
+
+
+def fuse_heads(heads: Tensor | Iterable[Tensor], fusion: str = "mean") -> Tensor:
+    """Combine the heads of one layer: (H, T, T) or an iterable of (T, T) -> (T, T) by mean, max or min.
+
+    An iterable is consumed one head at a time, so only two T × T matrices are alive at once.
+    """
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
+    fused, count = None, 0
+    for head in heads:
+        count += 1
+        if fused is None:
+            fused = head.clone()
+        elif fusion == "mean":
+            fused += head
+        elif fusion == "max":
+            torch.maximum(fused, head, out=fused)
+        else:
+            torch.minimum(fused, head, out=fused)
+    if fused is None:
+        raise ValueError("no heads to fuse")
+    return fused / count if fusion == "mean" else fused
+
+
+def discard_lowest(fused: Tensor, ratio: float) -> Tensor:
+    """Zero the lowest `ratio` fraction of the patch-to-patch entries of a fused (T, T) matrix (a new tensor).
+
+    The CLS row and column are always kept (vit-explain's intent; its code only spares entry [0, 0]).
+    Entries tied with the threshold value are dropped too.
+    """
+    out = fused.clone()
+    patch = out[1:, 1:]
+    count = int(patch.numel() * ratio)
+    if count > 0:
+        threshold = patch.flatten().kthvalue(count).values
+        patch[patch <= threshold] = 0
+    return out
+
+
+def rollout_step(fused: Tensor) -> Tensor:
+    """Â = (A + I)/2 for the residual connection, then row-normalised (keepdim, vit-explain #16): (T, T) -> (T, T)."""
+    a = fused * 0.5
+    a.diagonal().add_(0.5)
+    return a.div_(a.sum(dim=-1, keepdim=True))
+
+
+def rollout_layer(heads: Tensor | Iterable[Tensor], fusion: str = "mean", discard: float = 0.0) -> Tensor:
+    """One layer's factor Â of the rollout from its heads ((H, T, T) or an iterable of (T, T))."""
+    fused = fuse_heads(heads, fusion)
+    return rollout_step(discard_lowest(fused, discard) if discard > 0 else fused)
+
+
+def attention_rollout(attentions: Sequence[Tensor], fusion: str = "mean", discard: float = 0.0) -> Tensor:
+    """The full rollout matrix R = Â_L ⋯ Â_1 from per-layer attention (H, T, T), first layer first: (T, T).
+
+    O(L·T³): for small T and for checking `rollout_row`. Row i of R says how much each input token contributes to
+    token i after the last layer, under rollout's assumption that attention and residual mix tokens linearly.
+    """
+    result = None
+    for attn in attentions:
+        step = rollout_layer(attn, fusion, discard)
+        result = step if result is None else step @ result
+    return result
+
+
+def rollout_row(step: Callable[[int], Tensor], layers: int, query: int = 0) -> Tensor:
+    """Row `query` of Â_{layers-1} ⋯ Â_0 without forming the product: (T,).
+
+    `step(j)` returns layer j's factor Â_j (T, T); e_qᵀ Â_l ⋯ Â_1 is evaluated left to right, last layer first, so
+    each factor is built, used once in a vector × matrix product and dropped.
+    """
+    row = None
+    for j in reversed(range(layers)):
+        factor = step(j)
+        row = factor[query].clone() if row is None else row @ factor
+    return row
+
+
+@dataclass(frozen=True)
+class QueryBreakdown:
+    """One query token's attention in one head, step by step: scores, softmax, weighted sum of values."""
+
+    query: int  # token index (0 = CLS)
+    q: np.ndarray  # (d,) the query vector
+    scores: np.ndarray  # (T,) q·k_j / √d
+    probs: np.ndarray  # (T,) softmax of the scores: the attention row
+    top: np.ndarray  # (k,) token indices of the keys with the largest attention, largest first
+    dots: np.ndarray  # (k,) q·k_j of those keys before scaling
+    values: np.ndarray  # (k, d) their value vectors v_j
+    output: np.ndarray  # (d,) Σ_j a_j v_j over all T keys: the head's output for this query
+    scale: float  # 1/√d
+
+
+def query_breakdown(q: Tensor, k: Tensor, v: Tensor, query: int, top: int = 5) -> QueryBreakdown:
+    """The computation behind row `query` of one head: q, k, v (T, d) of that head -> QueryBreakdown."""
+    scale = q.shape[-1] ** -0.5
+    dots = k @ q[query]  # (T,)
+    scores = dots * scale
+    probs = scores.softmax(-1)
+    order = torch.argsort(probs, descending=True)[: min(top, probs.numel())]
+    cpu = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
+    return QueryBreakdown(query, cpu(q[query]), cpu(scores), cpu(probs), order.cpu().numpy(), cpu(dots[order]),
+                          cpu(v[order]), cpu(probs @ v), scale)
+
+
+def top_predictions(logits: Tensor, labels: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
+    """(label, probability) of the k most probable classes of one image's logits (classes,)."""
+    probs = logits.float().softmax(-1)
+    values, indices = probs.topk(min(k, probs.numel()))
+    return [(labels[i] if i < len(labels) else f"class {i}", float(p)) for p, i in zip(values.tolist(), indices.tolist())]
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionTrace:
+    """q, k, v of every layer from one forward pass, plus what needs the whole of every attention matrix.
+
+    Treat as read-only: the app shares one instance between sessions.
+    """
+
+    q: tuple[Tensor, ...]  # per layer (H, T, d)
+    k: tuple[Tensor, ...]
+    v: tuple[Tensor, ...]
+    grid: tuple[int, int]  # (gh, gw) patches
+    patch_size: int  # P in pixels
+    distance: np.ndarray  # (L, H) mean attention distance in px
+    logits: Tensor | None  # (classes,) when the model has a classifier
+
+    @property
+    def depth(self) -> int:
+        return len(self.q)
+
+    @property
+    def heads(self) -> int:
+        return self.q[0].shape[0]
+
+    @property
+    def tokens(self) -> int:
+        """T = 1 + N."""
+        return self.q[0].shape[1]
+
+    @property
+    def scale(self) -> float:
+        return self.q[0].shape[-1] ** -0.5
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.q, *self.k, *self.v))
+
+    def rows(self, layer: int, query: int) -> Tensor:
+        """Attention of token `query` in every head of `layer`: (H, T)."""
+        return attention_probs(self.q[layer][:, query : query + 1], self.k[layer], self.scale)[:, 0]
+
+    def matrix(self, layer: int, head: int) -> Tensor:
+        """The full attention matrix of one head: (T, T)."""
+        return attention_probs(self.q[layer][head], self.k[layer][head], self.scale)
+
+    def cls_attention(self, layer: int = -1) -> Tensor:
+        """DINO's A[0, h, 0, 1:] per head: the CLS query's attention to the patches, not renormalised: (H, N)."""
+        return self.rows(layer, 0)[:, 1:]
+
+    def breakdown(self, layer: int, head: int, query: int, top: int = 5) -> QueryBreakdown:
+        return query_breakdown(self.q[layer][head], self.k[layer][head], self.v[layer][head], query, top)
+
+    def rollout(self, layers: int, fusion: str = "mean", discard: float = 0.0, query: int = 0) -> Tensor:
+        """Row `query` of the rollout through the first `layers` layers: (T,), sums to 1.
+
+        A layer's heads are computed together when they fit in `_BLOCK` numbers, else one T × T head at a time.
+        """
+        def heads(j: int) -> Tensor | Iterable[Tensor]:
+            if self.heads * self.tokens**2 <= _BLOCK:
+                return attention_probs(self.q[j], self.k[j], self.scale)
+            return (self.matrix(j, h) for h in range(self.heads))
+
+        return rollout_row(lambda j: rollout_layer(heads(j), fusion, discard), layers, query)
+
+
+def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK) -> AttentionTrace:
+    """Run the ViT once on pixel_values (1, C, H, W) and keep what the attention page needs (see module docstring)."""
+    recorded = trace(model, pixel_values[:1], include=["blocks.*.attn.q", "blocks.*.attn.k", "blocks.*.attn.v"])
+    depth = len(model.blocks)
+    q, k, v = ([recorded[f"blocks.{i}.attn.{name}"][0] for i in range(depth)] for name in "qkv")
+    p = model.config.patch_size
+    grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
+    heads, tokens, _ = q[0].shape
+    pos = grid_positions(grid)
+    step = max(1, block // (heads * tokens))
+    sums = torch.zeros(depth, heads, dtype=torch.float64)
+    scale = q[0].shape[-1] ** -0.5
+    for start in range(0, tokens - 1, step):  # blocks of patch queries; the distances are shared by all layers
+        stop = min(start + step, tokens - 1)
+        dist = torch.cdist(pos[start:stop], pos).to(q[0]) * p
+        for layer in range(depth):
+            rows = _block_distances(q[layer][:, 1 + start : 1 + stop], k[layer][:, 1:], scale, dist)
+            sums[layer] += rows.sum(-1).double().cpu()
+    logits = recorded.output.logits
+    return AttentionTrace(tuple(q), tuple(k), tuple(v), grid, p, (sums / (tokens - 1)).numpy(),
+                          None if logits is None else logits[0])

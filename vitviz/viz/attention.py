@@ -1,0 +1,226 @@
+"""Pictures for the attention page: attention maps over the image, masks, the distance plot and the N × N matrix.
+
+Arrays in, PIL images or plotly figures out; no streamlit and no model. Token maps are drawn on the patch grid with
+nearest-neighbour upsampling (one flat colour per patch, as DINO's visualize_attention.py upsamples), over the
+image exactly as the model received it: patch (r, c) covers pixels [r·P, (r+1)·P) × [c·P, (c+1)·P), and the strip
+beyond the last whole patch, which the model never sees, is dimmed.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw
+
+CMAP = "inferno"  # perceptually uniform, dark = little attention (matplotlib name; `colorscale` gives plotly the same)
+SELECT = (255, 214, 0)  # the selected query patch, as on the patching page
+SELECT_HEX = "#ffd600"
+HEAD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939")
+
+
+@lru_cache(maxsize=4)
+def _lut(name: str) -> np.ndarray:
+    from matplotlib import colormaps
+
+    return np.round(colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def colorscale(name: str = CMAP, stops: int = 16) -> tuple[tuple[float, str], ...]:
+    """The same colour map as a plotly colorscale, so colour bars match the pictures exactly."""
+    lut = _lut(name)
+    return tuple((i / (stops - 1), "rgb({},{},{})".format(*lut[round(i * 255 / (stops - 1))])) for i in range(stops))
+
+
+def colourise(values: np.ndarray, vmax: float | None = None, cmap: str = CMAP) -> np.ndarray:
+    """Values ≥ 0 (any shape) -> uint8 RGB (..., 3): 0 is the darkest colour, vmax (default: the maximum) the lightest."""
+    v = np.asarray(values, dtype=np.float64)
+    top = float(v.max()) if vmax is None else float(vmax)
+    scaled = np.clip(v / top, 0, 1) if top > 0 else np.zeros_like(v)
+    return _lut(cmap)[np.round(scaled * 255).astype(np.int64)]
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """The model's input resized for display, ready for token maps: drawn once, shared by every map of a panel."""
+
+    photo: Image.Image  # RGB, the strip beyond the last whole patch dimmed
+    patch: int  # P in input pixels
+    grid: tuple[int, int]  # (gh, gw)
+    scale: float  # display pixels per input pixel
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of the patch area in display pixels."""
+        return 0, 0, round(self.grid[1] * self.patch * self.scale), round(self.grid[0] * self.patch * self.scale)
+
+    @property
+    def patch_px(self) -> float:
+        """A patch's side in display pixels."""
+        return self.patch * self.scale
+
+
+def backdrop(image: Image.Image, patch: int, width: int) -> Backdrop:
+    """The input image (H × W, as the model received it) at `width` px wide, pixels the model never sees dimmed."""
+    grid = (image.height // patch, image.width // patch)
+    scale = width / image.width
+    photo = image.convert("RGB").resize((width, max(1, round(image.height * scale))), Image.BICUBIC)
+    base = Backdrop(photo, patch, grid, scale)
+    box = base.box
+    if box[2] < photo.width or box[3] < photo.height:
+        dim = Image.eval(photo, lambda x: x * 35 // 100)
+        dim.paste(photo.crop(box), box)
+        base = Backdrop(dim, patch, grid, scale)
+    return base
+
+
+def _outline(draw: ImageDraw.ImageDraw, cell: tuple[int, int], size: float) -> None:
+    r, c = cell
+    x0, y0, x1, y1 = round(c * size), round(r * size), round((c + 1) * size) - 1, round((r + 1) * size) - 1
+    draw.rectangle([x0 - 2, y0 - 2, x1 + 2, y1 + 2], outline=(0, 0, 0), width=2)
+    draw.rectangle([x0, y0, x1, y1], outline=SELECT, width=max(2, round(size / 12)))
+
+
+def overlay(base: Backdrop, values: np.ndarray, *, alpha: float = 0.6, vmax: float | None = None, cmap: str = CMAP,
+            query: tuple[int, int] | None = None) -> Image.Image:
+    """A token map values (gh, gw) blended over the backdrop; `query` (row, col) is outlined in yellow.
+
+    Each patch gets one colour (nearest upsampling, no smoothing between tokens).
+    """
+    if values.shape != base.grid:
+        raise ValueError(f"map {values.shape} does not fit the {base.grid} patch grid")
+    box = base.box
+    photo = base.photo.copy()
+    colour = Image.fromarray(colourise(values, vmax, cmap)).resize(box[2:], Image.NEAREST)
+    photo.paste(Image.blend(photo.crop(box), colour, alpha), box)
+    if query is not None:
+        _outline(ImageDraw.Draw(photo), query, base.patch_px)
+    return photo
+
+
+def mask_overlay(base: Backdrop, mask: np.ndarray, colour: str | tuple[int, int, int] = "#00c8ff") -> Image.Image:
+    """A boolean patch mask (gh, gw) over the backdrop: kept patches bright and tinted by `colour`, the rest darkened."""
+    if mask.shape != base.grid:
+        raise ValueError(f"mask {mask.shape} does not fit the {base.grid} patch grid")
+    box = base.box
+    photo = base.photo.copy()
+    region = photo.crop(box)
+    tinted = Image.blend(region, Image.new("RGB", region.size, colour), 0.3)
+    dark = Image.eval(region, lambda x: x // 4)
+    keep = Image.fromarray(mask.astype(np.uint8) * 255).resize(region.size, Image.NEAREST)
+    photo.paste(Image.composite(tinted, dark, keep), box)
+    return photo
+
+
+def jpeg(image: Image.Image, quality: int = 88) -> bytes:
+    """JPEG bytes of a picture (what st.image gets, so it is not re-encoded on every rerun)."""
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _axes(width: float, height: float) -> dict:
+    axis = dict(showgrid=False, zeroline=False, visible=False)
+    return dict(xaxis=dict(axis, range=[0, width], constrain="domain"),
+                yaxis=dict(axis, range=[height, 0], scaleanchor="x", constrain="domain"))
+
+
+def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patch_px: float, *, title: str,
+                 height: int = 560, vmax: float | None = None, cmap: str = CMAP, value_name: str = "attention") -> go.Figure:
+    """A rendered overlay (JPEG bytes of `overlay`, size (w, h) px) made clickable: one invisible marker per patch.
+
+    values (gh, gw) are the numbers the colours show; patch_px is a patch's side in the picture's pixels. A click
+    returns the marker's point_index, the patch's raster index; hover shows row, column and value. The colour bar
+    matches the overlay.
+    """
+    gh, gw = values.shape
+    w, h = size
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    top = float(values.max()) if vmax is None else float(vmax)
+    uri = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+    invisible = dict(marker=dict(opacity=0.01))
+    markers = dict(
+        type="scatter", mode="markers", showlegend=False, name="patches",
+        x=((cols.ravel() + 0.5) * patch_px).astype(np.float32), y=((rows.ravel() + 0.5) * patch_px).astype(np.float32),
+        customdata=np.stack([rows.ravel(), cols.ravel(), values.ravel()], -1).astype(np.float32),
+        marker=dict(symbol="square", size=max(4.0, min(60.0, patch_px * (height - 60) / h)), opacity=0.01,
+                    color=values.ravel().astype(np.float32), colorscale=colorscale(cmap), cmin=0, cmax=top,
+                    colorbar=dict(_colorbar(value_name), orientation="h", y=-0.02, yanchor="top", len=0.9,
+                                  title=dict(text=value_name, side="top"))),
+        selected=invisible, unselected=invisible,
+        hovertemplate="patch (%{customdata[0]}, %{customdata[1]})<br>" + value_name + " %{customdata[2]:.4f}<extra></extra>",
+    )
+    layout = dict(
+        height=height, margin=dict(l=4, r=4, t=40, b=80), title=dict(text=title, font=dict(size=16)),
+        font=dict(size=14), images=[dict(source=uri, xref="x", yref="y", x=0, y=0, sizex=w, sizey=h, sizing="stretch", layer="below")],
+        clickmode="event+select", dragmode=False, hovermode="closest", plot_bgcolor="white", **_axes(w, h),
+    )
+    return go.Figure(data=[markers], layout=layout)
+
+
+def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = None, height: int = 430) -> go.Figure:
+    """Mean attention distance (px) of every head against depth, as in ViT Fig. 7 (right): distance (L, H).
+
+    The dashed line is uniform attention over all patches of this grid; `layer` (0-based) is shaded.
+    """
+    depth, heads = distance.shape
+    offsets = (np.arange(heads) - (heads - 1) / 2) * min(0.08, 0.6 / heads)
+    data = [dict(type="scatter", mode="markers", name=f"head {h + 1}", x=np.arange(1, depth + 1) + offsets[h],
+                 y=distance[:, h], customdata=np.arange(1, depth + 1),
+                 marker=dict(size=10, color=HEAD_COLOURS[h % len(HEAD_COLOURS)], line=dict(width=1, color="white")),
+                 hovertemplate=f"layer %{{customdata}}, head {h + 1}<br>%{{y:.1f}} px<extra></extra>")
+            for h in range(heads)]
+    shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=uniform, y1=uniform, line=dict(dash="dash", color="#444", width=2))]
+    if layer is not None:
+        shapes.append(dict(type="rect", xref="x", yref="paper", x0=layer + 0.5, x1=layer + 1.5, y0=0, y1=1,
+                           fillcolor=SELECT_HEX, opacity=0.25, line_width=0, layer="below"))
+    layout = dict(
+        height=height, margin=dict(l=60, r=10, t=40, b=50), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
+        annotations=[dict(xref="paper", x=0.01, y=uniform, yanchor="bottom", xanchor="left", showarrow=False,
+                          text=f"uniform attention: {uniform:.1f} px", font=dict(size=14))],
+        title=dict(text="Mean attention distance per head", font=dict(size=16)),
+        xaxis=dict(title="layer (network depth)", dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
+                   tickfont=dict(size=14)),
+        yaxis=dict(title="mean attention distance (px)", rangemode="tozero", gridcolor="#ddd", tickfont=dict(size=14)),
+        legend=dict(font=dict(size=13)),
+    )
+    return go.Figure(data=data, layout=layout)
+
+
+def _colorbar(title: str) -> dict:
+    return dict(title=dict(text=title, side="right"), thickness=14, tickfont=dict(size=13), tickformat=".2~r")
+
+
+def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: int | None = None,
+                  height: int = 620) -> go.Figure:
+    """A head's attention matrix (T, T) with hover values: rows are queries, columns keys, labels[i] names token i."""
+    t = matrix.shape[0]
+    heatmap = dict(type="heatmap", z=matrix.astype(np.float32), x=labels, y=labels, colorscale=colorscale(),
+                   zmin=0, zmax=float(matrix.max()),
+                   colorbar=_colorbar("attention"), hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>")
+    step = max(1, math.ceil(t / 16))
+    ticks = dict(type="category", tickmode="array", tickvals=labels[::step], tickfont=dict(size=12), showgrid=False,
+                 automargin=True)
+    shapes = [] if query is None else [dict(type="rect", x0=-0.5, x1=t - 0.5, y0=query - 0.5, y1=query + 0.5,
+                                            line=dict(color=SELECT_HEX, width=2))]
+    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
+                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", xaxis=dict(ticks, title="key token j"),
+                  yaxis=dict(ticks, title="query token i", autorange="reversed", scaleanchor="x"))
+    return go.Figure(data=[heatmap], layout=layout)
+
+
+def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520) -> go.Figure:
+    """One query's attention row (T,) with CLS first: the patch part as a heatmap on the grid, hover values."""
+    heatmap = dict(type="heatmap", z=row[1:].reshape(grid).astype(np.float32), colorscale=colorscale(),
+                   zmin=0, zmax=float(row[1:].max()),
+                   colorbar=_colorbar("attention"), hovertemplate="key patch (%{y}, %{x})<br>attention %{z:.5f}<extra></extra>")
+    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
+                  font=dict(size=14), xaxis=dict(title="column", showgrid=False, constrain="domain"),
+                  yaxis=dict(title="row", autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
+    return go.Figure(data=[heatmap], layout=layout)

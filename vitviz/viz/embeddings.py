@@ -1,0 +1,197 @@
+"""Figures of the "Linear projection" and "Position embeddings" pages: arrays in, plotly figures or PIL images out.
+
+Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a few KB); token grids are
+`go.Heatmap`s of float32 (hover shows each value). `payload_bytes` is what Streamlit sends for a figure.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from PIL import Image
+
+MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
+MAX_PANEL_BYTES = 390_000  # what one chart may send (the issue's budget is 400 KB per panel)
+MAX_IMAGE_WIDTH = 1460  # st.image re-encodes anything wider (streamlit image_utils.MAXIMUM_CONTENT_WIDTH)
+FONT = dict(size=15)
+
+
+def payload_bytes(fig: go.Figure | dict) -> int:
+    """Size of the JSON spec Streamlit's st.plotly_chart sends for `fig`.
+
+    Plotly writes float32 arrays as base64 and escapes every "/" as "\\u002f", so the size depends on the values
+    (numbers near 1.0 cost more): measure, don't estimate.
+    """
+    return len(pio.to_json(fig, validate=False))
+
+
+def as_spec(fig: go.Figure) -> dict:
+    """The figure as a plain dict without its (default) template: cheap to cache and to unpickle.
+
+    st.plotly_chart validates a dict back into a figure, which re-applies the same default template.
+    """
+    spec = fig.to_dict()
+    spec.get("layout", {}).pop("template", None)
+    return spec
+
+
+def encode(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = False, max_width: int = MAX_IMAGE_WIDTH) -> bytes:
+    """The image as PNG (exact pixels) when that fits max_bytes, else as JPEG at the best quality that fits,
+    else (pure noise, e.g. thousands of shuffled 4-px patches) as a smaller JPEG.
+
+    photo=True goes straight to JPEG (a photograph as PNG can weigh megabytes). Images wider than max_width are
+    shrunk first: st.image would otherwise shrink and re-encode them itself (JPEG quality 90, any size).
+    """
+    import io
+
+    if image.width > max_width:
+        resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
+        image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
+
+    if not photo:
+        buf = io.BytesIO()
+        image.save(buf, "PNG", optimize=False)
+        if buf.tell() <= max_bytes:
+            return buf.getvalue()
+    rgb = image.convert("RGB")
+    while True:
+        for quality in (92, 85, 75, 60):
+            buf = io.BytesIO()
+            rgb.save(buf, "JPEG", quality=quality)
+            if buf.tell() <= max_bytes:
+                return buf.getvalue()
+        if min(rgb.size) <= 16:
+            return buf.getvalue()
+        rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)), Image.Resampling.LANCZOS)
+
+
+def image_format(data: bytes) -> str:
+    """"PNG" or "JPEG", from the bytes' signature: pass it as st.image's output_format, or Streamlit re-encodes
+    every RGB image as JPEG (quality 90) on every run."""
+    return "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG"
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8."""
+    return (np.clip(unit, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def mosaic(images: np.ndarray, cols: int, cell_px: int, gap_px: int = 3, background: int = 255) -> Image.Image:
+    """Lay out k small RGB images (k, h, w, 3) in [0, 1] on a grid, each enlarged (nearest) to about cell_px wide."""
+    k, h, w, _ = images.shape
+    scale = max(1, round(cell_px / w))
+    rows = -(-k // cols)
+    ch, cw = h * scale, w * scale
+    canvas = np.full((rows * (ch + gap_px) - gap_px, cols * (cw + gap_px) - gap_px, 3), background, np.uint8)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        big = to_uint8(images[i]).repeat(scale, 0).repeat(scale, 1)
+        canvas[r * (ch + gap_px) : r * (ch + gap_px) + ch, c * (cw + gap_px) : c * (cw + gap_px) + cw] = big
+    return Image.fromarray(canvas)
+
+
+def enlarge(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """An (h, w, 3) image in [0, 1] enlarged with nearest-neighbour to size = (width, height), cells kept sharp."""
+    return Image.fromarray(to_uint8(rgb)).resize(size, Image.Resampling.NEAREST)
+
+
+def blend(image: Image.Image, overlay: Image.Image, alpha: float) -> Image.Image:
+    """`overlay` over `image` (same size) with opacity alpha."""
+    return Image.blend(image.convert("RGB"), overlay.convert("RGB").resize(image.size, Image.Resampling.NEAREST), alpha)
+
+
+def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520) -> go.Figure:
+    """Tokens × dimensions heatmap of a slice z (n, k) of the N × D token matrix starting at (row0, col0).
+
+    Diverging colours centred on 0; hover gives token index, dimension and value.
+    """
+    n, k = z.shape
+    fig = go.Figure(go.Heatmap(
+        z=np.asarray(z, np.float32), x0=col0, dx=1, y0=row0, dy=1, colorscale="RdBu_r", zmid=0,
+        colorbar=dict(title=dict(text="value"), thickness=14),
+        hovertemplate="token %{y} · dimension %{x}<br>value %{z:.4f}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT,
+                      xaxis_title=f"embedding dimension d (showing {col0}–{col0 + k - 1})",
+                      yaxis_title=f"token = patch index (showing {row0}–{row0 + n - 1})")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _tile_labels(size: int, stride: int, inner: int, gap: int, name: str) -> list[str]:
+    """Hover label of each column (or row) of a tiled similarity image: which query position, which other one."""
+    from vitviz.embeddings import tile_positions
+
+    labels = []
+    cells = len(range(0, size, inner))
+    tiles = tile_positions(size, stride, inner)
+    for k, (t, shown) in enumerate(tiles):
+        labels += [f"query {name} {t} · other {name} {c}" for c in shown]
+        labels += [f"pad {name} {k}.{g}" for g in range(cells - len(shown))]  # NaN cells, never hovered
+        if k < len(tiles) - 1:
+            labels += [f"gap {name} {k}.{g}" for g in range(gap)]  # categories must be unique; gap cells are NaN
+    return labels
+
+
+def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1, gap: int = 1, inner: int = 1,
+                       height: int = 520, colorbar: bool = True) -> go.Figure:
+    """The tiled cosine-similarity image of `similarity_tiles` as one heatmap (ViT Fig. 7 centre).
+
+    Each tile is one query position's similarity to every position; hover names both and the value. Colours run
+    from the smallest value shown to 1 (a position's similarity to itself), with a horizontal colour bar below.
+    """
+    gh, gw = grid
+    x = _tile_labels(gw, stride, inner, gap, "col")
+    y = _tile_labels(gh, stride, inner, gap, "row")
+    z = np.asarray(tiles, np.float32)
+    low = float(np.nanmin(z)) if np.isfinite(z).any() else -1.0
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, colorscale="Viridis", zmin=min(low, 0.99), zmax=1, hoverongaps=False,
+        showscale=colorbar, colorbar=dict(title=dict(text="cosine", side="right"), thickness=12, orientation="h",
+                                          y=-0.02, yanchor="top", len=0.9),
+        hovertemplate="%{y} · %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
+                      plot_bgcolor="white")
+    fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title="patch column →")
+    fig.update_yaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, autorange="reversed",
+                     scaleanchor="x", constrain="domain", title="← patch row")
+    return fig
+
+
+def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
+    """Fraction of variance along each principal component."""
+    k = len(explained)
+    fig = go.Figure(go.Bar(x=np.arange(1, k + 1), y=np.asarray(explained) * 100, marker_color="#4c78a8",
+                           hovertemplate="component %{x}: %{y:.2f}% of the variance<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=60, r=10, t=10, b=50), font=FONT,
+                      xaxis_title="principal component", yaxis_title="% of variance")
+    return fig
+
+
+def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, height: int = 520,
+                      max_bytes: int = MAX_PANEL_BYTES) -> tuple[go.Figure, int, int, float]:
+    """The tiled cosine-similarity heatmap of position embeddings pos (N, D) on `grid` (ViT Fig. 7 centre).
+
+    Thinned (see `tile_strides`) until the chart fits max_bytes; only the shown tiles' rows of S are computed,
+    so any grid works. `selected` (a raster index) gets a red frame around its tile when that tile is shown.
+    Returns (figure, stride, inner, fraction of shown tiles whose maximum is their own position).
+    """
+    from vitviz.embeddings import similarity_tiles, similarity_to, tile_queries, tile_strides
+
+    gh, gw = grid
+    for stride, inner in tile_strides(grid, MAX_HEATMAP_CELLS):
+        queries = tile_queries(grid, stride)
+        rows = similarity_to(pos, queries)
+        fig = similarity_heatmap(similarity_tiles(rows, grid, stride, inner=inner), grid, stride, inner=inner, height=height)
+        if payload_bytes(fig) <= max_bytes:
+            break
+    peaks = float(np.mean(rows.argmax(1) == np.asarray(queries)))
+    if selected is not None:
+        r, c = divmod(selected, gw)
+        if r % stride == 0 and c % stride == 0:
+            ih, iw = len(range(0, gh, inner)), len(range(0, gw, inner))
+            r, c = r // stride, c // stride
+            fig.add_shape(type="rect", xref="x", yref="y", line=dict(color="#ff2a2a", width=3),
+                          x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw, y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih)
+    return fig, stride, inner, peaks

@@ -1,0 +1,393 @@
+"""Pictures for the "Patching" and "Flattening" pages: arrays in, plotly figures or PIL images out.
+
+ViT paper §3.1: the image x ∈ R^{H×W×C} is reshaped into N = HW/P² flattened patches x_p ∈ R^{N×(P²·C)}.
+Our ViT cuts with `rearrange(x, "b c (h p1) (w p2) -> b h w p1 p2 c")` after slicing off the pixels beyond the last
+whole patch (as Conv2d(kernel = stride = P) does), then flattens each patch in `(p1 p2 c)` order: element
+k = (p1·P + p2)·C + c. Every function here is pure (no streamlit, no model), so any P and image size can be tested.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
+
+CHANNEL_NAMES = ("R", "G", "B")
+# A value v of channel c is drawn in that channel's colour: black at 0, the pure colour at 0.5, white at 1
+# (a lightness ramp, so the mid values of a photo stay vivid on a projector instead of murky).
+CHANNEL_RGB = np.array([[235, 0, 0], [0, 190, 0], [0, 80, 255]], dtype=np.float32)
+SELECT = (255, 214, 0)  # the selected patch / row, on every picture
+SELECT_HEX = "#ffd600"
+DROPPED_FILL = "rgba(210, 0, 0, 0.45)"
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """How an H×W input is cut into P×P patches when the remainder is dropped (bottom rows, right columns)."""
+
+    height: int
+    width: int
+    patch: int
+
+    def __post_init__(self):
+        if self.patch < 1 or self.height < self.patch or self.width < self.patch:
+            raise ValueError(f"a {self.height}×{self.width} input holds no whole {self.patch}×{self.patch} patch")
+
+    @property
+    def rows(self) -> int:
+        return self.height // self.patch
+
+    @property
+    def cols(self) -> int:
+        return self.width // self.patch
+
+    @property
+    def n(self) -> int:
+        """N, the number of patches (tokens before CLS)."""
+        return self.rows * self.cols
+
+    @property
+    def drop_bottom(self) -> int:
+        """Pixel rows below the last whole patch row: never seen by the model."""
+        return self.height - self.rows * self.patch
+
+    @property
+    def drop_right(self) -> int:
+        """Pixel columns right of the last whole patch column: never seen by the model."""
+        return self.width - self.cols * self.patch
+
+    @property
+    def dropped_pixels(self) -> int:
+        """Pixels (per channel) the model never sees."""
+        return self.height * self.width - self.n * self.patch**2
+
+    def cell(self, index: int) -> tuple[int, int]:
+        """Raster index -> (row, col)."""
+        if not 0 <= index < self.n:
+            raise IndexError(f"patch {index} is outside 0…{self.n - 1}")
+        return divmod(int(index), self.cols)
+
+    def box(self, index: int) -> tuple[int, int, int, int]:
+        """Raster index -> pixel box (top, left, bottom, right), bottom/right exclusive."""
+        r, c = self.cell(index)
+        p = self.patch
+        return r * p, c * p, (r + 1) * p, (c + 1) * p
+
+    def locate(self, x: float, y: float) -> int | None:
+        """Pixel coordinates (x right, y down) -> raster index, or None in a dropped strip or outside."""
+        if x < 0 or y < 0:
+            return None
+        c, r = int(x // self.patch), int(y // self.patch)
+        if r >= self.rows or c >= self.cols:
+            return None
+        return r * self.cols + c
+
+
+def denormalize(values: np.ndarray, mean, std) -> np.ndarray:
+    """Undo `(x - mean) / std` on an array whose last axis is the channel; clipped to [0, 1] for display.
+
+    mean/std None (no normalisation) leaves the values as they are, clipped.
+    """
+    x = np.asarray(values, dtype=np.float32)
+    if mean is not None:
+        x = x * np.asarray(std, dtype=np.float32) + np.asarray(mean, dtype=np.float32)
+    return np.clip(x, 0.0, 1.0)
+
+
+def to_uint8(values01: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(values01, 0, 1) * 255).astype(np.uint8)
+
+
+def channel_colours(values01: np.ndarray, channels: int = 3) -> np.ndarray:
+    """Values in (p1 p2 c) order (any shape, last axis a multiple of C) -> uint8 RGB, each value in its own
+    channel's colour: black at 0, the channel's pure colour at 0.5, white at 1, so R, G, B stay distinguishable."""
+    x = np.clip(np.asarray(values01, dtype=np.float32), 0, 1)[..., None]
+    pure = CHANNEL_RGB[(np.arange(x.shape[-2]) % channels) % 3]
+    rgb = np.where(x <= 0.5, 2 * x * pure, pure + (2 * x - 1) * (255 - pure))
+    return np.round(rgb).astype(np.uint8)
+
+
+def _data_uri(rgb: np.ndarray, quality: int = 85) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def fit_height(height: int, width: int, plot_width: int, max_height: int = 640, min_height: int = 260) -> int:
+    """Figure height (px, margins included) that shows an H×W image plot_width wide without blank bands."""
+    return int(min(max_height, max(min_height, plot_width * height / width + 100)))
+
+
+def grid_line_step(grid: PatchGrid, plot_px: int) -> int:
+    """Draw every k-th grid line so lines stay ≥ 6 screen pixels apart when the image is plot_px tall/wide."""
+    scale = plot_px / max(grid.height, grid.width)
+    return max(1, math.ceil(6 / (grid.patch * scale)))
+
+
+def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, height: int = 600,
+                max_side: int = 640) -> go.Figure:
+    """The image (H, W, 3) uint8 in pixel coordinates, the P×P grid over it, the dropped strips shaded red,
+    the selected patch outlined, and one invisible marker per patch so a click returns the patch.
+
+    Click events carry x, y of the patch centre; `PatchGrid.locate(x, y)` turns them back into the raster index.
+    Images larger than max_side are sent downscaled (same coordinates), keeping the payload small.
+    Payload: the JPEG (q 85) plus 4 bytes per patch for the click markers.
+    """
+    h, w = image.shape[:2]
+    grid = PatchGrid(h, w, patch)
+    f = max(h, w) / max_side  # the figure is at most ~640 px: a bigger image would only add payload
+    shown = image if f <= 1 else np.asarray(Image.fromarray(image).resize((round(w / f), round(h / f)), Image.BOX))
+    dx, dy = w / shown.shape[1], h / shown.shape[0]
+    fig = go.Figure(go.Image(source=_data_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip"))
+
+    plot_px = height - 90
+    step = grid_line_step(grid, plot_px)
+    uh, uw = grid.rows * patch, grid.cols * patch
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for c in sorted({*range(0, grid.cols + 1, step), grid.cols}):
+        xs += [c * patch, c * patch, None]
+        ys += [0, uh, None]
+    for r in sorted({*range(0, grid.rows + 1, step), grid.rows}):
+        xs += [0, uw, None]
+        ys += [r * patch, r * patch, None]
+    for colour, width in (("rgba(0,0,0,0.45)", 3), ("rgba(255,255,255,0.95)", 1)):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
+                                 hoverinfo="skip", showlegend=False))
+
+    centre = patch // 2
+    cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows))
+    dtype = np.uint16 if max(h, w) < 65536 else np.uint32
+    scale = plot_px / max(h, w)
+    fig.add_trace(go.Scatter(
+        x=(cols.ravel() * patch + centre).astype(dtype), y=(rows.ravel() * patch + centre).astype(dtype),
+        mode="markers", showlegend=False, name="patches",
+        marker=dict(symbol="square", size=max(4.0, min(80.0, patch * scale)), color="#000", opacity=0.01),
+        selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)),
+        hovertemplate="patch %{pointNumber}<br>click to select<extra></extra>",
+    ))
+
+    for x0, y0, x1, y1, text in ((uw, 0, w, h, f"{grid.drop_right} px<br>dropped"),
+                                 (0, uh, uw, h, f"{grid.drop_bottom} px dropped")):
+        if x1 > x0 and y1 > y0:
+            fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
+                          line=dict(color="rgb(200,0,0)", width=1), layer="above")
+    if grid.drop_right:
+        fig.add_annotation(x=w, y=h / 2, text=f"← {grid.drop_right} px<br>dropped", showarrow=False,
+                           xanchor="left", xshift=4, font=dict(color="rgb(180,0,0)", size=14))
+    if grid.drop_bottom:
+        fig.add_annotation(x=uw / 2, y=h, text=f"↑ {grid.drop_bottom} px dropped", showarrow=False,
+                           yanchor="top", yshift=-2, font=dict(color="rgb(180,0,0)", size=14))
+
+    if selected is not None and 0 <= selected < grid.n:
+        top, left, bottom, right = grid.box(selected)
+        fig.add_shape(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color="black", width=5))
+        fig.add_shape(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color=SELECT_HEX, width=3))
+
+    tick = patch * max(1, math.ceil(max(grid.rows, grid.cols) / 14))
+    axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=0, dtick=tick, ticks="outside",
+                tickfont=dict(size=13))
+    title = f"{grid.rows} × {grid.cols} = {grid.n} patches of {patch}×{patch} px"
+    if step > 1:
+        title += f" · grid lines every {step} patches (too dense to draw all)"
+    fig.update_layout(
+        height=height, margin=dict(l=55, r=75 if grid.drop_right else 20, t=40, b=60 if grid.drop_bottom else 40),
+        title=dict(text=title, font=dict(size=16), x=0, xanchor="left"),
+        xaxis=dict(axis, range=[0, w], title=dict(text="x (px)", font=dict(size=13)), constrain="domain",
+                   constraintoward="left"),
+        yaxis=dict(axis, range=[h, 0], title=dict(text="y (px)", font=dict(size=13)), scaleanchor="x",
+                   constrain="domain", constraintoward="top"),
+        clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1,
+        plot_bgcolor="white", uirevision=f"{h}x{w}x{patch}",
+    )
+    return fig
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def gallery_layout(grid: PatchGrid, max_width: int = 880, min_tile: int = 36) -> tuple[int, int]:
+    """(columns, tile px) of the gallery: grid rows kept as gallery rows when they fit, else wrapped."""
+    gap = 4
+    scale = max(1, math.ceil(min_tile / grid.patch))
+    tile = grid.patch * scale
+    while scale > 1 and grid.cols * (tile + gap) > max_width and tile > min_tile:
+        scale -= 1
+        tile = grid.patch * scale
+    cols = grid.cols if grid.cols * (tile + gap) <= max_width else max(1, max_width // (tile + gap))
+    return cols, tile
+
+
+def patch_gallery(patches: np.ndarray, selected: int = 0, max_tiles: int = 324,
+                  max_width: int = 880) -> tuple[Image.Image, range]:
+    """Patches (rows, cols, P, P, C) in [0, 1] as ONE picture in raster order, each tile labelled with its index.
+
+    At most max_tiles patches, whole gallery lines, the window centred on (and always holding) `selected`,
+    which is framed. Tiles are enlarged by an integer factor (nearest). Returns the picture and the indices shown.
+    """
+    rows, cols_grid, p = patches.shape[:3]
+    grid = PatchGrid(rows * p, cols_grid * p, p)
+    cols, tile = gallery_layout(grid, max_width)
+    lines_max = max(1, max_tiles // cols)
+    lines_all = math.ceil(grid.n / cols)
+    selected = min(max(0, int(selected)), grid.n - 1)
+    first_line = min(max(0, selected // cols - lines_max // 2), max(0, lines_all - lines_max))
+    shown = range(first_line * cols, min(grid.n, (first_line + lines_max) * cols))
+    flat = to_uint8(patches.reshape(grid.n, p, p, -1)[shown.start:shown.stop, ..., :3])
+    digits = len(str(grid.n - 1))
+    font_px = max(10, min(16, int(tile / (0.62 * digits))))
+    font = _font(font_px)
+    label = font_px + 4
+    gap = 4
+    lines = math.ceil(len(shown) / cols)
+    canvas = Image.new("RGB", (cols * (tile + gap) + gap, lines * (tile + label + gap) + gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, index in enumerate(shown):
+        r, c = divmod(j, cols)
+        x, y = gap + c * (tile + gap), gap + r * (tile + label + gap)
+        img = Image.fromarray(flat[j]).resize((tile, tile), Image.NEAREST)
+        canvas.paste(img, (x, y + label))
+        colour = (0, 0, 0)
+        if index == selected:
+            draw.rectangle([x - 2, y - 1, x + tile + 1, y + label + tile + 1], outline=(0, 0, 0), width=4)
+            draw.rectangle([x - 1, y, x + tile, y + label + tile], fill=None, outline=SELECT, width=2)
+            colour = (120, 80, 0)
+        draw.text((x + tile / 2, y + label / 2), str(index), fill=colour, font=font, anchor="mm")
+    return canvas, shown
+
+
+def patch_zoom_figure(patch01: np.ndarray, index: int, height: int = 380) -> go.Figure:
+    """One patch (P, P, C) in [0, 1] enlarged with nearest-neighbour pixels; hover gives p1, p2 and its values."""
+    p = patch01.shape[0]
+    rgb = to_uint8(patch01[..., :3])
+    fig = go.Figure(go.Image(z=rgb, hovertemplate="p1 = %{y}, p2 = %{x}<br>R G B = %{z}<extra></extra>"))
+    tick = max(1, math.ceil(p / 8))
+    fig.update_layout(
+        height=height, margin=dict(l=50, r=10, t=36, b=45),
+        title=dict(text=f"patch {index}: {p}×{p} pixels × {patch01.shape[-1]} channels", font=dict(size=15)),
+        xaxis=dict(title="p2 (column in the patch)", dtick=tick, showgrid=False),
+        yaxis=dict(title="p1 (row)", dtick=tick, showgrid=False),
+    )
+    return fig
+
+
+def _vector_labels(patch: int, channels: int) -> list[str]:
+    return [f"({k // (patch * channels)},{k // channels % patch},{CHANNEL_NAMES[k % channels]})"
+            for k in range(patch * patch * channels)]
+
+
+def vector_strip_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, channels: int = 3,
+                        count: int = 12, height: int = 190) -> go.Figure:
+    """The first `count` elements of one flattened patch as a labelled strip: element k sits at k, shaded in its
+    channel's colour, its (p1, p2, c) under it and the value the model reads written in the cell.
+
+    vector: the model's values (normalised); vector01: the same de-normalised to [0, 1] for colour.
+    """
+    count = min(count, vector.size)
+    labels = _vector_labels(patch, channels)[:count]
+    rgb = channel_colours(vector01[:count], channels)[None]
+    fig = go.Figure(go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip"))
+    luminance = rgb[0] @ np.array([0.299, 0.587, 0.114])
+    for k in range(count):
+        fig.add_annotation(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False,
+                           font=dict(size=15, color="white" if luminance[k] < 140 else "black"))
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=34, b=64),
+        title=dict(text=f"x_p[k] for k = 0…{count - 1}: ({patch}·{patch}·{channels} = {vector.size} numbers in all)",
+                   font=dict(size=15)),
+        xaxis=dict(tickmode="array", tickvals=list(range(count)), ticktext=[f"k={k}<br>{l}" for k, l in enumerate(labels)],
+                   tickfont=dict(size=13), showgrid=False),
+        yaxis=dict(visible=False),
+    )
+    return fig
+
+
+def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, channels: int = 3,
+                       height: int | None = None) -> go.Figure:
+    """A whole flattened patch (P²C,) wrapped into P rows of P·C (one row per p1): in each row R G B repeat for
+    every p2, which is the channel interleaving of (p1 p2 c). Hover gives (p1, p2, c), k and the model's value."""
+    p, c = patch, channels
+    width = p * c
+    shift = np.arange(vector.size) % c  # channel index of each element
+    z = (shift + np.clip(vector01, 0, 0.999)).reshape(p, width).astype(np.float32)
+    scale = []
+    names = {0: "red", 1: "green", 2: "blue"}
+    for ch in range(c):  # the same black → pure colour → white ramp as channel_colours, one block per channel
+        lo, hi = ch / c, (ch + 1) / c
+        colour = CHANNEL_RGB[ch % 3].astype(int)
+        scale += [[lo, "rgb(0,0,0)"], [(lo + hi) / 2, f"rgb({colour[0]},{colour[1]},{colour[2]})"],
+                  [hi, "rgb(255,255,255)"]]
+    x = [f"p2={j // c} {CHANNEL_NAMES[j % c]}" for j in range(width)]
+    y = [f"p1={i}" for i in range(p)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, zmin=0, zmax=c, colorscale=scale, showscale=False,
+        customdata=vector.reshape(p, width).astype(np.float32),
+        hovertemplate="%{y}, %{x}<br>value %{customdata:.3f}<extra></extra>",
+    ))
+    every = max(1, math.ceil(p / 12))
+    ticks = [x[j] for j in range(0, width, c * every)]
+    fig.update_layout(
+        height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50),
+        title=dict(text=f"all {vector.size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); "
+                        f"{', '.join(names[i] for i in range(c))} take turns", font=dict(size=15)),
+        xaxis=dict(type="category", tickmode="array", tickvals=ticks, ticktext=[t.split()[0] for t in ticks],
+                   tickfont=dict(size=12), showgrid=False),
+        yaxis=dict(type="category", autorange="reversed", tickmode="array",
+                   tickvals=[y[i] for i in range(0, p, every)], tickfont=dict(size=12)),
+    )
+    return fig
+
+
+MATRIX_MARGIN = 28  # px left of the matrix picture, for the selected-row marker
+
+
+def matrix_base(flat01: np.ndarray, channels: int = 3, size: tuple[int, int] = (860, 480)) -> Image.Image:
+    """The N × P²C matrix (rows = patches in raster order, columns k in (p1 p2 c) order) as one RGB picture,
+    each value in its channel's colour, at most `size` (width, height): a whole number of pixels per row and
+    column when the matrix is smaller (crisp stripes), box-averaged when larger. A white margin on the left."""
+    n, k = flat01.shape
+    width = k * (size[0] // k) if k <= size[0] else size[0]
+    height = n * (size[1] // n) if n <= size[1] else size[1]
+    img = Image.fromarray(channel_colours(flat01, channels)).resize((width, height), Image.BOX)
+    canvas = Image.new("RGB", (width + MATRIX_MARGIN, height + 8), "white")
+    canvas.paste(img, (MATRIX_MARGIN, 4))
+    return canvas
+
+
+def mark_row(picture: Image.Image, n: int, selected: int) -> Image.Image:
+    """A copy of a `matrix_base` picture of n rows with row `selected` framed in yellow and pointed at."""
+    out = picture.copy()
+    if not 0 <= selected < n:
+        return out
+    width, height = out.width - MATRIX_MARGIN, out.height - 8
+    draw = ImageDraw.Draw(out)
+    top = 4 + selected * height / n
+    bottom = 4 + (selected + 1) * height / n
+    mid = (top + bottom) / 2
+    top, bottom = min(top, mid - 2), max(bottom, mid + 2)
+    m = MATRIX_MARGIN
+    draw.rectangle([m - 2, top - 3, m + width + 1, bottom + 3], outline=(0, 0, 0), width=2)
+    draw.rectangle([m - 1, top - 2, m + width, bottom + 2], outline=SELECT, width=2)
+    draw.polygon([(2, mid - 9), (2, mid + 9), (m - 5, mid)], fill=SELECT, outline=(0, 0, 0))
+    return out
+
+
+def matrix_image(flat01: np.ndarray, channels: int = 3, selected: int | None = None,
+                 size: tuple[int, int] = (860, 480)) -> Image.Image:
+    """`matrix_base` with the selected patch's row marked (see `mark_row`)."""
+    picture = matrix_base(flat01, channels, size)
+    return picture if selected is None else mark_row(picture, flat01.shape[0], selected)
+
+
+def png_bytes(picture: Image.Image, colors: int | None = None) -> bytes:
+    """PNG file of a picture; with `colors`, palette-quantised first (median cut) to keep big pictures light."""
+    if colors is not None and picture.mode != "P":
+        picture = picture.quantize(colors, method=Image.Quantize.MEDIANCUT)
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", compress_level=3)  # zlib level 3: nearly the size of the default 6, half the time
+    return buf.getvalue()
