@@ -12,8 +12,8 @@ model = vin.model
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def vit_shapes(cache_key: str, _model, _pixel_values) -> dict[str, tuple]:
-    """Shapes recorded by tracing the embedding stages and the first layer of the real model."""
-    t = vitviz.trace(_model, _pixel_values, include=["patches", "flat", "embeddings", "position", "blocks.0.attn.probs"])
+    """Shapes of the embedding stages, run through the real stage methods (no encoder: cheap at any size)."""
+    t = vitviz.trace(_model, _pixel_values, include=["patches", "flat", "embeddings", "position"], method="embed")
     return {name: tuple(t[name].shape) for name in t.records} | {"input": tuple(_pixel_values.shape)}
 
 
@@ -33,7 +33,7 @@ flow = {
     "flattening": f"→ (N, P²·C) = {shapes['flat'][1:]}",
     "projection": f"→ tokens (N, D) = {shapes['embeddings'][1:]}",
     "position": f"→ with CLS + E_pos (1+N, D) = {shapes['position'][1:]}",
-    "attention": f"→ per layer (heads, 1+N, 1+N) = {shapes['blocks.0.attn.probs'][1:]}",
+    "attention": f"→ per layer (heads, 1+N, 1+N) = ({c.heads}, {shapes['position'][1]}, {shapes['position'][1]})",
     "swin": "Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224",
     "mobilevit": "MobileViT: (b·P, N, d) — attention across patches per pixel offset",
 }

@@ -97,3 +97,14 @@ def test_two_sessions_do_not_share_uploads(chromium, app_url, tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_deep_link_as_first_request_on_a_fresh_server(page):
+    """A shared link is often the first thing a fresh server sees: it must open through app.py with its settings."""
+    from .browser import streamlit_server
+
+    with streamlit_server() as (url, _proc):
+        goto(page, url, "position", img="rocket", ps="32")
+        assert_healthy(page)
+        assert "rocket" in sidebar_caption(page)
+        assert page.get_by_test_id("stSidebar").get_by_role("slider", name="Patch size P (px)").input_value() == "32"

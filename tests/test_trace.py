@@ -72,3 +72,12 @@ def test_tap_names_lists_every_tap_once(model):
     names = vitviz.tap_names(model)
     per_layer = {f"blocks.{i}.{t}" for i in range(3) for t in ("attn.q", "attn.k", "attn.v", "attn.probs", "out")}
     assert sorted(names) == sorted({"patches", "flat", "embeddings", "tokens", "e_pos", "position"} | per_layer)
+
+
+def test_method_traces_one_stage_without_the_encoder(model, monkeypatch):
+    calls = []
+    monkeypatch.setattr(type(model.blocks[0]), "forward", lambda *a, **k: calls.append(1))
+    x = torch.randn(1, 3, 32, 40)
+    t = vitviz.trace(model, x, include=["patches", "position"], method="embed")
+    assert not calls and t["patches"].shape == (1, 4, 5, 8, 8, 3)
+    assert torch.equal(t.output, t["position"])

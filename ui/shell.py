@@ -32,6 +32,9 @@ VIT_MODELS = {
 }
 SOURCES = {"sample": "Sample photo", "upload": "Upload", "camera": "Camera"}
 RESOLUTIONS = list(range(64, 513, 16))
+# Beyond this many tokens a full encoder pass takes minutes on a laptop CPU (attention is quadratic); pages that
+# run the encoder say so instead. dino-vits8 at 480×480 (3,601 tokens) stays within it.
+ENCODER_TOKEN_LIMIT = 4096
 _HUB_RETRY_S = 300  # after a failed download, wait this long before trying the hub again
 _hub_failures: dict[str, tuple[float, str]] = {}
 
@@ -202,7 +205,17 @@ def sidebar() -> Context:
 
 
 def context() -> Context:
-    """The Context the sidebar built in this run (pages call this)."""
+    """The Context the sidebar built in this run (pages call this).
+
+    On a fresh server, a deep link to a stage page can arrive before any run of app.py: Streamlit sees a folder
+    named pages/ and runs the page alone (legacy multipage mode) until st.navigation has run once. Switch that
+    mode off, as st.navigation would, and rerun, so the link opens through app.py with its sidebar and settings.
+    """
+    if "ctx" not in st.session_state:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
     return st.session_state["ctx"]
 
 

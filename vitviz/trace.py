@@ -20,7 +20,7 @@ from .models.common import Tap, VisionOutput
 class Trace:
     """The output of one forward pass and the tensors recorded at its taps, by qualified tap name."""
 
-    output: VisionOutput
+    output: VisionOutput | Tensor  # a Tensor when only a stage method was traced
     records: dict[str, Tensor] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Tensor:
@@ -40,6 +40,7 @@ def trace(
     pixel_values: Tensor,
     include: str | Iterable[str] = "*",
     output_attentions: bool = False,
+    method: str | None = None,
     **forward_kwargs,
 ) -> Trace:
     """Run `model(pixel_values)` once and record every tap whose name matches a glob in `include`.
@@ -47,7 +48,8 @@ def trace(
     pixel_values (b, C, H, W) -> Trace. Examples of patterns: `"*"` (all), `"blocks.3.*"` (one ViT layer),
     `"*.probs"` (every attention map). Recorded tensors are detached and stay on the model's device.
     Raises KeyError when a pattern matches no tap, so a misspelt name cannot pass silently. `forward_kwargs` go to
-    the model (Swin's `window_size`, MobileViT's `patch_size`).
+    the model (Swin's `window_size`, MobileViT's `patch_size`). `method` names a stage method to run instead of
+    the whole forward (e.g. ViT's `"embed"`): the trace's output is then whatever that method returns.
     """
     patterns = [include] if isinstance(include, str) else list(include)
     names = tap_names(model)
@@ -69,7 +71,10 @@ def trace(
             if any(fnmatchcase(name, pattern) for pattern in patterns):
                 handles.append(modules[name].register_forward_hook(recorder(name)))
         with torch.inference_mode():
-            output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
+            if method is None:
+                output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
+            else:
+                output = getattr(model, method)(pixel_values, **forward_kwargs)
     finally:
         for handle in handles:
             handle.remove()
