@@ -107,7 +107,7 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _adapted(_model: torch.nn.Module, model_key: str, patch_size: int) -> torch.nn.Module:
+def _adapted(_model: torch.nn.Module, source: str, patch_size: int) -> torch.nn.Module:
     return _model.with_patch_size(patch_size)
 
 
@@ -117,7 +117,7 @@ def vit_input(ctx: Context) -> VitInput:
     notes = [warning] if warning else []
     native_p = model.config.patch_size
     if ctx.patch_size != native_p:
-        model = _adapted(model, ctx.model_key, ctx.patch_size)
+        model = _adapted(model, model.source, ctx.patch_size)
         notes.append(
             f"The checkpoint reads {native_p}×{native_p} patches. At P = {ctx.patch_size} its projection kernel is "
             f"resampled to {ctx.patch_size}×{ctx.patch_size} with FlexiViT's pseudo-inverse resize, and the position "
@@ -126,7 +126,8 @@ def vit_input(ctx: Context) -> VitInput:
         )
     shown, pixel_values = model_input(ctx, model.preprocessing)
     h, w = pixel_values.shape[-2:]
-    key = f"{ctx.model_key}|P{ctx.patch_size}|{ctx.image_key}|{h}x{w}"
+    # model.source is the hub id or the preset actually loaded: a hub fallback never shares keys with real weights.
+    key = f"{model.source}|P{ctx.patch_size}|{ctx.image_key}|{h}x{w}"
     return VitInput(model, native_p, shown, pixel_values.to(ctx.device), key, tuple(notes))
 
 
@@ -272,13 +273,20 @@ def show_source(*functions) -> None:
 
 
 def download_array(label: str, array: np.ndarray, name: str) -> None:
-    """CSV (2-D view) and NPY downloads of a panel's numbers."""
+    """CSV (2-D view) and NPY downloads of a panel's numbers, encoded only when clicked."""
     arr = np.asarray(array)
-    flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr[:, None]
-    csv = io.StringIO()
-    np.savetxt(csv, flat, delimiter=",", fmt="%.6g")
-    npy = io.BytesIO()
-    np.save(npy, arr)
+
+    def as_csv() -> str:
+        flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr[:, None]
+        out = io.StringIO()
+        np.savetxt(out, flat, delimiter=",", fmt="%.6g")
+        return out.getvalue()
+
+    def as_npy() -> bytes:
+        out = io.BytesIO()
+        np.save(out, arr)
+        return out.getvalue()
+
     a, b = st.columns(2)
-    a.download_button(f"{label} · CSV", csv.getvalue(), f"{name}.csv", "text/csv", on_click="ignore", key=f"csv-{name}")
-    b.download_button(f"{label} · NPY", npy.getvalue(), f"{name}.npy", "application/octet-stream", on_click="ignore", key=f"npy-{name}")
+    a.download_button(f"{label} · CSV", as_csv, f"{name}.csv", "text/csv", on_click="ignore", key=f"csv-{name}")
+    b.download_button(f"{label} · NPY", as_npy, f"{name}.npy", "application/octet-stream", on_click="ignore", key=f"npy-{name}")
