@@ -46,5 +46,5 @@ with left:
 with right:
     st.image(shown, caption=f"What {ctx.model_name} receives: {shown.height}×{shown.width} px, {gh}×{gw} = {gh * gw} patches of {p}×{p}",
              width="stretch")
-    st.caption(f"Model: {ctx.model_name}, {'pretrained' if ctx.pretrained and not vin.notes else 'random-init sandbox' if not ctx.pretrained else 'see the note above'} · "
+    st.caption(f"Model: {ctx.model_name}, {'pretrained' if model.source in vitviz.HUB_IDS.values() else 'random-init sandbox'} · "
                f"D = {c.dim}, {c.depth} layers, {c.heads} heads · device {ctx.device}")

@@ -81,3 +81,27 @@ def test_method_traces_one_stage_without_the_encoder(model, monkeypatch):
     t = vitviz.trace(model, x, include=["patches", "position"], method="embed")
     assert not calls and t["patches"].shape == (1, 4, 5, 8, 8, 3)
     assert torch.equal(t.output, t["position"])
+
+
+def test_a_concurrent_session_neither_leaks_into_nor_reads_a_trace(model):
+    """App sessions share one model in different threads: a forward in another thread during a trace must not
+    be recorded, and must take its own (fused) path."""
+    import threading
+
+    mine, theirs = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
+    seen = {}
+
+    def other_session(*_):
+        if not seen:
+            worker = threading.Thread(target=lambda: seen.setdefault("out", model(theirs, output_attentions=False)))
+            worker.start()
+            worker.join()
+
+    handle = model.patches.register_forward_hook(other_session)
+    try:
+        t = vitviz.trace(model, mine)
+    finally:
+        handle.remove()
+    expected = vitviz.trace(model, mine)
+    assert torch.equal(t["position"], expected["position"]) and torch.equal(t["blocks.2.attn.probs"], expected["blocks.2.attn.probs"])
+    torch.testing.assert_close(seen["out"].last_hidden_state, model(theirs, output_attentions=False).last_hidden_state, rtol=0, atol=0)

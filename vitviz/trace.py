@@ -2,10 +2,13 @@
 
 Like vit-pytorch's `Recorder`, tracing never changes the model: hooks are registered for one forward and
 removed afterwards (also on error), and the models keep no tensors on `self`. Only the taps that match the
-requested patterns are hooked, so attention probabilities are materialised just for the layers asked for.
+requested patterns are hooked, so attention probabilities are materialised just for the layers asked for. A model
+may be shared by threads (one per app session): hooks record only the thread that traces, and only that thread's
+forward takes the explicit path.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Iterable
@@ -13,7 +16,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
-from .models.common import Tap, VisionOutput
+from .models.common import RECORDING, Tap, VisionOutput
 
 
 @dataclass
@@ -60,22 +63,27 @@ def trace(
     records: dict[str, Tensor] = {}
     handles = []
 
+    owner = threading.get_ident()
+
     def recorder(name: str):
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            records[name] = output.detach()
+            if threading.get_ident() == owner:
+                records[name] = output.detach()
 
         return hook
 
+    selected = [name for name in names if any(fnmatchcase(name, pattern) for pattern in patterns)]
+    RECORDING.taps = frozenset(modules[name] for name in selected)
     try:
-        for name in names:
-            if any(fnmatchcase(name, pattern) for pattern in patterns):
-                handles.append(modules[name].register_forward_hook(recorder(name)))
+        for name in selected:
+            handles.append(modules[name].register_forward_hook(recorder(name)))
         with torch.inference_mode():
             if method is None:
                 output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
             else:
                 output = getattr(model, method)(pixel_values, **forward_kwargs)
     finally:
+        RECORDING.taps = frozenset()
         for handle in handles:
             handle.remove()
     return Trace(output, records)

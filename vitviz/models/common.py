@@ -6,6 +6,7 @@ arrangement of the ViT paper (Dosovitskiy et al. 2021, §3.1, Eq. 2–3). `Tap` 
 """
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -16,17 +17,22 @@ from einops import rearrange
 from torch import Tensor, nn
 
 
+# Taps being recorded by vitviz.trace in the current thread. Models are shared between app sessions, which run
+# in separate threads, so recording state must be per thread rather than "has a hook".
+RECORDING = threading.local()
+
+
 class Tap(nn.Identity):
     """A named point in a forward pass that returns its input unchanged.
 
-    `vitviz.trace` registers forward hooks on taps to record what passes through. `active` is true while a
-    hook listens, so a module can compute an intermediate that the fast path skips (explicit attention
-    probabilities instead of fused SDPA) only when someone records it.
+    `vitviz.trace` registers forward hooks on taps to record what passes through. `active` is true while the
+    current thread records this tap, so a module can compute an intermediate that the fast path skips (explicit
+    attention probabilities instead of fused SDPA) only when someone records it.
     """
 
     @property
     def active(self) -> bool:
-        return bool(self._forward_hooks)
+        return self in getattr(RECORDING, "taps", ())
 
 
 @dataclass
