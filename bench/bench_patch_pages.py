@@ -88,7 +88,8 @@ def main() -> int:
     for page in PAGES:
         r = bench(page, args.sizes, args.cycles)
         ok &= r["slider_median"] <= 0.150 and r["biggest"][1] <= 400_000
-        print(f"{page:22s} slider move: median {r['slider_median'] * 1e3:5.0f} ms, slowest {r['slider_max'] * 1e3:5.0f} ms"
+        print(f"{page:22s} slider move: median {r['slider_median'] * 1e3:5.0f} ms, "
+              f"slowest {r['slider_max'] * 1e3:5.0f} ms"
               f" · patch pick: median {r['pick_median'] * 1e3:5.0f} ms"
               f" · largest panel {r['biggest'][1] / 1e3:5.0f} KB ({r['biggest'][0]})")
     print("within budget (≤ 150 ms median, ≤ 400 KB per panel)" if ok else "OVER BUDGET")

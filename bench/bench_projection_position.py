@@ -61,10 +61,15 @@ def payloads(at) -> list[tuple[str, int]]:
     return found
 
 
+CPU: list[float] = []  # process CPU time of every timed step, ms: what the run costs on an otherwise idle machine
+
+
 def timed(step) -> float:
-    start = time.perf_counter()
+    """Wall time of one rerun in ms (AppTest: script run in its thread + AppTest's bookkeeping)."""
+    start, cpu = time.perf_counter(), time.process_time()
     at = step()
     elapsed = time.perf_counter() - start
+    CPU.append((time.process_time() - cpu) * 1000)
     assert not at.exception, [e.message for e in at.exception]
     return elapsed * 1000
 
@@ -76,16 +81,18 @@ def bench_page(page: str, widget: tuple[str, list], rounds: int) -> dict:
     for p in PATCH_SIZES:  # first visits
         cold.append(timed(lambda: at.slider(key="ps").set_value(p).run()))
         biggest.append(max(payloads(at), key=lambda kv: kv[1]))
+    CPU.clear()
     for _ in range(rounds):
         for p in PATCH_SIZES:
             warm.append(timed(lambda: at.slider(key="ps").set_value(p).run()))
+    warm_cpu = list(CPU)
     key, values = widget
     at.slider(key="ps").set_value(8).run()
     for _ in range(rounds):
         for v in values:
             w = at.select_slider(key=key) if key == "pos_layers" else at.slider(key=key)
             widget_ms.append(timed(lambda: w.set_value(v).run()))
-    return {"cold": cold, "warm": warm, "widget": widget_ms, "biggest": biggest, "panels": payloads(at)}
+    return {"cold": cold, "warm": warm, "warm_cpu": warm_cpu, "widget": widget_ms, "biggest": biggest, "panels": payloads(at)}
 
 
 def main() -> int:
@@ -94,6 +101,7 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times scale with it)")
     print(f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, dino-vits16 at 224, "
           f"patch sizes {PATCH_SIZES}, {args.rounds} rounds")
     pages = {
@@ -106,7 +114,8 @@ def main() -> int:
         med = statistics.median(r["warm"])
         worst = max(worst, med, statistics.median(r["widget"]))
         print(f"\n{page}")
-        print(f"  sidebar P slider, warm: median {med:.0f} ms, max {max(r['warm']):.0f} ms over {len(r['warm'])} moves")
+        print(f"  sidebar P slider, warm: median {med:.0f} ms, max {max(r['warm']):.0f} ms over {len(r['warm'])} moves "
+              f"(process CPU time: median {statistics.median(r['warm_cpu']):.0f} ms)")
         print(f"  sidebar P slider, cold (first visit of P = {PATCH_SIZES}): " + ", ".join(f"{t:.0f}" for t in r["cold"]) + " ms")
         print(f"  page slider {widget[0]!r}: median {statistics.median(r['widget']):.0f} ms, max {max(r['widget']):.0f} ms")
         print("  largest panel per P: " + ", ".join(f"P={p}: {k} {b / 1024:.0f} KB" for p, (k, b) in zip(PATCH_SIZES, r["biggest"])))

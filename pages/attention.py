@@ -266,15 +266,16 @@ with right:
         f"**{tokens:,}** keys, Σ e^(s_j − m) = **{total_exp:.4g}**, where m = max s_j (subtracting it changes nothing "
         f"but avoids overflow). These 5 hold **{_pct(b.probs[b.top].sum())}** of the attention; uniform would be "
         f"{_pct(5 / tokens)}.")
-dims = min(8, d_head)
+dims = min(6, d_head)
 partial = b.probs[b.top] @ b.values
+shown = np.vstack([b.probs[b.top, None] * b.values[:, :dims], partial[:dims], b.output[:dims]])
+places = 4 if np.abs(shown).max() >= 0.01 else 6  # tiny weights at thousands of tokens need more decimals
 st.markdown(f"**Then the weighted sum of the values**, o_i = Σ_j a_ij v_j — the first {dims} of its {d_head} numbers:")
 st.markdown(_table(
     ["", *(f"[{i}]" for i in range(dims)), "…"],
-    [*([f"a_ij · v_j of {short(j)}", *(f"{x:+.3g}" for x in a * v[:dims]), "…"]
-       for j, a, v in zip(b.top, b.probs[b.top], b.values)),
-     ["Σ over these 5 keys", *(f"{x:+.3g}" for x in partial[:dims]), "…"],
-     [f"**o_i** = Σ over all {tokens:,} keys", *(f"**{x:+.3g}**" for x in b.output[:dims]), "…"]]))
+    [*([f"a_ij · v_j of {short(j)}", *(f"{x:+.{places}f}" for x in line), "…"] for j, line in zip(b.top, shown[:5])),
+     ["Σ over these 5 keys", *(f"{x:+.{places}f}" for x in shown[5]), "…"],
+     [f"**o_i** = Σ over all {tokens:,} keys", *(f"**{x:+.{places}f}**" for x in shown[6]), "…"]]))
 st.caption(f"o_i is this head's output for the query; the output projection mixes it with the other {heads - 1} "
            "heads' outputs. Every number here comes from the q, k, v the model computed for your image.")
 

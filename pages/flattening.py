@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from ui.patches import clickable_grid, model_patches, patch_picker
+from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
 from ui.shell import context, show_notes, show_source, stage_footer, stage_header, vit_input
 from vitviz.models.vit import ViT
 from vitviz.viz import patches as viz
@@ -14,9 +14,10 @@ MATRIX_DOWNLOAD_MAX = 1_000_000  # values: beyond this the matrix is only offere
 MATRIX_PX = 860  # the matrix picture's width at most: the main column at 1400 px with the sidebar open
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def matrix_base(cache_key: str, _flat01: np.ndarray, channels: int, size: tuple[int, int]):
-    """The matrix picture of this input, palette-quantised once (the payload stays well under 400 KB)."""
+    """The matrix picture of this input, palette-quantised once (the payload stays well under 400 KB); shared
+    read-only (`mark_row` draws on a copy)."""
     return viz.matrix_base(_flat01, channels, size).quantize(250, method=Image.Quantize.MEDIANCUT)
 
 
@@ -31,8 +32,8 @@ stage_header(
     "flattening",
     "A transformer layer multiplies **vectors**. So each P × P × C patch is unrolled into one row of "
     "**P·P·C numbers**, and the N rows are stacked into an **N × P²C matrix** — the paper's "
-    r"$x_p \in \mathbb{R}^{N \times (P^2 \cdot C)}$. The order of the numbers inside a row is fixed by the code: row p1 of the patch "
-    "first, then column p2, then channel c — so the channels take turns, **R G B R G B …**.",
+    r"$x_p \in \mathbb{R}^{N \times (P^2 \cdot C)}$. The order of the numbers inside a row is fixed by the code: "
+    "row p1 of the patch first, then column p2, then channel c — so the channels take turns, **R G B R G B …**.",
 )
 show_notes(vin)
 
@@ -52,8 +53,9 @@ vector, vector01 = data.flat[selected], data.flat01[selected]
 with right:
     st.markdown(f"**1 · The patch.** Patch {selected} (row {r}, column {col}), enlarged with nearest-neighbour "
                 "pixels so each of its pixels is a visible square. Hover for its values.")
-    st.plotly_chart(viz.patch_zoom_figure(data.patches01[r, col], selected, height=440),
-                    config={"displaylogo": False}, key="zoom")
+    zoom = cached_figure("zoom", vin.cache_key, selected, 440,
+                         lambda: viz.patch_zoom_figure(data.patches01[r, col], selected, height=440))
+    st.plotly_chart(zoom, config={"displaylogo": False}, key="zoom")
 
 st.subheader(f"2 · Patch {selected} read as a vector of {p}·{p}·{c} = {k:,} numbers")
 st.latex(
@@ -65,17 +67,17 @@ st.markdown(
     "and so on along the top row of the patch. Each cell is shaded in its own channel's colour, "
     "brighter for a larger value; the number written in it is the value the model reads."
 )
-st.plotly_chart(viz.vector_strip_figure(vector, vector01, p, c, count=min(4 * c, k)), config={"displaylogo": False},
-                key="strip")
+strip = cached_figure("strip", vin.cache_key, selected, 4 * c,
+                      lambda: viz.vector_strip_figure(vector, vector01, p, c, count=min(4 * c, k)))
+st.plotly_chart(strip, config={"displaylogo": False}, key="strip")
 st.markdown(
     f"The whole vector, wrapped every {p}·{c} = {p * c} numbers so that each line is one row p1 of the patch. "
     "The stripes are the interleaving: red, green and blue values alternate along every line."
 )
-st.plotly_chart(viz.vector_rows_figure(vector, vector01, p, c), config={"displaylogo": False}, key="rows")
+rows = cached_figure("rows", vin.cache_key, selected, 0, lambda: viz.vector_rows_figure(vector, vector01, p, c))
+st.plotly_chart(rows, config={"displaylogo": False}, key="rows")
 
 st.subheader(f"3 · All {n:,} patches stacked: the {n:,} × {k:,} matrix")
-
-
 base = matrix_base(vin.cache_key, data.flat01, c, (MATRIX_PX, int(min(520, max(160, n * 2)))))
 st.image(
     matrix_png(vin.cache_key, selected, base, n), output_format="PNG", width=base.width,
@@ -113,8 +115,8 @@ with table:
 def _vector_csv(vector: np.ndarray, p: int, c: int) -> str:
     """One line per element: k, p1, p2, c and the value the model reads."""
     names = viz.CHANNEL_NAMES if c == 3 else [str(i) for i in range(c)]
-    rows = [f"{j},{j // (p * c)},{j // c % p},{names[j % c]},{v:.7g}" for j, v in enumerate(vector)]
-    return "k,p1,p2,c,value\n" + "\n".join(rows) + "\n"
+    lines = [f"{j},{j // (p * c)},{j // c % p},{names[j % c]},{v:.7g}" for j, v in enumerate(vector)]
+    return "k,p1,p2,c,value\n" + "\n".join(lines) + "\n"
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -1,7 +1,7 @@
 """Stage 1 · Patching: the student's image cut into P×P patches by the model's own `patchify`."""
 import streamlit as st
 
-from ui.patches import clickable_grid, model_patches, patch_picker
+from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
 from ui.shell import context, show_notes, show_source, stage_footer, stage_header, vit_input
 from vitviz.models.vit import ViT
 from vitviz.viz import patches as viz
@@ -32,7 +32,6 @@ grid = data.grid
 _, c, h, w = data.input_shape
 p, n = grid.patch, data.flat.shape[0]
 gh, gw = data.patches.shape[:2]
-assert (gh, gw, n) == (grid.rows, grid.cols, grid.n)
 
 cols = st.columns([1, 1, 1, 1, 1.4, 1.2, 1.2])
 cols[0].metric("Height H", h, help="pixel_values.shape[2]: the input after resizing to the sidebar's resolution")
@@ -80,8 +79,9 @@ with right:
         f"Patch **{selected}** is row **{r}**, column **{col}** of the grid: index = row · {gw} + column = "
         f"{r} · {gw} + {col}. It covers pixels y = {top}…{bottom - 1}, x = {lft}…{rgt - 1}."
     )
-    st.plotly_chart(viz.patch_zoom_figure(data.patches01[r, col], selected, height=340),
-                    config={"displaylogo": False}, key="zoom")
+    zoom = cached_figure("zoom", vin.cache_key, selected, 340,
+                         lambda: viz.patch_zoom_figure(data.patches01[r, col], selected, height=340))
+    st.plotly_chart(zoom, config={"displaylogo": False}, key="zoom")
     st.caption("Click any patch on the image to select it, here and on the next pages.")
 with left:
     clickable_grid(vin, grid, selected, plot_width=400)
@@ -106,7 +106,8 @@ per_line, tile = viz.gallery_layout(grid)
 caption = (f"Patches {shown.start}–{shown.stop - 1} of {n:,}, each labelled with its index; the selected one is framed "
            "in yellow." + (f" Tiles enlarged ×{tile // p} (nearest neighbour)." if tile > p else ""))
 if per_line < gw:
-    caption += f" A grid row has {gw} patches: the gallery wraps every {per_line}, so its lines are not the grid's rows."
+    caption += (f" A grid row has {gw} patches: the gallery wraps every {per_line}, so its lines are not the "
+                "grid's rows.")
 if more:
     caption += (f" The other {more:,} are not drawn (a gallery of {n:,} tiles would not be readable): "
                 "the window follows the selected patch.")

@@ -26,6 +26,7 @@ P, D = model.config.patch_size, model.config.dim
 gh, gw = vin.grid
 N = gh * gw
 g0 = model.config.grid  # the checkpoint's own grid side
+HEIGHT = int(500 * min(max(gh / gw, 1.0), 1.6))  # taller charts for tall grids, so tiles stay readable
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -70,10 +71,14 @@ def shuffle_result(cache_key: str, layers: int, _model, _tokens: np.ndarray, _e_
     return emb.shuffle_test(_model, torch.from_numpy(_tokens)[None].to(device), torch.from_numpy(_e_pos)[None].to(device), layers)
 
 
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def thinned_note(stride: int, inner: int) -> str:
     """What a thinned similarity chart leaves out, in words."""
-    parts = ([f"a tile for every {stride}th row and column of positions"] if stride > 1 else []) + (
-        [f"every {inner}th position inside each tile"] if inner > 1 else [])
+    parts = ([f"a tile for every {ordinal(stride)} row and column of positions"] if stride > 1 else []) + (
+        [f"every {ordinal(inner)} position inside each tile"] if inner > 1 else [])
     return f" To stay under 400 KB it shows {' and '.join(parts)}."
 
 
@@ -130,7 +135,7 @@ st.markdown(
 left, right = st.columns(2)
 with left:
     st.subheader("Learned (the checkpoint's E_pos)")
-    fig, stride, peaks = similarity_figure(f"{vin.cache_key}|learned", e_pos[1:], (gh, gw), 500, sel)
+    fig, stride, peaks = similarity_figure(f"{vin.cache_key}|learned", e_pos[1:], (gh, gw), HEIGHT, sel)
     st.plotly_chart(fig, key="sim_learned", config={"displayModeBar": False})
     st.caption(
         f"As added at this {gh}×{gw} grid{' (interpolated, see below)' if (gh, gw) != (g0, g0) else ''}. "
@@ -142,7 +147,7 @@ with right:
     if D % 4:
         st.warning(f"D = {D} is not divisible by 4, which 2-D sin-cos embeddings need.")
     else:
-        fig, stride2, _ = similarity_figure(f"sincos|{gh}x{gw}|{D}", None, (gh, gw), 500, sel)
+        fig, stride2, _ = similarity_figure(f"sincos|{gh}x{gw}|{D}", None, (gh, gw), HEIGHT, sel)
         st.plotly_chart(fig, key="sim_sincos", config={"displayModeBar": False})
         st.caption("Not learned: patch (r, c) gets [sin(c·ω), cos(c·ω), sin(r·ω), cos(r·ω)] with ω_k = 10000^(−4k/D), "
                    "k < D/4 — MAE's get_2d_sincos_pos_embed. Similarity falls off smoothly with distance, by "
@@ -208,11 +213,11 @@ else:
     with left:
         st.subheader(f"Checkpoint: {g0}×{g0}")
         fig, _, _ = similarity_figure(f"{ctx.model_key}|{getattr(original, 'source', '')}|native", native.float().cpu().numpy(),
-                                          (g0, g0), 500, None)
+                                          (g0, g0), HEIGHT, None)
         st.plotly_chart(fig, key="sim_native", config={"displayModeBar": False})
     with right:
         st.subheader(f"Interpolated: {gh}×{gw}")
-        fig, _, _ = similarity_figure(f"{vin.cache_key}|learned", e_pos[1:], (gh, gw), 500, sel)
+        fig, _, _ = similarity_figure(f"{vin.cache_key}|learned", e_pos[1:], (gh, gw), HEIGHT, sel)
         st.plotly_chart(fig, key="sim_interp", config={"displayModeBar": False})
     grows = gh * gw > g0 * g0
     st.caption(

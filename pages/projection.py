@@ -105,6 +105,27 @@ def token_figure(cache_key: str, r0: int, c0: int, rows: int, cols: int, selecte
     return fig
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def kernel_pictures(key: str, i: int, _original, _resized, size: int) -> tuple[tuple[bytes, float, float], ...]:
+    """Filter i of the checkpoint kernel and of its PI-resize, each enlarged to size × size: (image, min, max)."""
+    out = []
+    for weight in (_original, _resized):
+        w = weight[i].detach().float().cpu()
+        image = viz.enlarge(emb.normalise_filters(w[None].numpy())[0], (size, size))
+        out.append((viz.encode(image), float(w.min()), float(w.max())))
+    return tuple(out)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def pi_check(cache_key: str, selected: int, _original, _resized, _pixel_values) -> tuple[float, float]:
+    """PI-resize check on a real patch: the selected patch resampled to the checkpoint's P is x."""
+    p, p0 = _resized.shape[-1], _original.shape[-1]
+    r, c = divmod(selected, _pixel_values.shape[-1] // p)
+    patch = _pixel_values[0, :, r * p : (r + 1) * p, c * p : (c + 1) * p].detach().float().cpu()
+    x = F.interpolate(patch[None], size=(p0, p0), mode="bilinear", align_corners=False)[0]
+    return emb.pi_resize_check(_original.detach().cpu(), _resized.detach().cpu(), x)
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def image_jpeg(cache_key: str, _image, width: int, height: int) -> bytes:
     """The model's input image cropped to whole patches (what the conv reads), as JPEG."""
@@ -199,20 +220,14 @@ else:
         "Every other weight is the checkpoint's. Nothing is retrained: deeper layers still expect the original patches."
     )
     i = st.columns([2, 3])[0].slider("Filter to compare", 0, D - 1, 0, key="proj_filter")
-    w0 = original.patch_embed.weight[i].detach().float().cpu()
-    w1 = model.patch_embed.weight[i].detach().float().cpu()
     big = 256
     a, b, c = st.columns(3)
-    picture(a, viz.encode(viz.enlarge(emb.normalise_filters(w0[None].numpy())[0], (big, big))), width=big,
-            caption=f"checkpoint filter {i}: {P0}×{P0}, values {float(w0.min()):.3g} … {float(w0.max()):.3g}")
-    picture(b, viz.encode(viz.enlarge(emb.normalise_filters(w1[None].numpy())[0], (big, big))), width=big,
-            caption=f"PI-resized filter {i}: {P}×{P}, values {float(w1.min()):.3g} … {float(w1.max()):.3g}")
-    # The check on a real patch: the selected patch, resampled to the checkpoint's size, is x.
+    (png0, lo0, hi0), (png1, lo1, hi1) = kernel_pictures(weights_key, i, original.patch_embed.weight, model.patch_embed.weight, big)
+    picture(a, png0, width=big, caption=f"checkpoint filter {i}: {P0}×{P0}, values {lo0:.3g} … {hi0:.3g}")
+    picture(b, png1, width=big, caption=f"PI-resized filter {i}: {P}×{P}, values {lo1:.3g} … {hi1:.3g}")
     sel = selected_patch(vin)
     r, col = divmod(sel, gw)
-    patch = vin.pixel_values[0, :, r * P : (r + 1) * P, col * P : (col + 1) * P].detach().float().cpu()
-    x = F.interpolate(patch[None], size=(P0, P0), mode="bilinear", align_corners=False)[0]
-    diff, scale = emb.pi_resize_check(original.patch_embed.weight.detach().cpu(), model.patch_embed.weight.detach().cpu(), x)
+    diff, scale = pi_check(vin.cache_key, sel, original.patch_embed.weight, model.patch_embed.weight, vin.pixel_values)
     with c:
         st.metric("max |⟨Bx, w′⟩ − ⟨x, w⟩| over all filters", f"{diff:.2e}")
         st.caption(f"x: your selected patch {sel} (row {r}, column {col}) resampled to {P0}×{P0}; Bx: x enlarged back "

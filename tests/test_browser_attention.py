@@ -18,11 +18,19 @@ def open_attention(page, app_url, **params) -> None:
 
 
 def click_enlarged_head(page, fx: float, fy: float) -> None:
-    """Click at a fraction (fx, fy) of the enlarged head's plot area (the first plotly chart on the page)."""
+    """Click at a fraction (fx, fy) of the enlarged head's plot area (the first plotly chart on the page) and wait
+    until the app has taken the click (the URL then says query=patch)."""
     chart = page.get_by_test_id("stPlotlyChart").first
     chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # let the pictures above finish their layout
     box = chart.locator(".nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    wait_until(page, "query=patch")
+
+
+def wait_until(page, in_url: str) -> None:
+    """Wait for a rerun that puts `in_url` into the address (Streamlit rewrites it with history.replaceState)."""
+    page.wait_for_function(f"() => location.search.includes({in_url!r})", timeout=60_000)
     wait_idle(page)
 
 
@@ -41,13 +49,11 @@ def test_click_a_patch_then_change_layer_and_head(page, app_url):
     slider = page.get_by_test_id("stMain").get_by_role("slider").first  # the layer slider
     slider.focus()
     slider.press("ArrowLeft")
-    wait_idle(page)
-    assert "layer=11" in page.url, page.url
+    wait_until(page, "layer=11")
     assert first_subheader(page).startswith("Layer 11: where patch (3, 5)")
 
     page.get_by_role("radiogroup", name="Head").get_by_role("radio", name="3", exact=True).click()
-    wait_idle(page)
-    assert "head=3" in page.url, page.url
+    wait_until(page, "head=3")
     assert page.get_by_text("Head 3 enlarged").count() == 1
     assert_healthy(page)
 

@@ -7,14 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 import vitviz
 from vitviz import embeddings as emb
-from vitviz.models import common
 from vitviz.models.vit import ViT, ViTConfig
 from vitviz.viz import embeddings as viz
 

@@ -10,28 +10,24 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import vitviz.attention
 
-from streamlit.testing.v1 import AppTest
-
-from .apptest import APP, app, assert_clean, photo, upload
+from .apptest import APP, assert_clean, photo, upload
 
 PAGE = "pages/attention.py"
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def open_page(image: tuple[str, bytes] | None = None, **query):
-    """The attention page opened by a deep link (straight to the page, as a shared URL does), optionally after an upload."""
-    if image is not None:
-        at = upload(app(), *image)
-        for key, value in query.items():
-            at.query_params[key] = str(value)
-    else:
-        at = AppTest.from_file(APP, default_timeout=120)
-        for key, value in query.items():
-            at.query_params[key] = str(value)
+    """The attention page opened by a deep link (straight to the page, as a shared URL does), then an upload if any."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = str(value)
     at.switch_page(PAGE).run()
+    if image is not None:
+        at = upload(at, *image)
     assert_clean(at)
     return at
 
@@ -81,7 +77,8 @@ def test_page_runs_with_the_sample_and_shows_every_panel():
 
 def test_click_a_patch_then_change_layer_head_threshold_without_rerunning_the_model(trace_calls):
     at = open_page(("mine.jpg", photo(300, 260, seed=21)))
-    assert len(trace_calls) == 1
+    assert trace_calls, "a new image is traced"
+    trace_calls.clear()
     at = click(at, 3 * 14 + 5)
     assert_clean(at)
     assert at.session_state["patch"] == 47 and at.session_state["query"] == "patch"
@@ -101,7 +98,7 @@ def test_click_a_patch_then_change_layer_head_threshold_without_rerunning_the_mo
     at.segmented_control(key="query").set_value("CLS").run()
     assert_clean(at)
     assert subheaders(at)[0].startswith("Layer 4: where CLS looks")
-    assert len(trace_calls) == 1, "layer, head, query and threshold reuse the one traced forward pass"
+    assert not trace_calls, "layer, head, query and threshold reuse the one traced forward pass"
 
 
 def test_rollout_controls_and_deep_link():

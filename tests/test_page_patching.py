@@ -219,8 +219,8 @@ def test_page_tensors_are_the_traced_tensors():
     pixel_values = torch.randn(1, 3, 224, 160)
     t = vitviz.trace(model, pixel_values, include=["patches", "flat"])
     got = _patches("test-key", model, pixel_values)
-    torch.testing.assert_close(torch.from_numpy(got.patches), t["patches"][0])
-    torch.testing.assert_close(torch.from_numpy(got.flat), t["flat"][0])
+    torch.testing.assert_close(torch.tensor(got.patches), t["patches"][0])
+    torch.testing.assert_close(torch.tensor(got.flat), t["flat"][0])
     assert got.grid.n == t["flat"].shape[1] and got.input_shape == (1, 3, 224, 160)
     assert 0 <= got.flat01.min() and got.flat01.max() <= 1
 

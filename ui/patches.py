@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -29,8 +31,9 @@ class Patches:
         return PatchGrid(self.input_shape[2], self.input_shape[3], self.patches.shape[2])
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _patches(cache_key: str, _model, _pixel_values: torch.Tensor) -> Patches:
+    """Shared by every session (read-only arrays): st.cache_data would copy ~10 MB per run at 512 × 1536."""
     # The same calls and Tap outputs `vitviz.trace(model, x, include=["patches", "flat"])` records, without
     # running the 12 encoder layers after them (tests/test_page_patching.py checks they are equal).
     with torch.inference_mode():
@@ -42,6 +45,8 @@ def _patches(cache_key: str, _model, _pixel_values: torch.Tensor) -> Patches:
     n, c = flat_np.shape[0], patches_np.shape[-1]
     patches01 = denormalize(patches_np, prep.mean, prep.std)
     flat01 = denormalize(flat_np.reshape(n, -1, c), prep.mean, prep.std).reshape(n, -1)
+    for array in (patches_np, flat_np, patches01, flat01):
+        array.setflags(write=False)
     return Patches(tuple(_pixel_values.shape), patches_np, flat_np, patches01, flat01)
 
 
@@ -88,15 +93,22 @@ def clickable_grid(vin: VitInput, grid: PatchGrid, selected: int, plot_width: in
 
     plot_width: about how wide (px) the column shows the image at 1400 px, to size the figure without blank bands.
     """
-    image = np.asarray(vin.shown.convert("RGB"))
     height = fit_height(grid.height, grid.width, plot_width, max_height)
     # A fresh key per (input, selection): each click is a change, even on a patch selected before.
     key = "grid-" + hashlib.sha1(f"{vin.cache_key}|{selected}|{height}".encode()).hexdigest()[:12]
-    st.plotly_chart(_grid_figure(vin.cache_key, image, grid.patch, selected, height), key=key,
+    fig = cached_figure("grid", vin.cache_key, selected, height,
+                        lambda: grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, selected, height))
+    st.plotly_chart(fig, key=key,
                     on_select=lambda: _on_click(key, grid), selection_mode="points",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def _grid_figure(cache_key: str, _image: np.ndarray, patch: int, selected: int, height: int):
-    return grid_figure(_image, patch, selected, height)
+@st.cache_resource(max_entries=96, show_spinner=False)
+def cached_figure(name: str, cache_key: str, selected: int, size: int, _build: Callable[[], go.Figure]) -> go.Figure:
+    """A figure built once per (name, input, selected patch, size) and shared read-only.
+
+    Building a plotly figure (validation) costs more than all the page's numpy work; st.plotly_chart only reads
+    the figure (`to_dict()` copies it), so one object can serve every session. `size` stands for whatever else
+    `_build` depends on (a height, a count).
+    """
+    return _build()

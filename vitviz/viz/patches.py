@@ -142,7 +142,7 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
     f = max(h, w) / max_side  # the figure is at most ~640 px: a bigger image would only add payload
     shown = image if f <= 1 else np.asarray(Image.fromarray(image).resize((round(w / f), round(h / f)), Image.BOX))
     dx, dy = w / shown.shape[1], h / shown.shape[0]
-    fig = go.Figure(go.Image(source=_data_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip"))
+    traces = [go.Image(source=_data_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip")]
 
     plot_px = height - 90
     step = grid_line_step(grid, plot_px)
@@ -156,14 +156,14 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
         xs += [0, uw, None]
         ys += [r * patch, r * patch, None]
     for colour, width in (("rgba(0,0,0,0.45)", 3), ("rgba(255,255,255,0.95)", 1)):
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
+        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
                                  hoverinfo="skip", showlegend=False))
 
     centre = patch // 2
     cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows))
     dtype = np.uint16 if max(h, w) < 65536 else np.uint32
     scale = plot_px / max(h, w)
-    fig.add_trace(go.Scatter(
+    traces.append(go.Scatter(
         x=(cols.ravel() * patch + centre).astype(dtype), y=(rows.ravel() * patch + centre).astype(dtype),
         mode="markers", showlegend=False, name="patches",
         marker=dict(symbol="square", size=max(4.0, min(80.0, patch * scale)), color="#000", opacity=0.01),
@@ -171,40 +171,40 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
         hovertemplate="patch %{pointNumber}<br>click to select<extra></extra>",
     ))
 
-    for x0, y0, x1, y1, text in ((uw, 0, w, h, f"{grid.drop_right} px<br>dropped"),
-                                 (0, uh, uw, h, f"{grid.drop_bottom} px dropped")):
+    shapes, notes = [], []
+    for x0, y0, x1, y1 in ((uw, 0, w, h), (0, uh, uw, h)):
         if x1 > x0 and y1 > y0:
-            fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
-                          line=dict(color="rgb(200,0,0)", width=1), layer="above")
+            shapes.append(dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
+                               line=dict(color="rgb(200,0,0)", width=1), layer="above"))
+    red = dict(color="rgb(180,0,0)", size=14)
     if grid.drop_right:
-        fig.add_annotation(x=w, y=h / 2, text=f"← {grid.drop_right} px<br>dropped", showarrow=False,
-                           xanchor="left", xshift=4, font=dict(color="rgb(180,0,0)", size=14))
+        notes.append(dict(x=w, y=h / 2, text=f"← {grid.drop_right} px<br>dropped", showarrow=False,
+                          xanchor="left", xshift=4, font=red))
     if grid.drop_bottom:
-        fig.add_annotation(x=uw / 2, y=h, text=f"↑ {grid.drop_bottom} px dropped", showarrow=False,
-                           yanchor="top", yshift=-2, font=dict(color="rgb(180,0,0)", size=14))
-
+        notes.append(dict(x=uw / 2, y=h, text=f"↑ {grid.drop_bottom} px dropped", showarrow=False,
+                          yanchor="top", yshift=-2, font=red))
     if selected is not None and 0 <= selected < grid.n:
         top, left, bottom, right = grid.box(selected)
-        fig.add_shape(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color="black", width=5))
-        fig.add_shape(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color=SELECT_HEX, width=3))
+        for colour, width in (("black", 5), (SELECT_HEX, 3)):
+            shapes.append(dict(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color=colour, width=width)))
 
-    tick = patch * max(1, math.ceil(max(grid.rows, grid.cols) / 14))
+    tick = patch * max(1, math.ceil(max(grid.rows, grid.cols) / 10))  # ≤ ~10 labelled patch boundaries per axis
     axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=0, dtick=tick, ticks="outside",
                 tickfont=dict(size=13))
     title = f"{grid.rows} × {grid.cols} = {grid.n} patches of {patch}×{patch} px"
     if step > 1:
         title += f" · grid lines every {step} patches (too dense to draw all)"
-    fig.update_layout(
+    # One constructor call: plotly validates the whole figure once (add_shape/update_layout re-validate each time).
+    return go.Figure(data=traces, layout=dict(
         height=height, margin=dict(l=55, r=75 if grid.drop_right else 20, t=40, b=60 if grid.drop_bottom else 40),
-        title=dict(text=title, font=dict(size=16), x=0, xanchor="left"),
+        title=dict(text=title, font=dict(size=16), x=0, xanchor="left"), shapes=shapes, annotations=notes,
         xaxis=dict(axis, range=[0, w], title=dict(text="x (px)", font=dict(size=13)), constrain="domain",
                    constraintoward="left"),
         yaxis=dict(axis, range=[h, 0], title=dict(text="y (px)", font=dict(size=13)), scaleanchor="x",
                    constrain="domain", constraintoward="top"),
         clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1,
         plot_bgcolor="white", uirevision=f"{h}x{w}x{patch}",
-    )
-    return fig
+    ))
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -233,8 +233,8 @@ def patch_gallery(patches: np.ndarray, selected: int = 0, max_tiles: int = 324,
     rows, cols_grid, p = patches.shape[:3]
     grid = PatchGrid(rows * p, cols_grid * p, p)
     cols, tile = gallery_layout(grid, max_width)
-    lines_max = max(1, max_tiles // cols)
     lines_all = math.ceil(grid.n / cols)
+    lines_max = lines_all if grid.n <= max_tiles else max(1, max_tiles // cols)
     selected = min(max(0, int(selected)), grid.n - 1)
     first_line = min(max(0, selected // cols - lines_max // 2), max(0, lines_all - lines_max))
     shown = range(first_line * cols, min(grid.n, (first_line + lines_max) * cols))
@@ -265,15 +265,16 @@ def patch_zoom_figure(patch01: np.ndarray, index: int, height: int = 380) -> go.
     """One patch (P, P, C) in [0, 1] enlarged with nearest-neighbour pixels; hover gives p1, p2 and its values."""
     p = patch01.shape[0]
     rgb = to_uint8(patch01[..., :3])
-    fig = go.Figure(go.Image(z=rgb, hovertemplate="p1 = %{y}, p2 = %{x}<br>R G B = %{z}<extra></extra>"))
     tick = max(1, math.ceil(p / 8))
-    fig.update_layout(
-        height=height, margin=dict(l=50, r=10, t=36, b=45),
-        title=dict(text=f"patch {index}: {p}×{p} pixels × {patch01.shape[-1]} channels", font=dict(size=15)),
-        xaxis=dict(title="p2 (column in the patch)", dtick=tick, showgrid=False),
-        yaxis=dict(title="p1 (row)", dtick=tick, showgrid=False),
+    return go.Figure(
+        data=[go.Image(z=rgb, hovertemplate="p1 = %{y}, p2 = %{x}<br>R G B = %{z}<extra></extra>")],
+        layout=dict(
+            height=height, margin=dict(l=50, r=10, t=36, b=45),
+            title=dict(text=f"patch {index}: {p}×{p} pixels × {patch01.shape[-1]} channels", font=dict(size=15)),
+            xaxis=dict(title=dict(text="p2 (column in the patch)"), dtick=tick, showgrid=False),
+            yaxis=dict(title=dict(text="p1 (row)"), dtick=tick, showgrid=False),
+        ),
     )
-    return fig
 
 
 def _vector_labels(patch: int, channels: int) -> list[str]:
@@ -291,20 +292,17 @@ def vector_strip_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, ch
     count = min(count, vector.size)
     labels = _vector_labels(patch, channels)[:count]
     rgb = channel_colours(vector01[:count], channels)[None]
-    fig = go.Figure(go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip"))
     luminance = rgb[0] @ np.array([0.299, 0.587, 0.114])
-    for k in range(count):
-        fig.add_annotation(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False,
-                           font=dict(size=15, color="white" if luminance[k] < 140 else "black"))
-    fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=34, b=64),
+    notes = [dict(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False,
+                  font=dict(size=15, color="white" if luminance[k] < 140 else "black")) for k in range(count)]
+    return go.Figure(data=[go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip")], layout=dict(
+        height=height, margin=dict(l=10, r=10, t=34, b=64), annotations=notes,
         title=dict(text=f"x_p[k] for k = 0…{count - 1}: ({patch}·{patch}·{channels} = {vector.size} numbers in all)",
                    font=dict(size=15)),
-        xaxis=dict(tickmode="array", tickvals=list(range(count)), ticktext=[f"k={k}<br>{l}" for k, l in enumerate(labels)],
-                   tickfont=dict(size=13), showgrid=False),
+        xaxis=dict(tickmode="array", tickvals=list(range(count)), tickfont=dict(size=13), showgrid=False,
+                   ticktext=[f"k={k}<br>{label}" for k, label in enumerate(labels)]),
         yaxis=dict(visible=False),
-    )
-    return fig
+    ))
 
 
 def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, channels: int = 3,
@@ -324,14 +322,14 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
                   [hi, "rgb(255,255,255)"]]
     x = [f"p2={j // c} {CHANNEL_NAMES[j % c]}" for j in range(width)]
     y = [f"p1={i}" for i in range(p)]
-    fig = go.Figure(go.Heatmap(
+    every = max(1, math.ceil(p / 16))
+    ticks = [x[j] for j in range(0, width, c * every)]
+    heatmap = go.Heatmap(
         z=z, x=x, y=y, zmin=0, zmax=c, colorscale=scale, showscale=False,
         customdata=vector.reshape(p, width).astype(np.float32),
         hovertemplate="%{y}, %{x}<br>value %{customdata:.3f}<extra></extra>",
-    ))
-    every = max(1, math.ceil(p / 12))
-    ticks = [x[j] for j in range(0, width, c * every)]
-    fig.update_layout(
+    )
+    return go.Figure(data=[heatmap], layout=dict(
         height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50),
         title=dict(text=f"all {vector.size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); "
                         f"{', '.join(names[i] for i in range(c))} take turns", font=dict(size=15)),
@@ -339,8 +337,7 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
                    tickfont=dict(size=12), showgrid=False),
         yaxis=dict(type="category", autorange="reversed", tickmode="array",
                    tickvals=[y[i] for i in range(0, p, every)], tickfont=dict(size=12)),
-    )
-    return fig
+    ))
 
 
 MATRIX_MARGIN = 28  # px left of the matrix picture, for the selected-row marker
