@@ -42,7 +42,7 @@ with left:
     for stage in STAGES:
         with st.container(border=True):
             st.page_link(stage.file, label=f"**{stage.title}** — {stage.summary}", query_params=st.query_params.to_dict())
-            st.code(flow[stage.key], language=None)
+            st.code(flow[stage.key], language=None, wrap_lines=True)
 with right:
     st.image(shown, caption=f"What {ctx.model_name} receives: {shown.height}×{shown.width} px, {gh}×{gw} = {gh * gw} patches of {p}×{p}",
              width="stretch")

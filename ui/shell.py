@@ -186,7 +186,9 @@ def _image_from_sidebar() -> tuple[Image.Image, str, str]:
 def sidebar() -> Context:
     """Draw the shared sidebar once per run and return the resulting Context."""
     image, key, label = _image_from_sidebar()
-    st.sidebar.image(image, caption=label, width="stretch")
+    thumb = image.copy()
+    thumb.thumbnail((336, 336))  # the sidebar is narrow: a full-size preview would resend ~200 KB every run
+    st.sidebar.image(thumb, caption=label, width="stretch", output_format="JPEG")
     # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
     name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params")
     st.sidebar.caption(VIT_MODELS[name])
