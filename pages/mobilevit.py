@@ -1,7 +1,7 @@
 """Stage 7 · MobileViT: one MobileViT block of the real MobileViT-XXS / -S on the student's image, step by step:
 local convolution, unfold into P sequences of N patches, attention across patches, fold, fusion.
 
-The patch-independent trunk (stem, MobileNetV2 stages, ~3/4 of the work) runs once per model, image and input size
+The patch-independent trunk (stem, MobileNetV2 stages, about half the work) runs once per model, image and input size
 (`vitviz.viz.mobilevit.trunk`); the three MobileViT blocks run once more per patch size (`run_blocks`, one traced
 pass that fills all three stages), so a stage move or a pixel click only redraws.
 """
@@ -24,9 +24,10 @@ from vitviz.viz.patches import png_bytes
 
 MODELS = {"mobilevit-xxs": "MobileViT-XXS (1.3 M parameters, ImageNet classifier)",
           "mobilevit-s": "MobileViT-S (5.6 M parameters, ImageNet classifier)"}
-MAP_PX = 560  # width the clickable offset map is drawn at (its column is about 540 px wide at 1400 px)
-HEAD_PX = 420  # width of each head's attention picture
-FEATURE_PX = 190  # width of each feature-map picture
+# Pictures are drawn about as wide as they are shown in a 1400 px window (the main column is ~910 px wide).
+MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
+HEAD_PX = 320  # each head's attention picture (four in a row, ~215 px each) and the receptive-field pictures
+FEATURE_PX = 160  # each feature-map picture (six in a row, ~140 px each)
 PATCH_MAX = 8
 
 
@@ -36,13 +37,13 @@ def _trace_lock() -> threading.Lock:
     return threading.Lock()
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _trunk(name: str, pretrained: bool, image_key: str, size: str, _model, _x) -> mv.Trunk:
+@st.cache_data(max_entries=32, show_spinner=False)  # (1, C, H/8, W/8): at most 1.5 MB each (S at 512 px)
+def _trunk(source: str, image_key: str, size: str, _model, _x) -> mv.Trunk:
     return mv.trunk(_model, _x)
 
 
-@st.cache_data(max_entries=24, show_spinner=False)
-def _run(name: str, pretrained: bool, image_key: str, size: str, ph: int, pw: int, _model, _trunk) -> mv.MobileViTRun:
+@st.cache_data(max_entries=12, show_spinner=False)  # ~10 MB each at 256 px, ~40 MB for S at 512 px
+def _run(source: str, image_key: str, size: str, ph: int, pw: int, _model, _trunk) -> mv.MobileViTRun:
     with _trace_lock():
         return mv.run_blocks(_model, _trunk, (ph, pw))
 
@@ -86,15 +87,17 @@ def _photo(key: str, rows: int, cols: int, _photo) -> bytes:
 def _heads(key: str, layer: int, p: int, n: int, _block: mv.BlockView, _photo) -> tuple[np.ndarray, list[bytes]]:
     rows = _block.attention_rows(layer, p, n)
     u = _block.unfolding
-    return rows, [jpeg(mv.attention_picture(_photo, u, row, (p, n), width=HEAD_PX, max_height=HEAD_PX)) for row in rows]
+    base = mv.backdrop(_photo, *u.resized, mv.cell_size(*u.resized, HEAD_PX, HEAD_PX))  # shared by the heads
+    return rows, [jpeg(mv.attention_picture(base, u, row, (p, n), width=HEAD_PX, max_height=HEAD_PX)) for row in rows]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _receptive(key: str, h: int, w: int, ph: int, pw: int, pixel: tuple[int, int], _photo) -> tuple[bytes, int, bytes, int]:
     """Pictures of what an output pixel depends on through the whole block and through its convs alone."""
     pictures = []
+    base = mv.backdrop(_photo, h, w, mv.cell_size(h, w, HEAD_PX, HEAD_PX))
     for mask in (mv.dependency_mask(h, w, ph, pw, pixel), mv.conv_only_mask(h, w, pixel)):
-        pictures += [jpeg(mv.dependency_picture(_photo, mask, pixel, width=HEAD_PX, max_height=HEAD_PX)), int(mask.sum())]
+        pictures += [jpeg(mv.dependency_picture(base, mask, pixel, width=HEAD_PX, max_height=HEAD_PX)), int(mask.sum())]
     return tuple(pictures)
 
 
@@ -182,8 +185,9 @@ if (in_h, in_w) != (model.config.image_size,) * 2:
 
 size = f"{in_h}x{in_w}"
 with st.spinner("Running MobileViT once on your image at this patch size…", show_time=True):
-    features = _trunk(name, ctx.pretrained, ctx.image_key, size, model, pixel_values.to(ctx.device))
-    run = _run(name, ctx.pretrained, ctx.image_key, size, ph, pw, model, features)
+    # Keyed on model.source (the hub id or preset actually loaded): a hub fallback never shares keys with real weights.
+    features = _trunk(model.source, ctx.image_key, size, model, pixel_values.to(ctx.device))
+    run = _run(model.source, ctx.image_key, size, ph, pw, model, features)
 block = run.blocks[stage]
 u = block.unfolding
 h, w = u.height, u.width
@@ -191,7 +195,7 @@ hr, wr = u.resized
 nh, nw = u.grid
 P, N, d, C = u.p, u.n, block.dim, block.channels
 L, heads = block.depth, block.heads
-view = _key(name, ctx.pretrained, ctx.image_key, size, stage, ph, pw)
+view = _key(model.source, ctx.image_key, size, stage, ph, pw)
 prefix = f"stages.{stage}.block"
 
 # ---- Where the block sits --------------------------------------------------------------------------------
@@ -228,7 +232,7 @@ for label, maps, chosen, tap in (("3×3 conv, BN, SiLU", block.conv3, ch3, "loca
     cols = st.columns(6)
     cols[0].image(photo, caption="your image (aligned)", width="stretch")
     for col, c, picture in zip(cols[1:], chosen, _features(_key(view, tap), tuple(chosen), maps)):
-        col.image(picture, caption=f"{label}: channel {c}", width="stretch")
+        col.image(picture, caption=f"{label}: channel {c}", width="stretch", output_format="PNG")
 st.caption(f"Each map is {h}×{w}: one cell per feature-map pixel, over the same field of view as the image "
            f"(stride {2 ** (stage + 1)}: one cell covers {2 ** (stage + 1)}×{2 ** (stage + 1)} input pixels). Colour "
            "from the channel's minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its "
@@ -273,19 +277,19 @@ with right:
         f"(row {i_off}, column {j_off} inside its patch)\n"
         f"- patch **n = ⌊{r}/{ph}⌋·{nw} + ⌊{c}/{pw}⌋ = {a_patch}·{nw} + {b_patch} = {n}** "
         f"(patch row {a_patch}, column {b_patch})\n\n"
-        f"So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {N} pixels marked with a black square on the map.")
+        f"So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {N} pixels marked in black on the map.")
     st.markdown(_table(["", "[0]", "[1]", "[2]"],
                        [[f"X_L[{r}, {c}, :]", *(f"{x:+.4f}" for x in block.resized[:3, r, c])],
                         [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in block.taps["unfolded"][p, n, :3])]]))
     st.caption(f"The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced `unfolded`).")
     st.image(_legend(ph, pw), caption=f"One {ph}×{pw} patch: offset p (and row, col inside the patch)",
-             width=min(260, 56 * pw + 8))
+             width=min(260, 56 * pw + 8), output_format="PNG")
 with left:
     st.plotly_chart(_offset_map(view, (r, c), shown, u), key=_chart_key(view), on_select="rerun", selection_mode="points",
                     config={"displayModeBar": False})  # a click target: zoom and pan only get in the way
     st.caption("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe"
                + ("; colours repeat after 8 offsets, the numbers do not" if P > 8 else "") + "). Thick black lines "
-               "separate patches. The large frame is the selected pixel; the pixels with a black square are its sequence. "
+               "separate patches. The large frame is the selected pixel; the pixels marked in black are its sequence. "
                "Hover any pixel for its (p, n).")
 channel = ch1[0] if ch1 else 0
 st.plotly_chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (p, n)), key="mv-unfolded",
@@ -363,7 +367,7 @@ for label, maps, tap in (("projected", block.taps["projected"], "projected"), ("
     cols = st.columns(6)
     cols[0].image(photo, caption="your image (aligned)", width="stretch")
     for col, ch, picture in zip(cols[1:], ch3, _features(_key(view, tap), tuple(ch3), maps)):
-        col.image(picture, caption=f"{label}: channel {ch}", width="stretch")
+        col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
 st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
                    _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
         language=None)
@@ -373,12 +377,13 @@ show_source(MobileViTBlock.fusion)
 st.subheader("Every pixel sees every pixel")
 out_r, out_c = min(r, h - 1), min(c, w - 1)
 picture, seen, conv_picture, conv_seen = _receptive(_key(view, "rf"), h, w, ph, pw, (out_r, out_c), shown)
+everyone = mv.sees_everything(h, w, ph, pw)
 a, b = st.columns([2, 3], gap="large")
 a.image(picture, width="stretch",
         caption=f"The whole block: output pixel ({out_r}, {out_c}) depends on {seen} of the {h * w} block-input "
                 f"pixels ({seen / (h * w):.0%}); the rest hatched red")
 a.image(conv_picture, width="stretch",
-        caption=f"Its two 3×3 convs alone, without attention: {conv_seen} pixels, a 5×5 window")
+        caption=f"Its two 3×3 convs alone, without attention: {conv_seen} pixels (a 5×5 window, clipped at the border)")
 b.markdown(
     f"Follow output pixel ({out_r}, {out_c}) backwards through the block:\n"
     "1. The **fusion 3×3 conv** reads the folded map and the input in its 3×3 neighbourhood.\n"
@@ -390,7 +395,9 @@ b.markdown(
     f"output pixel see every input pixel, 4 and 5 px leave gaps near the border, larger ones everywhere. With this "
     f"{ph}×{pw} patch, "
     + ("**every output pixel depends on every input pixel**: a single block already has a global receptive field, "
-       "at the map's full resolution." if seen == h * w else
+       "at the map's full resolution." if everyone else
+       f"output pixel ({out_r}, {out_c}) depends on every input pixel, **but not every output pixel does**: some "
+       "near the border miss a few input pixels (try the corner (0, 0))." if seen == h * w else
        f"**{h * w - seen} input pixels are out of reach** of this output pixel in one block: the patch is larger "
        "than the convolutions can bridge, so some offsets never meet (try a pixel far from the border, or a smaller "
        "patch). The checkpoint's 2×2 patch avoids this.")

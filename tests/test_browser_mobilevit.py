@@ -35,8 +35,8 @@ def test_opens_across_patch_and_input_sizes(page, app_url, params, resized):
     expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text("✓ exact")
     text = main_text(page)
     assert ("is not a multiple of the" in text) == resized
-    assert page.get_by_test_id("stPlotlyChart").count() >= 2  # the offset map and X_U
-    assert page.get_by_test_id("stImage").count() >= 15
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the offset map and X_U (drawn asynchronously)
+    expect(page.get_by_test_id("stImage").nth(24)).to_be_attached()  # photo, feature maps, legend, heads, fields
 
 
 def test_patch_slider_stage_and_click(page, app_url):

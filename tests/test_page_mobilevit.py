@@ -174,3 +174,13 @@ def test_upload_not_divisible_and_aspect_kept():
         for stage in (2, 3, 4):
             at.radio(key="mvstage").set_value(stage).run()
             assert_clean(at)
+
+
+@pytest.mark.parametrize("ph, pixel, says", [
+    (2, (16, 16), "**every output pixel depends on every input pixel**"),
+    (4, (16, 16), "**but not every output pixel does**"),  # 32 × 32, 4 × 4: only the border misses pixels
+    (8, (0, 0), "input pixels are out of reach**"),
+])
+def test_receptive_field_text_follows_the_patch(ph, pixel, says):
+    at = open_page(res="256", ph=str(ph), pw=str(ph), mvr=str(pixel[0]), mvc=str(pixel[1]))
+    assert says in texts(at)

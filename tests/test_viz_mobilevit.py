@@ -171,6 +171,8 @@ def test_every_pixel_sees_every_pixel_with_small_patches_only():
         assert not mv.dependency_mask(20, 20, patch, patch, (0, 0)).all()
     for patch in (6, 8):
         assert not mv.dependency_mask(24, 24, patch, patch, (12, 12)).all()
+    assert mv.sees_everything(16, 16, 2, 2) and mv.sees_everything(13, 9, 3, 3)
+    assert not mv.sees_everything(20, 20, 4, 4) and not mv.sees_everything(16, 16, 8, 8)
     gaps = mv.dependency_mask(16, 16, 8, 8, (0, 0))
     assert not gaps.all() and gaps[:2, :2].all()
     assert mv.conv_only_mask(16, 16, (7, 7)).sum() == 25 and mv.conv_only_mask(16, 16, (0, 0)).sum() == 9

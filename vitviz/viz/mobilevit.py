@@ -9,6 +9,7 @@ streamlit, no model), so any map size and patch size can be tested.
 from __future__ import annotations
 
 import base64
+import io
 import math
 from dataclasses import dataclass
 
@@ -114,8 +115,12 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def backdrop(photo: Image.Image, rows: int, cols: int, cell: int) -> Image.Image:
-    """The model's input stretched over a rows × cols map drawn cell px per map pixel (same field of view)."""
-    return photo.convert("RGB").resize((cols * cell, rows * cell), Image.BICUBIC)
+    """The model's input stretched over a rows × cols map drawn cell px per map pixel (same field of view).
+
+    A photo already of that size is returned as it is, so one backdrop can serve several pictures."""
+    size = (cols * cell, rows * cell)
+    photo = photo.convert("RGB")
+    return photo if photo.size == size else photo.resize(size, Image.BICUBIC)
 
 
 def _frame(draw: ImageDraw.ImageDraw, r: int, c: int, cell: int, rows: int = 1, cols: int = 1, width: int = 3,
@@ -156,7 +161,8 @@ def offset_picture(photo: Image.Image, u: Unfolding, selected: tuple[int, int] |
     """The H'×W' map over the image: every pixel tinted with its offset's colour (numbered when there is room and
     the colours alone cannot tell more than 8 offsets apart, or when the cells are large),
     thick black lines between patches, thin white ones between pixels. `selected` (r, c): that pixel is framed and
-    every pixel at the same offset (its sequence in X_U) gets an inner black square (filled when cells are small).
+    every pixel at the same offset (its sequence in X_U) is marked: its number white on black, or an inner black
+    square where there are no numbers (a filled one when the cells are small).
 
     Everything but the photo and the frame repeats from patch to patch: drawn once on a patch tile, then tiled.
     """
@@ -175,16 +181,19 @@ def offset_picture(photo: Image.Image, u: Unfolding, selected: tuple[int, int] |
             draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(*colour, round(alpha * 255)))
             if cell >= 6:
                 draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], outline=(255, 255, 255, 110), width=1)
-            if font is not None:
-                draw.text((x0 + cell / 2, y0 + cell / 2), str(p), fill=(0, 0, 0, 255), font=font, anchor="mm",
-                          stroke_width=2, stroke_fill=(255, 255, 255, 255))
-            if p == chosen:  # the selected pixel's sequence: an inner black square in every patch
-                if cell >= 8:
-                    inset = max(2, cell // 8)
-                    draw.rectangle([x0 + inset, y0 + inset, x0 + cell - 1 - inset, y0 + cell - 1 - inset],
-                                   outline=(0, 0, 0, 255), width=max(2, cell // 9))
-                else:
-                    draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(0, 0, 0, 255))
+            centre = (x0 + cell / 2, y0 + cell / 2)
+            if p == chosen and font is not None:  # the selected pixel's sequence: white on black
+                draw.rectangle([x0 + 1, y0 + 1, x0 + cell - 2, y0 + cell - 2], fill=(0, 0, 0, 255))
+                draw.text(centre, str(p), fill=(255, 255, 255, 255), font=font, anchor="mm")
+            elif font is not None:
+                draw.text(centre, str(p), fill=(0, 0, 0, 255), font=font, anchor="mm", stroke_width=2,
+                          stroke_fill=(255, 255, 255, 255))
+            elif p == chosen and cell >= 8:  # an inner black square
+                inset = max(2, cell // 8)
+                draw.rectangle([x0 + inset, y0 + inset, x0 + cell - 1 - inset, y0 + cell - 1 - inset],
+                               outline=(0, 0, 0, 255), width=max(2, cell // 9))
+            elif p == chosen:
+                draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(0, 0, 0, 255))
     draw.line([(0, 0), (u.pw * cell, 0)], fill=(0, 0, 0, 255), width=border)
     draw.line([(0, 0), (0, u.ph * cell)], fill=(0, 0, 0, 255), width=border)
     picture = _tile_over(backdrop(photo, h, w, cell), tile, u)
@@ -216,8 +225,6 @@ def legend_picture(u: Unfolding, cell: int = 44) -> Image.Image:
 
 
 def _data_uri(picture: Image.Image) -> str:
-    import io
-
     buf = io.BytesIO()
     picture.save(buf, "JPEG", quality=88)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -386,6 +393,13 @@ def dependency_mask(height: int, width: int, ph: int, pw: int, pixel: tuple[int,
     return np.outer(_axis_reach(height, ph, r, kernel), _axis_reach(width, pw, c, kernel))
 
 
+def sees_everything(height: int, width: int, ph: int, pw: int, kernel: int = 3) -> bool:
+    """Whether every output pixel of the block depends on every input pixel (checked row by row and column by
+    column: the dependency is separable)."""
+    return (all(_axis_reach(height, ph, i, kernel).all() for i in range(height))
+            and all(_axis_reach(width, pw, j, kernel).all() for j in range(width)))
+
+
 def conv_only_mask(height: int, width: int, pixel: tuple[int, int], kernel: int = 3) -> np.ndarray:
     """(H, W) bool: what output pixel (r, c) would depend on through the block's two n×n convs alone (local and
     fusion, no attention): a (2n - 1) × (2n - 1) window, 5 × 5 for n = 3."""
@@ -488,7 +502,7 @@ class MobileViTRun:
 @dataclass(frozen=True, eq=False)
 class Trunk:
     """The part of a MobileViT forward pass that no patch size changes: stem, stages 0–1 (MobileNetV2) and stage 2's
-    strided MobileNetV2 block. About three quarters of the multiply-adds at 256 px; computed once per input."""
+    strided MobileNetV2 block. About half of the forward pass's time on a CPU; computed once per input."""
 
     features: torch.Tensor  # (1, C, H/8, W/8): what enters the first MobileViT block (`stages.2.block.input`)
     shapes: dict[str, tuple[int, ...]]  # shapes of the trunk taps
