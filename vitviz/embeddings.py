@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from .trace import trace
+
 EMBED_TAPS = ("flat", "embeddings", "tokens", "e_pos", "position")
 MAX_LAYER_TOKENS = 4097  # longest sequence the pages run encoder layers on (P = 4 at 224 px: 3137 tokens)
 
@@ -22,28 +24,10 @@ MAX_LAYER_TOKENS = 4097  # longest sequence the pages run encoder layers on (P =
 def embedding_trace(model, pixel_values: Tensor) -> dict[str, Tensor]:
     """Record the taps of Eq. 1 while running only `model.embed` (no encoder layers, so a slider move stays cheap).
 
-    Same hooks on the same `Tap` modules as `vitviz.trace`, which would also run the L encoder layers.
     Returns {"flat" (b, N, P²C), "embeddings" (b, N, D), "tokens" (b, 1+N, D), "e_pos" (1, 1+N, D),
     "position" (b, 1+N, D)}, detached, on the model's device.
     """
-    records: dict[str, Tensor] = {}
-    handles = []
-
-    def recorder(name: str):
-        def hook(module, args, output):
-            records[name] = output.detach()
-
-        return hook
-
-    try:
-        for name in EMBED_TAPS:
-            handles.append(getattr(model, name).register_forward_hook(recorder(name)))
-        with torch.inference_mode():
-            model.embed(pixel_values)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return records
+    return trace(model, pixel_values, include=list(EMBED_TAPS), method="embed").records
 
 
 def conv_tokens(model, pixel_values: Tensor) -> Tensor:
