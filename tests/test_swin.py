@@ -15,6 +15,7 @@ from transformers import SwinForImageClassification, SwinModel
 from transformers.models.swin.modeling_swin import SwinAttention, SwinPatchMerging, SwinRelativePositionBias
 
 import vitviz
+from vitviz.models.common import Tap
 from vitviz.models.swin import (
     PRESETS,
     PatchMerging,
@@ -82,29 +83,19 @@ def run_hf(model: torch.nn.Module, x: torch.Tensor, fresh: bool = True) -> dict:
             s, b = re.search(r"layers\.(\d+)\.blocks\.(\d+)\.attention$", name).groups()
             key = f"stages.{s}.blocks.{b}.attn.probs"
             handles.append(module.register_forward_hook(lambda m, a, out, key=key: per_block.__setitem__(key, out[1])))
-    with torch.no_grad():
-        out = model(x, output_attentions=True)
-    for handle in handles:
-        handle.remove()
+    try:
+        with torch.no_grad():
+            out = model(x, output_attentions=True)
+    finally:
+        for handle in handles:
+            handle.remove()
     return dict(last=captured["last"], logits=getattr(out, "logits", None), attentions=out.attentions, blocks=per_block)
 
 
 def run_ours(model: Swin, x: torch.Tensor, window_size: int | None = None) -> tuple:
-    """Our output and every block's `attn.probs`: through vitviz.trace, or hooks on the same taps for an M'."""
-    if window_size is None:
-        t = vitviz.trace(model, x, "*.attn.probs", output_attentions=True)
-        return t.output, t.records
-    records, handles = {}, []
-    for name, module in model.named_modules():
-        if name.endswith("attn.probs"):
-            handles.append(module.register_forward_hook(lambda m, a, out, name=name: records.__setitem__(name, out)))
-    try:
-        with torch.no_grad():
-            out = model(x, output_attentions=True, window_size=window_size)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return out, records
+    """Our output and every block's `attn.probs`, recorded by vitviz.trace (which passes `window_size` on)."""
+    t = vitviz.trace(model, x, "*.attn.probs", output_attentions=True, window_size=window_size)
+    return t.output, t.records
 
 
 def assert_matches(ours: Swin, x: torch.Tensor, expected: dict, window_size: int | None = None) -> None:
@@ -142,7 +133,7 @@ def test_outputs_and_every_block_attention_match_transformers(checkpoints, name,
 
 def test_transformers_stage_attentions_are_each_stages_last_block(checkpoints):
     """SwinModel(output_attentions=True) returns one map per stage: the last (here shifted) block's."""
-    reference, path = checkpoints["classifier"]
+    reference, _ = checkpoints["classifier"]
     expected = run_hf(reference, torch.randn(1, 3, 70, 90))
     assert len(expected["attentions"]) == 2
     for s, att in enumerate(expected["attentions"]):
@@ -247,6 +238,15 @@ def timm_style_resize(table: torch.Tensor, window: int) -> torch.Tensor:
     src, dst = int(table.shape[0] ** 0.5), 2 * window - 1
     grid = table.transpose(1, 0).reshape(1, -1, src, src)
     return F.interpolate(grid, size=(dst, dst), mode="bicubic", align_corners=False).view(-1, dst * dst).transpose(0, 1)
+
+
+def test_resize_bias_table_is_bicubic_per_head():
+    table = torch.randn(13 * 13, 3)
+    assert resize_bias_table(table, 7) is table
+    for window in (2, 4, 10, 14):
+        torch.testing.assert_close(resize_bias_table(table, window), timm_style_resize(table, window))
+    constant = torch.full((13 * 13, 2), 0.5)  # bicubic weights sum to 1: a constant bias stays constant
+    torch.testing.assert_close(resize_bias_table(constant, 10), torch.full((19 * 19, 2), 0.5))
 
 
 @pytest.mark.parametrize("window", [4, 14])
@@ -432,6 +432,7 @@ def test_tracing_leaves_no_hooks_and_no_change(checkpoints):
     before = ours(x, output_attentions=False).last_hidden_state
     vitviz.trace(ours, x)
     assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in ours.modules()) == 0
+    assert not any(m.active for m in ours.modules() if isinstance(m, Tap))
     assert torch.equal(ours(x, output_attentions=False).last_hidden_state, before)
 
 

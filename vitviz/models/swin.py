@@ -29,9 +29,8 @@ from torch import Tensor, nn
 
 from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput
 
-# What the shift mask adds to the scores of token pairs from different regions: -100 as in the original code and
-# transformers, not -inf, so such a pair keeps a weight of about e^-100 ≈ 4e-44 relative to the others: not
-# exactly zero, but far below anything a float32 sum of weights can register.
+# Added to the scores of token pairs from different regions: -100 as in the original code and transformers, not
+# -inf, so a masked pair keeps e^-100 ≈ 4e-44 of the weight it would have had: negligible, not exactly zero.
 MASK_VALUE = -100.0
 
 
@@ -339,7 +338,7 @@ class Swin(nn.Module):
     ) -> VisionOutput:
         """pixel_values (b, channels, H, W) of any size -> VisionOutput.
 
-        last_hidden_state (b, h·w, C_last) after the final LayerNorm; logits (b, classes) from the mean token.
+        last_hidden_state (b, h·w, C_last) after the final LayerNorm; logits (b, classes) from the mean of all tokens.
         attentions, as transformers 5.23's SwinModel returns them: one per stage, from the stage's last block
         (the SW-MSA block when the depth is even, unless the stage is too small to shift), shaped
         (b·nW, heads, M², M²); `output_attentions=False` uses fused attention and returns None.
