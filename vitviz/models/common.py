@@ -6,6 +6,7 @@ arrangement of the ViT paper (Dosovitskiy et al. 2021, §3.1, Eq. 2–3). `Tap` 
 """
 from __future__ import annotations
 
+import re
 import threading
 import zlib
 from dataclasses import dataclass
@@ -107,6 +108,25 @@ class FeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x (b, n, dim) -> (b, n, dim)."""
         return self.fc2(self.act(self.fc1(x)))
+
+
+def rename_keys(
+    state: dict[str, Tensor], prefix: str, renames: list[tuple[str, str]], drop: Callable[[str], bool]
+) -> dict[str, Tensor]:
+    """Checkpoint keys -> our keys: strip `prefix`, skip keys for which `drop` is true, apply the first matching
+    (regex, replacement). Unknown keys pass through unchanged and fail the strict `load_state_dict`."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix(prefix)
+        if drop(key):
+            continue
+        for pattern, repl in renames:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                key = new
+                break
+        out[key] = value
+    return out
 
 
 def init_random(model: nn.Module, name: str) -> nn.Module:

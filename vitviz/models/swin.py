@@ -18,7 +18,6 @@ when a stage is smaller than the window (192×192 for Swin-T).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput
+from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput, rename_keys
 
 # Added to the scores of token pairs from different regions: -100 as in the original code and transformers, not
 # -inf, so a masked pair keeps e^-100 ≈ 4e-44 of the weight it would have had: negligible, not exactly zero.
@@ -402,19 +401,7 @@ def convert_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
     The stored `relative_position_index` buffers are dropped: `relative_position_index` recomputes them.
     """
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("swin.")
-        if key.endswith("relative_position_index"):
-            continue
-        for pattern, repl in _RENAMES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
-            out[key] = value  # unknown keys surface as an error in load_state_dict(strict=True)
-    return out
+    return rename_keys(state, "swin.", _RENAMES, drop=lambda key: key.endswith("relative_position_index"))
 
 
 FAMILY = Family("swin", Swin, config_from_hf, convert_state_dict, PRESETS)

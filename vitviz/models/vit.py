@@ -9,7 +9,6 @@ reuse a checkpoint through FlexiViT's pseudo-inverse kernel resize (Beyer et al.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import torch
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput
+from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput, rename_keys
 
 
 @dataclass(frozen=True)
@@ -231,19 +230,7 @@ _RENAMES = [
 
 def convert_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Checkpoint keys (transformers 4.x names, optional `vit.` prefix) -> ViT keys. The pooler is dropped."""
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("vit.")
-        if key.startswith("pooler."):
-            continue
-        for pattern, repl in _RENAMES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
-            out[key] = value  # unknown keys surface as an error in load_state_dict(strict=True)
-    return out
+    return rename_keys(state, "vit.", _RENAMES, drop=lambda key: key.startswith("pooler."))
 
 
 FAMILY = Family("vit", ViT, config_from_hf, convert_state_dict, PRESETS)
