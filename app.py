@@ -1,8 +1,16 @@
 """vitviz: how vision transformers see an image, stage by stage. Start with `python3 tasks.py run`."""
+import os
+
 import streamlit as st
+import torch
 
 from ui.shell import sidebar
 from ui.stages import STAGES
+
+# Sessions run in parallel threads: each op using every core makes their OpenMP teams spin against each other.
+THREADS = max(1, (os.cpu_count() or 2) // 2)
+if torch.get_num_threads() != THREADS:
+    torch.set_num_threads(THREADS)
 
 st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
 

@@ -137,8 +137,11 @@ def classroom(url: str, server_pid: int, sessions: int, tmp: Path) -> LoadReport
     report = LoadReport(sessions)
     sampler = RssSampler(server_pid)
     sampler.start()
+    # Its own thread: pytest's sync Playwright fixtures may already run an event loop in this one.
+    worker = threading.Thread(target=lambda: asyncio.run(_run(url, sessions, tmp, report)))
     try:
-        asyncio.run(_run(url, sessions, tmp, report))
+        worker.start()
+        worker.join()
     finally:
         report.rss = sampler.stop()
     return report
