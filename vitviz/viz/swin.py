@@ -8,6 +8,7 @@ figures take numpy arrays and return PIL images or plotly figure dicts (no strea
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -31,11 +32,12 @@ from ..models.swin import (
 from ..models.vit import resize_patch_kernel
 from ..trace import trace
 
-# Okabe & Ito's colour-blind-safe palette. Windows: a 2×2 checker of four light-enough colours (any two windows
-# that touch, diagonally too, differ unless a wrapped window meets the window it wrapped to; window borders are
-# drawn as well). Wrapped strips: vermilion rows, blue columns, each with its own hatch direction, so they are
-# told apart without colour too.
-WINDOW_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7")
+# Okabe & Ito's colour-blind-safe palette. Windows: a 2×2 checker of four light colours, the four of Okabe–Ito that
+# stay furthest apart at 55 % over a photo under simulated protanopia, deuteranopia and tritanopia (ΔE ≥ 10,
+# tests/test_viz_swin.py); windows that touch differ (unless a wrapped window meets the window it wrapped to; window
+# borders are drawn as well). Wrapped strips: vermilion rows, blue columns, each with its own hatch direction, so
+# they are told apart without colour too.
+WINDOW_COLOURS = ("#E69F00", "#56B4E9", "#F0E442", "#CC79A7")  # orange, sky blue, yellow, reddish purple
 ROW_STRIP = "#D55E00"  # rows that wrap from the top to the bottom
 COL_STRIP = "#0072B2"  # columns that wrap from the left to the right
 # The nine shift-mask regions: 0 (everything that did not wrap) light grey, 1–8 the rest of Okabe–Ito (black last).
@@ -116,8 +118,11 @@ def _np(x: Tensor) -> np.ndarray:
 
 
 def _max_diff(a: Tensor, b: Tensor) -> float:
+    """max |a - b| of two same-shaped tensors (0 for equal ones, checked first: one pass, no temporaries)."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    if a.dtype == b.dtype and torch.equal(a, b):
+        return 0.0
     return float((a.float() - b.float()).abs().max()) if a.numel() else 0.0
 
 
@@ -203,6 +208,11 @@ class BlockView:
     @property
     def heads(self) -> int:
         return self.rel_bias.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.shifted_rgb, self.labels, self.mask, self.rel_bias, self.probs)
+        return sum(a.nbytes for a in arrays if a is not None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -308,7 +318,8 @@ def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int)
             merger = model.stages[stage].downsample
             cat = merger.merge(out, grid)  # (1, h'·w', 4C)
             g = rearrange(out, "b (h w) c -> b h w c", h=h)
-            g = torch.nn.functional.pad(g, (0, 0, 0, w % 2, 0, h % 2))
+            if h % 2 or w % 2:
+                g = torch.nn.functional.pad(g, (0, 0, 0, w % 2, 0, h % 2))
             parts = [g[:, dh::2, dw::2] for dh, dw in MERGE_OFFSETS]  # x0 … x3, each (1, h', w', C)
             by_hand = rearrange(torch.cat(parts, -1), "b h w c -> b (h w) c")
             merged = t[f"stages.{stage}.merged"]
@@ -321,9 +332,7 @@ def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int)
     run = StageRun(stage=stage, nominal=nominal, grid=grid, channels=x0.shape[-1], input_tap=input_tap,
                    blocks=views, before_rgb=pca.rgb(_np(normed[0])), pca=pca, merge=merge, shapes=shapes,
                    block_input=x1.clone())
-    size = sum(a.nbytes for v in views for a in (v.probs, v.rel_bias, v.shifted_rgb, v.labels)
-               if a is not None) + sum(v.mask.nbytes for v in views if v.mask is not None)
-    return replace(run, nbytes=size + run.before_rgb.nbytes + x1.numel() * 4)
+    return replace(run, nbytes=sum(v.nbytes for v in views) + run.before_rgb.nbytes + x1.numel() * x1.element_size())
 
 
 def rerun_with_shift(model: Swin, run: StageRun, shift: int) -> BlockView:
@@ -368,10 +377,11 @@ def stage_shapes(model: Swin, pixel_values: Tensor) -> list[tuple[int, int, int]
 # Windows, regions and masks as the page states them
 # ---------------------------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=32)
 def window_index_map(height: int, width: int, window: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
     """For every position of the padded Hp×Wp map *before* the roll: (window index, token index inside it),
     each (Hp, Wp), in `window_partition` order of the map rolled by (-s, -s) — the real roll and partition applied
-    to a grid of position numbers."""
+    to a grid of position numbers. Cached; the arrays are read-only."""
     positions = torch.arange(height * width).reshape(1, height, width, 1)
     rolled = torch.roll(positions, shifts=(-shift, -shift), dims=(1, 2)) if shift else positions
     windows = window_partition(rolled, window)[..., 0]  # (nW, M²) position numbers
@@ -379,7 +389,9 @@ def window_index_map(height: int, width: int, window: int, shift: int) -> tuple[
     tok = torch.empty(height * width, dtype=torch.long)
     win[windows.reshape(-1)] = torch.arange(windows.shape[0]).repeat_interleave(windows.shape[1])
     tok[windows.reshape(-1)] = torch.arange(windows.shape[1]).repeat(windows.shape[0])
-    return win.reshape(height, width).numpy(), tok.reshape(height, width).numpy()
+    win, tok = win.reshape(height, width).numpy(), tok.reshape(height, width).numpy()
+    win.flags.writeable = tok.flags.writeable = False
+    return win, tok
 
 
 def window_labels(labels: np.ndarray, window: int) -> np.ndarray:
@@ -488,7 +500,7 @@ def wmsa_cost(h: int, w: int, c: int, window: int) -> Cost:
 
 
 def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: int,
-                resolutions: range = range(64, 1025, 16), height: int = 430) -> dict:
+                resolutions: range = range(64, 1025, 16), height: int = 520) -> dict:
     """Multiply-adds of one attention layer of stage `stage` against the (square) input resolution, log scale:
     the shared projection term and the two attention terms. `resolution` is marked."""
     xs, proj, glob, win = [], [], [], []
@@ -509,11 +521,11 @@ def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: 
                  hovertemplate="%{x} px: %{y:.3s} multiply-adds<extra>" + name + "</extra>")
             for name, ys, colour, dash in lines]
     layout = dict(
-        height=height, margin=dict(l=70, r=10, t=40, b=50), font=dict(size=14), plot_bgcolor="white",
+        height=height, margin=dict(l=70, r=10, t=40, b=10), font=dict(size=14), plot_bgcolor="white",
         title=dict(text=f"One attention layer of stage {stage + 1} (C = {channels}, P = {patch})", font=dict(size=16)),
         xaxis=dict(title="input resolution (px, square)", gridcolor="#eee"),
         yaxis=dict(title="multiply-adds", type="log", gridcolor="#ddd", exponentformat="SI"),
-        legend=dict(font=dict(size=13), x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)"),
+        legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
         shapes=[dict(type="line", xref="x", yref="paper", x0=resolution, x1=resolution, y0=0, y1=1,
                      line=dict(color="#555", width=2, dash="dot"))],
         annotations=[dict(xref="x", yref="paper", x=resolution, y=0.02, xanchor="left", showarrow=False,
@@ -526,6 +538,7 @@ def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: 
 # Pictures (PIL): token grids over the image
 # ---------------------------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
@@ -564,7 +577,7 @@ def token_canvas(photo: Image.Image, token_px: int, padded: tuple[int, int], cel
     return out
 
 
-def _padding_mask(grid: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
+def padding_mask(grid: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
     """(Hp, Wp) bool: the tokens the block adds (zeros) to reach whole windows."""
     m = np.zeros(padded, bool)
     m[grid[0]:, :] = True
@@ -607,11 +620,21 @@ def _frame_cells(draw: ImageDraw.ImageDraw, cells, cell: int, colour=(255, 214, 
             draw.rectangle([x0 + 2, y0 + 2, x1 - 2, y1 - 2], outline=colour, width=max(1, min(3, cell // 10)))
 
 
+def _outline_region(canvas: np.ndarray, region: np.ndarray, cell: int, colour=(255, 214, 0)) -> None:
+    """A line in `colour` edged in black on both sides along the border of a token region (Hp, Wp) bool, also where
+    the region meets the map's edge: visible on any background."""
+    px = _upscale(np.pad(region, 1), cell).astype(np.int8)  # one token around, so the map's edge is a border too
+    band = _boundaries(px, 1, 3)[cell:-cell, cell:-cell]
+    core = _boundaries(px, 1, 1)[cell:-cell, cell:-cell]
+    canvas[band] = 0
+    canvas[core] = colour
+
+
 def _mark_padding(canvas: np.ndarray, pad: np.ndarray, cell: int) -> None:
     px = _upscale(pad, cell)
     stripes = _hatch(*px.shape, "/", 10, 3)
-    canvas[px] = canvas[px] * 0.35 + np.float32(150) * 0.65
-    canvas[px & stripes] = 40
+    canvas[px] = canvas[px] * 0.15 + np.float32(PAD_GREY[0]) * 0.85  # dark grey: darker than any window tint
+    canvas[px & stripes] = 30
 
 
 def strip_masks(padded: tuple[int, int], shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -629,8 +652,9 @@ def _mark_strips(canvas: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: i
         if not mask.any():
             continue
         px = _upscale(mask, cell)
-        _paint(canvas, px, _rgb(colour), 0.35)
-        _paint(canvas, px & _hatch(*px.shape, direction, 9, 2), _rgb(colour), 0.85)
+        _paint(canvas, px, _rgb(colour), 0.45)
+        _paint(canvas, px & _hatch(*px.shape, direction, 8, 3), _rgb(colour), 1.0)
+        canvas[_boundaries(px.astype(np.int8), 1, 1) & px] = _rgb(colour)
 
 
 def partition_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], padded: tuple[int, int],
@@ -646,24 +670,25 @@ def partition_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], 
     colour_index = (ids // nw % 2) * 2 + ids % nw % 2
     canvas = token_canvas(photo, token_px, padded, cell)
     tint = _rgb_array(WINDOW_COLOURS)[_upscale(colour_index, cell)]
-    canvas = canvas * 0.55 + tint * 0.45
-    _mark_padding(canvas, _padding_mask(grid, padded), cell)
+    canvas = canvas * 0.45 + tint * 0.55
+    _mark_padding(canvas, padding_mask(grid, padded), cell)
     if shift and mark_strips:
         _mark_strips(canvas, *strip_masks(padded, shift), cell)
     canvas[_boundaries(ids, cell, 1 if cell < 8 else 2)] = 0
-    picture = _to_image(canvas)
     if selected is not None:
-        r, c = np.nonzero(ids == selected)
-        _frame_cells(ImageDraw.Draw(picture), zip(r.tolist(), c.tolist()), cell)
-    return picture
+        _outline_region(canvas, ids == selected, cell)
+    return _to_image(canvas)
 
 
-def feature_picture(rgb: np.ndarray, grid: tuple[int, int], window: int, cell: int, *, strips=None,
+def feature_picture(rgb: np.ndarray, window: int, cell: int, *, strips=None, padding: np.ndarray | None = None,
                     window_lines: bool = True) -> Image.Image:
-    """A map in PCA colours (Hp, Wp, 3) in [0, 1], cell px per token: window borders of the partition that follows
-    (on the map as it is, rolled or not), padding hatched, and optional (rows, cols) strip masks marked."""
+    """A map in PCA colours (Hp, Wp, 3) in [0, 1], cell px per token: white window borders of the partition that
+    follows (on the map as it is, rolled or not), `padding` (Hp, Wp) bool tokens hatched grey, and optional
+    (rows, cols) strip masks marked."""
     canvas = _upscale(np.asarray(rgb, np.float32) * 255, cell)
     padded = rgb.shape[:2]
+    if padding is not None and padding.any():
+        _mark_padding(canvas, padding, cell)
     if strips is not None:
         _mark_strips(canvas, *strips, cell)
     if window_lines:
@@ -691,13 +716,13 @@ def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
     if back:
         labels = np.roll(labels, (back, back), (0, 1))
         win = np.roll(win, (back, back), (0, 1))
-    colours = _rgb_array(REGION_COLOURS)[_upscale(labels, cell)]
-    canvas = colours if photo_canvas is None else photo_canvas * 0.35 + colours * 0.65
-    canvas = np.array(canvas, np.float32)
-    canvas[_boundaries(win, cell, 1 if cell < 8 else 2)] = 0
-    picture = _to_image(canvas)
+    colours = _upscale(_rgb_array(REGION_COLOURS).astype(np.uint8)[labels], cell)  # (Hp·cell, Wp·cell, 3)
+    if photo_canvas is not None:
+        colours = np.clip(photo_canvas * 0.35 + colours * 0.65 + 0.5, 0, 255).astype(np.uint8)
+    colours[_boundaries(win, cell, 1 if cell < 8 else 2)] = 0
+    picture = Image.fromarray(colours)
     draw = ImageDraw.Draw(picture)
-    size = max(10, min(28, cell * 2))
+    size = max(14, min(30, cell * 2))
     font = _font(size)
     # one number per connected piece of each region: at the centre of each run of rows × columns with that label
     for value in np.unique(labels):
@@ -742,10 +767,10 @@ def window_attention_picture(photo: Image.Image, token_px: int, grid: tuple[int,
     top = float(values.max()) if values.size else 1.0
     colours[inside] = colourise(np.asarray(values)[tok[inside]], top if top > 0 else 1.0, CMAP)
     inside_px = _upscale(inside, cell)
-    canvas[~inside_px] *= 0.3
-    canvas[inside_px] = canvas[inside_px] * 0.25 + _upscale(colours, cell)[inside_px] * 0.75
-    _mark_padding(canvas, _padding_mask(grid, padded) & ~inside, cell)
-    canvas[_boundaries(inside.astype(np.int64), cell, 1 if cell < 8 else 2)] = 255
+    canvas[~inside_px] *= 0.45
+    canvas[inside_px] = canvas[inside_px] * 0.2 + _upscale(colours, cell)[inside_px] * 0.8
+    _mark_padding(canvas, padding_mask(grid, padded) & ~inside, cell)
+    _outline_region(canvas, inside, cell, (255, 255, 255))
     picture = _to_image(canvas)
     r, c = np.nonzero(inside & (tok == query))
     _frame_cells(ImageDraw.Draw(picture), zip(r.tolist(), c.tolist()), cell)
@@ -779,47 +804,57 @@ def head_mosaic(maps: np.ndarray, query: int, cell: int, masked: np.ndarray | No
     return canvas
 
 
-def merge_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], cell: int) -> Image.Image:
-    """The stage's tokens over the image, each tinted by its place in its 2×2 group (x0 … x3 in concatenation
-    order), thick borders around groups, thin ones between tokens; the padding to even sides hatched."""
+def merge_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], width: int = 440,
+                  tokens: int = 12) -> tuple[Image.Image, tuple[int, int]]:
+    """The top-left corner (at most `tokens`×`tokens`, whole 2×2 groups) of the stage's token grid over the image,
+    each token tinted by its place in its 2×2 group (x0 … x3, the order of the concatenation) and labelled, thick
+    black borders around groups, thin white ones between tokens; padding to even sides hatched.
+    Returns the picture and the (rows, cols) of tokens shown."""
     h, w = grid
     hp, wp = h + h % 2, w + w % 2
-    canvas = token_canvas(photo, token_px, (hp, wp), cell)
-    r, c = np.mgrid[0:hp, 0:wp]
-    order = np.zeros((hp, wp), np.int64)
+    rows, cols = min(hp, tokens), min(wp, tokens)
+    cell = max(8, width // cols)
+    canvas = token_canvas(photo, token_px, (hp, wp), cell)[: rows * cell, : cols * cell]
+    r, c = np.mgrid[0:rows, 0:cols]
+    order = np.zeros((rows, cols), np.int64)
     for i, (dh, dw) in enumerate(MERGE_OFFSETS):
         order[(r % 2 == dh) & (c % 2 == dw)] = i
     canvas = canvas * 0.45 + _rgb_array(MERGE_COLOURS)[_upscale(order, cell)] * 0.55
-    pad = np.zeros((hp, wp), bool)
-    pad[h:, :] = True
-    pad[:, w:] = True
+    pad = (r >= h) | (c >= w)
     _mark_padding(canvas, pad, cell)
-    if cell >= 6:
-        canvas[_boundaries(r * wp + c, cell, 1)] = 255
-    canvas[_boundaries((r // 2) * wp + c // 2, cell, 2 if cell >= 8 else 1)] = 0
+    canvas[_boundaries(r * cols + c, cell, 1)] = 255
+    canvas[_boundaries((r // 2) * cols + c // 2, cell, 2)] = 0
     picture = _to_image(canvas)
-    if cell >= 14:
-        draw = ImageDraw.Draw(picture)
-        font = _font(max(9, min(22, cell // 2)))
-        for rr in range(min(hp, 2 * max(1, 200 // cell))):
-            for cc in range(min(wp, 2 * max(1, 300 // cell))):
-                draw.text(((cc + 0.5) * cell, (rr + 0.5) * cell), f"x{order[rr, cc]}", fill=(0, 0, 0), font=font,
-                          anchor="mm", stroke_width=2, stroke_fill=(255, 255, 255))
-    return picture
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(10, min(24, cell // 2)))
+    for rr in range(rows):
+        for cc in range(cols):
+            draw.text(((cc + 0.5) * cell, (rr + 0.5) * cell), f"x{order[rr, cc]}", fill=(0, 0, 0), font=font,
+                      anchor="mm", stroke_width=2, stroke_fill=(255, 255, 255))
+    return picture, (rows, cols)
 
 
 def grid_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], width: int = 240) -> Image.Image:
-    """The image with a stage's token grid drawn over it (one line per token border, or per 2nd/4th… token when
-    tokens are smaller than 3 px on screen)."""
+    """The image with a stage's token grid drawn over it in thin dark lines: one per token border when tokens are at
+    least 6 px on screen, else one every 2nd, 4th, … token (the caption says how many tokens there are)."""
     h, w = grid
     cell = max(1, width // w)
     canvas = token_canvas(photo, token_px, grid, cell)
     step = 1
-    while cell * step < 3:
+    while cell * step < 6:
         step *= 2
-    r, c = np.mgrid[0:h, 0:w]
-    canvas[_boundaries((r // step) * w + c // step, cell, 1)] = 255
+    lines = np.zeros((h * cell, w * cell), bool)
+    lines[::cell * step, :] = True
+    lines[:, ::cell * step] = True
+    canvas[lines] = canvas[lines] * 0.3 + 255 * 0.7
     return _to_image(canvas)
+
+
+def png(picture: Image.Image) -> bytes:
+    """PNG bytes at zlib level 1: these pictures are flat colours, level 1 is nearly as small and twice as fast."""
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def legend_swatches(colours, labels, size: int = 22) -> Image.Image:
@@ -878,30 +913,34 @@ def bias_table_figure(table: np.ndarray, window: int, *, title: str, height: int
     idx = np.arange(rows)
     labels = [f"{i}: (dy {i // side - window + 1:+d}, dx {i % side - window + 1:+d})" for i in idx]
     vmax = float(np.abs(table).max()) or 1.0
-    heat = dict(type="heatmap", z=np.asarray(table, np.float32), y=labels, x=[f"head {h + 1}" for h in range(heads)],
+    heat = dict(type="heatmap", z=np.asarray(table, np.float32), y=labels, x=[str(h + 1) for h in range(heads)],
                 zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar("bias"),
-                hovertemplate="row %{y}<br>%{x}<br>bias %{z:.4f}<extra></extra>")
+                hovertemplate="row %{y}<br>head %{x}<br>bias %{z:.4f}<extra></extra>")
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white",
-                  xaxis=dict(title="head", side="top", tickfont=dict(size=12)),
+                  xaxis=dict(title="head", side="bottom", type="category", tickfont=dict(size=12)),
                   yaxis=dict(title=f"row idx of the table (0 … {rows - 1})", autorange="reversed", type="category",
                              showticklabels=False))
     return dict(data=[heat], layout=layout)
 
 
-def bias_grid_figure(table: np.ndarray, window: int, head: int, query: int, *, title: str, height: int = 430) -> dict:
-    """One head's table reshaped to its (2M-1)×(2M-1) grid of offsets (dy, dx); the M×M block that query (qi, qj)
-    reads — rows qi … qi+M-1, columns qj … qj+M-1, i.e. dy = qi - ki, dx = qj - kj — is outlined."""
+def bias_grid_figure(table: np.ndarray, window: int, head: int, query: int, used: int | None = None, *, title: str,
+                     height: int = 430) -> dict:
+    """One head's table ((2M-1)², heads) reshaped to its (2M-1)×(2M-1) grid of offsets (dy, dx), with the m×m block
+    that query (qi, qj) of an m×m window reads outlined (m = `used`, default M): offsets dy = qi - ki, dx = qj - kj
+    for every key, i.e. rows qi + M - m … qi + M - 1 and the same for columns (the central rows when m < M)."""
     side = 2 * window - 1
+    m = used or window
     grid = np.asarray(table[:, head], np.float32).reshape(side, side)
     vmax = float(np.abs(table[:, head]).max()) or 1.0
     offsets = [f"{v:+d}" for v in range(-(window - 1), window)]
-    qi, qj = divmod(query, window)
+    qi, qj = divmod(query, m)
+    r0, c0 = qi + window - m, qj + window - m
     heat = dict(type="heatmap", z=grid, x=offsets, y=offsets, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE,
                 colorbar=_bias_colorbar("bias"),
                 hovertemplate="dy %{y}, dx %{x}<br>bias %{z:.4f}<extra></extra>")
-    shapes = [dict(type="rect", xref="x", yref="y", x0=qj - 0.5, x1=qj + window - 0.5, y0=qi - 0.5,
-                   y1=qi + window - 0.5, line=dict(color="#FFD600", width=4))]
+    shapes = [dict(type="rect", xref="x", yref="y", x0=c0 - 0.5, x1=c0 + m - 0.5, y0=r0 - 0.5, y1=r0 + m - 0.5,
+                   line=dict(color="#FFD600", width=4))]
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white", shapes=shapes,
                   xaxis=dict(title="dx = query col − key col", type="category", constrain="domain"),

@@ -1,0 +1,87 @@
+"""The Swin page in headless Chromium at 1400 × 900: every window size 2–14 with the shift slider stepped through
+every shift 0 … M−1, the window-size slider from the keyboard, and deep links across stages and patch sizes, with no
+exception."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser import assert_healthy, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def open_swin(page, app_url, **params) -> None:
+    goto(page, app_url)  # the overview first: a fresh server's very first run must be app.py's navigation
+    goto(page, app_url, "swin", **params)
+    assert_healthy(page)
+
+
+def main_text(page) -> str:
+    return page.get_by_test_id("stMain").inner_text()
+
+
+def slider(page, label: str):
+    return page.get_by_test_id("stMain").get_by_test_id("stSlider").filter(has_text=label).get_by_role("slider")
+
+
+def test_opens_with_every_part(page, app_url):
+    open_swin(page, app_url)
+    text = main_text(page)
+    for needle in ("1 · Window partition", "2 · Cyclic shift", "3 · The shift mask", "4 · Relative position bias",
+                   "5 · Patch merging", "6 · What windows save", "15 of 64 windows", "B4 B1 / C4 C1"):
+        assert needle in text, needle
+    assert page.get_by_test_id("stPlotlyChart").count() == 5  # mask, bias table, bias grid, query bias, cost
+    partition = page.get_by_test_id("stMain").get_by_test_id("stImage").first.locator("img")
+    partition.scroll_into_view_if_needed()
+    assert partition.bounding_box()["width"] >= 400  # two partition pictures side by side at 1400 px
+
+
+@pytest.mark.parametrize("M", range(2, 15))
+def test_every_window_size_and_every_shift(page, app_url, M):
+    open_swin(page, app_url, M=str(M), shift="0")
+    assert "by (−0, −0)" in main_text(page)
+    shift = slider(page, "Shift s")
+    assert shift.get_attribute("max") == str(M - 1)
+    for s in range(1, M):
+        shift.focus()
+        shift.press("ArrowRight")
+        wait_idle(page)
+        assert shift.input_value() == str(s)
+        assert_healthy(page)
+        assert f"by (−{s}, −{s})" in main_text(page)
+    if M != 7:
+        assert f"Adapted model: M = {M} instead of the checkpoint's 7." in main_text(page)
+
+
+def test_window_size_slider_from_the_keyboard_resets_the_shift(page, app_url):
+    open_swin(page, app_url)
+    m = slider(page, "Window size M")
+    m.focus()
+    m.press("ArrowRight")
+    wait_idle(page)
+    assert re.search(r"[?&]M=8(&|$)", page.url), page.url
+    assert "shift=" not in page.url  # back at its default, ⌊8/2⌋ = 4
+    assert slider(page, "Shift s").input_value() == "4"
+    text = main_text(page)
+    assert "Adapted model: M = 8 instead of the checkpoint's 7." in text and "(15)² = 225 offsets" in text
+    assert "by (−4, −4)" in text
+    assert_healthy(page)
+
+
+@pytest.mark.parametrize("params", [
+    dict(swstage="2", swblock="shifted", M="5", shift="1"),
+    dict(swstage="3", M="14"),  # 14×14 ≤ 14: one window, no shift
+    dict(swstage="4", M="2", swhead="24"),
+    dict(swp="16", swstage="2"),
+    dict(img="coffee", aspect="true", res="128", M="6", swstage="2"),
+    dict(res="64", M="3", swstage="4"),
+])
+def test_deep_links_across_stages_and_patch_sizes(page, app_url, params):
+    open_swin(page, app_url, **params)
+    text = main_text(page)
+    assert "1 · Window partition" in text and "6 · What windows save" in text
+    images = page.get_by_test_id("stMain").get_by_test_id("stImage")
+    images.nth(14).wait_for(timeout=60_000)  # a loaded machine can still be streaming the last images
+    assert images.count() >= 15

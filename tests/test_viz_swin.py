@@ -1,0 +1,348 @@
+"""What the Swin page shows, checked without Streamlit: the page's run equals the traced whole model, the displayed
+mask equals a pair-by-pair region comparison, the Swin-T mask statistics, the A1 … D4 worked example, the cost
+formulas, the patch-size adaptation, and pictures whose windows and wrapped strips stay distinguishable under
+simulated colour-vision deficiencies."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vitviz
+from vitviz.images import load_sample
+from vitviz.models.swin import (
+    MASK_VALUE,
+    region_labels,
+    relative_position_index,
+    resize_bias_table,
+    shift_mask,
+    window_and_shift,
+    window_partition,
+)
+from vitviz.preprocess import resize_and_crop, to_pixel_values
+from vitviz.viz import swin as sv
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vitviz.load_model("swin-tiny", device="cpu")
+
+
+def pixels(model, size: int | tuple[int, int] = 224) -> torch.Tensor:
+    size = (size, size) if isinstance(size, int) else size
+    image = resize_and_crop(load_sample("cat"), model.preprocessing, None if size == (224, 224) else size)
+    return to_pixel_values(image, model.preprocessing)
+
+
+STAGE_TAPS = ("shifted", "labels", "rel_bias", "attn.probs", "windows")
+
+
+# ---- the page's run is the real model's forward pass --------------------------------------------------------------
+
+@pytest.mark.parametrize("window, stage, size", [
+    (7, 0, 224), (7, 1, 224), (7, 2, 224), (7, 3, 224),  # the checkpoint: 56², 28², 14², 7² (7 ≤ M: no shift)
+    (5, 0, 224),  # 56 is no multiple of 5: padded to 60
+    (2, 2, 224), (14, 1, 224), (9, 3, 224),  # 7 ≤ 9: one clamped 7×7 window
+    (3, 0, (96, 160)),  # non-square
+    (13, 1, 208),
+])
+def test_run_stage_equals_the_traced_whole_model(model, window, stage, size):
+    x = pixels(model, size)
+    run = sv.run_stage(model, x, window, stage)
+    include = [f"stages.{stage}.blocks.{b}.{t}" for b in (0, 1) for t in (*STAGE_TAPS, "mask")]
+    if stage < 3:
+        include.append(f"stages.{stage}.merged")
+    t = vitviz.trace(model, x, include=include, window_size=window)
+    for b, view in enumerate(run.blocks):
+        prefix = f"stages.{stage}.blocks.{b}"
+        assert view.traced
+        np.testing.assert_array_equal(view.probs, t[f"{prefix}.attn.probs"].numpy())
+        np.testing.assert_array_equal(view.rel_bias, t[f"{prefix}.rel_bias"].numpy())
+        np.testing.assert_array_equal(view.labels, t[f"{prefix}.labels"].numpy())
+        assert view.windows_shape == tuple(t[f"{prefix}.windows"].shape)
+        if f"{prefix}.mask" in t:
+            np.testing.assert_array_equal(view.mask, t[f"{prefix}.mask"].numpy())
+        else:
+            assert view.mask is None
+        assert view.shifted_rgb.shape == (*t[f"{prefix}.shifted"].shape[1:3], 3)
+        assert all(v == 0 for v in view.checks.values()), view.checks
+        h, w = run.grid
+        assert (view.window, view.shift) == window_and_shift(h, w, window, window // 2 if b else 0)
+    if stage < 3:
+        assert run.merge.merged_shape == tuple(t[f"stages.{stage}.merged"].shape)
+        assert run.merge.checks == {"cat": 0.0, "merged": 0.0}
+    else:
+        assert run.merge is None
+
+
+def test_run_stage_shifted_colours_are_the_rolled_pre_shift_map(model):
+    run = sv.run_stage(model, pixels(model), 7, 0)
+    b1 = run.blocks[1]
+    np.testing.assert_array_equal(b1.shifted_rgb, sv.rolled(run.before_rgb, b1.shift))
+    np.testing.assert_array_equal(sv.rolled(run.before_rgb, 0), run.before_rgb)
+
+
+def test_rerun_with_the_checkpoint_shift_equals_the_traced_block(model):
+    run = sv.run_stage(model, pixels(model), 7, 0)
+    again = sv.rerun_with_shift(model, run, 3)
+    traced = run.blocks[1]
+    assert not again.traced and (again.window, again.shift) == (7, 3)
+    np.testing.assert_allclose(again.probs, traced.probs, atol=1e-6)
+    np.testing.assert_array_equal(again.mask, traced.mask)
+    np.testing.assert_array_equal(again.labels, traced.labels)
+    np.testing.assert_array_equal(again.rel_bias, traced.rel_bias)
+    np.testing.assert_array_equal(again.shifted_rgb, traced.shifted_rgb)
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2, 4, 6])
+def test_rerun_with_another_shift(model, shift):
+    run = sv.run_stage(model, pixels(model), 7, 0)
+    view = sv.rerun_with_shift(model, run, shift)
+    assert view.shift == shift and view.checks == {"unshift": 0.0, "reverse": 0.0}
+    assert view.nbytes >= view.probs.nbytes > 0
+    np.testing.assert_array_equal(view.labels, region_labels(56, 56, 7, shift).numpy())
+    if shift:
+        np.testing.assert_array_equal(view.mask, shift_mask(56, 56, 7, shift).numpy())
+        assert float(view.probs[np.broadcast_to(view.mask[:, None] == MASK_VALUE, view.probs.shape)].max()) < 1e-30
+    else:
+        assert view.mask is None
+    np.testing.assert_allclose(view.probs.sum(-1), 1, atol=1e-5)
+    np.testing.assert_array_equal(view.shifted_rgb, sv.rolled(run.before_rgb, shift))
+
+
+def test_stage_shapes_are_swin_t_at_224(model):
+    assert sv.stage_shapes(model, pixels(model)) == [(56, 56, 96), (28, 28, 192), (14, 14, 384), (7, 7, 768)]
+    assert sv.stage_grids(224, 224, 4) == [(56, 56), (28, 28), (14, 14), (7, 7)]
+    assert sv.stage_grids(100, 60, 8) == [(13, 8), (7, 4), (4, 2), (2, 1)]
+
+
+def test_with_patch_size_is_a_new_model_sharing_the_weights(model):
+    before = model.patch_embed.weight.detach().clone()
+    new = sv.with_patch_size(model, 8)
+    assert new is not model and new.config.patch_size == 8 and model.config.patch_size == 4
+    assert new.patch_embed.weight.shape == (96, 3, 8, 8)
+    assert torch.equal(model.patch_embed.weight, before)  # the cached model is untouched
+    assert new.stages[2].blocks[3].attn.query.weight.data_ptr() == model.stages[2].blocks[3].attn.query.weight.data_ptr()
+    assert new.preprocessing == model.preprocessing
+    assert sv.with_patch_size(model, 4) is model
+    run = sv.run_stage(new, pixels(model), 7, 0)
+    assert run.grid == (28, 28) and run.blocks[0].windows_shape == (16, 49, 96)
+    # PI-resize: an 8×8 patch that is a bilinear upsample of a 4×4 patch gives the checkpoint's token
+    patch = torch.randn(1, 3, 4, 4)
+    big = torch.nn.functional.interpolate(patch, size=(8, 8), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(new.patch_embed(big), model.patch_embed(patch), atol=1e-4, rtol=1e-4)
+
+
+# ---- masks and statistics as displayed ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hp, wp, window, shift", [
+    (56, 56, 7, 3), (60, 60, 5, 2), (28, 28, 14, 7), (8, 12, 2, 1), (9, 15, 3, 2), (14, 14, 7, 6), (10, 10, 5, 0),
+])
+def test_displayed_mask_equals_pair_by_pair_region_comparison(hp, wp, window, shift):
+    labels = region_labels(hp, wp, window, shift).numpy()
+    mask = shift_mask(hp, wp, window, shift).numpy()
+    per_window = sv.window_labels(labels, window)
+    assert per_window.shape == (hp * wp // window ** 2, window, window)
+    for w in range(per_window.shape[0]):
+        np.testing.assert_array_equal(mask[w], sv.brute_force_mask(per_window[w]))
+
+
+def test_brute_force_mask_compares_every_pair():
+    labels = np.array([[0, 1], [3, 4]])
+    expected = np.full((4, 4), MASK_VALUE, np.float32)
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_array_equal(sv.brute_force_mask(labels), expected)
+    np.testing.assert_array_equal(sv.brute_force_mask(np.zeros((3, 3), int)), np.zeros((9, 9)))
+
+
+def test_swin_t_stage_one_mask_statistics_as_displayed(model):
+    run = sv.run_stage(model, pixels(model), 7, 0)
+    view = run.blocks[1]  # the traced SW-MSA block: what the page shows at M = 7, s = 3 on 56×56
+    stats = sv.mask_stats(view.mask, view.labels, view.window)
+    assert (view.window, view.shift, view.padded) == (7, 3, (56, 56))
+    assert stats.regions == 9
+    assert stats.masked_windows == 15
+    assert stats.pairs == 2401
+    assert stats.kinds == {"interior": (49, 0), "edge": (14, 1176), "corner": (1, 1776)}
+    assert sorted(set(stats.masked_pairs)) == [0, 1176, 1776]
+    assert stats.masked_pairs[63] == 1776 and stats.masked_pairs[7] == 1176 and stats.masked_pairs[56] == 1176
+    regular = sv.mask_stats(run.blocks[0].mask, run.blocks[0].labels, 7)
+    assert (regular.regions, regular.masked_windows) == (1, 0)
+
+
+def test_window_index_map_is_the_rolled_partition():
+    for hp, wp, m, s in [(8, 8, 4, 2), (6, 9, 3, 1), (12, 12, 4, 0), (4, 4, 2, 1)]:
+        win, tok = sv.window_index_map(hp, wp, m, s)
+        nw = wp // m
+        for r, c in itertools.product(range(hp), range(wp)):
+            rr, cc = (r - s) % hp, (c - s) % wp  # where (r, c) sits after the roll by (-s, -s)
+            assert win[r, c] == (rr // m) * nw + cc // m
+            assert tok[r, c] == (rr % m) * m + cc % m
+
+
+# ---- the worked example ---------------------------------------------------------------------------------------
+
+def test_worked_example_windows_are_exactly_the_reference():
+    ex = sv.worked_example(4, 2, 1)
+    assert ex.names[0] == ["A1", "A2", "A3", "A4"]
+    assert ex.rolled == [["B2", "B3", "B4", "B1"], ["C2", "C3", "C4", "C1"], ["D2", "D3", "D4", "D1"],
+                         ["A2", "A3", "A4", "A1"]]
+    assert [" ".join(w[0]) + "/" + " ".join(w[1]) for w in ex.windows] == [
+        "B2 B3/C2 C3", "B4 B1/C4 C1", "D2 D3/A2 A3", "D4 D1/A4 A1"]
+    assert ex.window_regions == [1, 2, 2, 4]
+    assert ex.raster[0] == ["A2", "A3", "A4", "B1"]  # the tutorial error, shown as such
+
+
+# ---- cost ---------------------------------------------------------------------------------------------------
+
+def test_cost_formulas_swin_t_stage_one():
+    msa, wmsa = sv.msa_cost(56, 56, 96), sv.wmsa_cost(56, 56, 96, 7)
+    assert msa.projections == wmsa.projections == 4 * 3136 * 96 ** 2 == 115_605_504
+    assert msa.attention == 2 * 3136 ** 2 * 96 == 1_888_223_232
+    assert wmsa.attention == 2 * 49 * 3136 * 96 == 29_503_488
+    assert msa.attention / wmsa.attention == 3136 / 49
+    fig = sv.cost_figure(0, 4, 96, 7, 224)
+    by_name = {d["name"]: d for d in fig["data"]}
+    i = by_name["2(hw)²C (MSA attention)"]["x"].index(224)
+    assert by_name["2(hw)²C (MSA attention)"]["y"][i] == msa.attention
+    assert by_name["2M²hwC (W-MSA attention, M = 7)"]["y"][i] == wmsa.attention
+    assert by_name["4hwC² (projections, both)"]["y"][i] == msa.projections
+
+
+# ---- figures ------------------------------------------------------------------------------------------------
+
+def test_figures_carry_the_displayed_numbers():
+    labels = region_labels(14, 14, 7, 3).numpy()
+    wl = sv.window_labels(labels, 7)[3]
+    mask = shift_mask(14, 14, 7, 3).numpy()[3]
+    fig = sv.mask_figure(mask, wl, title="t", query=5)
+    np.testing.assert_array_equal(fig["data"][0]["z"], mask)
+    table = torch.randn(169, 3)
+    small = resize_bias_table(table, 4).numpy()
+    assert small.shape == (49, 3)
+    grid = sv.bias_grid_figure(small, 4, 2, 5, title="t")
+    np.testing.assert_array_equal(grid["data"][0]["z"], small[:, 2].reshape(7, 7))
+    # the outlined block is what the query reads through relative_position_index
+    rect = grid["layout"]["shapes"][0]
+    r0, c0 = int(rect["y0"] + 0.5), int(rect["x0"] + 0.5)
+    qi, qj = divmod(5, 4)
+    bias = small[:, 2][relative_position_index(4)[5].numpy()].reshape(4, 4)
+    np.testing.assert_array_equal(bias, small[:, 2].reshape(7, 7)[r0:r0 + 4, c0:c0 + 4][::-1, ::-1])
+    assert (r0, c0) == (qi, qj)
+    # a clamped 3×3 window inside a table for M = 4 reads the central rows
+    grid = sv.bias_grid_figure(small, 4, 0, 4, used=3, title="t")
+    rect = grid["layout"]["shapes"][0]
+    r0, c0 = int(rect["y0"] + 0.5), int(rect["x0"] + 0.5)
+    bias = small[:, 0][relative_position_index(3, 4)[4].numpy()].reshape(3, 3)
+    np.testing.assert_array_equal(bias, small[:, 0].reshape(7, 7)[r0:r0 + 3, c0:c0 + 3][::-1, ::-1])
+    q = sv.bias_query_figure(bias.reshape(-1), 4, title="t")
+    np.testing.assert_array_equal(q["data"][0]["z"], bias)
+
+
+def test_figure_specs_are_valid_plotly():
+    """The page builds its figures without validation (for speed): every figure function's output must validate."""
+    import plotly.graph_objects as go
+
+    labels = region_labels(14, 14, 7, 3).numpy()
+    table = np.random.default_rng(0).standard_normal((169, 4)).astype(np.float32)
+    specs = [sv.mask_figure(shift_mask(14, 14, 7, 3).numpy()[3], sv.window_labels(labels, 7)[3], title="t", query=2),
+             sv.bias_table_figure(table, 7, title="t"), sv.bias_grid_figure(table, 7, 1, 10, title="t"),
+             sv.bias_grid_figure(table, 7, 1, 10, 5, title="t"), sv.bias_query_figure(table[:49, 0], 3, title="t"),
+             sv.cost_figure(2, 4, 384, 7, 224)]
+    for spec in specs:
+        go.Figure(spec)  # raises on any invalid property
+
+
+# ---- pictures: colour-blind-safe and distinguishable ------------------------------------------------------------
+
+def _linear(rgb):
+    c = np.asarray(rgb, np.float64) / 255
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _lab(linear):
+    xyz = linear @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+# Machado, Oliveira & Fernandes (2009), severity 1.0, applied to linear RGB.
+CVD = {
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+}
+
+
+def _delta_e(a, b, vision: str | None) -> float:
+    la, lb = _linear(a), _linear(b)
+    if vision:
+        la, lb = np.clip(la @ CVD[vision].T, 0, 1), np.clip(lb @ CVD[vision].T, 0, 1)
+    return float(np.linalg.norm(_lab(la) - _lab(lb)))
+
+
+@pytest.mark.parametrize("vision", [None, *CVD])
+def test_window_and_strip_colours_stay_apart_under_colour_vision_deficiencies(vision):
+    """Rendered on a mid-grey image: the four window tints, the wrapped-row and wrapped-column strips and the padding
+    differ by ΔE ≥ 10 (CIE76) for normal vision and simulated protanopia, deuteranopia and tritanopia; strips are
+    also told apart by their hatch directions."""
+    photo = Image.new("RGB", (64, 64), (128, 128, 128))
+    cell = 10
+    picture = np.asarray(sv.partition_picture(photo, 4, (14, 14), (16, 16), 4, 2, cell))
+
+    def colour(r, c):  # the centre pixel of token (r, c): tint only (hatch lines avoided by sampling the mode)
+        block = picture[r * cell + 2:(r + 1) * cell - 2, c * cell + 2:(c + 1) * cell - 2].reshape(-1, 3)
+        values, counts = np.unique(block, axis=0, return_counts=True)
+        return values[counts.argmax()]
+
+    # tokens in the image: with s = 2 the windows of the rolled map start at rows/columns 2, 6, …; the wrapped strips
+    # are rows 0–1 and columns 0–1 (hatched, tinted on top of their windows' colours)
+    windows = {"w00": colour(3, 3), "w01": colour(3, 7), "w10": colour(7, 3), "w11": colour(7, 7)}
+    pairs = list(itertools.combinations(windows.values(), 2))  # in a 2×2 checker every pair of colours touches
+    pairs += [(colour(0, 8), colour(8, 0))]  # a wrapped-row strip vs a wrapped-column strip
+    pairs += [(colour(0, 8), colour(3, 8)), (colour(8, 0), colour(8, 3))]  # each strip vs the rest of its window
+    pairs += [(colour(15, 8), w) for w in windows.values()]  # padding vs every window colour
+    worst = min(_delta_e(a, b, vision) for a, b in pairs)
+    assert worst >= 10, worst
+
+
+@pytest.mark.parametrize("vision", [None, *CVD])
+def test_region_colours_are_distinct(vision):
+    colours = [sv._rgb(c) for c in sv.REGION_COLOURS]
+    worst = min(_delta_e(a, b, vision) for a, b in itertools.combinations(colours, 2))
+    assert worst >= 8, worst  # the region numbers are written on the map as well
+
+
+def test_partition_picture_geometry():
+    photo = Image.new("RGB", (50, 30), (200, 180, 160))
+    picture = sv.partition_picture(photo, 5, (6, 10), (8, 12), 4, 2, 7, selected=3)
+    assert picture.size == (84, 56)
+    regular = np.asarray(sv.partition_picture(photo, 5, (6, 10), (8, 12), 4, 0, 7))
+    # padding rows 6–7 are hatched grey: darker than the tinted image above them on average
+    assert regular[6 * 7:, :].mean() < regular[:6 * 7, :].mean()
+
+
+def test_feature_and_label_pictures():
+    rgb = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
+    rows, cols = sv.strip_masks((8, 8), 2)
+    assert rows[:2].all() and not rows[2:].any() and cols[:, :2].all() and not cols[:, 2:].any()
+    picture = sv.feature_picture(sv.rolled(rgb, 2), 4, 5, strips=(sv.rolled(rows, 2), sv.rolled(cols, 2)),
+                                 padding=sv.rolled(sv.padding_mask((7, 7), (8, 8)), 2))
+    assert picture.size == (40, 40)
+    np.testing.assert_array_equal(sv.rolled(rows, 2)[6:], np.ones((2, 8), bool))
+    labels = region_labels(8, 8, 4, 2).numpy()
+    assert sv.labels_picture(labels, 4, 6).size == (48, 48)
+    assert sv.labels_picture(labels, 4, 6, back=2).size == (48, 48)
+    merge, shown = sv.merge_picture(Image.new("RGB", (40, 28)), 4, (7, 10), width=200)
+    assert shown == (8, 10) and merge.size[0] == 10 * 20
+    mosaic = sv.head_mosaic(np.random.default_rng(1).random((3, 4, 4)), 5, 10, np.eye(4, dtype=bool), 3)
+    assert mosaic.size == (3 * 40 + 2 * 6, 40)
+    fp = sv.window_attention_picture(Image.new("RGB", (32, 32)), 4, (8, 8), (8, 8), 4, 2, 3, 0, np.ones(16), 6)
+    assert fp.size == (48, 48)
