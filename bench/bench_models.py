@@ -4,7 +4,7 @@ For each family: median time of our untraced forward (`output_attentions=False`:
 forward (`vitviz.trace(model, x)`: every tap recorded, explicit softmax in every layer) and transformers' eager
 forward with attentions (MobileViT has none). Ratios are what to compare on CPU; absolute times only on a GPU.
 
-    python bench/bench_models.py [--device cuda] [--repeats 15]
+    python bench/bench_models.py [--device cuda] [--repeats 15] [--threads 1] [--only dino-vits16 swin-tiny]
 """
 from __future__ import annotations
 
@@ -63,7 +63,11 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", nargs="*", help="preset names to run")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (1 gives stable figures on a busy machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = vitviz.models.common.pick_device(args.device)
     print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median of {args.repeats}")
     print(f"{'model':<15}{'ours untraced ms':>18}{'ours traced ms':>16}{'transformers ms':>17}{'untraced/tf':>13}{'traced/untraced':>17}")
