@@ -41,7 +41,12 @@ def hf_models():
 
 
 def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
-    """Median wall time of each function, measured round-robin so that background load hits all alike."""
+    """Median time of each function, measured round-robin so that background load hits all alike.
+
+    Wall time, except single-threaded on CPU: there the calling thread's CPU time, which time spent waiting for
+    a core on a busy machine does not inflate.
+    """
+    clock = time.thread_time if device.type == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
     for fn in fns:
         for _ in range(2):
             fn()
@@ -50,11 +55,11 @@ def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
         for fn, bucket in zip(fns, times):
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start = clock()
             fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            bucket.append((time.perf_counter() - start) * 1000)
+            bucket.append((clock() - start) * 1000)
     return [statistics.median(bucket) for bucket in times]
 
 
@@ -69,7 +74,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = vitviz.models.common.pick_device(args.device)
-    print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median of {args.repeats}")
+    clock = "thread CPU time" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall time"
+    print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median {clock} of {args.repeats}")
     print(f"{'model':<15}{'ours untraced ms':>18}{'ours traced ms':>16}{'transformers ms':>17}{'untraced/tf':>13}{'traced/untraced':>17}")
     for name, reference, side, kwargs in hf_models():
         if args.only and name not in args.only:
