@@ -1,6 +1,10 @@
 """vitviz: how vision transformers see an image, stage by stage. Start with `python3 tasks.py run`."""
 import os
 
+# Imported here, before any page runs: Streamlit imports these lazily, and two sessions' first runs racing on
+# that import saw a partially initialised pandas ("has no attribute 'Series'"). The import lock makes a run wait.
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch
 

@@ -12,7 +12,8 @@ each move (server time: the whole script, sidebar included):
 
 Prints the median and the slowest of each (wall clock), at stage 1 (the default; 56 × 56 tokens) and optionally
 other stages, and the median process CPU time of the same runs: on a loaded machine the wall clock mostly measures
-waiting for a core, while CPU time (with `--threads 1`, no thread spinning) is what one idle core would need.
+waiting for a core, while CPU time is about what an idle machine would need (app.py runs torch ops on half the
+cores, so threads do not spin against each other).
 Budget (issue 6): median ≤ 200 ms for a window-size or shift move.
 
 Between moves the bench waits `--think` seconds (untimed, default 1 s: a student looks at the page before the next
@@ -22,8 +23,7 @@ AppTest builds a new ScriptCache for every run, so each run also recompiles app.
 compiles a page once); `--server-cache` keeps one ScriptCache across runs, as the server does, and is reported on
 its own line. The machine's load average is printed: on a shared machine, other processes slow every figure.
 
-    python bench/bench_swin_page.py [--cycles 2] [--stages 1] [--res 224] [--think 1] [--no-prefetch]
-                                    [--server-cache] [--threads 1]
+    python bench/bench_swin_page.py [--cycles 2] [--stages 1] [--res 224] [--think 1] [--no-prefetch] [--server-cache]
 """
 from __future__ import annotations
 
@@ -107,7 +107,6 @@ def main() -> int:
     parser.add_argument("--stages", type=int, nargs="+", default=[1])
     parser.add_argument("--res", type=int, default=224)
     parser.add_argument("--server-cache", action="store_true", help="reuse compiled page bytecode across runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     parser.add_argument("--think", type=float, default=1.0, help="untimed seconds between moves")
     parser.add_argument("--no-prefetch", action="store_true", help="no background runs of M ± 1")
     args = parser.parse_args()
@@ -115,11 +114,9 @@ def main() -> int:
         os.environ["VITVIZ_SWIN_PREFETCH"] = "0"
     if args.server_cache:
         keep_script_cache()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    print(f"random-init Swin-T preset, {args.res}×{args.res}, CPU ({os.cpu_count()} cores, torch threads "
-          f"{torch.get_num_threads()}), load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
+    print(f"random-init Swin-T preset, {args.res}×{args.res}, CPU ({os.cpu_count()} cores), "
+          f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
           f"{'one ScriptCache as the server' if args.server_cache else 'AppTest as is (recompiles the page per run)'}, "
           f"think {args.think:g} s, prefetch {'off' if args.no_prefetch else 'on'}")
     ok = True
@@ -130,6 +127,7 @@ def main() -> int:
             ok &= median <= BUDGET_S
             print(f"stage {stage}  {what:13s} median {median * 1e3:5.0f} ms · slowest {max(times) * 1e3:5.0f} ms "
                   f"· {len(times)} moves · CPU time median {statistics.median(cpu[what]) * 1e3:5.0f} ms")
+        print(f"stage {stage}  torch intra-op threads during the runs: {torch.get_num_threads()} (app.py sets them)")
         every = [t for times in r.values() for t in times]
         print(f"stage {stage}  all moves     median {statistics.median(every) * 1e3:5.0f} ms · {len(every)} moves")
     print(f"within budget (median ≤ {BUDGET_S * 1e3:.0f} ms)" if ok else "OVER BUDGET")

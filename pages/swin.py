@@ -238,6 +238,12 @@ def _figure(key: str, _make) -> go.Figure:
     return go.Figure(_make(), _validate=False)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _brute_force_check(key: str, _labels: np.ndarray, _mask: np.ndarray) -> float:
+    """max |displayed mask − the pair-by-pair comparison of the window's labels| (a Python loop over M⁴ pairs)."""
+    return float(np.abs(sv.brute_force_mask(_labels) - _mask).max())
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def _worked(side: int, window: int, shift: int) -> sv.WorkedExample:
     return sv.worked_example(side, window, shift)
@@ -551,7 +557,7 @@ b.caption(f"Row = query, column = key, in the window's row-major order. Dark = �
           f"(row {qr}, column {qc} of the window). Hover shows each token's (row, col) and region r.")
 
 mask_lines = [_check(f"window {win}: mask vs pair-by-pair comparison of its labels",
-                     float(np.abs(sv.brute_force_mask(wl) - mask_w).max()))]
+                     _brute_force_check(_key(view, "bf", win), wl, mask_w))]
 if shifted.traced and shifted.mask is not None:
     mask_lines.append(_check(f"shift_mask({hp}, {wp}, {window}, {s}) vs traced `{prefix}.1.mask`", checks["mask"]))
 st.code("\n".join(mask_lines), language=None)

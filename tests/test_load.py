@@ -15,5 +15,7 @@ def test_four_students_at_once(tmp_path):
         report = classroom(url, proc.pid, sessions=4, tmp=tmp_path)
     print("\n" + report.table())
     assert not report.errors, report.errors
+    # Under heavy CPU load a session sometimes ends up showing the sample again (lost session or upload state):
+    # reported, investigated in issue 8, not yet a failure here.
     assert all(len(times) == 4 for times in report.render_s.values())
     assert max(m for _, m in report.rss) < RSS_BUDGET_MB
