@@ -1,5 +1,6 @@
 """vitviz: how vision transformers see an image, stage by stage. Start with `python3 tasks.py run`."""
 import os
+import time
 
 # Imported here, before any page runs: Streamlit imports these lazily, and two sessions' first runs racing on
 # that import saw a partially initialised pandas ("has no attribute 'Series'"). The import lock makes a run wait.
@@ -10,16 +11,23 @@ import torch
 
 from ui.shell import sidebar
 from ui.stages import STAGES
+from vitviz.runtime import keep_freed_memory
 
 # Sessions run in parallel threads: each op using every core makes their OpenMP teams spin against each other.
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
+keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
 
 st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
 
 overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:", url_path="overview", default=True)
 stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
 page = st.navigation({"vitviz": [overview], "The pipeline": stages})
+start = time.perf_counter()
 sidebar()
 page.run()
+# For load tests: the server time of every completed run (an interrupted run raises and is not logged).
+if run_log := os.environ.get("VITVIZ_RUN_LOG"):
+    with open(run_log, "a") as log:
+        log.write(f"{page.url_path or 'overview'} {time.perf_counter() - start:.4f}\n")

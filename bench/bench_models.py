@@ -5,6 +5,10 @@ forward (`vitviz.trace(model, x)`: every tap recorded, explicit softmax in every
 forward with attentions (MobileViT has none). Ratios are what to compare on CPU; absolute times only on a GPU.
 
     python bench/bench_models.py [--device cuda] [--repeats 15] [--threads 1] [--only dino-vits16 swin-tiny]
+                                 [--glibc-malloc]
+
+On Linux the process's allocator is set up as the app sets it up (`vitviz.runtime.keep_freed_memory`);
+`--glibc-malloc` keeps glibc's defaults instead, for comparison.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import vitviz  # noqa: E402
+from vitviz.runtime import keep_freed_memory  # noqa: E402
 
 
 def hf_models():
@@ -68,14 +73,17 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", nargs="*", help="preset names to run")
+    parser.add_argument("--glibc-malloc", action="store_true", help="keep glibc's default malloc thresholds")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 gives stable figures on a busy machine)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    tuned = not args.glibc_malloc and keep_freed_memory()
     device = vitviz.models.common.pick_device(args.device)
     clock = "thread CPU time" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall time"
-    print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median {clock} of {args.repeats}")
+    print(f"device {device} · torch {torch.__version__} · {torch.get_num_threads()} threads · median {clock} of {args.repeats}"
+          f" · malloc {'as the app sets it (keep_freed_memory)' if tuned else 'defaults'}")
     print(f"{'model':<15}{'ours untraced ms':>18}{'ours traced ms':>16}{'transformers ms':>17}{'untraced/tf':>13}{'traced/untraced':>17}")
     for name, reference, side, kwargs in hf_models():
         if args.only and name not in args.only:

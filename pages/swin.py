@@ -89,6 +89,12 @@ class _Store:
 
         def work() -> None:
             try:
+                # Lowest CPU priority (Linux nices single threads): a guess about the next slider step must never
+                # slow down a run that a student is waiting for. torch runs small ops in this very thread.
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except (AttributeError, OSError):
+                pass
+            try:
                 for key, make in jobs:
                     if self.lookup(key) is None:
                         self.get(key, make)

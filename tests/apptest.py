@@ -37,13 +37,18 @@ def app(**query) -> AppTest:
     return at.run()
 
 
-def photo(w: int = 320, h: int = 200, fmt: str = "JPEG", seed: int = 0) -> bytes:
-    """A small synthetic photo: a gradient plus noise, distinct per seed."""
+def photo_image(w: int = 320, h: int = 200, seed: int = 0) -> Image.Image:
+    """A small synthetic photo: colour gradients plus noise (so JPEG has something to compress), distinct per seed."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w]
     arr = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, seed * 40 % 256)], -1) + rng.integers(0, 30, (h, w, 3))
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+def photo(w: int = 320, h: int = 200, fmt: str = "JPEG", seed: int = 0) -> bytes:
+    """`photo_image` encoded as `fmt`."""
     buf = io.BytesIO()
-    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(buf, fmt)
+    photo_image(w, h, seed).save(buf, fmt)
     return buf.getvalue()
 
 

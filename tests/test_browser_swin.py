@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from .browser import assert_healthy, goto, wait_idle
 
@@ -28,6 +29,9 @@ def slider(page, label: str):
 
 def test_opens_with_every_part(page, app_url):
     open_swin(page, app_url)
+    # The worked example's st.code blocks render only once the browser has fetched the code component's script,
+    # which a cold browser may still be doing when the script run ends.
+    expect(page.get_by_test_id("stMain")).to_contain_text("B4 B1 / C4 C1", timeout=30_000)
     text = main_text(page)
     for needle in ("1 · Window partition", "2 · Cyclic shift", "3 · The shift mask", "4 · Relative position bias",
                    "5 · Patch merging", "6 · What windows save", "15 of 64 windows", "B4 B1 / C4 C1"):

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, features
+from PIL import Image, ImageFile, PngImagePlugin, features
 
 from vitviz.images import (
     MAX_PIXELS,
@@ -339,6 +339,55 @@ def test_24_megapixel_jpeg_with_exif_rotation(jpeg_24mp):
 def test_small_but_valid_image_is_kept_at_native_size():
     out = load_image(encode(Image.new("RGB", (MIN_SIDE, MIN_SIDE), GREEN), "PNG"))
     assert out.size == (MIN_SIDE, MIN_SIDE)
+
+
+def _with_text(img: Image.Image, before_idat: bytes = b"", after_idat: bytes = b"") -> bytes:
+    """``img`` as PNG with extra chunks spliced in before the first IDAT and before IEND."""
+    data = encode(img, "PNG")
+    idat, iend = data.index(b"IDAT") - 4, data.index(b"IEND") - 4
+    return data[:idat] + before_idat + data[idat:iend] + after_idat + data[iend:]
+
+
+def _ztxt(keyword: bytes, text_size: int) -> bytes:
+    return png_chunk(b"zTXt", keyword + b"\x00\x00" + zlib.compress(b"x" * text_size, 9))
+
+
+_HUGE_TEXT = PngImagePlugin.MAX_TEXT_CHUNK + 1
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        (_ztxt(b"workflow", _HUGE_TEXT), b""),
+        (b"", _ztxt(b"notes", _HUGE_TEXT)),  # text after the pixels fails inside load(), not open()
+        (png_chunk(b"iTXt", b"prompt\x00\x01\x00en\x00\x00" + zlib.compress(b"y" * _HUGE_TEXT)), b""),
+        # Each chunk is within MAX_TEXT_CHUNK, together they pass MAX_TEXT_MEMORY.
+        (b"".join(_ztxt(b"c%d" % i, PngImagePlugin.MAX_TEXT_CHUNK - 1)
+                  for i in range(PngImagePlugin.MAX_TEXT_MEMORY // PngImagePlugin.MAX_TEXT_CHUNK + 2)), b""),
+    ],
+    ids=["ztxt-over-chunk-limit", "ztxt-after-idat", "itxt-over-chunk-limit", "over-text-memory"],
+)
+def test_png_with_oversized_text_metadata_still_loads(before, after):
+    data = _with_text(quadrants(), before, after)
+    with pytest.raises(ValueError):  # Pillow alone refuses it, so the case is real
+        Image.open(io.BytesIO(data)).load()
+    out = load_image(data)
+    assert out.mode == "RGB" and out.size == (64, 48)
+    assert out.getpixel((5, 5)) == RED and out.getpixel((60, 40)) == BLUE
+    assert PngImagePlugin.MAX_TEXT_CHUNK == ImageFile.SAFEBLOCK  # Pillow's limit was not raised
+
+
+def test_png_with_oversized_text_and_cut_pixels_is_still_called_damaged():
+    data = _with_text(Image.fromarray(np.random.default_rng(4).integers(0, 255, (64, 64, 3), np.uint8)),
+                      _ztxt(b"workflow", _HUGE_TEXT))
+    msg = reject(data[: len(data) - 3000])
+    assert "PNG" in msg and ("damaged" in msg or "incomplete" in msg)
+
+
+def test_png_small_text_metadata_is_kept():
+    # Text chunks are only dropped after a failure: normally they (and any orientation in them) survive.
+    out = load_image(_with_text(quadrants(), png_chunk(b"tEXt", b"Comment\x00hello")))
+    assert out.info.get("Comment") == "hello"
 
 
 # ------------------------------------------------------------- bad inputs

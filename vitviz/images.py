@@ -31,6 +31,14 @@ Why each guard exists:
   turned into a helpful sentence, rather than somewhere deep in the model code.
   Pillow's global ``LOAD_TRUNCATED_IMAGES`` is left alone (off by default) so
   a broken file is reported instead of silently padded with grey.
+* **Oversized PNG text metadata** -- Pillow refuses a PNG whose text chunks
+  (tEXt, zTXt, iTXt) inflate past ``PngImagePlugin.MAX_TEXT_CHUNK`` (1 MiB
+  each) or ``MAX_TEXT_MEMORY`` (64 MiB together), with a ``ValueError`` that
+  would reach the student as "damaged". Some tools store large metadata
+  there (XMP packets, comments, prompts and workflows), and the pixels are
+  fine, so after such a failure we drop the text chunks and decode once more
+  instead of raising Pillow's process-wide limits. Only after a failure,
+  because text chunks can carry the EXIF orientation of a PNG.
 * **Tiny images** (a side under ``MIN_SIDE`` pixels) cannot be cut into even a
   single meaningful patch, and are almost always a favicon or a mistake.
 * **Huge photos** -- a 24 MP phone photo is fine, but the model works at a few
@@ -130,9 +138,15 @@ def load_image(data: bytes) -> Image.Image:
             "please choose a different file."
         )
 
-    img = _open(data)
-    _check_size(img.size)
-    _decode(img)
+    try:
+        img = _read(data)
+    except ImageError as err:
+        # Pillow's text-chunk limits raise ValueError: only such failures of a
+        # PNG that has text chunks get a second try, without them.
+        bare = _without_png_text(data) if isinstance(err.__cause__, ValueError) else None
+        if bare is None:
+            raise
+        img = _read(bare)
     img = _exif_upright(img)
     img = _to_rgb(img)
     if max(img.size) > MAX_SIDE:
@@ -177,6 +191,14 @@ def load_sample(name: str) -> Image.Image:
 
 # --------------------------------------------------------------------------
 # Steps of load_image
+
+
+def _read(data: bytes) -> ImageFile.ImageFile:
+    """Open, size-check and fully decode ``data``; every failure is an ImageError."""
+    img = _open(data)
+    _check_size(img.size)
+    _decode(img)
+    return img
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
@@ -333,6 +355,30 @@ def _wide_to_l(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "L")
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
+
+
+def _without_png_text(data: bytes) -> bytes | None:
+    """``data`` with its PNG text chunks removed, or None if it is no PNG or has none.
+
+    Only chunk headers are read (nothing is decompressed); a cut-off last
+    chunk is kept as it is, so a truncated file still fails as truncated.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept, pos, dropped = [_PNG_SIGNATURE], len(_PNG_SIGNATURE), False
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length  # length, type, payload, CRC
+        if data[pos + 4 : pos + 8] in _PNG_TEXT_CHUNKS:
+            dropped = True
+        else:
+            kept.append(data[pos:end])
+        pos = end
+    return b"".join(kept) if dropped else None
+
+
 # --------------------------------------------------------------------------
 # Explaining files Pillow could not open
 
@@ -412,7 +458,7 @@ def _zero_size_from_header(data: bytes) -> tuple[int, int] | None:
     Pillow refuses to identify such files at all, which would otherwise be
     reported as "damaged" -- less helpful than saying they are empty.
     """
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
         size = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     elif data.startswith((b"GIF87a", b"GIF89a")) and len(data) >= 10:
         size = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Iterable
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import Tensor, nn
@@ -33,9 +34,23 @@ class Trace:
         return name in self.records
 
 
+# model -> {tap name: tap}. Walking named_modules() costs ~1 ms on MobileViT, a noticeable share of a 20 ms traced
+# forward; our models never change their module tree after construction, so the walk is done once per model.
+_TAPS: WeakKeyDictionary[nn.Module, dict[str, Tap]] = WeakKeyDictionary()
+_TAPS_LOCK = threading.Lock()
+
+
+def _taps(model: nn.Module) -> dict[str, Tap]:
+    with _TAPS_LOCK:
+        taps = _TAPS.get(model)
+        if taps is None:
+            taps = _TAPS[model] = {name: m for name, m in model.named_modules() if isinstance(m, Tap)}
+        return taps
+
+
 def tap_names(model: nn.Module) -> list[str]:
     """Qualified names of every tap in `model`, in module registration order."""
-    return [name for name, module in model.named_modules() if isinstance(module, Tap)]
+    return list(_taps(model))
 
 
 def trace(
@@ -55,11 +70,10 @@ def trace(
     the whole forward (e.g. ViT's `"embed"`): the trace's output is then whatever that method returns.
     """
     patterns = [include] if isinstance(include, str) else list(include)
-    names = tap_names(model)
+    taps = _taps(model)
     for pattern in patterns:
-        if not any(fnmatchcase(name, pattern) for name in names):
+        if not any(fnmatchcase(name, pattern) for name in taps):
             raise KeyError(f"no tap matches {pattern!r}")
-    modules = dict(model.named_modules())
     records: dict[str, Tensor] = {}
     handles = []
 
@@ -72,11 +86,11 @@ def trace(
 
         return hook
 
-    selected = [name for name in names if any(fnmatchcase(name, pattern) for pattern in patterns)]
-    RECORDING.taps = frozenset(modules[name] for name in selected)
+    selected = [name for name in taps if any(fnmatchcase(name, pattern) for pattern in patterns)]
+    RECORDING.taps = frozenset(taps[name] for name in selected)
     try:
         for name in selected:
-            handles.append(modules[name].register_forward_hook(recorder(name)))
+            handles.append(taps[name].register_forward_hook(recorder(name)))
         with torch.inference_mode():
             if method is None:
                 output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)

@@ -65,12 +65,13 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     (a `Preprocessing`) and `.source` attributes. Raises ModelLoadError with a readable message.
     """
     source_str = os.fspath(source)
-    if Path(source_str).is_dir():
-        model = _load_dir(Path(source_str))
-    elif source_str in HUB_IDS:
+    # Names first: a folder that happens to be called like a preset or repo must not replace its weights.
+    if source_str in HUB_IDS:
         model = _build_preset(source_str)
     elif source_str in HUB_IDS.values():
         model = _load_dir(_download(source_str, tqdm_class))
+    elif Path(source_str).is_dir():
+        model = _load_dir(Path(source_str))
     else:
         raise ModelLoadError(
             f"{source_str!r} is neither a checkpoint directory nor a supported model; "

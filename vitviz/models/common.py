@@ -85,8 +85,9 @@ class MultiHeadSelfAttention(nn.Module):
         v = self.v(rearrange(self.value(x), "b n (heads d) -> b heads n d", heads=self.heads))
         probs = None
         if need_weights or self.probs.active:
-            # In place: at 3,601 tokens every extra n × n temporary costs tens of MB and a round of page faults.
-            scores = (q @ k.transpose(-2, -1)).mul_(self.scale)  # (b, heads, n, n)
+            # q is scaled rather than the scores (n·d products instead of n·n), and the softmax runs in place: at
+            # 3,601 tokens every pass over, or extra copy of, an n × n matrix costs tens of MB and page faults.
+            scores = (q * self.scale) @ k.transpose(-2, -1)  # (b, heads, n, n)
             if bias is not None:
                 scores.add_(bias)
             probs = self.probs(torch.softmax(scores, dim=-1, out=scores))
