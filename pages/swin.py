@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.shell import context, download_array, get_model, model_input, show_source, stage_footer, stage_header
+from ui.shell import (context, download_array, get_model, model_input, runs_in_progress, show_source, stage_footer,
+                      stage_header)
+from ui.store import RunStore
 from vitviz.models.swin import (
     PatchMerging,
     SwinBlock,
@@ -43,74 +43,9 @@ PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
 PREFETCH = os.environ.get("VITVIZ_SWIN_PREFETCH", "1") != "0"  # 0: no background runs of the neighbouring M
 
 
-class _Store:
-    """Runs by key, shared by all sessions; least recently used dropped first once they hold more than `budget`
-    bytes (the newest is always kept). Each key is computed once: a second caller of the same key waits for the
-    first, callers of other keys do not (`vitviz.trace` records per thread, so traces of the shared model may run
-    side by side). Lookups of stored runs never wait."""
-
-    def __init__(self, budget: int):
-        self.budget, self.items = budget, OrderedDict()
-        self.lock = threading.Lock()
-        self.computing: dict[str, threading.Lock] = {}
-        self.prefetching = threading.Lock()
-
-    def lookup(self, key: str):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
-
-    def get(self, key: str, make):
-        found = self.lookup(key)
-        if found is not None:
-            return found
-        with self.lock:
-            computing = self.computing.setdefault(key, threading.Lock())
-        with computing:
-            found = self.lookup(key)
-            if found is not None:
-                return found
-            value = make()
-            with self.lock:
-                self.items[key] = value
-                self.computing.pop(key, None)
-                while len(self.items) > 1 and sum(v.nbytes for v in self.items.values()) > self.budget:
-                    self.items.popitem(last=False)
-            return value
-
-    def prefetch(self, jobs: list[tuple[str, object]]) -> None:
-        """Compute the (key, make) jobs not stored yet, in order, in one background thread — unless a prefetch is
-        already running. The page asks for the runs of M − 1 and M + 1 after drawing M: a slider step then finds
-        its model run ready and only draws."""
-        if not self.prefetching.acquire(blocking=False):
-            return
-
-        def work() -> None:
-            try:
-                # Lowest CPU priority (Linux nices single threads): a guess about the next slider step must never
-                # slow down a run that a student is waiting for. torch runs small ops in this very thread.
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-            except (AttributeError, OSError):
-                pass
-            try:
-                for key, make in jobs:
-                    if self.lookup(key) is None:
-                        self.get(key, make)
-            except Exception:  # noqa: BLE001 - a failed prefetch only means the run happens on demand
-                pass
-            finally:
-                self.prefetching.release()
-
-        # not a daemon: at exit the interpreter waits for the run in progress (a daemon thread killed inside torch
-        # aborts the process)
-        threading.Thread(target=work, name="swin-prefetch", daemon=False).start()
-
-
 @st.cache_resource(show_spinner=False)
-def _store() -> _Store:
-    return _Store(STORE_BUDGET)
+def _store() -> RunStore:
+    return RunStore(STORE_BUDGET)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -744,5 +679,6 @@ last_m = st.session_state.get("_sw_last_m", M)
 st.session_state["_sw_last_m"] = M
 order = (M + 1, M - 1) if M >= last_m else (M - 1, M + 1)
 if PREFETCH:
-        _store().prefetch([(_key(model_key, ctx.image_key, size, m, stage), lambda m=m: sv.run_stage(model, x, m, stage))
-                       for m in order if 2 <= m <= 14])
+    # Quiet: at most one run in progress — this one, while it ends, or another student's.
+    _store().prefetch([(_key(model_key, ctx.image_key, size, m, stage), lambda m=m: sv.run_stage(model, x, m, stage))
+                       for m in order if 2 <= m <= 14], quiet=lambda: runs_in_progress() <= 1)

@@ -67,6 +67,9 @@ def streamlit_server(env: dict | None = None):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        text = Path(log.name).read_text(errors="replace")
+        if "Traceback" in text:  # the page shows a redacted message only: pytest prints this with a failure
+            print("server log with a traceback:\n" + text[max(0, text.index("Traceback") - 200):][-8000:])
         Path(log.name).unlink(missing_ok=True)
 
 

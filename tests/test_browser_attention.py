@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .browser import assert_healthy, goto, wait_idle
 
@@ -21,16 +22,24 @@ def click_enlarged_head(page, fx: float, fy: float) -> None:
     """Click at a fraction (fx, fy) of the enlarged head's plot area (the first plotly chart on the page) and wait
     until the app has taken the click (the URL then says query=patch)."""
     chart = page.get_by_test_id("stPlotlyChart").first
-    chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)  # let the pictures above finish their layout
-    box = chart.locator(".nsewdrag").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
-    wait_until(page, "query=patch")
+    for attempt in range(3):
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)  # let the pictures above finish their layout
+        box = chart.locator(".nsewdrag").first.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        try:
+            # On a loaded machine plotly may still be laying the chart out: then the click misses, and a student
+            # would click again.
+            wait_until(page, "query=patch", timeout=20_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
 
 
-def wait_until(page, in_url: str) -> None:
+def wait_until(page, in_url: str, timeout: float = 60_000) -> None:
     """Wait for a rerun that puts `in_url` into the address (Streamlit rewrites it with history.replaceState)."""
-    page.wait_for_function(f"() => location.search.includes({in_url!r})", timeout=60_000)
+    page.wait_for_function(f"() => location.search.includes({in_url!r})", timeout=timeout)
     wait_idle(page)
 
 

@@ -109,23 +109,3 @@ def test_a_concurrent_session_neither_leaks_into_nor_reads_a_trace(model):
     expected = vitviz.trace(model, mine)
     assert torch.equal(t["position"], expected["position"]) and torch.equal(t["blocks.2.attn.probs"], expected["blocks.2.attn.probs"])
     torch.testing.assert_close(seen["out"].last_hidden_state, model(theirs, output_attentions=False).last_hidden_state)
-
-
-def test_keep_freed_memory_lets_a_second_trace_reuse_memory():
-    """With the app's allocator settings a repeated 8 MB allocation is served from freed memory: no page faults."""
-    import resource
-    import sys
-
-    from vitviz.runtime import keep_freed_memory
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc only")
-    assert keep_freed_memory()
-
-    def faults_of_touching_8mb() -> int:
-        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-        torch.ones(2 << 20).sum()  # 8 MB, allocated, written, freed
-        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
-
-    faults_of_touching_8mb()
-    assert faults_of_touching_8mb() < 100  # glibc's defaults give back and re-fault all 2,048 pages

@@ -5,9 +5,11 @@ opens the same page, sample image and settings. Heavy objects live in bounded ca
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
+import threading
 import time
 from dataclasses import dataclass
 
@@ -37,6 +39,26 @@ RESOLUTIONS = list(range(64, 513, 16))
 ENCODER_TOKEN_LIMIT = 4096
 _HUB_RETRY_S = 300  # after a failed download, wait this long before trying the hub again
 _hub_failures: dict[str, tuple[float, str]] = {}
+_runs = 0  # script runs in progress on this server, over all sessions (see counted_run)
+_runs_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def counted_run():
+    """Count the enclosed script run in `runs_in_progress()` until it ends, finished, stopped or interrupted."""
+    global _runs
+    with _runs_lock:
+        _runs += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+
+
+def runs_in_progress() -> int:
+    """Script runs that app.py has started and not yet ended, in every session of this server."""
+    return _runs
 
 
 @dataclass(frozen=True)

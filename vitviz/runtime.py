@@ -1,4 +1,4 @@
-"""Process-wide CPU settings for serving the models.
+"""Process-wide CPU and memory settings for serving the models.
 
 PyTorch's CPU performance tuning guide ("Switch memory allocator") recommends an allocator that reuses freed memory.
 glibc's malloc instead hands freed blocks above a dynamic threshold back to the kernel; the next forward pass then
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import sys
 
 # mallopt parameters from glibc's <malloc.h>
@@ -42,3 +43,20 @@ def keep_freed_memory(trim_mb: int = 128, arenas: int = 2) -> bool:
     # mallopt returns 1 on success; fixing either threshold also switches off glibc's dynamic adjustment.
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) and mallopt(_M_TRIM_THRESHOLD, trim_mb << 20)
                 and mallopt(_M_ARENA_MAX, arenas))
+
+
+@functools.cache  # once per process: app.py runs on every rerun
+def freeze_loaded_objects() -> int:
+    """Collect garbage once, then move every object alive now (the imported libraries: torch, streamlit, plotly,
+    pandas, …) into the collector's permanent generation (`gc.freeze`, CPython ≥ 3.7). Returns how many objects
+    that frozen generation holds.
+
+    Streamlit runs `gc.collect(2)` after every script run (`runner.postScriptGC`) to free the run's reference cycles.
+    A full collection walks every tracked object: with this app's imports about 300,000, measured at 215 ms per run
+    holding the GIL — 26–36 % of the server's CPU samples with 30 sessions. Objects imported once for the life of the
+    process never become garbage; frozen, they are no longer walked, and each run's collection only visits what runs
+    created since.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
