@@ -6,8 +6,6 @@ store shared by all sessions); every control on this page only recomputes from t
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -16,6 +14,7 @@ import streamlit as st
 import vitviz
 from ui.patches import patch_picker
 from ui.shell import context, download_array, select_patch, show_notes, show_source, stage_footer, stage_header, vit_input
+from ui.store import RunStore
 from vitviz import attention as att
 from vitviz.viz import attention as viz
 
@@ -27,43 +26,10 @@ HEAD_PX = 480  # width the head-grid pictures are rendered at
 BIG_PX = 640  # width of the enlarged head
 
 
-class _TraceStore:
-    """Attention traces by cache key; least recently used dropped first once they hold more than `budget` bytes.
-
-    Traces run one at a time (they use every core, and the model is shared), while lookups of stored traces never
-    wait for a trace in progress.
-    """
-
-    def __init__(self, budget: int):
-        self.budget, self.items = budget, OrderedDict()
-        self.lock, self.tracing = threading.Lock(), threading.Lock()
-
-    def _lookup(self, key: str):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
-
-    def get(self, key: str, make):
-        found = self._lookup(key)
-        if found is not None:
-            return found
-        with self.tracing:
-            found = self._lookup(key)  # another session may have traced it meanwhile
-            if found is not None:
-                return found
-            value = make()
-            with self.lock:
-                self.items[key] = value
-                while len(self.items) > 1 and sum(t.nbytes for t in self.items.values()) > self.budget:
-                    self.items.popitem(last=False)
-            return value
-
-
 @st.cache_resource(show_spinner=False)
-def _store() -> _TraceStore:
-    return _TraceStore(TRACE_BUDGET)
+def _store() -> RunStore:
+    # Traces run one at a time: each uses every core the app gives torch.
+    return RunStore(TRACE_BUDGET, one_at_a_time=True)
 
 
 def _query_token(n: int) -> int:

@@ -55,6 +55,27 @@ def test_concurrent_callers_of_one_key_compute_it_once_and_other_keys_do_not_wai
     assert calls == ["slow"] and len(results) == 3 and all(r is results[0] for r in results)
 
 
+def test_one_at_a_time_runs_other_keys_after_each_other():
+    store = RunStore(budget=1 << 20, one_at_a_time=True)
+    running, overlaps = [], []
+
+    def make(key):
+        def run():
+            overlaps.append(bool(running))
+            running.append(key)
+            time.sleep(0.05)
+            running.remove(key)
+            return Run(1)
+        return run
+
+    threads = [threading.Thread(target=store.get, args=(k, make(k))) for k in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert overlaps == [False] * 4 and len(store.items) == 4
+
+
 def test_prefetch_computes_the_missing_jobs_in_order_in_the_background():
     store = RunStore(budget=1 << 20)
     store.get("m7", lambda: Run(1))

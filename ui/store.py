@@ -11,12 +11,14 @@ from collections import OrderedDict
 class RunStore:
     """Runs by key, shared by all sessions; least recently used dropped first once they hold more than `budget`
     bytes (the newest is always kept). Each key is computed once: a second caller of the same key waits for the
-    first, callers of other keys do not (`vitviz.trace` records per thread, so traces of the shared model may run
-    side by side). Lookups of stored runs never wait."""
+    first. Callers of other keys do not wait (`vitviz.trace` records per thread, so traces of the shared model may
+    run side by side) unless `one_at_a_time`: for runs that use every core, where two at once only slow each other
+    down. Lookups of stored runs never wait."""
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, one_at_a_time: bool = False):
         self.budget, self.items = budget, OrderedDict()
         self.lock = threading.Lock()
+        self.serial = threading.Lock() if one_at_a_time else None
         self.computing: dict[str, threading.Lock] = {}
         self.prefetching = threading.Lock()
 
@@ -32,7 +34,7 @@ class RunStore:
         if found is not None:
             return found
         with self.lock:
-            computing = self.computing.setdefault(key, threading.Lock())
+            computing = self.serial or self.computing.setdefault(key, threading.Lock())
         with computing:
             found = self.lookup(key)
             if found is not None:
