@@ -91,11 +91,9 @@ def _answer(page, watcher: RunWatcher, action, run_log: Path) -> tuple[float, fl
     seen = len(watcher.ends)
     t0 = time.monotonic()
     action()
-    while len(watcher.ends) <= seen:
-        if time.monotonic() - t0 > 180:
-            raise TimeoutError("no script run ended within 180 s")
+    while (end := watcher.end_after(seen, t0, 180)) is None:
         page.wait_for_timeout(10)  # the sync API delivers websocket events only while it waits
-    answered = watcher.ends[seen] - t0
+    answered = end - t0
     deadline = time.monotonic() + 10
     while len(run_log.read_text().splitlines()) <= runs and time.monotonic() < deadline:
         time.sleep(0.05)

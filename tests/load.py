@@ -145,6 +145,14 @@ class RunWatcher:
             if msg.WhichOneof("type") == "script_finished" and msg.script_finished in FINAL:
                 self.ends.append(time.monotonic())
 
+    def end_after(self, seen: int, t0: float, timeout_s: float) -> float | None:
+        """The end of the first run after the `seen` runs ended before `t0` (None while there is none yet)."""
+        if len(self.ends) > seen:
+            return self.ends[seen]
+        if time.monotonic() - t0 > timeout_s:
+            raise TimeoutError(f"no script run ended within {timeout_s:.0f} s")
+        return None
+
     def take_bytes(self) -> int:
         """Bytes received since the last call."""
         value, self.bytes = self.bytes, 0
@@ -172,11 +180,9 @@ async def _timed(watcher: RunWatcher, action, timeout_s: float = 180.0) -> float
     seen = len(watcher.ends)
     t0 = time.monotonic()
     await action()
-    while len(watcher.ends) <= seen:
-        if time.monotonic() - t0 > timeout_s:
-            raise TimeoutError(f"no script run ended within {timeout_s:.0f} s")
+    while (end := watcher.end_after(seen, t0, timeout_s)) is None:
         await asyncio.sleep(0.02)
-    return watcher.ends[seen] - t0
+    return end - t0
 
 
 async def _press_slider(page, slider) -> None:
