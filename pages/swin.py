@@ -54,11 +54,6 @@ def _adapted(_model, source: str, patch: int):
     return sv.with_patch_size(_model, patch)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _stage_shapes(key: str, _model, _x) -> list[tuple[int, int, int]]:
-    return sv.stage_shapes(_model, _x)
-
-
 def _key(*parts) -> str:
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
@@ -259,7 +254,6 @@ run_key = _key(model_key, ctx.image_key, size, M, stage)
 x = pixel_values.to(ctx.device)
 with st.spinner("Running Swin-T on your image with these windows…", show_time=True):
     run = _store().get(run_key, lambda: sv.run_stage(model, x, M, stage))
-    shapes = _stage_shapes(_key(model_key, ctx.image_key, size), model, x)
 h, w = run.grid
 C, heads = run.channels, run.heads
 regular, shifted_traced = run.blocks
@@ -320,18 +314,21 @@ if (in_h, in_w) != (224, 224):
 
 # ---- where this stage sits -----------------------------------------------------------------------------------------
 rows = []
+shapes = sv.stage_shapes(model.config, in_h, in_w)
 for i, ((sh, sw, sc), hd) in enumerate(zip(shapes, model.config.heads)):
     mw, ms = window_and_shift(sh, sw, M, M // 2)
     nw_i = -(-sh // mw) * -(-sw // mw)
     mark = " ← this stage" if i == stage else ""
     rows.append([f"{i + 1}{mark}", f"{sh}×{sw}", str(sc), str(hd), f"{P * 2 ** i}×{P * 2 ** i} px",
                  f"{nw_i} of {mw}×{mw}" + (" (no shift: map ≤ M)" if min(sh, sw) <= M else ""), str(ms)])
-with st.expander(f"The four stages at this input ({in_h}×{in_w} px, P = {P}, M = {M}): traced shapes",
+with st.expander(f"The four stages at this input ({in_h}×{in_w} px, P = {P}, M = {M}): shapes",
                  icon=":material/account_tree:", expanded=False):
     st.markdown(_table(["stage", "tokens h×w", "channels C", "heads", "one token covers", "windows (M×M)", "shift"],
                        rows))
-    st.caption("Token grids and channels are read from the traced `embeddings` and `stages.{s}.merged` tensors; "
-               "windows and shift from the model's own `window_and_shift` rule.")
+    st.caption(f"Token grids and channels follow the model's rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉; each merging pads "
+               "to even sides and halves them; `config.dims`) — the tests compare them with traced tensors at many "
+               f"sizes; stage {stage + 1}'s {h}×{w}×{C} is read from this run's traced tensor. Windows and shift "
+               "come from the model's own `window_and_shift` rule.")
 
 # ---- 1. Partition --------------------------------------------------------------------------------------------------
 st.subheader("1 · Window partition")
@@ -600,7 +597,7 @@ st.latex(r"\begin{aligned}&x_0 = x[0{:}{:}2,\,0{:}{:}2],\quad x_1 = x[1{:}{:}2,\
          r"([x_0\Vert x_1\Vert x_2\Vert x_3])\big)\ \in\ \mathbb{R}^{\lceil h/2\rceil\times\lceil w/2\rceil"
          r"\times 2C}\end{aligned}")
 flow = " → ".join(f"{sh}×{sw}×{sc}" for sh, sw, sc in shapes)
-st.markdown(f"At this input: **{flow}** (tokens h×w × channels C per stage, traced). Each merging concatenates every "
+st.markdown(f"At this input: **{flow}** (tokens h×w × channels C per stage). Each merging concatenates every "
             "2×2 group of neighbouring tokens into one token of 4C channels — **in the order x0, x1, x2, x3 above: "
             "the row offset changes first** — normalises it and maps it to 2C.")
 gp = _grids_jpeg(photo_key, tuple(grids), P, shown)

@@ -23,6 +23,7 @@ from vitviz.models.swin import (
     window_partition,
 )
 from vitviz.preprocess import resize_and_crop, to_pixel_values
+from vitviz.trace import trace
 from vitviz.viz import swin as sv
 
 
@@ -113,8 +114,21 @@ def test_rerun_with_another_shift(model, shift):
     np.testing.assert_array_equal(view.shifted_rgb, sv.rolled(run.before_rgb, shift))
 
 
+@pytest.mark.parametrize("height, width, patch", [(224, 224, 4), (100, 60, 8), (97, 131, 4), (33, 250, 16),
+                                                  (512, 384, 16), (8, 8, 8)])
+def test_stage_shapes_equal_the_traced_tensors(model, height, width, patch):
+    """The page's stage table comes from the model's rules; here it meets the tensors of a traced forward pass."""
+    adapted = model if patch == 4 else sv.with_patch_size(model, patch)
+    t = trace(adapted, torch.rand(1, 3, height, width), include=["embeddings", "stages.*.merged"])
+    names = ["embeddings", "stages.0.merged", "stages.1.merged", "stages.2.merged"]
+    shapes = sv.stage_shapes(adapted.config, height, width)
+    assert [h * w for h, w, _ in shapes] == [t[n].shape[1] for n in names]
+    assert [c for _, _, c in shapes] == [t[n].shape[2] for n in names]
+    assert [(h, w) for h, w, _ in shapes] == sv.stage_grids(height, width, patch)
+
+
 def test_stage_shapes_are_swin_t_at_224(model):
-    assert sv.stage_shapes(model, pixels(model)) == [(56, 56, 96), (28, 28, 192), (14, 14, 384), (7, 7, 768)]
+    assert sv.stage_shapes(model.config, 224, 224) == [(56, 56, 96), (28, 28, 192), (14, 14, 384), (7, 7, 768)]
     assert sv.stage_grids(224, 224, 4) == [(56, 56), (28, 28), (14, 14), (7, 7)]
     assert sv.stage_grids(100, 60, 8) == [(13, 8), (7, 4), (4, 2), (2, 1)]
 

@@ -6,6 +6,7 @@ opens the same page, sample image and settings. Heavy objects live in bounded ca
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import io
@@ -288,12 +289,18 @@ def stage_footer(key: str) -> None:
             st.page_link(after.file, label=f"{after.title} →", query_params=params)
 
 
+@functools.cache  # the source of an imported function is fixed for the life of the process; reading it takes ~1 ms
+def _source(fn) -> str:
+    return inspect.getsource(fn)
+
+
 def show_source(*functions) -> None:
-    """The real source of the functions a panel visualises, read at run time so it cannot drift."""
+    """The real source of the functions a panel visualises, read from the imported modules' files (inspect), so it
+    cannot drift."""
     with st.expander("The code that computed this", icon=":material/code:"):
         for fn in functions:
             st.caption(f"`{fn.__module__}.{fn.__qualname__}`")
-            st.code(inspect.getsource(fn), language="python")
+            st.code(_source(fn), language="python")
 
 
 def download_array(label: str, array: np.ndarray, name: str) -> None:

@@ -23,6 +23,7 @@ from ..models.common import VisionOutput
 from ..models.swin import (
     MASK_VALUE,
     Swin,
+    SwinConfig,
     region_labels,
     shift_mask,
     window_and_shift,
@@ -358,19 +359,12 @@ def rerun_with_shift(model: Swin, run: StageRun, shift: int) -> BlockView:
         traced=False, checks=checks)
 
 
-def stage_shapes(model: Swin, pixel_values: Tensor) -> list[tuple[int, int, int]]:
-    """(h, w, C) of every stage's tokens, from one traced forward pass (fast attention path): `embeddings`, each
-    `stages.{s}.merged`. Independent of the window size (windows never change a shape)."""
-    t = trace(model, pixel_values, include=["embeddings", "stages.*.merged"])
-    grids = stage_grids(*pixel_values.shape[-2:], model.config.patch_size)
-    names = ["embeddings", *(f"stages.{s}.merged" for s in range(len(model.stages) - 1))]
-    out = []
-    for (h, w), name in zip(grids, names):
-        n, c = t[name].shape[1:]
-        if n != h * w:
-            raise ValueError(f"{name} has {n} tokens, expected {h}×{w}")
-        out.append((h, w, c))
-    return out
+def stage_shapes(config: SwinConfig, height: int, width: int) -> list[tuple[int, int, int]]:
+    """(h, w, C) of every stage's tokens for an H×W input, by the model's own rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉,
+    merging pads to even sides and halves; channels `config.dims`) — no forward pass. Windows never change a shape.
+    tests/test_viz_swin.py checks these against a traced pass at many sizes and patch sizes."""
+    grids = stage_grids(height, width, config.patch_size, len(config.dims))
+    return [(h, w, c) for (h, w), c in zip(grids, config.dims)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -814,7 +808,9 @@ def merge_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], widt
     hp, wp = h + h % 2, w + w % 2
     rows, cols = min(hp, tokens), min(wp, tokens)
     cell = max(8, width // cols)
-    canvas = token_canvas(photo, token_px, (hp, wp), cell)[: rows * cell, : cols * cell]
+    # only the corner is shown: resizing the whole image to cell / token_px (9× at stage 1) would cost 20× as much
+    corner = photo.crop((0, 0, min(photo.width, cols * token_px), min(photo.height, rows * token_px)))
+    canvas = token_canvas(corner, token_px, (rows, cols), cell)
     r, c = np.mgrid[0:rows, 0:cols]
     order = np.zeros((rows, cols), np.int64)
     for i, (dh, dw) in enumerate(MERGE_OFFSETS):
