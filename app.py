@@ -11,14 +11,14 @@ import torch
 
 from ui.shell import counted_run, sidebar
 from ui.stages import STAGES
-from vitviz.runtime import freeze_loaded_objects, keep_freed_memory
+from vitviz.runtime import COLLECTOR, freeze_loaded_objects, keep_freed_memory
 
 # Sessions run in parallel threads: each op using every core makes their OpenMP teams spin against each other.
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
 keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
-freeze_loaded_objects()  # Streamlit's collection after every run then skips the imported libraries' objects
+freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 
 st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
 
@@ -26,9 +26,12 @@ overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:
 stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
 page = st.navigation({"vitviz": [overview], "The pipeline": stages})
 start = time.perf_counter()
-with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
-    sidebar()
-    page.run()
+try:
+    with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
+        sidebar()
+        page.run()
+finally:  # also after a run stopped by a rerun
+    COLLECTOR.maybe_collect()  # reference cycles: a full collection every 20 s, not Streamlit's one per run
 # For load tests: the server time of every completed run (an interrupted run raises and is not logged).
 if run_log := os.environ.get("VITVIZ_RUN_LOG"):
     with open(run_log, "a") as log:

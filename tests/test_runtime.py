@@ -2,15 +2,18 @@
 counter that app.py wraps every script run in."""
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
 
 from ui.shell import counted_run, runs_in_progress
+from vitviz.runtime import CycleCollector
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,3 +100,66 @@ def test_counted_run_counts_runs_in_progress_until_they_end_however():
     leave.set()
     thread.join(10)
     assert runs_in_progress() == base
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cycle_collector_frees_cycles_at_most_once_per_interval():
+    clock = FakeClock()
+    collector = CycleCollector(every_s=20, clock=clock)
+
+    class Node:
+        pass
+
+    def make_cycle() -> weakref.ref:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return weakref.ref(a)
+
+    gc.disable()  # only the collector under test may free the cycle
+    try:
+        cycle = make_cycle()
+        clock.now = 19.9
+        assert not collector.maybe_collect() and cycle() is not None
+        clock.now = 20.0
+        assert collector.maybe_collect() and cycle() is None
+        cycle = make_cycle()
+        clock.now = 39.9
+        assert not collector.maybe_collect() and cycle() is not None
+        clock.now = 40.0
+        assert collector.maybe_collect() and cycle() is None
+    finally:
+        gc.enable()
+
+
+def test_cycle_collector_lets_one_of_many_finishing_runs_collect():
+    clock = FakeClock()
+    collector = CycleCollector(every_s=20, clock=clock)
+    clock.now = 25.0
+    start = threading.Barrier(8)
+    results = []
+
+    def finishing_run() -> None:
+        start.wait(10)
+        results.append(collector.maybe_collect())
+
+    threads = [threading.Thread(target=finishing_run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_server_config_replaces_streamlits_collection_after_every_run():
+    """Streamlit's per-run gc.collect(2) is off; app.py calls the server's collector after every run instead."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    assert "COLLECTOR.maybe_collect()" in (ROOT / "app.py").read_text()
