@@ -31,7 +31,7 @@ try:
         sidebar()
         page.run()
 finally:  # also after a run stopped by a rerun
-    COLLECTOR.maybe_collect()  # reference cycles: a full collection every 20 s, not Streamlit's one per run
+    COLLECTOR.maybe_collect()  # reference cycles: a full collection every 10 s, not Streamlit's one per run
 # For load tests: the server time of every completed run (an interrupted run raises and is not logged).
 if run_log := os.environ.get("VITVIZ_RUN_LOG"):
     with open(run_log, "a") as log:

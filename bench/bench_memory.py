@@ -63,7 +63,8 @@ async def _student(browser, url: str, index: int, files: list[Path], errors: lis
             errors += [f"session {index}: {t[:200]}" for t in await page.locator("[data-testid='stException']").all_inner_texts()]
     except Exception as err:  # a hung or crashed session is reported, not raised, with what its page showed
         try:
-            shown = (await page.get_by_test_id("stSidebar").inner_text(timeout=5_000))[:300].replace("\n", " | ")
+            sidebar = await page.get_by_test_id("stSidebar").inner_text(timeout=5_000)
+            shown = sidebar[sidebar.find("Upload"):][:400].replace("\n", " | ")  # after the navigation links
             state = await page.get_attribute("[data-testid='stApp']", "data-test-script-state", timeout=5_000)
         except Exception as inner:  # noqa: BLE001 - the page itself may be gone
             shown, state = f"(unreadable: {type(inner).__name__})", "?"

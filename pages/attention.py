@@ -21,7 +21,7 @@ from vitviz.viz import attention as viz
 MAX_TOKENS = 4097  # 64 × 64 patches + CLS: beyond, even one head's T × T matrix passes 67 MB
 MATRIX_MAX_PATCHES = 1600  # draw the full N × N heatmap up to a 40 × 40 grid
 ROLLOUT_AUTO_TOKENS = 1601  # beyond, the rollout (L·H matrices of T × T) waits for a button
-TRACE_BUDGET = 384 * 2**20  # bytes of stored q, k, v over all cached traces (the newest one is always kept)
+TRACE_BUDGET = 256 * 2**20  # bytes of stored q, k, v over all cached traces (the newest one is always kept)
 HEAD_PX = 480  # width the head-grid pictures are rendered at
 BIG_PX = 640  # width of the enlarged head
 

@@ -38,7 +38,7 @@ from vitviz.viz.attention import jpeg
 
 MODEL = "swin-tiny"
 PATCH_SIZES = (4, 8, 16)
-STORE_BUDGET = 320 * 2**20  # bytes of traced runs kept over all sessions (the newest one is always kept)
+STORE_BUDGET = 192 * 2**20  # bytes of traced runs kept over all sessions (the newest one is always kept)
 PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
 PREFETCH = os.environ.get("VITVIZ_SWIN_PREFETCH", "1") != "0"  # 0: no background runs of the neighbouring M
 

@@ -74,7 +74,7 @@ class CycleCollector:
     reference counting at once, as always.
     """
 
-    def __init__(self, every_s: float = 20.0, clock=time.monotonic):
+    def __init__(self, every_s: float = 10.0, clock=time.monotonic):
         self.every_s = every_s
         self._clock = clock
         self._last = clock()
