@@ -220,11 +220,11 @@ with st.container(border=True):
     model = base_model if P == P0 else _adapted(base_model, source, P)
     shown, pixel_values = model_input(ctx, model.preprocessing)
     in_h, in_w = pixel_values.shape[-2:]
-    grids = sv.stage_grids(in_h, in_w, P)
-    dims = model.config.dims
+    shapes = sv.stage_shapes(model.config, in_h, in_w)  # (h, w, C) per stage, by the model's rules
+    grids = [(sh, sw) for sh, sw, _ in shapes]
     stage = int(c3.radio("Stage", [1, 2, 3, 4], key="swstage", horizontal=True, bind="query-params",
                          on_change=_forget_selection,
-                         captions=[f"{h}×{w}×{c}" for (h, w), c in zip(grids, dims)],
+                         captions=[f"{sh}×{sw}×{sc}" for sh, sw, sc in shapes],
                          help="Token grid h × w × channels C of each stage at this input size.")) - 1
     block_kind = c4.radio("Block", ["regular", "shifted"], key="swblock", horizontal=True, bind="query-params",
                           captions=["W-MSA (block 1)", "SW-MSA (block 2)"],
@@ -314,7 +314,6 @@ if (in_h, in_w) != (224, 224):
 
 # ---- where this stage sits -----------------------------------------------------------------------------------------
 rows = []
-shapes = sv.stage_shapes(model.config, in_h, in_w)
 for i, ((sh, sw, sc), hd) in enumerate(zip(shapes, model.config.heads)):
     mw, ms = window_and_shift(sh, sw, M, M // 2)
     nw_i = -(-sh // mw) * -(-sw // mw)
