@@ -52,7 +52,8 @@ def _key(*parts) -> str:
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
-@st.cache_data(max_entries=48, show_spinner=False)
+# Shared and never mutated: st.cache_data would unpickle the figure, validating it again, on every run.
+@st.cache_resource(max_entries=48, show_spinner=False)
 def _offset_map(key: str, selected: tuple[int, int], _photo, _u: mv.Unfolding):
     return mv.clickable_map(mv.offset_picture(_photo, _u, selected, width=MAP_PX), _u,
                             title=_map_title(_u), height=min(640, int(510 * _u.resized[0] / _u.resized[1]) + 50))

@@ -275,3 +275,22 @@ def test_query_figure_markers_are_the_patches_in_raster_order():
         assert list(markers.customdata[index]) == pytest.approx([r, c, values[r, c]])
     assert fig.layout.clickmode == "event+select" and fig.layout.images[0].sizex == 100
     assert viz.colorscale()[0][1] == "rgb({},{},{})".format(*viz.colourise(np.zeros(1), vmax=1.0)[0])
+
+
+def test_figures_are_valid_plotly():
+    """The page's figures are built without validation (for speed): validating the same specs must not raise."""
+    import plotly.graph_objects as go
+
+    from vitviz.viz import attention as viz
+
+    rng = np.random.default_rng(0)
+    matrix = rng.dirichlet(np.ones(5), size=5).astype(np.float32)
+    labels = ["CLS", "(0,0)", "(0,1)", "(1,0)", "(1,1)"]
+    figures = [viz.query_figure(b"\xff\xd8", (100, 60), matrix[1:, 1:], 20.0, title="t"),
+               viz.distance_figure(rng.uniform(0, 100, (4, 3)), 40.0, layer=2),
+               viz.matrix_figure(matrix, labels, title="t", query=1),
+               viz.row_figure(matrix[0], (2, 2), title="t")]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # raises on any invalid property
+    with pytest.raises(ValueError):  # and validation is really on there
+        go.Figure({"layout": {"heigth": 3}})

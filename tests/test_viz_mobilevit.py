@@ -276,3 +276,16 @@ def test_unfolded_figure_marks_the_selected_cell():
     fig = mv.unfolded_figure(values, u, 0, (1, 2))
     assert np.asarray(fig.data[0].z).shape == (4, 4)
     assert fig.layout.shapes[0].x0 == 1.5 and fig.layout.shapes[0].y0 == 0.5
+
+
+def test_figures_are_valid_plotly():
+    """The page's figures are built without validation (for speed): validating the same specs must not raise."""
+    import plotly.graph_objects as go
+
+    u = mv.Unfolding(13, 13, 3, 5)
+    figures = [mv.clickable_map(mv.offset_picture(_grey(), u, (4, 7), width=300), u, title="t"),
+               mv.unfolded_figure(np.zeros((u.p, u.n), np.float32), u, 3, (1, 2))]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # raises on any invalid property
+    with pytest.raises(ValueError):  # and validation is really on there
+        go.Figure({"data": [{"type": "heatmap", "zz": [[1]]}]})

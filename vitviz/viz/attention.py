@@ -161,7 +161,7 @@ def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patc
         font=dict(size=14), images=[dict(source=uri, xref="x", yref="y", x=0, y=0, sizex=w, sizey=h, sizing="stretch", layer="below")],
         clickmode="event+select", dragmode=False, hovermode="closest", plot_bgcolor="white", **_axes(w, h),
     )
-    return go.Figure(data=[markers], layout=layout)
+    return go.Figure(data=[markers], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
 def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = None, height: int = 430) -> go.Figure:
@@ -190,7 +190,7 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
         yaxis=dict(title="mean attention distance (px)", rangemode="tozero", gridcolor="#ddd", tickfont=dict(size=14)),
         legend=dict(font=dict(size=13)),
     )
-    return go.Figure(data=data, layout=layout)
+    return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
 def _colorbar(title: str) -> dict:
@@ -212,7 +212,7 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   shapes=shapes, font=dict(size=14), plot_bgcolor="white", xaxis=dict(ticks, title="key token j"),
                   yaxis=dict(ticks, title="query token i", autorange="reversed", scaleanchor="x"))
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
 def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520) -> go.Figure:
@@ -223,4 +223,4 @@ def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: in
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), xaxis=dict(title="column", showgrid=False, constrain="domain"),
                   yaxis=dict(title="row", autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
-    return go.Figure(data=[heatmap], layout=layout)
+    return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py

@@ -9,6 +9,7 @@ streamlit, no model), so any map size and patch size can be tested.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -232,14 +233,17 @@ def _data_uri(picture: Image.Image) -> str:
 
 def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int = 600) -> go.Figure:
     """The offset picture as a plotly figure with one invisible marker per map pixel, so a click returns the
-    pixel: customdata [r, c, p, n]. Hover tells the pixel's offset and patch."""
+    pixel: customdata [r, c, p, n]. Hover tells the pixel's offset and patch.
+
+    Built without plotly's validation (~30 ms a figure); tests/test_viz_mobilevit.py validates the same spec."""
     h, w = u.resized
     cell = picture.width / w
     r, c = np.mgrid[0:h, 0:w]
     offsets, patches = u.offsets(), u.patches()
     invisible = dict(marker=dict(opacity=0.01))
     plot_h = height - 50
-    markers = go.Scatter(
+    markers = dict(
+        type="scatter",
         x=((c.ravel() + 0.5) * cell).astype(np.float32), y=((r.ravel() + 0.5) * cell).astype(np.float32),
         customdata=np.stack([r.ravel(), c.ravel(), offsets.ravel(), patches.ravel()], -1).astype(np.int32),
         mode="markers", showlegend=False, name="pixels",
@@ -249,8 +253,7 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
                       "patch n = %{customdata[3]}<extra></extra>",
     )
     axis = dict(showgrid=False, zeroline=False, visible=False)
-    fig = go.Figure(markers)
-    fig.update_layout(
+    layout = dict(
         height=height, margin=dict(l=4, r=4, t=40, b=4), title=dict(text=title, font=dict(size=16)),
         images=[dict(source=_data_uri(picture), xref="x", yref="y", x=0, y=0, sizex=picture.width,
                      sizey=picture.height, sizing="stretch", layer="below")],
@@ -258,7 +261,7 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
         yaxis=dict(axis, range=[picture.height, 0], scaleanchor="x", constrain="domain", constraintoward="top"),
         clickmode="event+select", dragmode=False, hovermode="closest", plot_bgcolor="white",
     )
-    return fig
+    return go.Figure(dict(data=[markers], layout=layout), _validate=False)
 
 
 def pixel_from_event(event) -> tuple[int, int] | None:
@@ -279,31 +282,32 @@ def unfolded_figure(values: np.ndarray, u: Unfolding, channel: int, selected: tu
     """One channel of X_U as a P × N heatmap (row = offset p, column = patch n), with hover values.
 
     values (P, N) are the model's numbers; the row labels carry their offset's colour; `selected` (p, n) is framed.
+    Built without plotly's validation (~35 ms a figure); tests/test_viz_mobilevit.py validates the same spec.
     """
     p_count, n = values.shape
     labels = [f"p={p}" for p in range(p_count)]
     step = max(1, math.ceil(p_count / 16))
     ticktext = [f"<span style='color:{OFFSET_COLOURS[p % len(OFFSET_COLOURS)]}'>■</span> p={p}"
                 for p in range(0, p_count, step)]
-    fig = go.Figure(go.Heatmap(
-        z=values.astype(np.float32), y=labels, colorscale=FEATURE_CMAP.capitalize(),
+    heatmap = dict(
+        type="heatmap", z=values.astype(np.float32), y=labels, colorscale=FEATURE_CMAP.capitalize(),
         colorbar=dict(title=dict(text=f"X_U[p, n, {channel}]", side="right"), thickness=14, tickfont=dict(size=13)),
         hovertemplate="offset %{y}, patch n=%{x}<br>value %{z:.4f}<extra></extra>",
-    ))
+    )
     shapes = []
     if selected is not None:
         p, k = selected
         shapes = [dict(type="rect", x0=k - 0.5, x1=k + 0.5, y0=p - 0.5, y1=p + 0.5, line=dict(color="black", width=4)),
                   dict(type="rect", x0=k - 0.5, x1=k + 0.5, y0=p - 0.5, y1=p + 0.5, line=dict(color="white", width=2))]
-    fig.update_layout(
+    layout = dict(
         height=height or int(min(420, 120 + 26 * p_count)), margin=dict(l=80, r=10, t=40, b=50), shapes=shapes,
         title=dict(text=f"X_U[:, :, {channel}] — {p_count} sequences (offsets) × {n} patches, channel {channel}",
                    font=dict(size=16)),
-        xaxis=dict(title="patch n (raster order over the nh × nw patch grid)", tickfont=dict(size=13)),
+        xaxis=dict(title=dict(text="patch n (raster order over the nh × nw patch grid)"), tickfont=dict(size=13)),
         yaxis=dict(type="category", autorange="reversed", tickmode="array", tickvals=labels[::step], ticktext=ticktext,
                    tickfont=dict(size=14)),
     )
-    return fig
+    return go.Figure(dict(data=[heatmap], layout=layout), _validate=False)
 
 
 def attention_picture(photo: Image.Image, u: Unfolding, row: np.ndarray, query: tuple[int, int],
@@ -393,6 +397,7 @@ def dependency_mask(height: int, width: int, ph: int, pw: int, pixel: tuple[int,
     return np.outer(_axis_reach(height, ph, r, kernel), _axis_reach(width, pw, c, kernel))
 
 
+@functools.lru_cache(maxsize=256)  # ~25 ms per (size, patch), asked on every run of the page
 def sees_everything(height: int, width: int, ph: int, pw: int, kernel: int = 3) -> bool:
     """Whether every output pixel of the block depends on every input pixel (checked row by row and column by
     column: the dependency is separable)."""
