@@ -41,6 +41,7 @@ PATCH_SIZES = (4, 8, 16)
 STORE_BUDGET = 192 * 2**20  # bytes of traced runs kept over all sessions (the newest one is always kept)
 PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
 PREFETCH = os.environ.get("VITVIZ_SWIN_PREFETCH", "1") != "0"  # 0: no background runs of the neighbouring M
+SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
 
 
 @st.cache_resource(show_spinner=False)
@@ -330,343 +331,369 @@ with st.expander(f"The four stages at this input ({in_h}×{in_w} px, P = {P}, M 
                "come from the model's own `window_and_shift` rule.")
 
 # ---- 1. Partition --------------------------------------------------------------------------------------------------
-st.subheader("1 · Window partition")
-st.latex(rf"\underbrace{{{h}\times{w}}}_{{h\times w\text{{ tokens}}}}\ \xrightarrow{{\text{{pad}}}}\ {hp}\times{wp}"
-         rf"\ \xrightarrow{{\text{{partition}}}}\ \frac{{{hp}}}{{{window}}}\cdot\frac{{{wp}}}{{{window}}} = {nwin}"
-         rf"\text{{ windows}}\ \times\ {window}^2 = {window * window}\text{{ tokens}}\ \times\ C = {C}")
-st.markdown(
-    f"The traced `{prefix}.{block}.windows` has shape **{_shape(chosen.windows_shape)}** = (windows, tokens per "
-    f"window, C): **{chosen.n_windows} windows** of **{chosen.tokens_per_window} tokens** each, attention runs "
-    f"inside each window separately. Stage {stage + 1}: **{h} × {w}** tokens of C = {C} channels, each covering "
-    f"{token_px}×{token_px} input pixels.")
-if (hp, wp) != (h, w):
-    st.warning(
-        f"**{h} × {w} is not a multiple of the {window} × {window} window.** The block pads the map with zero tokens "
-        f"on the right and bottom to **{hp} × {wp}** ({hp - h} rows, {wp - w} columns, grey hatched below) before "
-        "shifting and partitioning, and crops them off again after attention. They take part in attention like any "
-        "other token (transformers and the original code do the same).", icon=":material/padding:")
-assert nwin == sel_n and window == sel_m, (nwin, sel_n, window, sel_m)
-cell = sv.cell_size(hp, wp, PICTURE_PX, 520)
-photo_key = _key(ctx.image_key, size, ctx.keep_aspect)
-a, b = st.columns(2, gap="medium")
-for col, v, name in ((a, regular, "regular (W-MSA)"), (b, shifted, "shifted (SW-MSA)")):
-    col.image(_partition_jpeg(photo_key, token_px, v.grid, v.padded, v.window, v.shift, cell, win, shown),
-              output_format="JPEG", width="stretch",
-              caption=f"Block {v.block + 1} · {name}: {v.n_windows} windows of {v.window}×{v.window}, shift {v.shift}"
-                      + (" — the windows of the rolled map, drawn where their tokens sit in the image" if v.shift else ""))
-st.image(_legend("windows"), output_format="PNG")
-st.caption("Each token is tinted with its window's colour (Okabe–Ito, colour-blind safe; a 2×2 checker, so windows "
-           "side by side differ) and windows are outlined in black; padding tokens are grey with dark hatching. In the "
-           "shifted block the **wrapped strips** are hatched: the first s rows (vermilion, hatched \\\\) and the first "
-           "s columns (blue, hatched //) belong to windows on the far side of the map. "
-           f"Yellow frames: window {win}, selected below.")
-show_source(window_partition, SwinBlock.pad, SwinBlock.partition)
+def partition() -> None:
+    """Window partition of both blocks over the image (§3.2, Fig. 2)."""
+    st.subheader("1 · Window partition")
+    st.latex(rf"\underbrace{{{h}\times{w}}}_{{h\times w\text{{ tokens}}}}\ \xrightarrow{{\text{{pad}}}}\ {hp}\times{wp}"
+             rf"\ \xrightarrow{{\text{{partition}}}}\ \frac{{{hp}}}{{{window}}}\cdot\frac{{{wp}}}{{{window}}} = {nwin}"
+             rf"\text{{ windows}}\ \times\ {window}^2 = {window * window}\text{{ tokens}}\ \times\ C = {C}")
+    st.markdown(
+        f"The traced `{prefix}.{block}.windows` has shape **{_shape(chosen.windows_shape)}** = (windows, tokens per "
+        f"window, C): **{chosen.n_windows} windows** of **{chosen.tokens_per_window} tokens** each, attention runs "
+        f"inside each window separately. Stage {stage + 1}: **{h} × {w}** tokens of C = {C} channels, each covering "
+        f"{token_px}×{token_px} input pixels.")
+    if (hp, wp) != (h, w):
+        st.warning(
+            f"**{h} × {w} is not a multiple of the {window} × {window} window.** The block pads the map with zero tokens "
+            f"on the right and bottom to **{hp} × {wp}** ({hp - h} rows, {wp - w} columns, grey hatched below) before "
+            "shifting and partitioning, and crops them off again after attention. They take part in attention like any "
+            "other token (transformers and the original code do the same).", icon=":material/padding:")
+    cell = sv.cell_size(hp, wp, PICTURE_PX, 520)
+    a, b = st.columns(2, gap="medium")
+    for col, v, name in ((a, regular, "regular (W-MSA)"), (b, shifted, "shifted (SW-MSA)")):
+        col.image(_partition_jpeg(photo_key, token_px, v.grid, v.padded, v.window, v.shift, cell, win, shown),
+                  output_format="JPEG", width="stretch",
+                  caption=f"Block {v.block + 1} · {name}: {v.n_windows} windows of {v.window}×{v.window}, shift {v.shift}"
+                          + (" — the windows of the rolled map, drawn where their tokens sit in the image" if v.shift else ""))
+    st.image(_legend("windows"), output_format="PNG")
+    st.caption("Each token is tinted with its window's colour (Okabe–Ito, colour-blind safe; a 2×2 checker, so windows "
+               "side by side differ) and windows are outlined in black; padding tokens are grey with dark hatching. In the "
+               "shifted block the **wrapped strips** are hatched: the first s rows (vermilion, hatched \\\\) and the first "
+               "s columns (blue, hatched //) belong to windows on the far side of the map. "
+               f"Yellow frames: window {win}, selected below.")
+    show_source(window_partition, SwinBlock.pad, SwinBlock.partition)
+
 
 # ---- 2. Cyclic shift -----------------------------------------------------------------------------------------------
-st.subheader("2 · Cyclic shift: a 2-D roll, not a shift along the token sequence")
-st.latex(r"\hat z = \operatorname{roll}\big(z,\ (-s,-s),\ \text{dims}=(h, w)\big):\qquad "
-         r"\hat z[i, j] = z[(i+s) \bmod H_p,\ (j+s) \bmod W_p]")
-s = shifted.shift
-if s == 0:
-    st.info("With s = 0 nothing moves: the shifted block attends in the same windows as the regular block "
-            + ("(no shift in this stage: see the note above)." if clamped else "(choose s > 0)."),
-            icon=":material/info:")
-st.markdown(
-    f"The shifted block rolls its LayerNormed, padded {hp}×{wp} map by **(−{s}, −{s})** with `torch.roll` on both "
-    f"spatial axes at once: the first s = {s} row{'s' if s != 1 else ''} move{'s' if s == 1 else ''} to the bottom, "
-    f"the first {s} column{'s' if s != 1 else ''} to the right. Then the "
-    "**same** regular partition as in the regular block cuts the rolled map — in the image, the windows have moved "
-    f"by {s} token{'s' if s != 1 else ''} down and right. Colours: the {C} channels of block 2's input projected on "
-    "their 3 principal "
-    "components (PCA), the same colours before and after, so each token keeps its colour as it moves.")
-if s:
-    _clamp("swstep", 0, s)
-    step = int(st.slider(f"Roll step t: the map rolled by (−t, −t), t = 0 … {s}", 0, s, 1, key="swstep",
-                         help="Each step is torch.roll by one more token on both axes; t = s is the block's roll."))
-else:
-    step = 0
-fcell = sv.cell_size(hp, wp, 300, 320)
-rgb_key = _key(run_key, "before")
-a, b, c = st.columns(3, gap="small")
-a.image(_feature_png(rgb_key, "before", 0, s, window, fcell, run.grid, run.before_rgb), output_format="PNG",
-        width="stretch",
-        caption=f"Before: block 2's map z ({hp}×{wp}), strips that will wrap marked")
-b.image(_feature_png(rgb_key, "step", step, s, window, fcell, run.grid, run.before_rgb), output_format="PNG",
-        width="stretch",
-        caption=f"roll(z, (−{step}, −{step})): the strips wrap around" if step else "t = 0: not rolled yet")
-c.image(_feature_png(_key(view, "after"), "after", 0, s, window, fcell, run.grid, shifted.shifted_rgb),
-        output_format="PNG", width="stretch",
-        caption=f"After: `{prefix}.1.shifted`" + (" (traced)" if shifted.traced else " (re-run with your s)")
-                + f", cut into {window}×{window} windows (white lines)")
-st.image(_legend("strips"), output_format="PNG")
-checks = shifted.checks
-lines = []
-if "shift" in checks:
-    lines.append(_check(f"block.shift(z, {s}) = torch.roll(z, (−{s}, −{s})) vs `shifted`", checks["shift"]))
-lines += [_check("window_reverse(`windows`) vs `shifted`", checks["reverse"]),
-          _check(f"reverse roll: block.unshift(`shifted`, {s}) = roll(+{s}, +{s}) vs z", checks["unshift"])]
-if "partition" in checks:
-    lines.insert(1, _check("window_partition(`shifted`) vs `windows`", checks["partition"]))
-st.code("\n".join(lines), language=None)
-st.markdown(
-    "**The reverse roll.** After attention, `window_reverse` puts the windows back into the rolled map and "
-    f"`unshift` rolls it by **(+{s}, +{s})**: every token returns to its own place (checked above on the real "
-    "tensors — the difference is exactly 0: a roll only moves numbers). Then the padding is cropped and the "
-    "residual added.")
-show_source(SwinBlock.shift, SwinBlock.unshift, SwinBlock.reverse)
-
-st.markdown("#### The nine regions")
-st.latex(r"r(i) = \begin{cases}0 & i < L - M\\ 1 & L-M \le i < L-s\\ 2 & i \ge L - s\end{cases}"
-         r"\qquad \text{label}(i,j) = 3\,r_h(i) + r_w(j)")
-labels = shifted.labels
-n_regions = len(np.unique(labels))
-st.markdown(
-    f"On the rolled map, each axis of length L has three bands: tokens that are in no last window, tokens in the last "
-    f"window that did not wrap, and the last s tokens, which **wrapped around** from the other side. The traced "
-    f"`{prefix}.1.labels` ({hp}×{wp}) has **{n_regions} region{'s' if n_regions != 1 else ''}**"
-    + ("." if s else " (no shift: one region)."))
-lcell = sv.cell_size(hp, wp, 420, 420)
-a, b = st.columns(2, gap="medium")
-a.image(_labels_png(_key(view, "labels"), 0, window, lcell, labels), output_format="PNG", width="stretch",
-        caption=f"Region labels on the rolled map (as traced), {window}×{window} windows outlined")
-b.image(_labels_png(_key(view, "labels"), s, window, lcell, labels), output_format="PNG", width="stretch",
-        caption=f"The same labels rolled back by (+{s}, +{s}): where those tokens sit in the image")
-st.image(_legend("regions"), output_format="PNG")
-st.caption("Region colours: 0 light grey, 1–8 Okabe–Ito colours, the number written in each region. A window that "
-           "holds more than one region holds tokens that are not neighbours in the image.")
-show_source(region_labels)
-
-with st.expander("Worked example: a 4×4 grid A1 … D4, M = 2, s = 1 (computed with torch.roll and window_partition)",
-                 icon=":material/grid_4x4:", expanded=True):
-    ex = _worked(4, 2, 1)
-    a, b, c = st.columns([2, 2, 3], gap="medium")
-    a.markdown("**The grid**")
-    a.code(_grid_text(ex.names), language=None)
-    b.markdown("**torch.roll by (−1, −1)**")
-    b.code(_grid_text(ex.rolled), language=None)
-    c.markdown("**window_partition, M = 2**")
-    c.code("\n".join(f"window {i}: {' '.join(wd[0])} / {' '.join(wd[1])}   ({r} region{'s' if r > 1 else ''})"
-                     for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))), language=None)
+def cyclic_shift() -> None:
+    """The shifted block's 2-D roll, its reverse, and the nine regions (§3.2, Fig. 4)."""
+    st.subheader("2 · Cyclic shift: a 2-D roll, not a shift along the token sequence")
+    st.latex(r"\hat z = \operatorname{roll}\big(z,\ (-s,-s),\ \text{dims}=(h, w)\big):\qquad "
+             r"\hat z[i, j] = z[(i+s) \bmod H_p,\ (j+s) \bmod W_p]")
+    if s == 0:
+        st.info("With s = 0 nothing moves: the shifted block attends in the same windows as the regular block "
+                + ("(no shift in this stage: see the note above)." if clamped else "(choose s > 0)."),
+                icon=":material/info:")
     st.markdown(
-        "Window 0 holds four image neighbours (no mask). Window 1 glues column 1 onto column 4 (two regions), window 2 "
-        "glues row A under row D (two regions), and window 3 holds the four corners of the image — four regions, "
-        "**every token masked from every other**: each attends only to itself.")
-    st.error("**A common tutorial error:** shifting the flattened token sequence instead (`roll(x.flatten(), -1)`) "
-             f"gives `{' / '.join(' '.join(r) for r in ex.raster)}` — every row slides into the next one and the "
-             "windows mix tokens from different rows. Swin rolls both spatial axes.", icon=":material/error:")
+        f"The shifted block rolls its LayerNormed, padded {hp}×{wp} map by **(−{s}, −{s})** with `torch.roll` on both "
+        f"spatial axes at once: the first s = {s} row{'s' if s != 1 else ''} move{'s' if s == 1 else ''} to the bottom, "
+        f"the first {s} column{'s' if s != 1 else ''} to the right. Then the "
+        "**same** regular partition as in the regular block cuts the rolled map — in the image, the windows have moved "
+        f"by {s} token{'s' if s != 1 else ''} down and right. Colours: the {C} channels of block 2's input projected on "
+        "their 3 principal "
+        "components (PCA), the same colours before and after, so each token keeps its colour as it moves.")
+    if s:
+        _clamp("swstep", 0, s)
+        step = int(st.slider(f"Roll step t: the map rolled by (−t, −t), t = 0 … {s}", 0, s, 1, key="swstep",
+                             help="Each step is torch.roll by one more token on both axes; t = s is the block's roll."))
+    else:
+        step = 0
+    fcell = sv.cell_size(hp, wp, 300, 320)
+    rgb_key = _key(run_key, "before")
+    a, b, c = st.columns(3, gap="small")
+    a.image(_feature_png(rgb_key, "before", 0, s, window, fcell, run.grid, run.before_rgb), output_format="PNG",
+            width="stretch",
+            caption=f"Before: block 2's map z ({hp}×{wp}), strips that will wrap marked")
+    b.image(_feature_png(rgb_key, "step", step, s, window, fcell, run.grid, run.before_rgb), output_format="PNG",
+            width="stretch",
+            caption=f"roll(z, (−{step}, −{step})): the strips wrap around" if step else "t = 0: not rolled yet")
+    c.image(_feature_png(_key(view, "after"), "after", 0, s, window, fcell, run.grid, shifted.shifted_rgb),
+            output_format="PNG", width="stretch",
+            caption=f"After: `{prefix}.1.shifted`" + (" (traced)" if shifted.traced else " (re-run with your s)")
+                    + f", cut into {window}×{window} windows (white lines)")
+    st.image(_legend("strips"), output_format="PNG")
+    checks = shifted.checks
+    lines = []
+    if "shift" in checks:
+        lines.append(_check(f"block.shift(z, {s}) = torch.roll(z, (−{s}, −{s})) vs `shifted`", checks["shift"]))
+    lines += [_check("window_reverse(`windows`) vs `shifted`", checks["reverse"]),
+              _check(f"reverse roll: block.unshift(`shifted`, {s}) = roll(+{s}, +{s}) vs z", checks["unshift"])]
+    if "partition" in checks:
+        lines.insert(1, _check("window_partition(`shifted`) vs `windows`", checks["partition"]))
+    st.code("\n".join(lines), language=None)
+    st.markdown(
+        "**The reverse roll.** After attention, `window_reverse` puts the windows back into the rolled map and "
+        f"`unshift` rolls it by **(+{s}, +{s})**: every token returns to its own place (checked above on the real "
+        "tensors — the difference is exactly 0: a roll only moves numbers). Then the padding is cropped and the "
+        "residual added.")
+    show_source(SwinBlock.shift, SwinBlock.unshift, SwinBlock.reverse)
+
+    st.markdown("#### The nine regions")
+    st.latex(r"r(i) = \begin{cases}0 & i < L - M\\ 1 & L-M \le i < L-s\\ 2 & i \ge L - s\end{cases}"
+             r"\qquad \text{label}(i,j) = 3\,r_h(i) + r_w(j)")
+    n_regions = len(np.unique(labels))
+    st.markdown(
+        f"On the rolled map, each axis of length L has three bands: tokens that are in no last window, tokens in the last "
+        f"window that did not wrap, and the last s tokens, which **wrapped around** from the other side. The traced "
+        f"`{prefix}.1.labels` ({hp}×{wp}) has **{n_regions} region{'s' if n_regions != 1 else ''}**"
+        + ("." if s else " (no shift: one region)."))
+    lcell = sv.cell_size(hp, wp, 420, 420)
+    a, b = st.columns(2, gap="medium")
+    a.image(_labels_png(_key(view, "labels"), 0, window, lcell, labels), output_format="PNG", width="stretch",
+            caption=f"Region labels on the rolled map (as traced), {window}×{window} windows outlined")
+    b.image(_labels_png(_key(view, "labels"), s, window, lcell, labels), output_format="PNG", width="stretch",
+            caption=f"The same labels rolled back by (+{s}, +{s}): where those tokens sit in the image")
+    st.image(_legend("regions"), output_format="PNG")
+    st.caption("Region colours: 0 light grey, 1–8 Okabe–Ito colours, the number written in each region. A window that "
+               "holds more than one region holds tokens that are not neighbours in the image.")
+    show_source(region_labels)
+
+    with st.expander("Worked example: a 4×4 grid A1 … D4, M = 2, s = 1 (computed with torch.roll and window_partition)",
+                     icon=":material/grid_4x4:", expanded=True):
+        ex = _worked(4, 2, 1)
+        a, b, c = st.columns([2, 2, 3], gap="medium")
+        a.markdown("**The grid**")
+        a.code(_grid_text(ex.names), language=None)
+        b.markdown("**torch.roll by (−1, −1)**")
+        b.code(_grid_text(ex.rolled), language=None)
+        c.markdown("**window_partition, M = 2**")
+        c.code("\n".join(f"window {i}: {' '.join(wd[0])} / {' '.join(wd[1])}   ({r} region{'s' if r > 1 else ''})"
+                         for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))), language=None)
+        st.markdown(
+            "Window 0 holds four image neighbours (no mask). Window 1 glues column 1 onto column 4 (two regions), window 2 "
+            "glues row A under row D (two regions), and window 3 holds the four corners of the image — four regions, "
+            "**every token masked from every other**: each attends only to itself.")
+        st.error("**A common tutorial error:** shifting the flattened token sequence instead (`roll(x.flatten(), -1)`) "
+                 f"gives `{' / '.join(' '.join(r) for r in ex.raster)}` — every row slides into the next one and the "
+                 "windows mix tokens from different rows. Swin rolls both spatial axes.", icon=":material/error:")
+
 
 # ---- 3. Mask and attention inside a window ------------------------------------------------------------------------
-st.subheader("3 · The shift mask and the attention inside one window")
-st.latex(r"\operatorname{Attention}(Q,K,V) = \operatorname{SoftMax}\!\Big(\frac{QK^\top}{\sqrt d} + B + "
-         r"\text{mask}\Big)V,\qquad \text{mask}_{ij} = \begin{cases}0 & \text{label}(i) = \text{label}(j)\\"
-         r"-100 & \text{otherwise}\end{cases}")
-stats = sv.mask_stats(shifted.mask, labels, window)
-nh_w, nw_w = shifted.window_grid
-wr, wc = divmod(win, nw_w)
-qr, qc = divmod(query, window)
-kind = "corner" if (wr == nh_w - 1 and wc == nw_w - 1) else "edge" if (wr == nh_w - 1 or wc == nw_w - 1) else "interior"
-pairs = window ** 4
-masked_here = stats.masked_pairs[win]
-n_win_regions = len(np.unique(sv.window_labels(labels, window)[win]))
-if s:
-    kinds = stats.kinds
-    kind_text = "; ".join(f"{k} window{'s' if n > 1 else ''}: {n} × **{p} / {pairs}** pairs masked"
-                          for k, (n, p) in sorted(kinds.items(),
-                                                  key=lambda kv: ["interior", "edge", "corner"].index(kv[0])))
-    st.markdown(
-        f"Shifted block, s = {s}: **{stats.regions} regions** on the map, **{stats.masked_windows} of {nwin} windows** "
-        f"have a mask ({kind_text}). Window **{win}** (row {wr}, column {wc}: {'an' if kind != 'corner' else 'the'} "
-        f"{kind} window) holds **{n_win_regions} region{'s' if n_win_regions != 1 else ''}**: "
-        f"**{masked_here} of {pairs} pairs** (query, key) are masked.")
-else:
-    st.markdown(f"No shift here: the mask is all zeros, every pair in window {win} may attend ({pairs} pairs).")
-wl = sv.window_labels(labels, window)[win]
-mask_w = shifted.mask[win] if shifted.mask is not None else np.zeros((window * window,) * 2, np.float32)
-a, b = st.columns([3, 2], gap="medium")
-a.plotly_chart(_figure(_key(view, "mask", win, query),
-                      lambda: sv.mask_figure(mask_w, wl, title=f"Mask of window {win} "
-                                                               f"({window * window}×{window * window})", query=query)),
-               key="sw-mask", config={"displaylogo": False})
-wcell = max(8, min(48, 300 // window))
-b.image(_labels_png(_key(view, "wlabels", win), 0, window, wcell, wl), output_format="PNG", width=min(300, wcell * window),
-        caption=f"Region labels inside window {win} (rolled map)")
-b.caption(f"Row = query, column = key, in the window's row-major order. Dark = −100. The yellow row is query {query} "
-          f"(row {qr}, column {qc} of the window). Hover shows each token's (row, col) and region r.")
+def mask_and_attention() -> None:
+    """The −100 mask of the selected window and what the real model attends to there."""
+    st.subheader("3 · The shift mask and the attention inside one window")
+    st.latex(r"\operatorname{Attention}(Q,K,V) = \operatorname{SoftMax}\!\Big(\frac{QK^\top}{\sqrt d} + B + "
+             r"\text{mask}\Big)V,\qquad \text{mask}_{ij} = \begin{cases}0 & \text{label}(i) = \text{label}(j)\\"
+             r"-100 & \text{otherwise}\end{cases}")
+    stats = sv.mask_stats(shifted.mask, labels, window)
+    nh_w, nw_w = shifted.window_grid
+    wr, wc = divmod(win, nw_w)
+    kind = "corner" if (wr == nh_w - 1 and wc == nw_w - 1) else "edge" if (wr == nh_w - 1 or wc == nw_w - 1) else "interior"
+    pairs = window ** 4
+    masked_here = stats.masked_pairs[win]
+    n_win_regions = len(np.unique(sv.window_labels(labels, window)[win]))
+    if s:
+        kinds = stats.kinds
+        kind_text = "; ".join(f"{k} window{'s' if n > 1 else ''}: {n} × **{p} / {pairs}** pairs masked"
+                              for k, (n, p) in sorted(kinds.items(),
+                                                      key=lambda kv: ["interior", "edge", "corner"].index(kv[0])))
+        st.markdown(
+            f"Shifted block, s = {s}: **{stats.regions} regions** on the map, **{stats.masked_windows} of {nwin} windows** "
+            f"have a mask ({kind_text}). Window **{win}** (row {wr}, column {wc}: {'an' if kind != 'corner' else 'the'} "
+            f"{kind} window) holds **{n_win_regions} region{'s' if n_win_regions != 1 else ''}**: "
+            f"**{masked_here} of {pairs} pairs** (query, key) are masked.")
+    else:
+        st.markdown(f"No shift here: the mask is all zeros, every pair in window {win} may attend ({pairs} pairs).")
+    wl = sv.window_labels(labels, window)[win]
+    mask_w = shifted.mask[win] if shifted.mask is not None else np.zeros((window * window,) * 2, np.float32)
+    a, b = st.columns([3, 2], gap="medium")
+    a.plotly_chart(_figure(_key(view, "mask", win, query),
+                          lambda: sv.mask_figure(mask_w, wl, title=f"Mask of window {win} "
+                                                                   f"({window * window}×{window * window})", query=query)),
+                   key="sw-mask", config={"displaylogo": False})
+    wcell = max(8, min(48, 300 // window))
+    b.image(_labels_png(_key(view, "wlabels", win), 0, window, wcell, wl), output_format="PNG", width=min(300, wcell * window),
+            caption=f"Region labels inside window {win} (rolled map)")
+    b.caption(f"Row = query, column = key, in the window's row-major order. Dark = −100. The yellow row is query {query} "
+              f"(row {qr}, column {qc} of the window). Hover shows each token's (row, col) and region r.")
 
-mask_lines = [_check(f"window {win}: mask vs pair-by-pair comparison of its labels",
-                     _brute_force_check(_key(view, "bf", win), wl, mask_w))]
-if shifted.traced and shifted.mask is not None:
-    mask_lines.append(_check(f"shift_mask({hp}, {wp}, {window}, {s}) vs traced `{prefix}.1.mask`", checks["mask"]))
-st.code("\n".join(mask_lines), language=None)
+    mask_lines = [_check(f"window {win}: mask vs pair-by-pair comparison of its labels",
+                         _brute_force_check(_key(view, "bf", win), wl, mask_w))]
+    if shifted.traced and shifted.mask is not None:
+        mask_lines.append(_check(f"shift_mask({hp}, {wp}, {window}, {s}) vs traced `{prefix}.1.mask`", shifted.checks["mask"]))
+    st.code("\n".join(mask_lines), language=None)
 
-st.markdown(f"#### What the real model attends to in window {win}, query token {query}")
-att = []
-for v in views:
-    att.append(v.probs[win, :, query])  # (heads, M²)
-fcell2 = sv.cell_size(hp, wp, PICTURE_PX, 440)
-a, b = st.columns(2, gap="medium")
-for col, v, row, name in ((a, regular, att[0], "regular"), (b, shifted, att[1], "shifted")):
-    mean = row.mean(0)
-    col.image(_footprint_jpeg(_key(run_key if v is regular else view, v.block, "fp"), token_px, v.grid, v.padded,
-                              v.window, v.shift, win, query,
-                              fcell2, shown, mean), output_format="JPEG", width="stretch",
-              caption=f"Block {v.block + 1} ({name}): window {win} in the image, coloured by query {query}'s "
-                      "attention (mean over heads; brighter = more)")
-mcell = max(3, min(40, 480 // (window * min(heads, 6))))
-cols_m = min(heads, 6)
-for v, row, name in ((regular, att[0], "regular"), (shifted, att[1], "shifted")):
-    masked = (v.mask[win, query].reshape(window, window) == sv.MASK_VALUE) if v.mask is not None else None
-    st.image(_mosaic_png(_key(run_key if v is regular else view, v.block, "mosaic", win), query, mcell, cols_m,
-                         row.reshape(heads, window, window), masked), output_format="PNG",
-             caption=f"Block {v.block + 1} ({name}), each of the {heads} heads: query {query}'s attention over the "
-                     f"{window}×{window} window (inferno, stretched per head; yellow frame = the query"
-                     + ("; grey × = masked key" if masked is not None and masked.any() else "") + ")")
-table_rows = []
-for hd in range(heads):
-    row = {"head": hd + 1}
-    for v, a_row, name in ((regular, att[0], "regular"), (shifted, att[1], "shifted")):
-        k = int(a_row[hd].argmax())
-        row[f"{name}: top key"] = f"{k} ({k // window}, {k % window})"
-        row[f"{name}: its weight"] = float(a_row[hd, k])
-        row[f"{name}: weight on itself"] = float(a_row[hd, query])
-    table_rows.append(row)
-st.dataframe(pd.DataFrame(table_rows), hide_index=True, key="sw-att-table",
-             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table_rows[0]
-                            if "weight" in c})
-masked_row = (mask_w[query] == sv.MASK_VALUE)
-lines = [f"rows sum to 1 (regular, shifted): {float(np.abs(att[0].sum(-1) - 1).max()):.1e}, "
-         f"{float(np.abs(att[1].sum(-1) - 1).max()):.1e}"]
-if masked_row.any():
-    lines.append(f"largest attention to a masked key (shifted block): {float(att[1][:, masked_row].max()):.3g}  "
-                 f"(exp(−100) ≈ 3.7e-44: zero in float32)")
-st.code("\n".join(lines), language=None)
-st.caption(f"The traced `{prefix}.0.attn.probs` and `{prefix}.1.attn.probs` "
-           + ("" if shifted.traced else "(re-run with your s) ")
-           + f"{_shape(regular.probs.shape)}: row {query} of window {win}.")
-if not ctx.pretrained or warning:
-    st.caption("Random weights: attention is close to uniform except where the mask cuts it. Switch on *Pretrained "
-               "weights* in the sidebar to see what the trained Swin-T attends to.")
-download_array(f"Attention of query {query} in window {win}, shifted block (heads × M²)", att[1],
-               f"swin-s{stage + 1}-w{win}-q{query}")
-show_source(shift_mask, SwinBlock.window_attention)
+    st.markdown(f"#### What the real model attends to in window {win}, query token {query}")
+    att = []
+    for v in views:
+        att.append(v.probs[win, :, query])  # (heads, M²)
+    fcell2 = sv.cell_size(hp, wp, PICTURE_PX, 440)
+    a, b = st.columns(2, gap="medium")
+    for col, v, row, name in ((a, regular, att[0], "regular"), (b, shifted, att[1], "shifted")):
+        mean = row.mean(0)
+        col.image(_footprint_jpeg(_key(run_key if v is regular else view, v.block, "fp"), token_px, v.grid, v.padded,
+                                  v.window, v.shift, win, query,
+                                  fcell2, shown, mean), output_format="JPEG", width="stretch",
+                  caption=f"Block {v.block + 1} ({name}): window {win} in the image, coloured by query {query}'s "
+                          "attention (mean over heads; brighter = more)")
+    mcell = max(3, min(40, 480 // (window * min(heads, 6))))
+    cols_m = min(heads, 6)
+    for v, row, name in ((regular, att[0], "regular"), (shifted, att[1], "shifted")):
+        masked = (v.mask[win, query].reshape(window, window) == sv.MASK_VALUE) if v.mask is not None else None
+        st.image(_mosaic_png(_key(run_key if v is regular else view, v.block, "mosaic", win), query, mcell, cols_m,
+                             row.reshape(heads, window, window), masked), output_format="PNG",
+                 caption=f"Block {v.block + 1} ({name}), each of the {heads} heads: query {query}'s attention over the "
+                         f"{window}×{window} window (inferno, stretched per head; yellow frame = the query"
+                         + ("; grey × = masked key" if masked is not None and masked.any() else "") + ")")
+    table_rows = []
+    for hd in range(heads):
+        row = {"head": hd + 1}
+        for v, a_row, name in ((regular, att[0], "regular"), (shifted, att[1], "shifted")):
+            k = int(a_row[hd].argmax())
+            row[f"{name}: top key"] = f"{k} ({k // window}, {k % window})"
+            row[f"{name}: its weight"] = float(a_row[hd, k])
+            row[f"{name}: weight on itself"] = float(a_row[hd, query])
+        table_rows.append(row)
+    st.dataframe(pd.DataFrame(table_rows), hide_index=True, key="sw-att-table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table_rows[0]
+                                if "weight" in c})
+    masked_row = (mask_w[query] == sv.MASK_VALUE)
+    lines = [f"rows sum to 1 (regular, shifted): {float(np.abs(att[0].sum(-1) - 1).max()):.1e}, "
+             f"{float(np.abs(att[1].sum(-1) - 1).max()):.1e}"]
+    if masked_row.any():
+        lines.append(f"largest attention to a masked key (shifted block): {float(att[1][:, masked_row].max()):.3g}  "
+                     f"(exp(−100) ≈ 3.7e-44: zero in float32)")
+    st.code("\n".join(lines), language=None)
+    st.caption(f"The traced `{prefix}.0.attn.probs` and `{prefix}.1.attn.probs` "
+               + ("" if shifted.traced else "(re-run with your s) ")
+               + f"{_shape(regular.probs.shape)}: row {query} of window {win}.")
+    if not ctx.pretrained or warning:
+        st.caption("Random weights: attention is close to uniform except where the mask cuts it. Switch on *Pretrained "
+                   "weights* in the sidebar to see what the trained Swin-T attends to.")
+    download_array(f"Attention of query {query} in window {win}, shifted block (heads × M²)", att[1],
+                   f"swin-s{stage + 1}-w{win}-q{query}")
+    show_source(shift_mask, SwinBlock.window_attention)
+
 
 # ---- 4. Relative position bias -------------------------------------------------------------------------------------
-st.subheader("4 · Relative position bias")
-st.latex(r"\begin{aligned}B_{ij} &= \hat B\big[(\Delta y + M - 1)(2M - 1) + (\Delta x + M - 1)\big],\qquad "
-         r"\hat B \in \mathbb{R}^{(2M-1)^2 \times \text{heads}}\\"
-         r"(\Delta y, \Delta x) &= (y_i - y_j,\ x_i - x_j) \in [-M+1,\ M-1]^2\end{aligned}")
-blk = model.stages[stage].blocks[block]
-table = resize_bias_table(blk.relative_position_bias_table.detach(), M).float().cpu().numpy()
-side = 2 * M - 1
-st.markdown(
-    f"Each head learns one bias per relative offset: the table of block {block + 1} ({block_kind}) has "
-    f"**({side})² = {side * side} rows × {heads} heads**"
-    + (f", resampled bicubically from the checkpoint's ({2 * M0 - 1})² = {(2 * M0 - 1) ** 2} rows (M = {M0})"
-       if M != M0 else "")
-    + f". The bias a query adds over its window is a {window}×{window} cut of the table, read through "
-      f"`relative_position_index`.")
-bias_q = chosen.rel_bias[head, query]
-a, b, c = st.columns([2, 3, 3], gap="small")
-a.plotly_chart(_figure(_key(run_key, block, "table"),
-                      lambda: sv.bias_table_figure(table, M, title=f"Table ({side * side} × {heads})")),
-               key="sw-table", config={"displaylogo": False})
-b.plotly_chart(_figure(_key(run_key, block, "grid", head, query),
-                      lambda: sv.bias_grid_figure(table, M, head, query, window,
-                                                  title=f"Head {head + 1}: the table as {side}×{side} offsets")),
-               key="sw-grid", config={"displaylogo": False})
-c.plotly_chart(_figure(_key(run_key, block, "qbias", head, query),  # B does not depend on the shift
-                      lambda: sv.bias_query_figure(bias_q, query, title=f"Bias added by query {query} (head {head + 1})")),
-               key="sw-qbias", config={"displaylogo": False})
-index = relative_position_index(window, M)
-gathered = torch.from_numpy(table).T[:, index]  # (heads, m², m²)
-st.code(_check(f"table[relative_position_index({window}, {M})] vs traced `{prefix}.{block}.rel_bias`",
-               float((gathered - torch.tensor(chosen.rel_bias)).abs().max())), language=None)
-st.caption(f"Yellow: in the middle, the {window}×{window} block of offsets that query (row {qr}, col {qc}) reads — key "
-           f"(ki, kj) takes offset (dy, dx) = ({qr} − ki, {qc} − kj), so the block appears flipped; on the right, the "
-           f"resulting {window}×{window} bias over the window's keys, as traced. Red negative, blue positive."
-           + (f" The stage is a single {window}×{window} window: the offsets read the central rows of the table."
-              if window != M else ""))
-show_source(relative_position_index, resize_bias_table, SwinBlock.relative_position_bias)
+def position_bias() -> None:
+    """The relative position bias table, its offsets, and the bias a query adds (§3.2, Eq. 4)."""
+    st.subheader("4 · Relative position bias")
+    st.latex(r"\begin{aligned}B_{ij} &= \hat B\big[(\Delta y + M - 1)(2M - 1) + (\Delta x + M - 1)\big],\qquad "
+             r"\hat B \in \mathbb{R}^{(2M-1)^2 \times \text{heads}}\\"
+             r"(\Delta y, \Delta x) &= (y_i - y_j,\ x_i - x_j) \in [-M+1,\ M-1]^2\end{aligned}")
+    blk = model.stages[stage].blocks[block]
+    table = resize_bias_table(blk.relative_position_bias_table.detach(), M).float().cpu().numpy()
+    side = 2 * M - 1
+    st.markdown(
+        f"Each head learns one bias per relative offset: the table of block {block + 1} ({block_kind}) has "
+        f"**({side})² = {side * side} rows × {heads} heads**"
+        + (f", resampled bicubically from the checkpoint's ({2 * M0 - 1})² = {(2 * M0 - 1) ** 2} rows (M = {M0})"
+           if M != M0 else "")
+        + f". The bias a query adds over its window is a {window}×{window} cut of the table, read through "
+          f"`relative_position_index`.")
+    bias_q = chosen.rel_bias[head, query]
+    a, b, c = st.columns([2, 3, 3], gap="small")
+    a.plotly_chart(_figure(_key(run_key, block, "table"),
+                          lambda: sv.bias_table_figure(table, M, title=f"Table ({side * side} × {heads})")),
+                   key="sw-table", config={"displaylogo": False})
+    b.plotly_chart(_figure(_key(run_key, block, "grid", head, query),
+                          lambda: sv.bias_grid_figure(table, M, head, query, window,
+                                                      title=f"Head {head + 1}: the table as {side}×{side} offsets")),
+                   key="sw-grid", config={"displaylogo": False})
+    c.plotly_chart(_figure(_key(run_key, block, "qbias", head, query),  # B does not depend on the shift
+                          lambda: sv.bias_query_figure(bias_q, query, title=f"Bias added by query {query} (head {head + 1})")),
+                   key="sw-qbias", config={"displaylogo": False})
+    index = relative_position_index(window, M)
+    gathered = torch.from_numpy(table).T[:, index]  # (heads, m², m²)
+    st.code(_check(f"table[relative_position_index({window}, {M})] vs traced `{prefix}.{block}.rel_bias`",
+                   float((gathered - torch.tensor(chosen.rel_bias)).abs().max())), language=None)
+    st.caption(f"Yellow: in the middle, the {window}×{window} block of offsets that query (row {qr}, col {qc}) reads — key "
+               f"(ki, kj) takes offset (dy, dx) = ({qr} − ki, {qc} − kj), so the block appears flipped; on the right, the "
+               f"resulting {window}×{window} bias over the window's keys, as traced. Red negative, blue positive."
+               + (f" The stage is a single {window}×{window} window: the offsets read the central rows of the table."
+                  if window != M else ""))
+    show_source(relative_position_index, resize_bias_table, SwinBlock.relative_position_bias)
+
 
 # ---- 5. Patch merging ---------------------------------------------------------------------------------------------
-st.subheader("5 · Patch merging: half the grid, twice the channels")
-st.latex(r"\begin{aligned}&x_0 = x[0{:}{:}2,\,0{:}{:}2],\quad x_1 = x[1{:}{:}2,\,0{:}{:}2],\quad "
-         r"x_2 = x[0{:}{:}2,\,1{:}{:}2],\quad x_3 = x[1{:}{:}2,\,1{:}{:}2]\\"
-         r"&\longrightarrow\ \operatorname{Linear}_{4C\to2C}\big(\operatorname{LN}"
-         r"([x_0\Vert x_1\Vert x_2\Vert x_3])\big)\ \in\ \mathbb{R}^{\lceil h/2\rceil\times\lceil w/2\rceil"
-         r"\times 2C}\end{aligned}")
-flow = " → ".join(f"{sh}×{sw}×{sc}" for sh, sw, sc in shapes)
-st.markdown(f"At this input: **{flow}** (tokens h×w × channels C per stage). Each merging concatenates every "
-            "2×2 group of neighbouring tokens into one token of 4C channels — **in the order x0, x1, x2, x3 above: "
-            "the row offset changes first** — normalises it and maps it to 2C.")
-gp = _grids_jpeg(photo_key, tuple(grids), P, shown)
-cols = st.columns(4)
-for i, (col, picture) in enumerate(zip(cols, gp)):
-    sh, sw, sc = shapes[i]
-    col.image(picture, output_format="JPEG", width="stretch",
-              caption=("▶ " if i == stage else "") + f"stage {i + 1}: {sh}×{sw} tokens × {sc}, one token = "
-                      f"{P * 2 ** i}×{P * 2 ** i} px")
-if run.merge is None:
-    st.info(f"Stage 4 is the last stage: no merging after it. Its {h}×{w}×{C} tokens go to the final LayerNorm and "
-            "the classifier (mean over tokens). Choose stage 1–3 to see a merging.", icon=":material/info:")
-else:
-    mg = run.merge
-    mh, mw_ = mg.merged_grid
-    a, b = st.columns([2, 3], gap="medium")
-    picture, (zr, zc) = _merge_jpeg(photo_key, token_px, run.grid, shown)
-    a.image(picture, output_format="JPEG", width="stretch",
-            caption=f"The top-left {zr}×{zc} of stage {stage + 1}'s {h}×{w} tokens, in their 2×2 groups (black): "
-                    "colour and label = place in the concatenation" + (" (odd side: zero-padded, hatched)"
-                                                                       if (h % 2 or w % 2) and (zr > h or zc > w) else ""))
-    a.image(_legend("merge"), output_format="PNG")
-    b.markdown(
-        f"Stage {stage + 1} ends with **{h}×{w} tokens × C = {mg.channels}**. `merge` makes **{mh}×{mw_} tokens × "
-        f"4C = {4 * mg.channels}**; LayerNorm and a linear layer without bias give the traced "
-        f"`stages.{stage}.merged` **{_shape(mg.merged_shape)}** = {mh}·{mw_} tokens × 2C = {2 * mg.channels}: the "
-        f"input of stage {stage + 2}."
-        + (f" {h}×{w} has an odd side: `merge` first pads it with zero tokens to {h + h % 2}×{w + w % 2}."
-           if h % 2 or w % 2 else ""))
-    c0 = mg.channels
-    rows = [[f"**x{i}** = x[{dh}::2, {dw}::2]", f"{i * c0} … {(i + 1) * c0 - 1}",
-             " ".join(f"{v:+.3f}" for v in mg.group[i, :3]),
-             " ".join(f"{v:+.3f}" for v in mg.concatenated[i * c0:i * c0 + 3])]
-            for i, (dh, dw) in enumerate(sv.MERGE_OFFSETS)]
-    b.markdown("The first group, tokens (0, 0), (1, 0), (0, 1), (1, 1) of the traced map, and the first merged "
-               "token that `merge` made of them:\n\n"
-               + _table(["token", "its channels in the merged token", "its first 3 values", "merged[those channels][:3]"],
-                        rows))
-    st.code("\n".join([_check("merge(x) vs cat[x0, x1, x2, x3] by hand", mg.checks["cat"]),
-                       _check(f"reduction(norm(merge(x))) vs traced `stages.{stage}.merged`", mg.checks["merged"])]),
-            language=None)
-show_source(PatchMerging.merge, PatchMerging.forward)
+def patch_merging() -> None:
+    """Patch merging between stages: 2×2 neighbours concatenated, 4C → 2C (§3.1)."""
+    st.subheader("5 · Patch merging: half the grid, twice the channels")
+    st.latex(r"\begin{aligned}&x_0 = x[0{:}{:}2,\,0{:}{:}2],\quad x_1 = x[1{:}{:}2,\,0{:}{:}2],\quad "
+             r"x_2 = x[0{:}{:}2,\,1{:}{:}2],\quad x_3 = x[1{:}{:}2,\,1{:}{:}2]\\"
+             r"&\longrightarrow\ \operatorname{Linear}_{4C\to2C}\big(\operatorname{LN}"
+             r"([x_0\Vert x_1\Vert x_2\Vert x_3])\big)\ \in\ \mathbb{R}^{\lceil h/2\rceil\times\lceil w/2\rceil"
+             r"\times 2C}\end{aligned}")
+    flow = " → ".join(f"{sh}×{sw}×{sc}" for sh, sw, sc in shapes)
+    st.markdown(f"At this input: **{flow}** (tokens h×w × channels C per stage). Each merging concatenates every "
+                "2×2 group of neighbouring tokens into one token of 4C channels — **in the order x0, x1, x2, x3 above: "
+                "the row offset changes first** — normalises it and maps it to 2C.")
+    gp = _grids_jpeg(photo_key, tuple(grids), P, shown)
+    cols = st.columns(4)
+    for i, (col, picture) in enumerate(zip(cols, gp)):
+        sh, sw, sc = shapes[i]
+        col.image(picture, output_format="JPEG", width="stretch",
+                  caption=("▶ " if i == stage else "") + f"stage {i + 1}: {sh}×{sw} tokens × {sc}, one token = "
+                          f"{P * 2 ** i}×{P * 2 ** i} px")
+    if run.merge is None:
+        st.info(f"Stage 4 is the last stage: no merging after it. Its {h}×{w}×{C} tokens go to the final LayerNorm and "
+                "the classifier (mean over tokens). Choose stage 1–3 to see a merging.", icon=":material/info:")
+    else:
+        mg = run.merge
+        mh, mw_ = mg.merged_grid
+        a, b = st.columns([2, 3], gap="medium")
+        picture, (zr, zc) = _merge_jpeg(photo_key, token_px, run.grid, shown)
+        a.image(picture, output_format="JPEG", width="stretch",
+                caption=f"The top-left {zr}×{zc} of stage {stage + 1}'s {h}×{w} tokens, in their 2×2 groups (black): "
+                        "colour and label = place in the concatenation" + (" (odd side: zero-padded, hatched)"
+                                                                           if (h % 2 or w % 2) and (zr > h or zc > w) else ""))
+        a.image(_legend("merge"), output_format="PNG")
+        b.markdown(
+            f"Stage {stage + 1} ends with **{h}×{w} tokens × C = {mg.channels}**. `merge` makes **{mh}×{mw_} tokens × "
+            f"4C = {4 * mg.channels}**; LayerNorm and a linear layer without bias give the traced "
+            f"`stages.{stage}.merged` **{_shape(mg.merged_shape)}** = {mh}·{mw_} tokens × 2C = {2 * mg.channels}: the "
+            f"input of stage {stage + 2}."
+            + (f" {h}×{w} has an odd side: `merge` first pads it with zero tokens to {h + h % 2}×{w + w % 2}."
+               if h % 2 or w % 2 else ""))
+        c0 = mg.channels
+        rows = [[f"**x{i}** = x[{dh}::2, {dw}::2]", f"{i * c0} … {(i + 1) * c0 - 1}",
+                 " ".join(f"{v:+.3f}" for v in mg.group[i, :3]),
+                 " ".join(f"{v:+.3f}" for v in mg.concatenated[i * c0:i * c0 + 3])]
+                for i, (dh, dw) in enumerate(sv.MERGE_OFFSETS)]
+        b.markdown("The first group, tokens (0, 0), (1, 0), (0, 1), (1, 1) of the traced map, and the first merged "
+                   "token that `merge` made of them:\n\n"
+                   + _table(["token", "its channels in the merged token", "its first 3 values", "merged[those channels][:3]"],
+                            rows))
+        st.code("\n".join([_check("merge(x) vs cat[x0, x1, x2, x3] by hand", mg.checks["cat"]),
+                           _check(f"reduction(norm(merge(x))) vs traced `stages.{stage}.merged`", mg.checks["merged"])]),
+                language=None)
+    show_source(PatchMerging.merge, PatchMerging.forward)
+
 
 # ---- 6. Cost -------------------------------------------------------------------------------------------------------
-st.subheader("6 · What windows save: only the attention term")
-st.latex(r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}} + \underbrace{2(hw)^2C}_{QK^\top,\ AV}"
-         r"\qquad \Omega(\text{W-MSA}) = \underbrace{4hwC^2}_{\text{the same}} + \underbrace{2M^2hwC}_{QK^\top,\ AV"
-         r"\text{ in windows}}")
-g_cost, w_cost = sv.msa_cost(h, w, C), sv.wmsa_cost(h, w, C, window)
-padded_cost = sv.wmsa_cost(hp, wp, C, window)
-st.markdown(_table(
-    ["per attention layer of stage " + str(stage + 1), "4hwC² (projections)", "attention term", "total"],
-    [[f"MSA, global (hw = {h * w})", _mults(g_cost.projections), f"2(hw)²C = **{_mults(g_cost.attention)}**",
-      _mults(g_cost.total)],
-     [f"W-MSA, M = {window}", _mults(w_cost.projections), f"2M²hwC = **{_mults(w_cost.attention)}**",
-      _mults(w_cost.total)]]))
-ratio = g_cost.attention / w_cost.attention if w_cost.attention else float("nan")
-st.markdown(
-    f"With h·w = {h}·{w} = {h * w} tokens, C = {C}, M = {window}: the attention term shrinks **{ratio:.1f}×** "
-    f"(= hw / M² = {h * w} / {window * window}), the projections (and the MLP after them) cost exactly the same. "
-    "Both attention terms are linear in C; only the dependence on the number of tokens changes, from quadratic to "
-    "linear — \"O(N²) → O(M²N)\" is true of the attention term only."
-    + (f" The block really computes on the padded {hp}×{wp} map: {_mults(padded_cost.attention)} for attention."
-       if (hp, wp) != (h, w) else ""))
-res_shown = min(in_h, in_w)
-st.plotly_chart(_figure(_key("cost", stage, P, C, M, res_shown), lambda: sv.cost_figure(stage, P, C, M, res_shown)),
-                key="sw-cost",
-                config={"displaylogo": False})
-st.caption("Square inputs from 64 to 1024 px; the dotted vertical line is the current resolution. Log scale: MSA's "
-           "attention grows 4× faster than W-MSA's each time the side doubles.")
+def cost() -> None:
+    """The cost of global vs windowed attention (§3.2, Eq. 1–2)."""
+    st.subheader("6 · What windows save: only the attention term")
+    st.latex(r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}} + \underbrace{2(hw)^2C}_{QK^\top,\ AV}"
+             r"\qquad \Omega(\text{W-MSA}) = \underbrace{4hwC^2}_{\text{the same}} + \underbrace{2M^2hwC}_{QK^\top,\ AV"
+             r"\text{ in windows}}")
+    g_cost, w_cost = sv.msa_cost(h, w, C), sv.wmsa_cost(h, w, C, window)
+    padded_cost = sv.wmsa_cost(hp, wp, C, window)
+    st.markdown(_table(
+        ["per attention layer of stage " + str(stage + 1), "4hwC² (projections)", "attention term", "total"],
+        [[f"MSA, global (hw = {h * w})", _mults(g_cost.projections), f"2(hw)²C = **{_mults(g_cost.attention)}**",
+          _mults(g_cost.total)],
+         [f"W-MSA, M = {window}", _mults(w_cost.projections), f"2M²hwC = **{_mults(w_cost.attention)}**",
+          _mults(w_cost.total)]]))
+    ratio = g_cost.attention / w_cost.attention if w_cost.attention else float("nan")
+    st.markdown(
+        f"With h·w = {h}·{w} = {h * w} tokens, C = {C}, M = {window}: the attention term shrinks **{ratio:.1f}×** "
+        f"(= hw / M² = {h * w} / {window * window}), the projections (and the MLP after them) cost exactly the same. "
+        "Both attention terms are linear in C; only the dependence on the number of tokens changes, from quadratic to "
+        "linear — \"O(N²) → O(M²N)\" is true of the attention term only."
+        + (f" The block really computes on the padded {hp}×{wp} map: {_mults(padded_cost.attention)} for attention."
+           if (hp, wp) != (h, w) else ""))
+    res_shown = min(in_h, in_w)
+    st.plotly_chart(_figure(_key("cost", stage, P, C, M, res_shown), lambda: sv.cost_figure(stage, P, C, M, res_shown)),
+                    key="sw-cost",
+                    config={"displaylogo": False})
+    st.caption("Square inputs from 64 to 1024 px; the dotted vertical line is the current resolution. Log scale: MSA's "
+               "attention grows 4× faster than W-MSA's each time the side doubles.")
+
+
+# ---- the six steps, one tab each: only the open tab is computed and drawn (a window-size move redraws one
+# step, not the ~15 pictures and figures of all six) ----------------------------------------------------------
+assert nwin == sel_n and window == sel_m, (nwin, sel_n, window, sel_m)
+photo_key = _key(ctx.image_key, size, ctx.keep_aspect)
+s = shifted.shift
+labels = shifted.labels
+qr, qc = divmod(query, window)
+tabs = st.tabs(list(SECTIONS), key="swsec", on_change="rerun", bind="query-params")
+for tab, draw in zip(tabs, (partition, cyclic_shift, mask_and_attention, position_bias, patch_merging, cost)):
+    if tab.open:
+        with tab:
+            draw()
 stage_footer("swin")
 
 # The neighbouring window sizes, in the direction the slider last moved first: run in the background after this page

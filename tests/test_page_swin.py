@@ -1,5 +1,6 @@
 """Page 6 (Swin windows) in AppTest: every control, every window size 2–14 with every shift 0…M−1, the model notes,
-the mask statistics and the worked example as displayed, and the attention on the page against the traced model."""
+the mask statistics and the worked example as displayed, and the attention on the page against the traced model.
+The page's six steps are lazy tabs (only the open one runs): each test opens the tab it reads."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,11 +14,25 @@ from vitviz.viz import swin as sv
 from .apptest import app, assert_clean
 
 PAGE = "pages/swin.py"
+SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
+HEADINGS = ("1 · Window partition", "2 · Cyclic shift", "3 · The shift mask", "4 · Relative position bias",
+            "5 · Patch merging", "6 · What windows save")
+MASK = "Mask & attention"
 
 
 def open_page(**query):
     at = app(**query)
     at.switch_page(PAGE).run()
+    assert_clean(at)
+    return at
+
+
+def visit(at, section: str):
+    """Open one of the page's tabs (a tab change reruns the page, drawing only that tab). The tab is bound to the
+    URL, as a click in the browser would change it there too."""
+    at.session_state["swsec"] = section
+    at.query_params["swsec"] = section
+    at.run()
     assert_clean(at)
     return at
 
@@ -48,21 +63,36 @@ def test_opens_with_defaults_and_shows_every_part():
     assert at.radio(key="swstage").value == 1 and at.radio(key="swblock").value == "regular"
     assert at.select_slider(key="swp").value == 4
     assert list(at.radio(key="swstage").proto.captions) == ["56×56×96", "28×28×192", "14×14×384", "7×7×768"]
-    heads = [s.value for s in at.subheader]
-    for needle in ("Window partition", "Cyclic shift", "shift mask", "Relative position bias", "Patch merging",
-                   "only the attention term"):
-        assert any(needle in h for h in heads), needle
+    assert [t.label for t in at.tabs] == list(SECTIONS)
+    assert [h.value for h in at.subheader] == ["1 · Window partition"]  # only the open tab is drawn
     body = texts(at)
     assert "Adapted model" not in body  # the checkpoint itself: M = 7, P = 4
     assert "has shape **(64, 49, 96)**" in body and "**64 windows** of **49 tokens**" in body
     assert "not a multiple of" not in body
+    latex, checks = 0, []
+    for section, heading in zip(SECTIONS, HEADINGS):
+        visit(at, section)
+        assert [h.value for h in at.subheader if h.value.startswith(heading)] == [h.value for h in at.subheader], section
+        assert len(at.subheader) == 1, section
+        assert at.slider(key="M").value == 7 and at.radio(key="swstage").value == 1  # the controls stay as they were
+        latex += len(at.latex)
+        checks.append(texts(at))
+    body = "\n".join(checks)
     assert "Random weights" in body
-    assert len(at.latex) >= 7
+    assert latex >= 7
     assert "max |Δ| = 0   ✓ exact" in body and "✗" not in body
 
 
+def test_a_deep_link_opens_a_tab():
+    at = open_page(swsec="Cost")
+    assert [h.value for h in at.subheader] == ["6 · What windows save: only the attention term"]
+    at.slider(key="M").set_value(9).run()  # a window-size move keeps the tab
+    assert_clean(at)
+    assert [h.value for h in at.subheader] == ["6 · What windows save: only the attention term"] and "M = 9" in texts(at)
+
+
 def test_mask_statistics_as_displayed_at_m7_s3_on_56x56():
-    at = open_page()
+    at = open_page(swsec=MASK)
     body = texts(at)
     assert "Shifted block, s = 3: **9 regions** on the map, **15 of 64 windows** have a mask" in body
     assert "edge windows: 14 × **1176 / 2401** pairs masked" in body
@@ -78,7 +108,7 @@ def test_mask_statistics_as_displayed_at_m7_s3_on_56x56():
 
 
 def test_worked_example_windows_exactly():
-    at = open_page()
+    at = open_page(swsec="Cyclic shift")
     code = "\n".join(c.value for c in at.code)
     assert "B2 B3 B4 B1\nC2 C3 C4 C1\nD2 D3 D4 D1\nA2 A3 A4 A1" in code
     for i, window in enumerate(["B2 B3 / C2 C3", "B4 B1 / C4 C1", "D2 D3 / A2 A3", "D4 D1 / A4 A1"]):
@@ -91,7 +121,7 @@ def test_worked_example_windows_exactly():
     (2, 2, 195, 3),
 ])
 def test_page_attention_equals_the_traced_model(model, M, stage, win, query):
-    at = open_page(M=str(M), swstage=str(stage), swwin=str(win), swq=str(query))
+    at = open_page(M=str(M), swstage=str(stage), swwin=str(win), swq=str(query), swsec=MASK)
     assert_clean(at)
     assert (at.number_input(key="swwin").value, at.number_input(key="swq").value) == (win, query)
     t = vitviz.trace(model, pixels(model), include=[f"stages.{stage - 1}.blocks.{b}.attn.probs" for b in (0, 1)],
@@ -107,7 +137,7 @@ def test_page_attention_equals_the_traced_model(model, M, stage, win, query):
 
 
 def test_a_shift_the_checkpoint_does_not_use_reruns_the_block_and_says_so(model):
-    at = open_page(shift="1")
+    at = open_page(shift="1", swsec=MASK)
     assert "**Shift s = 1, but the checkpoint's shifted blocks use s = ⌊7/2⌋ = 3.**" in notes(at)
     assert "(re-run with your s)" in texts(at)
     body = texts(at)
@@ -118,6 +148,7 @@ def test_a_shift_the_checkpoint_does_not_use_reruns_the_block_and_says_so(model)
     view = sv.rerun_with_shift(model, run, 1)
     table = at.dataframe[0].value
     np.testing.assert_allclose(table["shifted: its weight"].to_numpy(), view.probs[63, :, 24].max(-1), atol=1e-7)
+    assert "(re-run with your s)" in texts(visit(at, "Cyclic shift"))
     at.slider(key="shift").set_value(3).run()
     assert_clean(at)
     assert "but the checkpoint's shifted blocks use" not in notes(at)
@@ -126,18 +157,22 @@ def test_a_shift_the_checkpoint_does_not_use_reruns_the_block_and_says_so(model)
 
 @pytest.mark.parametrize("M", range(2, 15))
 def test_every_window_size_and_every_shift_runs_clean(M):
-    at = open_page()
+    at = open_page(swsec="Cyclic shift")
     at.slider(key="M").set_value(M).run()
     assert_clean(at)
     assert at.slider(key="shift").value == M // 2  # a new M starts at its own default shift
     assert ("Adapted model: M = " in notes(at)) == (M != 7)
-    for s in range(M):
-        at.slider(key="shift").set_value(s).run()
-        assert_clean(at)
-        body = texts(at)
-        assert f"by **(−{s}, −{s})**" in body
-        assert f"Shifted block, s = {s}:" in body if s else "No shift here: the mask is all zeros" in body
-        assert ("but the checkpoint's shifted blocks use" in notes(at)) == (s != M // 2)
+    for section in ("Cyclic shift", MASK):  # the two tabs that draw the shift
+        visit(at, section)
+        for s in range(M):
+            at.slider(key="shift").set_value(s).run()
+            assert_clean(at)
+            body = texts(at)
+            if section == MASK:
+                assert f"Shifted block, s = {s}:" in body if s else "No shift here: the mask is all zeros" in body
+            else:
+                assert f"by **(−{s}, −{s})**" in body
+            assert ("but the checkpoint's shifted blocks use" in notes(at)) == (s != M // 2)
 
 
 @pytest.mark.parametrize("stage", [2, 3, 4])
@@ -149,6 +184,8 @@ def test_other_stages_across_window_sizes_and_shifts(stage, M):
         assert_clean(at)
     at.radio(key="swblock").set_value("shifted").run()
     assert_clean(at)
+    for section in SECTIONS:
+        visit(at, section)
 
 
 def test_window_size_adaptation_is_stated_exactly():
@@ -160,7 +197,7 @@ def test_window_size_adaptation_is_stated_exactly():
     assert "**56 × 56 is not a multiple of the 5 × 5 window.**" in notes(at)
     assert "to **60 × 60** (4 rows, 4 columns" in notes(at)
     assert "has shape **(144, 25, 96)**" in texts(at)
-    assert "resampled bicubically from the checkpoint's (13)² = 169 rows" in texts(at)
+    assert "resampled bicubically from the checkpoint's (13)² = 169 rows" in texts(visit(at, "Relative position bias"))
 
 
 @pytest.mark.parametrize("query, stage, M, text", [
@@ -169,7 +206,7 @@ def test_window_size_adaptation_is_stated_exactly():
     ({"res": "64"}, 3, 7, "its map is 4×4 and min(4, 4) = 4 ≤ M = 7"),
 ])
 def test_a_stage_no_larger_than_a_window_is_one_unshifted_window(query, stage, M, text):
-    at = open_page(swstage=str(stage), M=str(M), **query)
+    at = open_page(swstage=str(stage), M=str(M), swsec=MASK, **query)
     note = notes(at)
     assert text in note and "window and shift 0** (1 window)" in note
     assert "No shift here" in texts(at)
@@ -191,7 +228,7 @@ def test_patch_size_adaptation():
 
 
 def test_patch_merging_numbers():
-    at = open_page()
+    at = open_page(swsec="Patch merging")
     body = texts(at)
     assert "**56×56×96 → 28×28×192 → 14×14×384 → 7×7×768**" in body
     assert "`stages.0.merged` **(1, 784, 192)**" in body
@@ -203,7 +240,7 @@ def test_patch_merging_numbers():
 
 
 def test_cost_numbers_for_the_current_stage():
-    at = open_page()
+    at = open_page(swsec="Cost")
     body = texts(at)
     assert "2(hw)²C = **1.89 G**" in body and "2M²hwC = **29.50 M**" in body
     assert "shrinks **64.0×** (= hw / M² = 3136 / 49)" in body
@@ -226,7 +263,7 @@ def test_selection_is_reset_by_a_new_window_size_and_clamped_by_stage():
 
 
 def test_deep_link_selects_everything():
-    at = open_page(M="5", shift="1", swstage="2", swblock="shifted", swwin="3", swq="12", swhead="4")
+    at = open_page(M="5", shift="1", swstage="2", swblock="shifted", swwin="3", swq="12", swhead="4", swsec=MASK)
     assert (at.slider(key="M").value, at.slider(key="shift").value) == (5, 1)
     assert at.radio(key="swstage").value == 2 and at.radio(key="swblock").value == "shifted"
     assert (at.number_input(key="swwin").value, at.number_input(key="swq").value) == (3, 12)
@@ -240,3 +277,5 @@ def test_non_square_input():
     for stage in (2, 3, 4):
         at.radio(key="swstage").set_value(stage).run()
         assert_clean(at)
+        for section in SECTIONS:
+            visit(at, section)
