@@ -120,3 +120,20 @@ def test_a_failing_prefetch_job_frees_the_prefetcher():
     store.prefetch([("y", lambda: Run(1))], quiet=lambda: True)
     wait_prefetch(store)
     assert store.lookup("y") is not None and store.lookup("x") is None
+
+
+def test_a_run_that_raises_stores_nothing_and_leaves_no_lock_behind():
+    store = RunStore(budget=1000)
+
+    def fail():
+        raise ValueError("bad input")
+
+    for _ in range(3):
+        try:
+            store.get("bad", fail)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("the error must reach the caller")
+    assert store.lookup("bad") is None and store.computing == {}
+    assert store.get("bad", lambda: Run(10)).nbytes == 10  # a later call computes it

@@ -39,7 +39,12 @@ class RunStore:
             found = self.lookup(key)
             if found is not None:
                 return found
-            value = make()
+            try:
+                value = make()
+            except BaseException:
+                with self.lock:  # a waiting caller of the key then tries itself; a failed key leaves nothing behind
+                    self.computing.pop(key, None)
+                raise
             with self.lock:
                 self.items[key] = value
                 self.computing.pop(key, None)
