@@ -24,6 +24,7 @@ ROLLOUT_AUTO_TOKENS = 1601  # beyond, the rollout (L·H matrices of T × T) wait
 TRACE_BUDGET = 256 * 2**20  # bytes of stored q, k, v over all cached traces (the newest one is always kept)
 HEAD_PX = 480  # width the head-grid pictures are rendered at
 BIG_PX = 640  # width of the enlarged head
+SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth")
 
 
 @st.cache_resource(show_spinner=False)
@@ -189,143 +190,168 @@ with st.container(border=True):
         patch_picker(n, "Selected patch (raster index)")
 token = _query_token(n)
 rows = tr.rows(layer, token).cpu().numpy()  # (heads, T)
+row = rows[head]  # (T,)
 
 # ---- All heads of the layer -------------------------------------------------------------------------------
-st.subheader(f"Layer {layer + 1}: where {_label(token)} looks, head by head")
-pictures = _head_pictures(vin.cache_key, layer, token, rows, vin.shown, p)
-_picture_grid(pictures, [f"head {h + 1} · {r[1:].min():.3g}–{r[1:].max():.3g} · CLS {_pct(r[0])}"
-                         for h, r in enumerate(rows)])
-st.caption(
-    f"Row {token} of A in each head of layer {layer + 1} (`blocks.{layer}`), drawn on the patches it weights. Each "
-    "picture has its own colour scale from 0 (dark) to its largest weight (bright); the caption gives the smallest and "
-    "largest weight on a patch and the weight on the CLS key, which has no place on the image. "
-    + ("The yellow square is the query patch. " if token else "")
-    + "Pixels beyond the last whole patch are dimmed: the model never sees them.")
+def all_heads() -> None:
+    """Row `token` of A in every head of the layer, over the image."""
+    st.subheader(f"Layer {layer + 1}: where {_label(token)} looks, head by head")
+    pictures = _head_pictures(vin.cache_key, layer, token, rows, vin.shown, p)
+    _picture_grid(pictures, [f"head {h + 1} · {r[1:].min():.3g}–{r[1:].max():.3g} · CLS {_pct(r[0])}"
+                             for h, r in enumerate(rows)])
+    st.caption(
+        f"Row {token} of A in each head of layer {layer + 1} (`blocks.{layer}`), drawn on the patches it weights. Each "
+        "picture has its own colour scale from 0 (dark) to its largest weight (bright); the caption gives the smallest and "
+        "largest weight on a patch and the weight on the CLS key, which has no place on the image. "
+        + ("The yellow square is the query patch. " if token else "")
+        + "Pixels beyond the last whole patch are dimmed: the model never sees them.")
+
 
 # ---- One head enlarged, clickable, with its computation --------------------------------------------------
-st.subheader(f"Head {head + 1} enlarged — click a patch to make it the query")
-left, right = st.columns(2, gap="large")
-row = rows[head]
-with left:
-    picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p)
-    fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
-    st.plotly_chart(
-        viz.query_figure(picture, size, row[1:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
-                         title=f"{_label(token)} → every patch · layer {layer + 1}, head {head + 1}"),
-        key=_pick_key(vin.cache_key, token), on_select="rerun", selection_mode="points", theme=None,
-        config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
-    st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token and "
-               f"{_pct(row[1:].sum())} to the {n:,} patches; a uniform head would give each token 1/T = {1 / tokens:.3g}.")
-b = tr.breakdown(layer, head, token, top=5)
-short = lambda j: "CLS" if j == 0 else "({},{})".format(*divmod(int(j) - 1, gw))  # noqa: E731
-with right:
-    st.markdown(f"**The computation for {_label(token)}** — layer {layer + 1}, head {head + 1}, d = {d_head}")
-    st.latex(r"s_j = \frac{q_i \cdot k_j}{\sqrt{d}}, \qquad a_{ij} = \frac{e^{s_j}}{\sum_{j'} e^{s_{j'}}}")
-    top_exp = np.exp(b.scores[b.top] - b.scores.max())
-    total_exp = np.exp(b.scores - b.scores.max()).sum()
+def one_head() -> None:
+    """One head enlarged and clickable, with q·k/√d → softmax → Σ a·v on the real numbers."""
+    st.subheader(f"Head {head + 1} enlarged — click a patch to make it the query")
+    left, right = st.columns(2, gap="large")
+    with left:
+        picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p)
+        fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
+        st.plotly_chart(
+            viz.query_figure(picture, size, row[1:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
+                             title=f"{_label(token)} → every patch · layer {layer + 1}, head {head + 1}"),
+            key=_pick_key(vin.cache_key, token), on_select="rerun", selection_mode="points", theme=None,
+            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+        st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token and "
+                   f"{_pct(row[1:].sum())} to the {n:,} patches; a uniform head would give each token 1/T = {1 / tokens:.3g}.")
+    b = tr.breakdown(layer, head, token, top=5)
+    short = lambda j: "CLS" if j == 0 else "({},{})".format(*divmod(int(j) - 1, gw))  # noqa: E731
+    with right:
+        st.markdown(f"**The computation for {_label(token)}** — layer {layer + 1}, head {head + 1}, d = {d_head}")
+        st.latex(r"s_j = \frac{q_i \cdot k_j}{\sqrt{d}}, \qquad a_{ij} = \frac{e^{s_j}}{\sum_{j'} e^{s_{j'}}}")
+        top_exp = np.exp(b.scores[b.top] - b.scores.max())
+        total_exp = np.exp(b.scores - b.scores.max()).sum()
+        st.markdown(_table(
+            ["key j", "q·k_j", "s_j", "e^(s_j−m)", "a_ij"],
+            [[short(j), f"{dot:+.4g}", f"{b.scores[j]:+.4g}", f"{e:.4g}", f"**{b.probs[j]:.4g}**"]
+             for j, dot, e in zip(b.top, b.dots, top_exp)]))
+        st.markdown(
+            f"The 5 keys with the largest weights; √d = {1 / b.scale:g}. The softmax divides by the sum over all "
+            f"**{tokens:,}** keys, Σ e^(s_j − m) = **{total_exp:.4g}**, where m = max s_j (subtracting it changes nothing "
+            f"but avoids overflow). These 5 hold **{_pct(b.probs[b.top].sum())}** of the attention; uniform would be "
+            f"{_pct(5 / tokens)}.")
+    dims = min(6, d_head)
+    partial = b.probs[b.top] @ b.values
+    shown = np.vstack([b.probs[b.top, None] * b.values[:, :dims], partial[:dims], b.output[:dims]])
+    places = 4 if np.abs(shown).max() >= 0.01 else 6  # tiny weights at thousands of tokens need more decimals
+    st.markdown(f"**Then the weighted sum of the values**, o_i = Σ_j a_ij v_j — the first {dims} of its {d_head} numbers:")
     st.markdown(_table(
-        ["key j", "q·k_j", "s_j", "e^(s_j−m)", "a_ij"],
-        [[short(j), f"{dot:+.4g}", f"{b.scores[j]:+.4g}", f"{e:.4g}", f"**{b.probs[j]:.4g}**"]
-         for j, dot, e in zip(b.top, b.dots, top_exp)]))
-    st.markdown(
-        f"The 5 keys with the largest weights; √d = {1 / b.scale:g}. The softmax divides by the sum over all "
-        f"**{tokens:,}** keys, Σ e^(s_j − m) = **{total_exp:.4g}**, where m = max s_j (subtracting it changes nothing "
-        f"but avoids overflow). These 5 hold **{_pct(b.probs[b.top].sum())}** of the attention; uniform would be "
-        f"{_pct(5 / tokens)}.")
-dims = min(6, d_head)
-partial = b.probs[b.top] @ b.values
-shown = np.vstack([b.probs[b.top, None] * b.values[:, :dims], partial[:dims], b.output[:dims]])
-places = 4 if np.abs(shown).max() >= 0.01 else 6  # tiny weights at thousands of tokens need more decimals
-st.markdown(f"**Then the weighted sum of the values**, o_i = Σ_j a_ij v_j — the first {dims} of its {d_head} numbers:")
-st.markdown(_table(
-    ["", *(f"[{i}]" for i in range(dims)), "…"],
-    [*([f"a_ij · v_j of {short(j)}", *(f"{x:+.{places}f}" for x in line), "…"] for j, line in zip(b.top, shown[:5])),
-     ["Σ over these 5 keys", *(f"{x:+.{places}f}" for x in shown[5]), "…"],
-     [f"**o_i** = Σ over all {tokens:,} keys", *(f"**{x:+.{places}f}**" for x in shown[6]), "…"]]))
-st.caption(f"o_i is this head's output for the query; the output projection mixes it with the other {heads - 1} "
-           "heads' outputs. Every number here comes from the q, k, v the model computed for your image.")
+        ["", *(f"[{i}]" for i in range(dims)), "…"],
+        [*([f"a_ij · v_j of {short(j)}", *(f"{x:+.{places}f}" for x in line), "…"] for j, line in zip(b.top, shown[:5])),
+         ["Σ over these 5 keys", *(f"{x:+.{places}f}" for x in shown[5]), "…"],
+         [f"**o_i** = Σ over all {tokens:,} keys", *(f"**{x:+.{places}f}**" for x in shown[6]), "…"]]))
+    st.caption(f"o_i is this head's output for the query; the output projection mixes it with the other {heads - 1} "
+               "heads' outputs. Every number here comes from the q, k, v the model computed for your image.")
+
 
 # ---- The full matrix ------------------------------------------------------------------------------------
-st.subheader(f"The whole attention matrix of layer {layer + 1}, head {head + 1}")
-if n <= MATRIX_MAX_PATCHES:
-    labels = ["CLS", *(f"({r},{c})" for r in range(gh) for c in range(gw))]
-    st.plotly_chart(viz.matrix_figure(tr.matrix(layer, head).cpu().numpy(), labels, query=token,
-                                      title=f"A: {tokens} × {tokens} (row = query i, column = key j; each row sums to 1)"),
-                    key="attn-matrix", theme=None, config={"displaylogo": False})
-    st.caption("Token 0 is CLS, then the patches in raster order (row, column). Column 0 shows how much every token "
-               "reads from CLS; the diagonal is each token's attention to itself. The selected query's row is framed.")
-else:
-    st.info(
-        f"At {gh} × {gw} patches the matrix has {tokens:,} × {tokens:,} = {tokens ** 2:,} entries per head — more cells "
-        f"than a screen has pixels, and {tokens ** 2 * 4 / 2**20:,.0f} MB to send. It is drawn up to 40 × 40 patches "
-        f"(raise P or lower the resolution to see it). Here is the row of the selected query instead.",
-        icon=":material/grid_off:")
-    st.plotly_chart(viz.row_figure(row, (gh, gw), title=f"Row {token} ({_label(token)}); A[{token}, CLS] = {row[0]:.3g}"),
-                    key="attn-row", theme=None, config={"displaylogo": False})
-download_array(f"Attention rows of {_label(token)}, layer {layer + 1} (heads × T)", rows, f"attention-l{layer + 1}-q{token}")
-show_source(att.attention_probs, att.AttentionTrace.rows, att.query_breakdown)
+def whole_matrix() -> None:
+    """The layer's T × T attention matrix of one head (or the query's row, for large grids)."""
+    st.subheader(f"The whole attention matrix of layer {layer + 1}, head {head + 1}")
+    if n <= MATRIX_MAX_PATCHES:
+        labels = ["CLS", *(f"({r},{c})" for r in range(gh) for c in range(gw))]
+        st.plotly_chart(viz.matrix_figure(tr.matrix(layer, head).cpu().numpy(), labels, query=token,
+                                          title=f"A: {tokens} × {tokens} (row = query i, column = key j; each row sums to 1)"),
+                        key="attn-matrix", theme=None, config={"displaylogo": False})
+        st.caption("Token 0 is CLS, then the patches in raster order (row, column). Column 0 shows how much every token "
+                   "reads from CLS; the diagonal is each token's attention to itself. The selected query's row is framed.")
+    else:
+        st.info(
+            f"At {gh} × {gw} patches the matrix has {tokens:,} × {tokens:,} = {tokens ** 2:,} entries per head — more cells "
+            f"than a screen has pixels, and {tokens ** 2 * 4 / 2**20:,.0f} MB to send. It is drawn up to 40 × 40 patches "
+            f"(raise P or lower the resolution to see it). Here is the row of the selected query instead.",
+            icon=":material/grid_off:")
+        st.plotly_chart(viz.row_figure(row, (gh, gw), title=f"Row {token} ({_label(token)}); A[{token}, CLS] = {row[0]:.3g}"),
+                        key="attn-row", theme=None, config={"displaylogo": False})
+    download_array(f"Attention rows of {_label(token)}, layer {layer + 1} (heads × T)", rows, f"attention-l{layer + 1}-q{token}")
+    show_source(att.attention_probs, att.AttentionTrace.rows, att.query_breakdown)
+
 
 # ---- DINO's CLS masks -----------------------------------------------------------------------------------
-st.subheader("CLS attention of the last layer, thresholded (DINO)")
-t = st.slider("Keep the fraction t of the attention mass", 0.05, 1.0, 0.6, 0.05, key="t", bind="query-params",
-              help="DINO's visualize_attention.py uses t = 0.6.")
-masks = _mask_pictures(vin.cache_key, float(t), tr, vin.shown)
-_picture_grid([pic for pic, _ in masks],
-              [f"head {h + 1} · {kept} of {n:,} patches ({kept / n:.0%})" for h, (_, kept) in enumerate(masks)])
-st.markdown(
-    f"For each head, the last layer's CLS row A[0, 1:] over the patches is sorted, and the **smallest set of patches "
-    f"holding {t:.0%} of its mass** is kept (bright); the rest is darkened. The fewer patches a head needs, the more "
-    "concentrated its attention. In DINO, trained **without labels**, different heads of the last layer pick out "
-    "different objects or parts, close to a segmentation (Caron et al. 2021, Fig. 3).")
-show_source(att.mass_threshold_mask)
+def dino_masks() -> None:
+    """DINO's CLS masks: the smallest patch sets holding a fraction t of each head's attention (Caron et al. 2021, Fig. 3)."""
+    st.subheader("CLS attention of the last layer, thresholded (DINO)")
+    t = st.slider("Keep the fraction t of the attention mass", 0.05, 1.0, 0.6, 0.05, key="t", bind="query-params",
+                  help="DINO's visualize_attention.py uses t = 0.6.")
+    masks = _mask_pictures(vin.cache_key, float(t), tr, vin.shown)
+    _picture_grid([pic for pic, _ in masks],
+                  [f"head {h + 1} · {kept} of {n:,} patches ({kept / n:.0%})" for h, (_, kept) in enumerate(masks)])
+    st.markdown(
+        f"For each head, the last layer's CLS row A[0, 1:] over the patches is sorted, and the **smallest set of patches "
+        f"holding {t:.0%} of its mass** is kept (bright); the rest is darkened. The fewer patches a head needs, the more "
+        "concentrated its attention. In DINO, trained **without labels**, different heads of the last layer pick out "
+        "different objects or parts, close to a segmentation (Caron et al. 2021, Fig. 3).")
+    show_source(att.mass_threshold_mask)
+
 
 # ---- Rollout --------------------------------------------------------------------------------------------
-st.subheader("Attention rollout: following attention through the layers")
-r1, r2, r3 = st.columns(3, gap="medium")
-fusion = r1.segmented_control("Head fusion", list(att.FUSIONS), default="mean", required=True, key="fusion",
-                              bind="query-params")
-discard = r2.slider("Discard the lowest fraction", 0.0, 0.95, 0.0, 0.05, key="discard", bind="query-params",
-                    help="Zero this fraction of the smallest fused weights (never CLS's row or column) before the residual.")
-upto = r3.slider("Through layer", 1, depth, depth, key="upto", bind="query-params")
-settings = f"{vin.cache_key}|{upto}|{fusion}|{discard}"
-if tokens > ROLLOUT_AUTO_TOKENS and st.session_state.get("rollout-asked") != settings:
-    st.info(f"Rollout builds every head's {tokens:,} × {tokens:,} matrix in each of the {upto} layers "
-            f"(about {2 * upto * heads * tokens ** 2 * d_head / 1e9:,.0f} GFLOP): seconds to a minute on a CPU, so it "
-            "waits for you.", icon=":material/hourglass_top:")
-    if st.button("Compute the rollout for these settings", key="rollout-go"):
-        st.session_state["rollout-asked"] = settings
-if tokens <= ROLLOUT_AUTO_TOKENS or st.session_state.get("rollout-asked") == settings:
-    with st.spinner(f"Rolling attention out through {upto} layers…", show_time=True):
-        rolled, rolled_picture, alone = _rollout(vin.cache_key, upto, fusion, float(discard), tr, vin.shown)
-    rolled_col, alone_col = st.columns(2, gap="medium")
-    rolled_col.image(rolled_picture, width="stretch",
-            caption=f"Rollout R[CLS, patches] through layers 1–{upto} ({fusion} of heads"
-                    + (f", lowest {discard:.0%} discarded" if discard else "")
-                    + f"): patches {rolled[1:].min():.3g}–{rolled[1:].max():.3g}, R[CLS, CLS] = {rolled[0]:.3g}")
-    alone_col.image(alone, width="stretch", caption=f"For comparison: CLS attention in layer {upto} alone ({fusion} of heads), "
-                                               "without the layers below it")
-st.latex(r"\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I\big)\Big),"
-         r"\qquad R = \hat A_L \cdots \hat A_2\, \hat A_1,\qquad \text{map} = R[\mathrm{CLS},\ \text{patches}]")
-st.markdown(
-    "Rollout (Abnar & Zuidema 2020) asks how much each input patch flows into the CLS token after several layers. "
-    "It **assumes** that a layer mixes tokens linearly by its attention, that the residual connection counts as "
-    "much as attention (the ½(A + I)), and that heads can be merged by a mean (or max/min) — it ignores the "
-    "value vectors, the output projection and the MLPs. Each Â_l keeps rows summing to 1 (row-normalised "
-    "with keepdim), so R does too. Computed as the row e_CLSᵀ Â_L ⋯ Â_1, one layer at a time.")
-show_source(att.rollout_step, att.rollout_row)
+def rollout() -> None:
+    """Attention rollout (Abnar & Zuidema 2020, §3): ½(A + I) multiplied through the layers."""
+    st.subheader("Attention rollout: following attention through the layers")
+    r1, r2, r3 = st.columns(3, gap="medium")
+    fusion = r1.segmented_control("Head fusion", list(att.FUSIONS), default="mean", required=True, key="fusion",
+                                  bind="query-params")
+    discard = r2.slider("Discard the lowest fraction", 0.0, 0.95, 0.0, 0.05, key="discard", bind="query-params",
+                        help="Zero this fraction of the smallest fused weights (never CLS's row or column) before the residual.")
+    upto = r3.slider("Through layer", 1, depth, depth, key="upto", bind="query-params")
+    settings = f"{vin.cache_key}|{upto}|{fusion}|{discard}"
+    if tokens > ROLLOUT_AUTO_TOKENS and st.session_state.get("rollout-asked") != settings:
+        st.info(f"Rollout builds every head's {tokens:,} × {tokens:,} matrix in each of the {upto} layers "
+                f"(about {2 * upto * heads * tokens ** 2 * d_head / 1e9:,.0f} GFLOP): seconds to a minute on a CPU, so it "
+                "waits for you.", icon=":material/hourglass_top:")
+        if st.button("Compute the rollout for these settings", key="rollout-go"):
+            st.session_state["rollout-asked"] = settings
+    if tokens <= ROLLOUT_AUTO_TOKENS or st.session_state.get("rollout-asked") == settings:
+        with st.spinner(f"Rolling attention out through {upto} layers…", show_time=True):
+            rolled, rolled_picture, alone = _rollout(vin.cache_key, upto, fusion, float(discard), tr, vin.shown)
+        rolled_col, alone_col = st.columns(2, gap="medium")
+        rolled_col.image(rolled_picture, width="stretch",
+                caption=f"Rollout R[CLS, patches] through layers 1–{upto} ({fusion} of heads"
+                        + (f", lowest {discard:.0%} discarded" if discard else "")
+                        + f"): patches {rolled[1:].min():.3g}–{rolled[1:].max():.3g}, R[CLS, CLS] = {rolled[0]:.3g}")
+        alone_col.image(alone, width="stretch", caption=f"For comparison: CLS attention in layer {upto} alone ({fusion} of heads), "
+                                                   "without the layers below it")
+    st.latex(r"\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I\big)\Big),"
+             r"\qquad R = \hat A_L \cdots \hat A_2\, \hat A_1,\qquad \text{map} = R[\mathrm{CLS},\ \text{patches}]")
+    st.markdown(
+        "Rollout (Abnar & Zuidema 2020) asks how much each input patch flows into the CLS token after several layers. "
+        "It **assumes** that a layer mixes tokens linearly by its attention, that the residual connection counts as "
+        "much as attention (the ½(A + I)), and that heads can be merged by a mean (or max/min) — it ignores the "
+        "value vectors, the output projection and the MLPs. Each Â_l keeps rows summing to 1 (row-normalised "
+        "with keepdim), so R does too. Computed as the row e_CLSᵀ Â_L ⋯ Â_1, one layer at a time.")
+    show_source(att.rollout_step, att.rollout_row)
+
 
 # ---- Mean attention distance ----------------------------------------------------------------------------
-st.subheader("How far does each head look? Mean attention distance against depth")
-uniform = att.uniform_attention_distance((gh, gw), p)
-st.plotly_chart(viz.distance_figure(tr.distance, uniform, layer), key="attn-distance", theme=None, config={"displaylogo": False})
-st.markdown(
-    f"For every head, the attention weights of each patch query times the pixel distance to each key patch "
-    f"(P = {p} px between neighbouring patch centres), averaged over queries — the ViT paper's Fig. 7 (right), "
-    f"on your image. CLS is left out and each row renormalised over the patches. Uniform attention over this "
-    f"{gh} × {gw} grid gives {uniform:.1f} px (dashed). Trained ViTs have some heads that look far already in the "
-    "first layers, others local like a convolution; deeper, all heads look far.")
-download_array("Mean attention distance (layers × heads, px)", tr.distance, "attention-distance")
-show_source(att.mean_attention_distance)
+def distance() -> None:
+    """Mean attention distance per head against depth (Dosovitskiy et al. 2021, Fig. 7 right)."""
+    st.subheader("How far does each head look? Mean attention distance against depth")
+    uniform = att.uniform_attention_distance((gh, gw), p)
+    st.plotly_chart(viz.distance_figure(tr.distance, uniform, layer), key="attn-distance", theme=None, config={"displaylogo": False})
+    st.markdown(
+        f"For every head, the attention weights of each patch query times the pixel distance to each key patch "
+        f"(P = {p} px between neighbouring patch centres), averaged over queries — the ViT paper's Fig. 7 (right), "
+        f"on your image. CLS is left out and each row renormalised over the patches. Uniform attention over this "
+        f"{gh} × {gw} grid gives {uniform:.1f} px (dashed). Trained ViTs have some heads that look far already in the "
+        "first layers, others local like a convolution; deeper, all heads look far.")
+    download_array("Mean attention distance (layers × heads, px)", tr.distance, "attention-distance")
+    show_source(att.mean_attention_distance)
+
+
+# ---- the six views, one tab each: only the open tab is computed and drawn -------------------------------------
+tabs = st.tabs(list(SECTIONS), key="atsec", on_change="rerun", bind="query-params")
+for tab, draw in zip(tabs, (all_heads, one_head, whole_matrix, dino_masks, rollout, distance)):
+    if tab.open:
+        with tab:
+            draw()
 
 # ---- Predictions ----------------------------------------------------------------------------------------
 st.subheader("What the model predicts")

@@ -1,5 +1,5 @@
-"""The attention page in headless Chromium: click a patch on the enlarged head, change layer and head, and a
-non-square input, with no exception."""
+"""The attention page in headless Chromium: its six tabs clicked through, a click on a patch of the enlarged head,
+layer and head changes, and a non-square input, with no exception."""
 from __future__ import annotations
 
 import re
@@ -47,13 +47,32 @@ def first_subheader(page) -> str:
     return page.locator("h3").first.inner_text()
 
 
-def test_click_a_patch_then_change_layer_and_head(page, app_url):
+def open_tab(page, label: str) -> None:
+    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
+    wait_idle(page)
+    assert_healthy(page)
+
+
+TABS = {"All heads": "where CLS looks", "One head, step by step": "enlarged", "Whole matrix": "whole attention matrix",
+        "DINO masks": "thresholded (DINO)", "Rollout": "rollout", "Distance vs depth": "Mean attention distance"}
+
+
+def test_every_tab(page, app_url):
     open_attention(page, app_url)
-    assert "where CLS looks" in first_subheader(page)
+    for label, heading in TABS.items():
+        open_tab(page, label)
+        assert heading in first_subheader(page), label
+        assert [t for t, h in TABS.items() if h in page.get_by_test_id("stMain").inner_text()] == [label]
+
+
+def test_click_a_patch_then_change_layer_and_head(page, app_url):
+    open_attention(page, app_url, atsec="One head, step by step")
+    assert "Head 1 enlarged" in first_subheader(page)
     click_enlarged_head(page, 0.5 / 14 + 5 / 14, 0.5 / 14 + 3 / 14)  # patch (3, 5) of the 14 × 14 grid
     assert re.search(r"[?&]patch=47(&|$)", page.url) and "query=patch" in page.url, page.url
+    assert "The computation for patch (3, 5)" in page.get_by_test_id("stMain").inner_text()
+    open_tab(page, "All heads")
     assert "where patch (3, 5) looks" in first_subheader(page)
-    assert_healthy(page)
 
     slider = page.get_by_test_id("stMain").get_by_role("slider").first  # the layer slider
     slider.focus()
@@ -63,13 +82,15 @@ def test_click_a_patch_then_change_layer_and_head(page, app_url):
 
     page.get_by_role("radiogroup", name="Head").get_by_role("radio", name="3", exact=True).click()
     wait_until(page, "head=3")
+    open_tab(page, "One head, step by step")
     assert page.get_by_text("Head 3 enlarged").count() == 1
     assert_healthy(page)
 
 
 def test_non_square_input_click(page, app_url):
-    open_attention(page, app_url, img="coffee", aspect="true", ps="24")
+    open_attention(page, app_url, img="coffee", aspect="true", ps="24", atsec="One head, step by step")
     click_enlarged_head(page, 0.02, 0.05)  # top-left corner: patch (0, 0)
     assert "query=patch" in page.url, page.url  # patch 0 is the number input's default: not in the URL
+    open_tab(page, "All heads")
     assert "where patch (0, 0) looks" in first_subheader(page)
     assert_healthy(page)

@@ -1,5 +1,6 @@
 """AppTest of the attention page: every control, a clicked patch, other models and grids, no model rerun on
-interaction, and the memory of dino-vits8 at 480 × 480 measured in a fresh process."""
+interaction, and the memory of dino-vits8 at 480 × 480 measured in a fresh process. The page's six views are lazy
+tabs (only the open one runs): each test opens the tab it reads."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,8 @@ import vitviz.attention
 from .apptest import APP, assert_clean, photo, upload
 
 PAGE = "pages/attention.py"
+SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth")
+ONE = "One head, step by step"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +31,15 @@ def open_page(image: tuple[str, bytes] | None = None, **query):
     at.switch_page(PAGE).run()
     if image is not None:
         at = upload(at, *image)
+    assert_clean(at)
+    return at
+
+
+def visit(at, section: str):
+    """Open one of the page's tabs, as a click does (the tab is bound to the URL)."""
+    at.session_state["atsec"] = section
+    at.query_params["atsec"] = section
+    at.run()
     assert_clean(at)
     return at
 
@@ -65,52 +77,59 @@ def trace_calls(monkeypatch):
 
 def test_page_runs_with_the_sample_and_shows_every_panel():
     at = open_page()
+    assert [t.label for t in at.tabs] == list(SECTIONS)
     heads = subheaders(at)
-    assert heads[0].startswith("Layer 12: where CLS looks")
-    for part in ("enlarged", "whole attention matrix", "thresholded (DINO)", "rollout", "Mean attention distance",
-                 "predicts", "do not"):
-        assert any(part in h for h in heads), (part, heads)
+    assert heads[0].startswith("Layer 12: where CLS looks") and len(heads) == 3  # the open tab, then the page's end
     assert sum(c.startswith("head ") and "· CLS " in c for c in captions(at)) == 6  # the head grid
-    assert sum("of 196 patches" in c for c in captions(at)) == 6  # the DINO masks
     assert any("no classifier" in i.value for i in at.info)
+    for section, part in zip(SECTIONS, ("where CLS looks", "enlarged", "whole attention matrix", "thresholded (DINO)",
+                                        "rollout", "Mean attention distance")):
+        heads = subheaders(visit(at, section))
+        assert part in heads[0] and heads[1:] == ["What the model predicts",
+                                                   "What attention maps do — and do not — tell you"], (section, heads)
+        if section == "DINO masks":
+            assert sum("of 196 patches" in c for c in captions(at)) == 6
 
 
 def test_click_a_patch_then_change_layer_head_threshold_without_rerunning_the_model(trace_calls):
-    at = open_page(("mine.jpg", photo(300, 260, seed=21)))
+    at = open_page(("mine.jpg", photo(300, 260, seed=21)), atsec=ONE)
     assert trace_calls, "a new image is traced"
     trace_calls.clear()
     at = click(at, 3 * 14 + 5)
     assert_clean(at)
     assert at.session_state["patch"] == 47 and at.session_state["query"] == "patch"
-    assert subheaders(at)[0] == "Layer 12: where patch (3, 5) looks, head by head"
     assert any("The computation for patch (3, 5)" in m.value for m in at.markdown)
+    assert subheaders(visit(at, "All heads"))[0] == "Layer 12: where patch (3, 5) looks, head by head"
     at.slider(key="layer").set_value(4).run()
     assert_clean(at)
     assert subheaders(at)[0].startswith("Layer 4:")
     at.pills(key="head").set_value(3).run()
     assert_clean(at)
-    assert any(h.startswith("Head 3 enlarged") for h in subheaders(at))
-    at.slider(key="t").set_value(0.3).run()
+    assert subheaders(visit(at, ONE))[0].startswith("Head 3 enlarged")
+    visit(at, "DINO masks").slider(key="t").set_value(0.3).run()
     assert_clean(at)
     assert any("holding 30% of its mass" in m.value for m in at.markdown)
-    at = click(at, 0)  # a second click, on another patch
-    assert at.session_state["patch"] == 0 and subheaders(at)[0].startswith("Layer 4: where patch (0, 0)")
+    at = click(visit(at, ONE), 0)  # a second click, on another patch
+    assert at.session_state["patch"] == 0
+    assert subheaders(visit(at, "All heads"))[0].startswith("Layer 4: where patch (0, 0)")
     at.segmented_control(key="query").set_value("CLS").run()
     assert_clean(at)
     assert subheaders(at)[0].startswith("Layer 4: where CLS looks")
-    assert not trace_calls, "layer, head, query and threshold reuse the one traced forward pass"
+    for section in SECTIONS:
+        visit(at, section)
+    assert not trace_calls, "layer, head, query, threshold and every tab reuse the one traced forward pass"
 
 
 def test_rollout_controls_and_deep_link():
-    at = open_page(layer=3, head=2, t=0.4, fusion="max", discard=0.5, upto=6)
+    at = open_page(layer=3, head=2, t=0.4, fusion="max", discard=0.5, upto=6, atsec="Rollout")
     assert_clean(at)
-    assert subheaders(at)[0].startswith("Layer 3:")
-    assert any(h.startswith("Head 2 enlarged") for h in subheaders(at))
     assert any("through layers 1–6 (max of heads, lowest 50% discarded)" in c for c in captions(at))
     at.slider(key="upto").set_value(12).run()
     at.segmented_control(key="fusion").set_value("min").run()
     assert_clean(at)
     assert any("through layers 1–12 (min of heads" in c for c in captions(at))
+    assert subheaders(visit(at, "All heads"))[0].startswith("Layer 3:")
+    assert subheaders(visit(at, ONE))[0].startswith("Head 2 enlarged")
 
 
 def test_classifier_shows_top5_and_heads_are_clamped_when_the_model_changes():
@@ -125,18 +144,18 @@ def test_classifier_shows_top5_and_heads_are_clamped_when_the_model_changes():
 
 
 def test_non_square_input_with_dropped_pixels():
-    at = open_page(("wide.jpg", photo(480, 240, seed=4)), aspect="true", ps=24)
+    at = open_page(("wide.jpg", photo(480, 240, seed=4)), aspect="true", ps=24, atsec=ONE)
     ctx = at.session_state["ctx"]
     assert ctx.keep_aspect
     at = click(at, 13)  # a patch in the first row
     assert_clean(at)
-    assert subheaders(at)[0].endswith("where patch (0, 13) looks, head by head")
+    assert subheaders(visit(at, "All heads"))[0].endswith("where patch (0, 13) looks, head by head")
 
 
 def test_large_grid_shows_the_row_and_waits_for_the_rollout_button():
-    at = open_page(ps=5)  # 44 × 44 = 1,936 patches at 224 px: past the 40 × 40 matrix limit
+    at = open_page(ps=5, atsec="Whole matrix")  # 44 × 44 = 1,936 patches at 224 px: past the 40 × 40 matrix limit
     assert any("Here is the row of the selected query instead" in i.value for i in at.info)
-    assert any("waits for you" in i.value for i in at.info)
+    assert any("waits for you" in i.value for i in visit(at, "Rollout").info)
     assert not any("Rollout R[CLS" in c for c in captions(at))
     at.button(key="rollout-go").click().run()
     assert_clean(at)
@@ -158,6 +177,10 @@ MEMORY_SCRIPT = textwrap.dedent("""
     assert not at.exception, [e.message for e in at.exception]
     at.slider(key="layer").set_value(5).run()
     at.segmented_control(key="query").set_value("patch").run()
+    for section in {sections!r}:  # every tab, the rollout last
+        at.session_state["atsec"] = section
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
     at.button(key="rollout-go").click().run()
     assert not at.exception, [e.message for e in at.exception]
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
@@ -177,7 +200,8 @@ def test_dino_vits8_at_480_stays_under_2_gb():
     Linux carries the parent's high-water mark into a child across fork + exec, so after a big test in this pytest
     process it reports the parent, not the app.
     """
-    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.format(root=str(ROOT))], cwd=ROOT, capture_output=True,
+    script = MEMORY_SCRIPT.format(root=str(ROOT), sections=SECTIONS[:4] + SECTIONS[5:] + SECTIONS[4:5])
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=880, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
