@@ -29,6 +29,8 @@ MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
 HEAD_PX = 320  # each head's attention picture (four in a row, ~215 px each) and the receptive-field pictures
 FEATURE_PX = 160  # each feature-map picture (six in a row, ~140 px each)
 PATCH_MAX = 8
+SECTIONS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field",
+            "Cost")
 
 
 @st.cache_resource(show_spinner=False)
@@ -221,216 +223,255 @@ st.markdown(f"Stage {stage} at this input: **H × W = {h} × {w}**, **C = {C}** 
             f"transformer layers with {heads} heads.")
 
 # ---- 1. Local representation -----------------------------------------------------------------------------
-st.subheader("1 · Local representation: 3×3 conv, then 1×1 conv to d")
-st.latex(r"X_L = W_{1\times1} * \operatorname{SiLU}\big(\operatorname{BN}(W_{3\times3} * X)\big)")
-a, b = st.columns(2, gap="medium")
-ch3 = a.multiselect(f"Channels of the 3×3 conv output (0–{C - 1})", list(range(C)), default=[0, 1, 2, 3],
-                    max_selections=5, key="mvch3")
-ch1 = b.multiselect(f"Channels of X_L (0–{d - 1})", list(range(d)), default=[0, 1, 2, 3], max_selections=5, key="mvch1")
-photo = _photo(_key(ctx.image_key, size), h, w, shown)
-for label, maps, chosen, tap in (("3×3 conv, BN, SiLU", block.conv3, ch3, "local_conv"),
-                                 ("1×1 conv → X_L", block.taps["local"], ch1, "local")):
-    cols = st.columns(6)
-    cols[0].image(photo, caption="your image (aligned)", width="stretch")
-    for col, c, picture in zip(cols[1:], chosen, _features(_key(view, tap), tuple(chosen), maps)):
-        col.image(picture, caption=f"{label}: channel {c}", width="stretch", output_format="PNG")
-st.caption(f"Each map is {h}×{w}: one cell per feature-map pixel, over the same field of view as the image "
-           f"(stride {2 ** (stage + 1)}: one cell covers {2 ** (stage + 1)}×{2 ** (stage + 1)} input pixels). Colour "
-           "from the channel's minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its "
-           f"8 neighbours ({C} → {C} channels); the 1×1 conv mixes channels only ({C} → d = {d}), no BN, no activation.")
-st.code(_check(f"{prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]), language=None)
-show_source(MobileViTBlock.local_rep)
+def show_local_rep() -> None:
+    """local_rep: the 3×3 and 1×1 convolutions, channel by channel (Mehta & Rastegari 2022, §3.1)."""
+    st.subheader("1 · Local representation: 3×3 conv, then 1×1 conv to d")
+    st.latex(r"X_L = W_{1\times1} * \operatorname{SiLU}\big(\operatorname{BN}(W_{3\times3} * X)\big)")
+    a, b = st.columns(2, gap="medium")
+    conv3 = a.multiselect(f"Channels of the 3×3 conv output (0–{C - 1})", list(range(C)), default=ch3,
+                          max_selections=5, key="mvch3")
+    local = b.multiselect(f"Channels of X_L (0–{d - 1})", list(range(d)), default=ch1, max_selections=5, key="mvch1")
+    st.session_state["_mvch3"], st.session_state["_mvch1"] = conv3, local
+    for label, maps, chosen, tap in (("3×3 conv, BN, SiLU", block.conv3, conv3, "local_conv"),
+                                     ("1×1 conv → X_L", block.taps["local"], local, "local")):
+        cols = st.columns(6)
+        cols[0].image(photo, caption="your image (aligned)", width="stretch")
+        for col, ch, picture in zip(cols[1:], chosen, _features(_key(view, tap), tuple(chosen), maps)):
+            col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
+    st.caption(f"Each map is {h}×{w}: one cell per feature-map pixel, over the same field of view as the image "
+               f"(stride {2 ** (stage + 1)}: one cell covers {2 ** (stage + 1)}×{2 ** (stage + 1)} input pixels). Colour "
+               "from the channel's minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its "
+               f"8 neighbours ({C} → {C} channels); the 1×1 conv mixes channels only ({C} → d = {d}), no BN, no activation.")
+    st.code(_check(f"{prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]), language=None)
+    show_source(MobileViTBlock.local_rep)
+
 
 # ---- 2. Unfold -------------------------------------------------------------------------------------------
-st.subheader("2 · Unfold: P sequences, one per pixel offset")
-if u.needs_resize:
-    st.warning(
-        f"**{h} × {w} is not a multiple of the {ph} × {pw} patch.** Before unfolding, MobileViT resizes X_L "
-        f"bilinearly (align_corners=False) **from {h} × {w} up to {hr} × {wr}**, the next multiples; after folding it "
-        f"resizes back **from {hr} × {wr} to {h} × {w}** (no padding, which would need masked attention). The map "
-        "below is the resized one, the one actually unfolded.", icon=":material/aspect_ratio:")
-st.latex(rf"X_L\in\mathbb{{R}}^{{{hr}\times{wr}\times{d}}}\ \longrightarrow\ X_U\in\mathbb{{R}}^{{P\times N\times d}}"
-         rf"=\mathbb{{R}}^{{{P}\times{N}\times{d}}},\qquad P = p_h p_w = {ph}\cdot{pw},\quad "
-         rf"N=\frac{{H'W'}}{{P}}=\frac{{{hr}\cdot{wr}}}{{{P}}}")
-st.markdown(
-    f"The traced tensor `{prefix}.unfolded` has shape **{_shape(run.shapes[prefix + '.unfolded'])}** = "
-    f"(batch·P, N, d). Pixel (r, c) goes to sequence **p = (r mod {ph})·{pw} + (c mod {pw})** at position "
-    f"**n = ⌊r/{ph}⌋·{nw} + ⌊c/{pw}⌋**: every sequence holds the pixels that sit at the **same place inside their "
-    "patch**, one from each patch.")
+def show_unfold() -> None:
+    """unfold: the P sequences of N patches, on a clickable map of offsets (§3.1, Fig. 1b)."""
+    st.subheader("2 · Unfold: P sequences, one per pixel offset")
+    if u.needs_resize:
+        st.warning(
+            f"**{h} × {w} is not a multiple of the {ph} × {pw} patch.** Before unfolding, MobileViT resizes X_L "
+            f"bilinearly (align_corners=False) **from {h} × {w} up to {hr} × {wr}**, the next multiples; after folding it "
+            f"resizes back **from {hr} × {wr} to {h} × {w}** (no padding, which would need masked attention). The map "
+            "below is the resized one, the one actually unfolded.", icon=":material/aspect_ratio:")
+    st.latex(rf"X_L\in\mathbb{{R}}^{{{hr}\times{wr}\times{d}}}\ \longrightarrow\ X_U\in\mathbb{{R}}^{{P\times N\times d}}"
+             rf"=\mathbb{{R}}^{{{P}\times{N}\times{d}}},\qquad P = p_h p_w = {ph}\cdot{pw},\quad "
+             rf"N=\frac{{H'W'}}{{P}}=\frac{{{hr}\cdot{wr}}}{{{P}}}")
+    st.markdown(
+        f"The traced tensor `{prefix}.unfolded` has shape **{_shape(run.shapes[prefix + '.unfolded'])}** = "
+        f"(batch·P, N, d). Pixel (r, c) goes to sequence **p = (r mod {ph})·{pw} + (c mod {pw})** at position "
+        f"**n = ⌊r/{ph}⌋·{nw} + ⌊c/{pw}⌋**: every sequence holds the pixels that sit at the **same place inside their "
+        "patch**, one from each patch.")
 
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        st.markdown("**The selected pixel** — click another one on the map, or type it above the tabs:")
+        i_off, j_off = divmod(p, pw)
+        a_patch, b_patch = divmod(n, nw)
+        st.markdown(
+            f"Pixel **(r, c) = ({r}, {c})**\n\n"
+            f"- offset **p = ({r} mod {ph})·{pw} + ({c} mod {pw}) = {i_off}·{pw} + {j_off} = {p}** "
+            f"(row {i_off}, column {j_off} inside its patch)\n"
+            f"- patch **n = ⌊{r}/{ph}⌋·{nw} + ⌊{c}/{pw}⌋ = {a_patch}·{nw} + {b_patch} = {n}** "
+            f"(patch row {a_patch}, column {b_patch})\n\n"
+            f"So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {N} pixels marked in black on the map.")
+        st.markdown(_table(["", "[0]", "[1]", "[2]"],
+                           [[f"X_L[{r}, {c}, :]", *(f"{x:+.4f}" for x in block.resized[:3, r, c])],
+                            [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in block.taps["unfolded"][p, n, :3])]]))
+        st.caption(f"The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced `unfolded`).")
+        st.image(_legend(ph, pw), caption=f"One {ph}×{pw} patch: offset p (and row, col inside the patch)",
+                 width=min(260, 56 * pw + 8), output_format="PNG")
+    with left:
+        st.plotly_chart(_offset_map(view, (r, c), shown, u), key=_chart_key(view), on_select="rerun", selection_mode="points",
+                        config={"displayModeBar": False})  # a click target: zoom and pan only get in the way
+        st.caption("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe"
+                   + ("; colours repeat after 8 offsets, the numbers do not" if P > 8 else "") + "). Thick black lines "
+                   "separate patches. The large frame is the selected pixel; the pixels marked in black are its sequence. "
+                   "Hover any pixel for its (p, n).")
+    channel = ch1[0] if ch1 else 0
+    st.plotly_chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (p, n)), key="mv-unfolded",
+                    config={"displaylogo": False})
+    st.caption(f"The traced X_U for channel {channel} (the first channel chosen for X_L on the first tab): one row per sequence, "
+               f"its {N} patches in raster order. The framed cell is the selected pixel.")
+    show_source(MobileViTBlock.unfold, unfold, patch_multiple)
+
+
+# ---- 3. Global representation ----------------------------------------------------------------------------
+def show_global_rep() -> None:
+    """global_rep: one pixel's attention across the patches at its offset, per head (§3.1)."""
+    st.subheader("3 · Global representation: attention across the patches")
+    st.latex(r"X_G(p) = \operatorname{Transformer}^{L}\big(X_U(p)\big),\ \ 1\le p\le P:\quad "
+             r"x \leftarrow x + \operatorname{MSA}(\operatorname{LN}(x)),\ \ x \leftarrow x + \operatorname{FFN}(\operatorname{LN}(x))")
+    st.markdown(
+        f"The **same** transformer (pre-norm: LayerNorm *before* attention and before the MLP) runs on each of the "
+        f"P = {P} sequences separately — as a batch of {P}. In sequence p = {p}, the selected pixel is token n = {n} "
+        f"and attends to the **{N} pixels at the same offset** in every patch, and to nothing else: the other "
+        f"{P - 1} offsets are out of its reach in this step.")
+    _clamp("mvl", 1, L)
+    layer = st.slider("Transformer layer", 1, L, 1, key="mvl", bind="query-params",
+                      help=f"Stage {stage} has L = {L} layers (`{prefix}.layers.0` … `layers.{L - 1}`).") - 1
+    att_rows, pictures = _heads(_key(view, "heads"), layer, p, n, block, shown)
+    cols = st.columns(heads)
+    for hd, (col, picture, row) in enumerate(zip(cols, pictures, att_rows)):
+        col.image(picture, width="stretch", caption=f"head {hd + 1} · {row.min():.4f} – {row.max():.4f}")
+    st.caption(
+        f"Row n = {n} of the attention matrix of sequence p = {p} in layer {layer + 1}, per head: softmax(q·kᵀ/√{d // heads}) "
+        f"over the N = {N} patches, computed from the traced q and k (`{prefix}.layers.{layer}.attn.q/k`, shape "
+        f"{_shape(run.shapes[f'{prefix}.layers.{layer}.attn.q'])}). Each patch is tinted by the weight of its offset-{p} "
+        f"pixel (outlined in white), stretched from the head's smallest weight (dark) to its largest (bright): the "
+        f"range is under each picture. Uniform attention would give each patch 1/N = {1 / N:.4f}. The framed pixel is "
+        "the query.")
+    if not ctx.pretrained or warning:
+        st.caption("Random weights: every weight is close to 1/N, so the stretched colours show noise. Switch on "
+                   "*Pretrained weights* in the sidebar to see what a trained MobileViT attends to.")
+    download_array(f"Attention rows, stage {stage}, layer {layer + 1}, p = {p}, n = {n} (heads × N)", att_rows,
+                   f"mobilevit-s{stage}-l{layer + 1}-p{p}-n{n}")
+    show_source(MobileViTBlock.global_rep)
+
+
+# ---- 4. Fold ---------------------------------------------------------------------------------------------
+def show_fold() -> None:
+    """fold: the exact inverse of unfold, checked live; the resize around it (§3.1)."""
+    st.subheader("4 · Fold: the exact inverse of unfold")
+    st.latex(r"X_F = \operatorname{fold}(X_G),\qquad \operatorname{fold}\big(\operatorname{unfold}(X)\big) = X")
+    lines = [
+        _check(f"fold(unfold(X_L)) vs X_L  ({d}×{hr}×{wr}{', resized' if u.needs_resize else ''})",
+               block.checks["fold_unfold"]),
+        _check(f"unfold(fold(X_U)) vs X_U  ({P}×{N}×{d})", block.checks["unfold_fold"]),
+        _check("unfold(X_L) vs traced `unfolded`", block.checks["unfold"]),
+        _check("fold(traced `global_`) vs traced `folded`", block.checks["fold"]),
+    ]
+    st.code("\n".join(lines), language=None)
+    st.markdown("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold only "
+                "moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the difference is "
+                "0, not merely small.")
+    if u.needs_resize:
+        st.markdown(
+            f"**The resize is the one lossy step.** Before: X_L is **{h} × {w}**; resized up to **{hr} × {wr}** for "
+            f"unfolding; after folding, resized back to **{h} × {w}**. Resizing X_L up and straight back down is not "
+            f"the identity: max |Δ| = **{block.checks['resize_round_trip']:.3g}** on this map. With a patch that divides "
+            "H and W (or an input size that makes it divide) there is no resize at all.")
+    else:
+        st.markdown(f"{h} × {w} is a multiple of {ph} × {pw}: no resize, fold lands exactly on the block's grid.")
+    show_source(MobileViTBlock.fold, fold)
+
+
+# ---- 5. Fusion -------------------------------------------------------------------------------------------
+def show_fusion() -> None:
+    """fusion: 1×1 conv back to C, concatenation with the input, 3×3 conv (§3.1)."""
+    st.subheader("5 · Fusion: back to C channels, concatenate with the input, 3×3 conv")
+    st.latex(r"Y = \operatorname{SiLU}\Big(\operatorname{BN}\big(W_{3\times3} * [\,X \,\Vert\, "
+             r"\operatorname{SiLU}(\operatorname{BN}(W_{1\times1} * X_F))\,]\big)\Big)")
+    st.markdown(_table(
+        ["step", "tensor", "shape"],
+        [["block input X (kept for the concatenation)", f"`{prefix}.input`", _shape(run.shapes[prefix + ".input"])],
+         ["folded X_F", f"`{prefix}.folded`", _shape(run.shapes[prefix + ".folded"])],
+         [f"1×1 conv d → C ({d} → {C})", f"`{prefix}.projected`", _shape(run.shapes[prefix + ".projected"])],
+         ["concatenate [X, projected]", "(computed inside `fusion`)", f"(1, {2 * C}, {h}, {w})"],
+         [f"3×3 conv 2C → C ({2 * C} → {C}) = block output", f"`{prefix}.fused`", _shape(run.shapes[prefix + ".fused"])]]))
+    for label, maps, tap in (("projected", block.taps["projected"], "projected"), ("fused", block.taps["fused"], "fused")):
+        cols = st.columns(6)
+        cols[0].image(photo, caption="your image (aligned)", width="stretch")
+        for col, ch, picture in zip(cols[1:], ch3, _features(_key(view, tap), tuple(ch3), maps)):
+            col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
+    st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
+                       _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
+            language=None)
+    st.caption("Channels as chosen for the 3×3 conv on the first tab (both have C channels).")
+    show_source(MobileViTBlock.fusion)
+
+
+# ---- 6. Receptive field ------------------------------------------------------------------------------
+def show_receptive_field() -> None:
+    """What one output pixel of the block depends on (§3.1: every pixel sees every pixel)."""
+    st.subheader("6 · Every pixel sees every pixel")
+    out_r, out_c = min(r, h - 1), min(c, w - 1)
+    picture, seen, conv_picture, conv_seen = _receptive(_key(view, "rf"), h, w, ph, pw, (out_r, out_c), shown)
+    everyone = mv.sees_everything(h, w, ph, pw)
+    a, b = st.columns([2, 3], gap="large")
+    a.image(picture, width="stretch",
+            caption=f"The whole block: output pixel ({out_r}, {out_c}) depends on {seen} of the {h * w} block-input "
+                    f"pixels ({seen / (h * w):.0%}); the rest hatched red")
+    a.image(conv_picture, width="stretch",
+            caption=f"Its two 3×3 convs alone, without attention: {conv_seen} pixels (a 5×5 window, clipped at the border)")
+    b.markdown(
+        f"Follow output pixel ({out_r}, {out_c}) backwards through the block:\n"
+        "1. The **fusion 3×3 conv** reads the folded map and the input in its 3×3 neighbourhood.\n"
+        f"2. Each of those folded pixels came out of **attention across all {N} patches** at its own offset — 3 × 3 "
+        "neighbouring pixels sit at 3 × 3 different offsets.\n"
+        "3. Each of those attended pixels was computed by the **local 3×3 conv** from its own neighbourhood, which "
+        "covers the offsets next to it.\n\n"
+        f"Together they reach up to 5 consecutive offsets per axis, fewer at the border: patches of at most 3 px let every "
+        f"output pixel see every input pixel, 4 and 5 px leave gaps near the border, larger ones everywhere. With this "
+        f"{ph}×{pw} patch, "
+        + ("**every output pixel depends on every input pixel**: a single block already has a global receptive field, "
+           "at the map's full resolution." if everyone else
+           f"output pixel ({out_r}, {out_c}) depends on every input pixel, **but not every output pixel does**: some "
+           "near the border miss a few input pixels (try the corner (0, 0))." if seen == h * w else
+           f"**{h * w - seen} input pixels are out of reach** of this output pixel in one block: the patch is larger "
+           "than the convolutions can bridge, so some offsets never meet (try a pixel far from the border, or a smaller "
+           "patch). The checkpoint's 2×2 patch avoids this.")
+        + "\n\n**Against ViT:** one ViT attention layer also lets every token see every token, but a token is a whole "
+        "P×P patch squeezed into one vector by the patch embedding: the output is one vector per patch and the pixels "
+        "inside a patch are never told apart again. MobileViT keeps a vector for every pixel: attention moves information "
+        "between patches, the convolutions move it between the offsets inside a patch, and the spatial order is kept "
+        "by construction — which is why it needs no position embeddings.")
+    show_source(mv.dependency_mask)
+
+
+# ---- 7. Cost ---------------------------------------------------------------------------------------------
+def show_cost() -> None:
+    """The cost of attention across patches against ViT's and per-pixel attention (§3.1)."""
+    st.subheader("7 · What attention costs here")
+    cost = mv.attention_cost(u, d)
+    st.latex(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}\quad\text{vs}\quad"
+             r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}\quad\text{vs}\quad"
+             r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
+    st.markdown(_table(
+        ["attention over …", "sequences × tokens", "multiply-adds per layer (QKᵀ and A·V)", f"× L = {L} layers"],
+        [[f"MobileViT: P = {P} sequences of N = {N} patches", f"{P} × {N}", f"2·P·N²·d = **{_mults(cost.mobilevit)}**",
+          _mults(cost.mobilevit * L)],
+         [f"ViT-style: the N = {N} patches as tokens", f"1 × {N}", f"2·N²·d = {_mults(cost.vit_patches)}",
+          _mults(cost.vit_patches * L)],
+         [f"every one of the {hr}×{wr} = {hr * wr} pixels as a token", f"1 × {hr * wr}",
+          f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels * L)]]))
+    st.markdown(
+        f"With d = {d}. MobileViT pays **P = {P}×** the patch-token attention, and in exchange keeps every pixel; "
+        f"attention over all pixels would cost **{cost.vit_pixels / cost.mobilevit:.0f}×** more again "
+        f"(= P). Larger patches make attention cheaper (N²P = (H'W')²/P), but patches over 3 px along an axis leave "
+        "gaps in the receptive field (previous tab).")
+
+
+# ---- the selected pixel (read by several steps), then the steps, one tab each: only the open tab is computed and
+# drawn ----------------------------------------------------------------------------------------------------------
+photo = _photo(_key(ctx.image_key, size), h, w, shown)
+# The channels chosen on the first tab, also used by the unfold and fusion tabs (remembered outside the widgets,
+# which lose their state while their tab is closed), and kept inside this stage's channel counts.
+ch3 = [ch for ch in st.session_state.get("_mvch3", [0, 1, 2, 3]) if ch < C]
+ch1 = [ch for ch in st.session_state.get("_mvch1", [0, 1, 2, 3]) if ch < d]
 _clamp("mvr", 0, hr - 1)
 _clamp("mvc", 0, wr - 1)
 st.session_state.setdefault("mvr", hr // 2)
 st.session_state.setdefault("mvc", wr // 2)
 _apply_click(view, (hr, wr))
-left, right = st.columns([3, 2], gap="large")
-with right:
-    st.markdown("**Select a pixel** — click it on the map, or type it:")
-    r1, r2 = st.columns(2)
-    r = int(r1.number_input(f"row r (0–{hr - 1})", 0, hr - 1, step=1, key="mvr", bind="query-params"))
+with st.container(border=True):
+    r1, r2, r3 = st.columns([2, 2, 5], gap="medium")
+    r = int(r1.number_input(f"Selected pixel: row r (0–{hr - 1})", 0, hr - 1, step=1, key="mvr", bind="query-params"))
     c = int(r2.number_input(f"column c (0–{wr - 1})", 0, wr - 1, step=1, key="mvc", bind="query-params"))
     p, n = u.locate(r, c)
-    i_off, j_off = divmod(p, pw)
-    a_patch, b_patch = divmod(n, nw)
-    st.markdown(
-        f"Pixel **(r, c) = ({r}, {c})**\n\n"
-        f"- offset **p = ({r} mod {ph})·{pw} + ({c} mod {pw}) = {i_off}·{pw} + {j_off} = {p}** "
-        f"(row {i_off}, column {j_off} inside its patch)\n"
-        f"- patch **n = ⌊{r}/{ph}⌋·{nw} + ⌊{c}/{pw}⌋ = {a_patch}·{nw} + {b_patch} = {n}** "
-        f"(patch row {a_patch}, column {b_patch})\n\n"
-        f"So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {N} pixels marked in black on the map.")
-    st.markdown(_table(["", "[0]", "[1]", "[2]"],
-                       [[f"X_L[{r}, {c}, :]", *(f"{x:+.4f}" for x in block.resized[:3, r, c])],
-                        [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in block.taps["unfolded"][p, n, :3])]]))
-    st.caption(f"The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced `unfolded`).")
-    st.image(_legend(ph, pw), caption=f"One {ph}×{pw} patch: offset p (and row, col inside the patch)",
-             width=min(260, 56 * pw + 8), output_format="PNG")
-with left:
-    st.plotly_chart(_offset_map(view, (r, c), shown, u), key=_chart_key(view), on_select="rerun", selection_mode="points",
-                    config={"displayModeBar": False})  # a click target: zoom and pan only get in the way
-    st.caption("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe"
-               + ("; colours repeat after 8 offsets, the numbers do not" if P > 8 else "") + "). Thick black lines "
-               "separate patches. The large frame is the selected pixel; the pixels marked in black are its sequence. "
-               "Hover any pixel for its (p, n).")
-channel = ch1[0] if ch1 else 0
-st.plotly_chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (p, n)), key="mv-unfolded",
-                config={"displaylogo": False})
-st.caption(f"The traced X_U for channel {channel} (the first channel chosen for X_L above): one row per sequence, "
-           f"its {N} patches in raster order. The framed cell is the selected pixel.")
-show_source(MobileViTBlock.unfold, unfold, patch_multiple)
+    r3.markdown(f"Pixel ({r}, {c}) of the {hr}×{wr} map sits at **offset p = {p}** of **patch n = {n}**. The unfold "
+                "tab shows where, and lets you click another pixel; the attention and receptive-field tabs follow it.")
+tabs = st.tabs(list(SECTIONS), key="mvsec", on_change="rerun", bind="query-params")
+for tab, draw in zip(tabs, (show_local_rep, show_unfold, show_global_rep, show_fold, show_fusion, show_receptive_field,
+                            show_cost)):
+    if tab.open:
+        with tab:
+            draw()
 
-# ---- 3. Global representation ----------------------------------------------------------------------------
-st.subheader("3 · Global representation: attention across the patches")
-st.latex(r"X_G(p) = \operatorname{Transformer}^{L}\big(X_U(p)\big),\ \ 1\le p\le P:\quad "
-         r"x \leftarrow x + \operatorname{MSA}(\operatorname{LN}(x)),\ \ x \leftarrow x + \operatorname{FFN}(\operatorname{LN}(x))")
-st.markdown(
-    f"The **same** transformer (pre-norm: LayerNorm *before* attention and before the MLP) runs on each of the "
-    f"P = {P} sequences separately — as a batch of {P}. In sequence p = {p}, the selected pixel is token n = {n} "
-    f"and attends to the **{N} pixels at the same offset** in every patch, and to nothing else: the other "
-    f"{P - 1} offsets are out of its reach in this step.")
-_clamp("mvl", 1, L)
-layer = st.slider("Transformer layer", 1, L, 1, key="mvl", bind="query-params",
-                  help=f"Stage {stage} has L = {L} layers (`{prefix}.layers.0` … `layers.{L - 1}`).") - 1
-att_rows, pictures = _heads(_key(view, "heads"), layer, p, n, block, shown)
-cols = st.columns(heads)
-for hd, (col, picture, row) in enumerate(zip(cols, pictures, att_rows)):
-    col.image(picture, width="stretch", caption=f"head {hd + 1} · {row.min():.4f} – {row.max():.4f}")
-st.caption(
-    f"Row n = {n} of the attention matrix of sequence p = {p} in layer {layer + 1}, per head: softmax(q·kᵀ/√{d // heads}) "
-    f"over the N = {N} patches, computed from the traced q and k (`{prefix}.layers.{layer}.attn.q/k`, shape "
-    f"{_shape(run.shapes[f'{prefix}.layers.{layer}.attn.q'])}). Each patch is tinted by the weight of its offset-{p} "
-    f"pixel (outlined in white), stretched from the head's smallest weight (dark) to its largest (bright): the "
-    f"range is under each picture. Uniform attention would give each patch 1/N = {1 / N:.4f}. The framed pixel is "
-    "the query.")
-if not ctx.pretrained or warning:
-    st.caption("Random weights: every weight is close to 1/N, so the stretched colours show noise. Switch on "
-               "*Pretrained weights* in the sidebar to see what a trained MobileViT attends to.")
-download_array(f"Attention rows, stage {stage}, layer {layer + 1}, p = {p}, n = {n} (heads × N)", att_rows,
-               f"mobilevit-s{stage}-l{layer + 1}-p{p}-n{n}")
-show_source(MobileViTBlock.global_rep)
-
-# ---- 4. Fold ---------------------------------------------------------------------------------------------
-st.subheader("4 · Fold: the exact inverse of unfold")
-st.latex(r"X_F = \operatorname{fold}(X_G),\qquad \operatorname{fold}\big(\operatorname{unfold}(X)\big) = X")
-lines = [
-    _check(f"fold(unfold(X_L)) vs X_L  ({d}×{hr}×{wr}{', resized' if u.needs_resize else ''})",
-           block.checks["fold_unfold"]),
-    _check(f"unfold(fold(X_U)) vs X_U  ({P}×{N}×{d})", block.checks["unfold_fold"]),
-    _check("unfold(X_L) vs traced `unfolded`", block.checks["unfold"]),
-    _check("fold(traced `global_`) vs traced `folded`", block.checks["fold"]),
-]
-st.code("\n".join(lines), language=None)
-st.markdown("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold only "
-            "moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the difference is "
-            "0, not merely small.")
-if u.needs_resize:
-    st.markdown(
-        f"**The resize is the one lossy step.** Before: X_L is **{h} × {w}**; resized up to **{hr} × {wr}** for "
-        f"unfolding; after folding, resized back to **{h} × {w}**. Resizing X_L up and straight back down is not "
-        f"the identity: max |Δ| = **{block.checks['resize_round_trip']:.3g}** on this map. With a patch that divides "
-        "H and W (or an input size that makes it divide) there is no resize at all.")
-else:
-    st.markdown(f"{h} × {w} is a multiple of {ph} × {pw}: no resize, fold lands exactly on the block's grid.")
-show_source(MobileViTBlock.fold, fold)
-
-# ---- 5. Fusion -------------------------------------------------------------------------------------------
-st.subheader("5 · Fusion: back to C channels, concatenate with the input, 3×3 conv")
-st.latex(r"Y = \operatorname{SiLU}\Big(\operatorname{BN}\big(W_{3\times3} * [\,X \,\Vert\, "
-         r"\operatorname{SiLU}(\operatorname{BN}(W_{1\times1} * X_F))\,]\big)\Big)")
-st.markdown(_table(
-    ["step", "tensor", "shape"],
-    [["block input X (kept for the concatenation)", f"`{prefix}.input`", _shape(run.shapes[prefix + ".input"])],
-     ["folded X_F", f"`{prefix}.folded`", _shape(run.shapes[prefix + ".folded"])],
-     [f"1×1 conv d → C ({d} → {C})", f"`{prefix}.projected`", _shape(run.shapes[prefix + ".projected"])],
-     ["concatenate [X, projected]", "(computed inside `fusion`)", f"(1, {2 * C}, {h}, {w})"],
-     [f"3×3 conv 2C → C ({2 * C} → {C}) = block output", f"`{prefix}.fused`", _shape(run.shapes[prefix + ".fused"])]]))
-for label, maps, tap in (("projected", block.taps["projected"], "projected"), ("fused", block.taps["fused"], "fused")):
-    cols = st.columns(6)
-    cols[0].image(photo, caption="your image (aligned)", width="stretch")
-    for col, ch, picture in zip(cols[1:], ch3, _features(_key(view, tap), tuple(ch3), maps)):
-        col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
-st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
-                   _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
-        language=None)
-st.caption("Channels as chosen for the 3×3 conv above (both have C channels).")
-show_source(MobileViTBlock.fusion)
-
-st.subheader("Every pixel sees every pixel")
-out_r, out_c = min(r, h - 1), min(c, w - 1)
-picture, seen, conv_picture, conv_seen = _receptive(_key(view, "rf"), h, w, ph, pw, (out_r, out_c), shown)
-everyone = mv.sees_everything(h, w, ph, pw)
-a, b = st.columns([2, 3], gap="large")
-a.image(picture, width="stretch",
-        caption=f"The whole block: output pixel ({out_r}, {out_c}) depends on {seen} of the {h * w} block-input "
-                f"pixels ({seen / (h * w):.0%}); the rest hatched red")
-a.image(conv_picture, width="stretch",
-        caption=f"Its two 3×3 convs alone, without attention: {conv_seen} pixels (a 5×5 window, clipped at the border)")
-b.markdown(
-    f"Follow output pixel ({out_r}, {out_c}) backwards through the block:\n"
-    "1. The **fusion 3×3 conv** reads the folded map and the input in its 3×3 neighbourhood.\n"
-    f"2. Each of those folded pixels came out of **attention across all {N} patches** at its own offset — 3 × 3 "
-    "neighbouring pixels sit at 3 × 3 different offsets.\n"
-    "3. Each of those attended pixels was computed by the **local 3×3 conv** from its own neighbourhood, which "
-    "covers the offsets next to it.\n\n"
-    f"Together they reach up to 5 consecutive offsets per axis, fewer at the border: patches of at most 3 px let every "
-    f"output pixel see every input pixel, 4 and 5 px leave gaps near the border, larger ones everywhere. With this "
-    f"{ph}×{pw} patch, "
-    + ("**every output pixel depends on every input pixel**: a single block already has a global receptive field, "
-       "at the map's full resolution." if everyone else
-       f"output pixel ({out_r}, {out_c}) depends on every input pixel, **but not every output pixel does**: some "
-       "near the border miss a few input pixels (try the corner (0, 0))." if seen == h * w else
-       f"**{h * w - seen} input pixels are out of reach** of this output pixel in one block: the patch is larger "
-       "than the convolutions can bridge, so some offsets never meet (try a pixel far from the border, or a smaller "
-       "patch). The checkpoint's 2×2 patch avoids this.")
-    + "\n\n**Against ViT:** one ViT attention layer also lets every token see every token, but a token is a whole "
-    "P×P patch squeezed into one vector by the patch embedding: the output is one vector per patch and the pixels "
-    "inside a patch are never told apart again. MobileViT keeps a vector for every pixel: attention moves information "
-    "between patches, the convolutions move it between the offsets inside a patch, and the spatial order is kept "
-    "by construction — which is why it needs no position embeddings.")
-show_source(mv.dependency_mask)
-
-# ---- 6. Cost ---------------------------------------------------------------------------------------------
-st.subheader("6 · What attention costs here")
-cost = mv.attention_cost(u, d)
-st.latex(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}\quad\text{vs}\quad"
-         r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}\quad\text{vs}\quad"
-         r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
-st.markdown(_table(
-    ["attention over …", "sequences × tokens", "multiply-adds per layer (QKᵀ and A·V)", f"× L = {L} layers"],
-    [[f"MobileViT: P = {P} sequences of N = {N} patches", f"{P} × {N}", f"2·P·N²·d = **{_mults(cost.mobilevit)}**",
-      _mults(cost.mobilevit * L)],
-     [f"ViT-style: the N = {N} patches as tokens", f"1 × {N}", f"2·N²·d = {_mults(cost.vit_patches)}",
-      _mults(cost.vit_patches * L)],
-     [f"every one of the {hr}×{wr} = {hr * wr} pixels as a token", f"1 × {hr * wr}",
-      f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels * L)]]))
-st.markdown(
-    f"With d = {d}. MobileViT pays **P = {P}×** the patch-token attention, and in exchange keeps every pixel; "
-    f"attention over all pixels would cost **{cost.vit_pixels / cost.mobilevit:.0f}×** more again "
-    f"(= P). Larger patches make attention cheaper (N²P = (H'W')²/P), but patches over 3 px along an axis leave "
-    "gaps in the receptive field above.")
-
-# ---- 7. Predictions --------------------------------------------------------------------------------------
-st.subheader("7 · What the model predicts")
+# ---- 8. Predictions --------------------------------------------------------------------------------------
+st.subheader("8 · What the model predicts")
 if run.logits is not None:
     import torch
 

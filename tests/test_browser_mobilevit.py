@@ -1,5 +1,5 @@
-"""The MobileViT page in headless Chromium: patch sizes and input sizes the patch does not divide, the patch and
-stage controls, and a click on the offset map, with no exception."""
+"""The MobileViT page in headless Chromium: patch sizes and input sizes the patch does not divide (every tab of
+each), the patch and stage controls, and a click on the offset map, with no exception."""
 from __future__ import annotations
 
 import re
@@ -22,6 +22,15 @@ def main_text(page) -> str:
     return page.get_by_test_id("stMain").inner_text()
 
 
+def open_tab(page, label: str) -> None:
+    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
+    wait_idle(page)
+    assert_healthy(page)
+
+
+TABS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
+
+
 @pytest.mark.parametrize("params, resized", [
     (dict(), False),  # 224 px: 28 × 28, 2 × 2 patches
     (dict(res="208", ph="3", pw="5", mvstage="3", mvit="mobilevit-s"), True),  # 13 × 13
@@ -31,16 +40,21 @@ def main_text(page) -> str:
 ])
 def test_opens_across_patch_and_input_sizes(page, app_url, params, resized):
     open_mobilevit(page, app_url, **params)
-    # code blocks fill in asynchronously: wait for the fold check's text
-    expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text("✓ exact")
-    text = main_text(page)
-    assert ("is not a multiple of the" in text) == resized
-    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the offset map and X_U (drawn asynchronously)
-    expect(page.get_by_test_id("stImage").nth(24)).to_be_attached()  # photo, feature maps, legend, heads, fields
+    images = 0
+    for label in TABS:
+        open_tab(page, label)
+        if label == "Unfold":
+            assert ("is not a multiple of the" in main_text(page)) == resized
+            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the offset map and X_U (drawn async)
+        if label == "Fold":  # code blocks fill in asynchronously: wait for the fold check's text
+            expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text(
+                "✓ exact")
+        images += page.get_by_test_id("stMain").get_by_test_id("stImage").count()
+    assert images >= 25  # photo, feature maps, legend, heads, fields
 
 
 def test_patch_slider_stage_and_click(page, app_url):
-    open_mobilevit(page, app_url, res="256")
+    open_mobilevit(page, app_url, res="256", mvsec="Unfold")
     main = page.get_by_test_id("stMain")
     width = main.get_by_role("slider").nth(1)  # ph, pw: the patch width
     width.focus()

@@ -1,5 +1,6 @@
 """Page 7 (MobileViT) in AppTest: every control, patch sizes and input sizes that the patch does not divide, a
-click on the map, and the numbers on the page against the traced model."""
+click on the map, and the numbers on the page against the traced model. The block's steps are lazy tabs (only the
+open one runs): each test opens the tab it reads."""
 from __future__ import annotations
 
 import re
@@ -16,6 +17,7 @@ from vitviz.preprocess import resize_and_crop, to_pixel_values
 from .apptest import app, assert_clean
 
 PAGE = "pages/mobilevit.py"
+SECTIONS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
 
 
 def open_page(**query):
@@ -23,6 +25,20 @@ def open_page(**query):
     at.switch_page(PAGE).run()
     assert_clean(at)
     return at
+
+
+def visit(at, section: str):
+    """Open one of the page's tabs, as a click does (the tab is bound to the URL)."""
+    at.session_state["mvsec"] = section
+    at.query_params["mvsec"] = section
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def every_tab(at) -> str:
+    """The texts of every tab, each drawn in turn."""
+    return "\n".join(texts(visit(at, section)) for section in SECTIONS)
 
 
 def texts(at) -> str:
@@ -45,14 +61,20 @@ def test_opens_with_defaults_and_shows_every_part():
     assert at.selectbox(key="mvit").value == "mobilevit-xxs"
     assert at.radio(key="mvstage").value == 2
     assert (at.slider(key="ph").value, at.slider(key="pw").value) == (2, 2)
-    body = texts(at)
-    for needle in ("Local representation", "Unfold", "attention across the patches", "Fold", "Fusion",
-                   "Every pixel sees every pixel", "What attention costs", "What the model predicts"):
-        assert any(needle in s.value for s in at.subheader), needle
-    assert "max |Δ| = 0   ✓ exact" in body
-    assert len(at.latex) >= 6
-    assert "Random weights" in body  # the preset's predictions are said to be random
+    assert [t.label for t in at.tabs] == list(SECTIONS)
+    assert [s.value for s in at.subheader] == ["1 · Local representation: 3×3 conv, then 1×1 conv to d",
+                                               "8 · What the model predicts"]  # the open tab, then the predictions
+    assert "Random weights" in texts(at)  # the preset's predictions are said to be random
     assert len(at.dataframe) == 1  # top-5
+    bodies, latex = [], 0
+    for section, needle in zip(SECTIONS, ("Local representation", "Unfold", "attention across the patches", "Fold",
+                                          "Fusion", "Every pixel sees every pixel", "What attention costs")):
+        visit(at, section)
+        assert needle in at.subheader[0].value and len(at.subheader) == 2, section
+        bodies.append(texts(at))
+        latex += len(at.latex) - 1  # the block's equation above the tabs is drawn every time
+    assert "max |Δ| = 0   ✓ exact" in "\n".join(bodies)
+    assert latex >= 6
 
 
 def test_stage_captions_show_each_stage_size_at_the_current_resolution():
@@ -82,11 +104,12 @@ def test_page_numbers_equal_the_traced_model(res, stage, ph, pw):
     h, w = local.shape[-2:]
     hr, wr = patch_multiple(h, w, ph, pw)
     unfolded = ref[f"{prefix}.unfolded"]
-    body = texts(at)
+    body = every_tab(at)
+    warnings = texts(visit(at, "Unfold"))
     assert f"has shape **({', '.join(map(str, unfolded.shape))})**" in body
     assert f"**P = {ph * pw}** sequences of **N = {hr * wr // (ph * pw)}** patches" in body
     resized = (hr, wr) != (h, w)
-    assert any(f"from {h} × {w} up to {hr} × {wr}" in warning.value for warning in at.warning) == resized
+    assert (f"from {h} × {w} up to {hr} × {wr}" in warnings) == resized
     if resized:
         assert "The resize is the one lossy step" in body
     for line in ("fold(unfold(X_L)) vs X_L", "unfold(fold(X_U)) vs X_U", "unfold(X_L) vs traced `unfolded`",
@@ -114,7 +137,7 @@ def test_patch_and_stage_moves_run_clean(model):
 
 
 def test_selected_pixel_inputs_and_layer_are_clamped_to_the_map():
-    at = open_page(res="256", mvr="31", mvc="30")
+    at = open_page(res="256", mvr="31", mvc="30", mvsec="Global representation")
     assert (at.number_input(key="mvr").value, at.number_input(key="mvc").value) == (31, 30)
     at.slider(key="mvl").set_value(2).run()
     at.radio(key="mvstage").set_value(4).run()  # an 8 × 8 map: the pixel and layer must fit
@@ -128,11 +151,11 @@ def test_selected_pixel_inputs_and_layer_are_clamped_to_the_map():
 
 
 def test_number_inputs_select_the_pixel_and_its_offset_and_patch():
-    at = open_page(res="256")
+    at = open_page(res="256", mvsec="Unfold")
     at.number_input(key="mvr").set_value(5)
     at.number_input(key="mvc").set_value(6).run()
     assert_clean(at)
-    body = texts(at)
+    body = texts(at) + texts(visit(at, "Global representation"))
     # 2 × 2 patches on 32 × 32: p = 1·2 + 0 = 2, n = 2·16 + 3 = 35
     assert "= 1·2 + 0 = 2** (row 1, column 0 inside its patch)" in body
     assert "= 2·16 + 3 = 35** (patch row 2, column 3)" in body
@@ -140,7 +163,7 @@ def test_number_inputs_select_the_pixel_and_its_offset_and_patch():
 
 
 def test_click_on_the_map_selects_the_pixel():
-    at = open_page(res="256")
+    at = open_page(res="256", mvsec="Unfold")
     key = next(k for k in at.session_state.keys() if str(k).startswith("mv-map-"))
     at.session_state[key] = {"selection": {"points": [{"customdata": [9, 4, 2, 66], "x": 0, "y": 0}]}}
     at.run()
@@ -174,6 +197,7 @@ def test_upload_not_divisible_and_aspect_kept():
         for stage in (2, 3, 4):
             at.radio(key="mvstage").set_value(stage).run()
             assert_clean(at)
+    every_tab(at)
 
 
 @pytest.mark.parametrize("ph, pixel, says", [
@@ -182,5 +206,20 @@ def test_upload_not_divisible_and_aspect_kept():
     (8, (0, 0), "input pixels are out of reach**"),
 ])
 def test_receptive_field_text_follows_the_patch(ph, pixel, says):
-    at = open_page(res="256", ph=str(ph), pw=str(ph), mvr=str(pixel[0]), mvc=str(pixel[1]))
+    at = open_page(res="256", ph=str(ph), pw=str(ph), mvr=str(pixel[0]), mvc=str(pixel[1]), mvsec="Receptive field")
     assert says in texts(at)
+
+
+def test_channels_chosen_on_the_first_tab_follow_to_the_other_tabs():
+    at = open_page(res="256")
+    at.multiselect(key="mvch3").set_value([7, 9])
+    at.multiselect(key="mvch1").set_value([5, 6]).run()
+    assert_clean(at)
+    assert "The traced X_U for channel 5 " in texts(visit(at, "Unfold"))
+    fusion = [c for el in visit(at, "Fusion").get("image") for c in el.captions]
+    assert "projected: channel 7" in fusion and "fused: channel 9" in fusion
+    visit(at, "Local representation")
+    assert at.multiselect(key="mvch3").value == [7, 9] and at.multiselect(key="mvch1").value == [5, 6]
+    at.radio(key="mvstage").set_value(4).run()  # stage 4: C = 96 and d = 80 channels, the choice still fits
+    assert_clean(at)
+    assert at.multiselect(key="mvch1").value == [5, 6]
