@@ -3,7 +3,7 @@
 Starts `streamlit run app.py` on 127.0.0.1 (its own config, so the real `server.disconnectedSessionTTL`) and drives
 headless Chromium: one session first visits every page with the sample (models loaded, the "warm" baseline); then
 `--sessions` sessions upload `--uploads` distinct phone-sized photos in all, each upload followed by a visit to the
-next stage page, so every page computes and caches arrays for many images. The contexts close; the server's RSS is
+next stage page and to every tab of it, so every page computes and caches arrays for many images. The contexts close; the server's RSS is
 sampled until the disconnected sessions have been released. Prints the RSS at each phase and checks them against
 the budget written in the README (tests/test_load.py: RSS_BUDGET_MB).
 
@@ -32,9 +32,21 @@ from ui.stages import STAGES  # noqa: E402
 TTL_S = 120  # Streamlit's default server.disconnectedSessionTTL, which the app keeps
 
 
+TABS = {  # the pages with tabs: each tab computes and caches its own arrays (the first one opens with the page)
+    "attention": ("One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth"),
+    "swin": ("Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost"),
+    "mobilevit": ("Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost"),
+}
+
+
 async def _visit(page, stage) -> None:
+    """Open a stage page and every tab of it in turn."""
     await nav_link(page, stage).click()
     await _idle(page)
+    for label in TABS.get(stage.key, ()):
+        # by name: right after the navigation the previous page's tabs may still be on screen
+        await page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click(timeout=120_000)
+        await _idle(page)
 
 
 async def _warm(browser, url: str) -> None:

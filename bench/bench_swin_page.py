@@ -1,7 +1,8 @@
 """Interaction budget of page 6 (Swin windows), measured with AppTest on CPU.
 
-Opens the page at 224 × 224 (the checkpoint's own size) on the random-init Swin-T preset and times `at.run()` after
-each move (server time: the whole script, sidebar included):
+Opens the page at 224 × 224 (the checkpoint's own size) on the random-init Swin-T preset, on the tab given by
+`--tab` (the page computes only the open tab; default: the first, Partition), and times `at.run()` after each move
+(server time: the whole script, sidebar included):
 
 - window-size move, cold: an M never seen in this session (M = 2 … 14 in turn) — every picture drawn anew, and
   the traced pass of Swin-T up to the chosen stage, unless the page's background prefetch of M ± 1 (after drawing
@@ -24,6 +25,7 @@ compiles a page once); `--server-cache` keeps one ScriptCache across runs, as th
 its own line. The machine's load average is printed: on a shared machine, other processes slow every figure.
 
     python bench/bench_swin_page.py [--cycles 2] [--stages 1] [--res 224] [--think 1] [--no-prefetch] [--server-cache]
+                                    [--tab "Mask & attention"]
 """
 from __future__ import annotations
 
@@ -66,11 +68,11 @@ def timed_run(at) -> float:
     return elapsed
 
 
-def bench(stage: int, res: int, cycles: int, think: float) -> tuple[dict, dict]:
+def bench(stage: int, res: int, cycles: int, think: float, tab: str) -> tuple[dict, dict]:
     import streamlit as st
 
     st.cache_data.clear()
-    at = app(res=str(res), swstage=str(stage))
+    at = app(res=str(res), swstage=str(stage), swsec=tab)
     at.switch_page(PAGE).run()
     assert not at.exception, [e.message for e in at.exception]
     out = {"window, cold": [], "window, warm": [], "shift, cold": [], "shift, warm": []}
@@ -109,6 +111,7 @@ def main() -> int:
     parser.add_argument("--server-cache", action="store_true", help="reuse compiled page bytecode across runs")
     parser.add_argument("--think", type=float, default=1.0, help="untimed seconds between moves")
     parser.add_argument("--no-prefetch", action="store_true", help="no background runs of M ± 1")
+    parser.add_argument("--tab", default="Partition", help="the page's tab to measure on (only the open tab is drawn)")
     args = parser.parse_args()
     if args.no_prefetch:
         os.environ["VITVIZ_SWIN_PREFETCH"] = "0"
@@ -118,10 +121,10 @@ def main() -> int:
     print(f"random-init Swin-T preset, {args.res}×{args.res}, CPU ({os.cpu_count()} cores), "
           f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
           f"{'one ScriptCache as the server' if args.server_cache else 'AppTest as is (recompiles the page per run)'}, "
-          f"think {args.think:g} s, prefetch {'off' if args.no_prefetch else 'on'}")
+          f"think {args.think:g} s, prefetch {'off' if args.no_prefetch else 'on'}, tab {args.tab!r}")
     ok = True
     for stage in args.stages:
-        r, cpu = bench(stage, args.res, args.cycles, args.think)
+        r, cpu = bench(stage, args.res, args.cycles, args.think, args.tab)
         for what, times in r.items():
             median = statistics.median(times)
             ok &= median <= BUDGET_S

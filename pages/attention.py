@@ -1,7 +1,8 @@
 """Stage 5 · Attention maps: every layer and head, any query token, DINO masks, rollout, attention distance.
 
 The model runs once per image, model, P and resolution (`vitviz.attention.trace_attention`, kept in a byte-bounded
-store shared by all sessions); every control on this page only recomputes from the stored q, k, v.
+store shared by all sessions); every control on this page only recomputes from the stored q, k, v. The six views
+are lazy tabs: a run draws only the open one.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ local convolution, unfold into P sequences of N patches, attention across patche
 
 The patch-independent trunk (stem, MobileNetV2 stages, about half the work) runs once per model, image and input size
 (`vitviz.viz.mobilevit.trunk`); the three MobileViT blocks run once more per patch size (`run_blocks`, one traced
-pass that fills all three stages), so a stage move or a pixel click only redraws.
+pass that fills all three stages), so a stage move or a pixel click only redraws. The block's steps are lazy tabs: a
+run draws only the open one.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ pass up to the chosen stage, kept in a byte-bounded store shared by all sessions
 st.cache_data would unpickle megabytes of attention maps on every rerun); a shift the checkpoint does not use re-runs
 the shifted block alone (`rerun_with_shift`). After each page, the runs for M − 1 and M + 1 are computed in the
 background (VITVIZ_SWIN_PREFETCH=0 turns that off), so a slider step finds its model run ready. Every other control
-only redraws, from caches keyed on strings and ints.
+only redraws, from caches keyed on strings and ints, and only the open tab (one of the six steps) is drawn.
 """
 from __future__ import annotations
 
