@@ -186,7 +186,7 @@ with st.container(border=True):
                     help=f"{heads} heads of dimension d = {d_head} per layer.") - 1
     c3, c4, _ = st.columns([2, 2, 1], gap="large")
     c3.segmented_control("Query token", ["CLS", "patch"], required=True, key="query", bind="query-params",
-                         help="The CLS token, or the selected patch: click any patch on the enlarged head below.")
+                         help="The CLS token, or the selected patch: click any patch of the enlarged head (tab *One head, step by step*).")
     with c4:
         patch_picker(n, "Selected patch (raster index)")
 token = _query_token(n)
@@ -374,7 +374,7 @@ st.markdown(
     "- **Supervised vs self-supervised.** DeiT and ViT-B/16 were trained with ImageNet labels: their CLS token "
     "only has to collect what separates the 1,000 classes, and its attention is often spread over a few "
     "discriminative spots and background. DINO was trained without labels, matching a teacher's output across "
-    "crops of the same image; its last-layer CLS attention outlines whole objects, which is why the masks above "
+    "crops of the same image; its last-layer CLS attention outlines whole objects, which is why the masks of the DINO tab "
     "look like segmentations.\n"
     "- **What they show:** how one layer mixes information — which tokens a query reads from, with what weights.\n"
     "- **What they do not show:** *why* the model decided. A weight says nothing about what the value vector "

@@ -360,7 +360,7 @@ def partition() -> None:
                "side by side differ) and windows are outlined in black; padding tokens are grey with dark hatching. In the "
                "shifted block the **wrapped strips** are hatched: the first s rows (vermilion, hatched \\\\) and the first "
                "s columns (blue, hatched //) belong to windows on the far side of the map. "
-               f"Yellow frames: window {win}, selected below.")
+               f"Yellow frames: window {win}, the selected window (above the tabs).")
     show_source(window_partition, SwinBlock.pad, SwinBlock.partition)
 
 

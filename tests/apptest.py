@@ -65,3 +65,13 @@ def errors(at: AppTest) -> list[str]:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
+
+
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Open the tab `label` of a page's lazy tabs (st.tabs with `key`, bound to the URL), as a click does: the tab
+    changes in the session and in the address, and the page reruns drawing only that tab."""
+    at.session_state[key] = label
+    at.query_params[key] = label
+    at.run()
+    assert_clean(at)
+    return at

@@ -96,3 +96,10 @@ def assert_healthy(page) -> None:
     found = exceptions(page)
     assert not found, found
     assert "Traceback" not in page.locator("[data-testid='stApp']").inner_text()
+
+
+def open_tab(page, label: str) -> None:
+    """Click a tab of the page's lazy tabs and wait for the page to draw it."""
+    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
+    wait_idle(page)
+    assert_healthy(page)

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .browser import assert_healthy, goto, wait_idle
+from .browser import assert_healthy, goto, open_tab, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -45,12 +45,6 @@ def wait_until(page, in_url: str, timeout: float = 60_000) -> None:
 
 def first_subheader(page) -> str:
     return page.locator("h3").first.inner_text()
-
-
-def open_tab(page, label: str) -> None:
-    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
-    wait_idle(page)
-    assert_healthy(page)
 
 
 TABS = {"All heads": "where CLS looks", "One head, step by step": "enlarged", "Whole matrix": "whole attention matrix",

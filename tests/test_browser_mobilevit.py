@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .browser import assert_healthy, goto, wait_idle
+from .browser import assert_healthy, goto, open_tab, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +20,6 @@ def open_mobilevit(page, app_url, **params) -> None:
 
 def main_text(page) -> str:
     return page.get_by_test_id("stMain").inner_text()
-
-
-def open_tab(page, label: str) -> None:
-    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
-    wait_idle(page)
-    assert_healthy(page)
 
 
 TABS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")

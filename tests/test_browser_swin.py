@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .browser import assert_healthy, goto, wait_idle
+from .browser import assert_healthy, goto, open_tab, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -27,12 +27,6 @@ TABS = {  # tab label -> the heading drawn inside it, and the plotly charts it h
     "Patch merging": ("5 · Patch merging", 0),
     "Cost": ("6 · What windows save", 1),
 }
-
-
-def open_tab(page, label: str) -> None:
-    page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
-    wait_idle(page)
-    assert_healthy(page)
 
 
 def main_text(page) -> str:

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import vitviz.attention
 
-from .apptest import APP, assert_clean, photo, upload
+from .apptest import APP, assert_clean, open_tab, photo, upload
 
 PAGE = "pages/attention.py"
 SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth")
@@ -36,12 +36,7 @@ def open_page(image: tuple[str, bytes] | None = None, **query):
 
 
 def visit(at, section: str):
-    """Open one of the page's tabs, as a click does (the tab is bound to the URL)."""
-    at.session_state["atsec"] = section
-    at.query_params["atsec"] = section
-    at.run()
-    assert_clean(at)
-    return at
+    return open_tab(at, "atsec", section)
 
 
 def subheaders(at) -> list[str]:

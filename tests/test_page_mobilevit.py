@@ -14,7 +14,7 @@ from vitviz.images import load_sample
 from vitviz.models.mobilevit import patch_multiple
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 
-from .apptest import app, assert_clean
+from .apptest import app, assert_clean, open_tab
 
 PAGE = "pages/mobilevit.py"
 SECTIONS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
@@ -28,12 +28,7 @@ def open_page(**query):
 
 
 def visit(at, section: str):
-    """Open one of the page's tabs, as a click does (the tab is bound to the URL)."""
-    at.session_state["mvsec"] = section
-    at.query_params["mvsec"] = section
-    at.run()
-    assert_clean(at)
-    return at
+    return open_tab(at, "mvsec", section)
 
 
 def every_tab(at) -> str:

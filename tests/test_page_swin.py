@@ -11,7 +11,7 @@ from vitviz.images import load_sample
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz.viz import swin as sv
 
-from .apptest import app, assert_clean
+from .apptest import app, assert_clean, open_tab
 
 PAGE = "pages/swin.py"
 SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
@@ -28,13 +28,7 @@ def open_page(**query):
 
 
 def visit(at, section: str):
-    """Open one of the page's tabs (a tab change reruns the page, drawing only that tab). The tab is bound to the
-    URL, as a click in the browser would change it there too."""
-    at.session_state["swsec"] = section
-    at.query_params["swsec"] = section
-    at.run()
-    assert_clean(at)
-    return at
+    return open_tab(at, "swsec", section)
 
 
 def texts(at) -> str:
