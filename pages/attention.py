@@ -14,7 +14,8 @@ import streamlit as st
 
 import vitviz
 from ui.patches import patch_picker
-from ui.shell import context, download_array, select_patch, show_notes, show_source, stage_footer, stage_header, vit_input
+from ui.shell import (context, download_array, lazy_tabs, select_patch, show_notes, show_source, stage_footer,
+                      stage_header, vit_input)
 from ui.store import RunStore
 from vitviz import attention as att
 from vitviz.viz import attention as viz
@@ -25,7 +26,6 @@ ROLLOUT_AUTO_TOKENS = 1601  # beyond, the rollout (L·H matrices of T × T) wait
 TRACE_BUDGET = 256 * 2**20  # bytes of stored q, k, v over all cached traces (the newest one is always kept)
 HEAD_PX = 480  # width the head-grid pictures are rendered at
 BIG_PX = 640  # width of the enlarged head
-SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth")
 
 
 @st.cache_resource(show_spinner=False)
@@ -348,11 +348,8 @@ def distance() -> None:
 
 
 # ---- the six views, one tab each: only the open tab is computed and drawn -------------------------------------
-tabs = st.tabs(list(SECTIONS), key="atsec", on_change="rerun", bind="query-params")
-for tab, draw in zip(tabs, (all_heads, one_head, whole_matrix, dino_masks, rollout, distance)):
-    if tab.open:
-        with tab:
-            draw()
+lazy_tabs("atsec", {"All heads": all_heads, "One head, step by step": one_head, "Whole matrix": whole_matrix,
+                    "DINO masks": dino_masks, "Rollout": rollout, "Distance vs depth": distance})
 
 # ---- Predictions ----------------------------------------------------------------------------------------
 st.subheader("What the model predicts")

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.shell import context, download_array, get_model, model_input, show_source, stage_footer, stage_header
+from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
+                      stage_header)
 from vitviz.attention import top_predictions
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold
 from vitviz.viz import mobilevit as mv
@@ -30,8 +31,6 @@ MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
 HEAD_PX = 320  # each head's attention picture (four in a row, ~215 px each) and the receptive-field pictures
 FEATURE_PX = 160  # each feature-map picture (six in a row, ~140 px each)
 PATCH_MAX = 8
-SECTIONS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field",
-            "Cost")
 
 
 @st.cache_resource(show_spinner=False)
@@ -464,12 +463,9 @@ with st.container(border=True):
     p, n = u.locate(r, c)
     r3.markdown(f"Pixel ({r}, {c}) of the {hr}×{wr} map sits at **offset p = {p}** of **patch n = {n}**. The unfold "
                 "tab shows where, and lets you click another pixel; the attention and receptive-field tabs follow it.")
-tabs = st.tabs(list(SECTIONS), key="mvsec", on_change="rerun", bind="query-params")
-for tab, draw in zip(tabs, (show_local_rep, show_unfold, show_global_rep, show_fold, show_fusion, show_receptive_field,
-                            show_cost)):
-    if tab.open:
-        with tab:
-            draw()
+lazy_tabs("mvsec", {"Local representation": show_local_rep, "Unfold": show_unfold,
+                    "Global representation": show_global_rep, "Fold": show_fold, "Fusion": show_fusion,
+                    "Receptive field": show_receptive_field, "Cost": show_cost})
 
 # ---- 8. Predictions --------------------------------------------------------------------------------------
 st.subheader("8 · What the model predicts")

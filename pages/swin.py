@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.shell import (context, download_array, get_model, model_input, runs_in_progress, show_source, stage_footer,
-                      stage_header)
+from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, runs_in_progress, show_source,
+                      stage_footer, stage_header)
 from ui.store import RunStore
 from vitviz.models.swin import (
     PatchMerging,
@@ -41,7 +41,6 @@ PATCH_SIZES = (4, 8, 16)
 STORE_BUDGET = 192 * 2**20  # bytes of traced runs kept over all sessions (the newest one is always kept)
 PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
 PREFETCH = os.environ.get("VITVIZ_SWIN_PREFETCH", "1") != "0"  # 0: no background runs of the neighbouring M
-SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
 
 
 @st.cache_resource(show_spinner=False)
@@ -689,11 +688,8 @@ photo_key = _key(ctx.image_key, size, ctx.keep_aspect)
 s = shifted.shift
 labels = shifted.labels
 qr, qc = divmod(query, window)
-tabs = st.tabs(list(SECTIONS), key="swsec", on_change="rerun", bind="query-params")
-for tab, draw in zip(tabs, (partition, cyclic_shift, mask_and_attention, position_bias, patch_merging, cost)):
-    if tab.open:
-        with tab:
-            draw()
+lazy_tabs("swsec", {"Partition": partition, "Cyclic shift": cyclic_shift, "Mask & attention": mask_and_attention,
+                    "Relative position bias": position_bias, "Patch merging": patch_merging, "Cost": cost})
 stage_footer("swin")
 
 # The neighbouring window sizes, in the direction the slider last moved first: run in the background after this page

@@ -12,6 +12,7 @@ import inspect
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -305,6 +306,16 @@ def stage_footer(key: str) -> None:
     with right:
         if after is not None:
             st.page_link(after.file, label=f"{after.title} →", query_params=params)
+
+
+def lazy_tabs(key: str, steps: dict[str, Callable[[], None]]) -> None:
+    """One tab per step (label -> the function that draws it), the open tab bound to the URL under `key`. Only the
+    open tab's function runs (st.tabs with on_change="rerun"): a run computes and draws one step, not all of them."""
+    tabs = st.tabs(list(steps), key=key, on_change="rerun", bind="query-params")
+    for tab, draw in zip(tabs, steps.values()):
+        if tab.open:
+            with tab:
+                draw()
 
 
 @functools.cache  # the source of an imported function is fixed for the life of the process; reading it takes ~1 ms
