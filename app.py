@@ -11,12 +11,13 @@ import torch
 
 from ui.shell import counted_run, sidebar
 from ui.stages import STAGES
-from vitviz.runtime import COLLECTOR, freeze_loaded_objects, keep_freed_memory
+from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory
 
 # Sessions run in parallel threads: each op using every core makes their OpenMP teams spin against each other.
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
+flush_denormals()  # this run's thread: ~10× slower arithmetic on values below ~1e-38 otherwise (Swin's mask)
 keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
 freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 

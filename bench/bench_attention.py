@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from vitviz.runtime import bench_setup  # noqa: E402
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the figures are CPU figures
 
 import torch  # noqa: E402
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
+    bench_setup()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"CPU, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores, load average {load:.1f}")
     print(f"dino-vits16 at 224 px (197 tokens), AppTest server time, median of {args.repeats}:")

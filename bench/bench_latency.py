@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from vitviz.runtime import bench_setup  # noqa: E402
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import streamlit.testing.v1.app_test as app_test  # noqa: E402
@@ -156,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=5)
     args = parser.parse_args()
+    bench_setup()
     server = server_times(args.moves)
     cold, seen = browser_times(args.moves)
     print(f"CPU, {os.cpu_count()} cores · dino-vits16 / swin-tiny / mobilevit-xxs presets at 224 px · 480×360 upload")

@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from vitviz.runtime import bench_setup  # noqa: E402
 
 from tests.browser import streamlit_server  # noqa: E402
 from tests.load import classroom, protocol_classroom  # noqa: E402
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["protocol", "browser"], default="protocol",
                         help="protocol: headless websocket client (measures the server); browser: Chromium here")
     args = parser.parse_args()
+    bench_setup()
     client = "headless protocol (tests/protocol.py)" if args.client == "protocol" else "Chromium on this machine"
     print(f"{args.sessions} sessions arriving over {args.ramp:.0f} s, {args.think:.0f} s (±50 %) on a page before each "
           f"action · {os.cpu_count()} cores · RSS budget {RSS_BUDGET_MB} MiB · client: {client}")

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from vitviz.runtime import bench_setup  # noqa: E402
 
 from tests.apptest import photo  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--side", type=int, default=1600, help="width of each photo (height 3/4 of it)")
     args = parser.parse_args()
+    bench_setup()
     with tempfile.TemporaryDirectory() as tmp, streamlit_server() as (url, proc):
         sampler = RssSampler(proc.pid, period=1.0)
         sampler.start()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vitviz.runtime import bench_setup  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -78,8 +79,7 @@ def main() -> int:
     parser.add_argument("--res", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    bench_setup(args.threads)
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min) at the start")
     print(f"random-init presets, {args.res}×{args.res}, CPU ({os.cpu_count()} cores, torch threads "
           f"{torch.get_num_threads()}), {args.cycles} cycles of pw = 1…8 cold, pw = 1…8 warm, stages 3, 4, 2")

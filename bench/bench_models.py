@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import vitviz  # noqa: E402
-from vitviz.runtime import keep_freed_memory  # noqa: E402
+from vitviz.runtime import bench_setup, keep_freed_memory  # noqa: E402
 
 
 def hf_models():
@@ -74,11 +74,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", nargs="*", help="preset names to run")
     parser.add_argument("--glibc-malloc", action="store_true", help="keep glibc's default malloc thresholds")
+    parser.add_argument("--keep-denormals", action="store_true", help="do not flush denormal floats to zero")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 gives stable figures on a busy machine)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    bench_setup(args.threads, flush=not args.keep_denormals, malloc=not args.glibc_malloc)
     tuned = not args.glibc_malloc and keep_freed_memory()
     device = vitviz.models.common.pick_device(args.device)
     clock = "thread CPU time" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall time"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vitviz.runtime import bench_setup  # noqa: E402
 
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 
@@ -83,6 +84,7 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 13, 8, 37, 4, 64])
     args = parser.parse_args()
+    bench_setup()
     print(f"dino-vits16 (random-init preset), 224×224, CPU, patch sizes {args.sizes}, {args.cycles} cycles")
     ok = True
     for page in PAGES:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vitviz.runtime import bench_setup  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -113,6 +114,7 @@ def main() -> int:
     parser.add_argument("--no-prefetch", action="store_true", help="no background runs of M ± 1")
     parser.add_argument("--tab", default="Partition", help="the page's tab to measure on (only the open tab is drawn)")
     args = parser.parse_args()
+    bench_setup()
     if args.no_prefetch:
         os.environ["VITVIZ_SWIN_PREFETCH"] = "0"
     if args.server_cache:

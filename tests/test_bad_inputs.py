@@ -98,9 +98,7 @@ def test_corpus_files_are_what_they_claim_to_be():
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_load_image(case: Case):
     if isinstance(case.expect, Loads):
-        start = time.perf_counter()
-        img = load_image(case.data)
-        assert time.perf_counter() - start < 5, "decoding took too long"
+        img = load_image(case.data)  # its decoding time is in bench/bench_images.py
         assert isinstance(img, Image.Image) and img.mode == "RGB"
         assert img.size == case.expect.size
         assert MIN_SIDE <= min(img.size) and max(img.size) <= MAX_SIDE

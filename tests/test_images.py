@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import struct
-import time
 import warnings
 import zlib
 
@@ -290,14 +289,21 @@ def jpeg_24mp() -> bytes:
     return encode(img, "JPEG", quality=90)
 
 
-def test_24_megapixel_jpeg_is_accepted_and_downscaled_fast(jpeg_24mp):
-    load_image(jpeg_24mp)  # warm-up: first call pays for lazy imports
-    start = time.perf_counter()
+def test_24_megapixel_jpeg_is_accepted_and_decoded_at_a_reduced_scale(jpeg_24mp, monkeypatch):
+    """The expensive full-size decode is skipped: libjpeg decodes at 1/4 scale (draft), then Lanczos shrinks to
+    MAX_SIDE. What this costs in time is in bench/bench_images.py, not asserted here (it depends on the machine)."""
+    decoded_sizes = []
+    real_load = ImageFile.ImageFile.load
+
+    def recording_load(self, *args, **kwargs):
+        decoded_sizes.append(self.size)
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
     out = load_image(jpeg_24mp)
-    elapsed = time.perf_counter() - start
+    assert set(decoded_sizes) == {(1500, 1000)}  # 6000 × 4000 at the largest DCT scale still ≥ 1024 px
     assert out.mode == "RGB"
     assert out.size == (MAX_SIDE, 683)
-    assert elapsed < 3.0, f"24 MP JPEG took {elapsed:.2f} s"
     # Gradient survives: top darker than bottom.
     arr = np.asarray(out).astype(int)
     assert arr[-10:, -10:].mean() > arr[:10, -10:].mean() + 100
@@ -477,13 +483,10 @@ def test_decompression_bomb_rejected_before_decoding(size, no_decoding):
     data = png_header_only(*size)
     assert len(data) < 200
     assert size[0] * size[1] > MAX_PIXELS
-    start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         msg = reject(data)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5, f"bomb check took {elapsed:.2f} s"
-    assert no_decoding == []
+    assert no_decoding == []  # refused from the header alone, so it costs no decoding time
     # Pillow's own bomb warning is handled, not printed at the student.
     assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
     assert "megapixel" in msg
