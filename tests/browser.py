@@ -37,10 +37,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def log_problems(text: str) -> list[str]:
+    """The warnings, errors and tracebacks in a Streamlit server's log."""
+    return [line for line in text.splitlines()
+            if any(level in line for level in (" WARNING ", " ERROR ", " CRITICAL ")) or line.startswith("Traceback")]
+
+
 @contextmanager
 def streamlit_server(env: dict | None = None):
-    """Start `streamlit run app.py` on a free loopback port; yield its base URL; stop it afterwards."""
-    port = free_port()
+    """Start `streamlit run app.py` on a free loopback port; yield its base URL; stop it afterwards. Fails (after
+    the tests that used it) if the server logged a warning, an error or a traceback."""
+    port, clean_exit = free_port(), False
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
@@ -60,6 +67,7 @@ def streamlit_server(env: dict | None = None):
                 raise RuntimeError(f"streamlit did not start: {(ROOT / log.name).read_text()[-2000:]}")
             time.sleep(0.3)
         yield url, proc
+        clean_exit = True
     finally:
         proc.terminate()
         try:
@@ -71,6 +79,9 @@ def streamlit_server(env: dict | None = None):
         if "Traceback" in text:  # the page shows a redacted message only: pytest prints this with a failure
             print("server log with a traceback:\n" + text[max(0, text.index("Traceback") - 200):][-8000:])
         Path(log.name).unlink(missing_ok=True)
+    problems = log_problems(text)
+    if clean_exit and problems:
+        raise AssertionError("the server logged:\n" + "\n".join(problems[:20]))
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

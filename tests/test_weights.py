@@ -46,7 +46,7 @@ def test_hub_id_missing_offline_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="not in the local cache.*offline"):
+    with pytest.raises(ModelLoadError, match="not on this machine.*offline.*python3 tasks.py download"):
         vitviz.load_model(HUB_IDS["swin-tiny"])
 
 

@@ -1,8 +1,10 @@
 """Load our modules from transformers-format checkpoints: a local directory, a supported hub id, or a preset.
 
-Only `model.safetensors` is read (safetensors holds tensors only, so loading can never run code, unlike
-pickle). Checkpoint keys carry transformers 4.x names, which each family's `convert_state_dict` maps to ours;
-the state dict is loaded strictly, so a checkpoint that does not fit the architecture fails loudly.
+Only safetensors files are read here (one `model.safetensors` or the shards of a `model.safetensors.index.json`):
+safetensors holds tensors only, so loading can never run code. Where a supported hub repo has only pickled weights,
+`vitviz.hub` converts them once with PyTorch's restricted unpickler. Checkpoint keys carry transformers 4.x names,
+which each family's `convert_state_dict` maps to ours; the state dict is loaded strictly, so a checkpoint that does
+not fit the architecture fails loudly.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from . import hub
+from .hub import ModelLoadError
 from .models import mobilevit, swin, vit
 from .models.common import init_random, pick_device
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
@@ -44,11 +48,10 @@ PREPROCESSING = {
     "mobilevit-s": _MOBILEVIT,
 }
 _DEFAULT_PREPROCESSING = {"vit": PREPROCESSING["vit-base-16"], "swin": PREPROCESSING["swin-tiny"], "mobilevit": _MOBILEVIT}
-_CHECKPOINT_FILES = ["config.json", "model.safetensors", "preprocessor_config.json"]
-
-
-class ModelLoadError(ValueError):
-    """A model source that cannot be loaded; the message is one sentence a user can act on."""
+PRESET_OF = {repo: name for name, repo in HUB_IDS.items()}
+# Checkpoints `python3 tasks.py download` fetches only with --all (none of today's is over 400 MB).
+LARGE_DOWNLOADS: frozenset[str] = frozenset()
+DOWNLOAD_COMMAND = "python3 tasks.py download"
 
 
 def presets() -> list[str]:
@@ -56,22 +59,24 @@ def presets() -> list[str]:
     return list(HUB_IDS)
 
 
-def load_model(source: str | os.PathLike, device: str | torch.device | None = None, tqdm_class=None) -> nn.Module:
+def load_model(source: str | os.PathLike, device: str | torch.device | None = None, tqdm_class=None,
+               download: bool = True) -> nn.Module:
     """Build our module from `source` and return it in eval mode on `device` (default cuda > mps > cpu).
 
-    `source`: a directory with `config.json` + `model.safetensors`; a supported hub id (see `HUB_IDS`),
-    fetched with huggingface_hub into the standard cache (honours HF_HUB_OFFLINE; `tqdm_class` shows the
-    download); or a preset name, giving deterministic random weights. The model gets `.preprocessing`
-    (a `Preprocessing`) and `.source` attributes. Raises ModelLoadError with a readable message.
+    `source`: a directory with `config.json` and safetensors weights; a supported hub id (see `HUB_IDS`), whose
+    files come from `VITVIZ_WEIGHTS_DIR/<preset>/`, else the HF cache, else the hub or the mirror in HF_ENDPOINT
+    (not with `download=False` or HF_HUB_OFFLINE; `tqdm_class` shows the download), see `vitviz.hub`; or a preset
+    name, giving deterministic random weights. The model gets `.preprocessing` (a `Preprocessing`) and `.source`
+    attributes. Raises ModelLoadError with a readable message.
     """
     source_str = os.fspath(source)
     # Names first: a folder that happens to be called like a preset or repo must not replace its weights.
     if source_str in HUB_IDS:
         model = _build_preset(source_str)
     elif source_str in HUB_IDS.values():
-        model = _load_dir(_download(source_str, tqdm_class))
+        model = _load_checkpoint(trained_checkpoint(source_str, tqdm_class, download))
     elif Path(source_str).is_dir():
-        model = _load_dir(Path(source_str))
+        model = _load_checkpoint(_dir_checkpoint(Path(source_str)))
     else:
         raise ModelLoadError(
             f"{source_str!r} is neither a checkpoint directory nor a supported model; "
@@ -81,6 +86,20 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     return model.eval().requires_grad_(False).to(pick_device(device))
 
 
+def trained_checkpoint(repo_id: str, tqdm_class=None, download: bool = True) -> hub.LocalCheckpoint:
+    """The local files of a supported hub checkpoint, downloaded first if they are not on this machine (and
+    `download` is True and the process is not offline)."""
+    local = hub.find_local(repo_id, PRESET_OF[repo_id])
+    if local is not None:
+        return local
+    if download and not hub.settings().offline:
+        return hub.fetch(repo_id, tqdm_class)
+    raise ModelLoadError(
+        f"the trained weights of {repo_id} are not on this machine and the hub is not asked "
+        f"({'offline' if hub.settings().offline else 'no download here'}); run `{DOWNLOAD_COMMAND}` while online, "
+        "or copy a folder written by its --to option and point VITVIZ_WEIGHTS_DIR at it."
+    )
+
 def _build_preset(name: str) -> nn.Module:
     family = next(f for f in FAMILIES.values() if name in f.presets)
     model = init_random(family.model_class(family.presets[name]), name)
@@ -88,35 +107,28 @@ def _build_preset(name: str) -> nn.Module:
     return model
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _download(repo_id: str, tqdm_class=None) -> Path:
-    """Fetch the checkpoint files of a supported hub repo into the HF cache; return the snapshot directory."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        path = snapshot_download(
-            repo_id, allow_patterns=_CHECKPOINT_FILES, local_files_only=_hub_offline(), tqdm_class=tqdm_class
-        )
-    except LocalEntryNotFoundError as err:
-        raise ModelLoadError(
-            f"{repo_id} is not in the local cache and the Hugging Face hub cannot be reached (offline); "
-            "use a preset instead."
-        ) from err
-    except Exception as err:  # network errors come in many types (HTTP, DNS, timeouts)
-        raise ModelLoadError(f"could not download {repo_id} from the Hugging Face hub ({type(err).__name__}).") from err
-    return Path(path)
-
-
-def _load_dir(path: Path) -> nn.Module:
-    config_file, weights_file = path / "config.json", path / "model.safetensors"
-    if not config_file.is_file():
+def _dir_checkpoint(path: Path) -> hub.LocalCheckpoint:
+    if not (path / "config.json").is_file():
         raise ModelLoadError(f"{path} has no config.json, so it is not a transformers-format checkpoint.")
-    if not weights_file.is_file():
+    weights = hub.safetensors_in(path)
+    if not weights:
         raise ModelLoadError(f"{path} has no model.safetensors; only safetensors weights are loaded, never pickles.")
+    return hub.LocalCheckpoint(path, weights, "directory", "model.safetensors")
+
+
+def read_state_dict(checkpoint: hub.LocalCheckpoint) -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint's safetensors files (all shards), under the file's own (transformers 4.x) keys."""
+    state: dict[str, torch.Tensor] = {}
+    for file in checkpoint.weights:
+        try:
+            state.update(load_file(file, device="cpu"))
+        except Exception as err:  # safetensors raises its own error types for a damaged header or a short file
+            raise ModelLoadError(f"{file.name} is not a complete safetensors file ({type(err).__name__}).") from err
+    return state
+
+
+def _load_checkpoint(checkpoint: hub.LocalCheckpoint) -> nn.Module:
+    config_file = checkpoint.folder / "config.json"
     try:
         hf_config = json.loads(config_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -127,10 +139,11 @@ def _load_dir(path: Path) -> nn.Module:
             f"model_type {hf_config.get('model_type')!r} is not supported; vitviz loads {', '.join(FAMILIES)}."
         )
     model = family.model_class(family.config_from_hf(hf_config))
-    state = family.convert_state_dict(load_file(weights_file, device="cpu"))
+    state = family.convert_state_dict(read_state_dict(checkpoint))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ModelLoadError(f"the weights in {weights_file} do not fit the {family.model_type} architecture: {err}") from err
-    model.preprocessing = Preprocessing.from_dir(path, _DEFAULT_PREPROCESSING[family.model_type])
+        names = ", ".join(p.name for p in checkpoint.weights)
+        raise ModelLoadError(f"the weights in {names} do not fit the {family.model_type} architecture: {err}") from err
+    model.preprocessing = Preprocessing.from_dir(checkpoint.folder, _DEFAULT_PREPROCESSING[family.model_type])
     return model

@@ -1,0 +1,424 @@
+"""Trained weights of the supported hub checkpoints: where they come from, every layout a hub repo has, and one
+download per process that every waiting session can follow.
+
+Where the files come from, in order (`find_local`, then `fetch`):
+1. `VITVIZ_WEIGHTS_DIR/<preset>/`: a portable copy written by `python3 tasks.py download --to DIR` (a USB stick, a
+   machine without network): config.json, model.safetensors, preprocessor_config.json.
+2. The Hugging Face cache (`HF_HUB_CACHE`, or `HF_HOME`/hub), as earlier downloads left it.
+3. The hub, or the mirror in `HF_ENDPOINT` (schools where huggingface.co is blocked use one), unless
+   `HF_HUB_OFFLINE` is set.
+
+The layouts a repo has, tried in transformers' order (its `modeling_utils` loader and `get_conversion_pr_reference`):
+`model.safetensors` in the main revision; sharded safetensors (`model.safetensors.index.json`, whose `weight_map`
+names the shard of every key); safetensors only in the open pull request the hub's conversion bot opened ("Adding
+`safetensors` variant of this model", revision `refs/pr/N`); only `pytorch_model.bin` (or its sharded index), which
+is read once with PyTorch's restricted unpickler (`weights_only=True`: tensors and plain containers,
+never code) and written as safetensors beside the cache, so that every later load reads safetensors. Nothing else
+here ever unpickles.
+
+huggingface_hub reads its environment at import; this module reads `HF_ENDPOINT`, `HF_HUB_CACHE` and
+`HF_HUB_OFFLINE` at every call instead, so that a process can be pointed at a mirror or taken offline at any time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+CONVERSION_PR_TITLE = "Adding `safetensors` variant of this model"
+CONVERSION_BOT = "SFconvertbot"
+REACH_TIMEOUT_S = 3.0  # a hub that has not answered the repo's file list in this time counts as unreachable
+RETRY_AFTER_S = 300.0  # a failed download is not tried again for this long (each try would cost a page 3 s)
+_SAFETENSORS, _SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
+_BIN, _BIN_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+_EXTRA_FILES = ("config.json", "preprocessor_config.json")
+
+
+class ModelLoadError(ValueError):
+    """A model source that cannot be loaded; the message is one sentence a user can act on."""
+
+
+@dataclass(frozen=True)
+class LocalCheckpoint:
+    """A checkpoint whose files are all on this machine."""
+
+    folder: Path  # holds config.json and, where the repo has one, preprocessor_config.json
+    weights: tuple[Path, ...]  # safetensors files; several for a sharded checkpoint
+    origin: str  # "weights dir" | "cache" | "hub" (just downloaded)
+    layout: str  # how the repo keeps its weights, e.g. "model.safetensors" or "pytorch_model.bin (converted)"
+
+    @property
+    def megabytes(self) -> float:
+        return sum(p.stat().st_size for p in self.weights) / 1e6
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    endpoint: str  # the hub or a mirror
+    cache_dir: Path  # the Hugging Face hub cache
+    offline: bool  # HF_HUB_OFFLINE: never ask the network
+
+    @property
+    def vitviz_dir(self) -> Path:
+        """vitviz's own files beside the HF cache: which revision and layout a download found, converted weights."""
+        return Path(os.environ.get("VITVIZ_CACHE") or self.cache_dir.parent / "vitviz")
+
+
+def settings() -> HubSettings:
+    from huggingface_hub import constants
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return HubSettings(endpoint=os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/"),
+                       cache_dir=Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE), offline=offline)
+
+
+def _record_file(s: HubSettings, repo_id: str) -> Path:
+    return s.vitviz_dir / "resolved" / f"{repo_id.replace('/', '--')}.json"
+
+
+# ------------------------------------------------------------------------------------------------ local lookups
+
+
+def find_local(repo_id: str, preset: str | None = None) -> LocalCheckpoint | None:
+    """The checkpoint of `repo_id` if it is complete on this machine (portable copy of `preset`, then the HF
+    cache), without any network access; None otherwise."""
+    s = settings()
+    if preset and (root := os.environ.get("VITVIZ_WEIGHTS_DIR")):
+        folder = Path(root) / preset
+        if (folder / "config.json").is_file():
+            weights = safetensors_in(folder)
+            if weights:
+                return LocalCheckpoint(folder, weights, "weights dir", "portable copy")
+    return _from_record(s, repo_id) or _from_main_snapshot(s, repo_id)
+
+
+def safetensors_in(folder: Path) -> tuple[Path, ...] | None:
+    """The safetensors files of a checkpoint folder: one file, or the shards its index names (all present)."""
+    if (folder / _SAFETENSORS).is_file():
+        return (folder / _SAFETENSORS,)
+    if (folder / _SAFETENSORS_INDEX).is_file():
+        shards = _shards(folder / _SAFETENSORS_INDEX)
+        paths = tuple(folder / name for name in shards)
+        return paths if paths and all(p.is_file() for p in paths) else None
+    return None
+
+
+def _shards(index_file: Path) -> list[str]:
+    """The shard files an index names, in order of first appearance."""
+    try:
+        weight_map = json.loads(index_file.read_text())["weight_map"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelLoadError(f"{index_file.name} of this checkpoint is not a valid shard index.") from err
+    names = list(dict.fromkeys(weight_map.values()))
+    if any("/" in n or "\\" in n or n.startswith(".") for n in names):  # an index must not point outside the repo
+        raise ModelLoadError(f"{index_file.name} names shard files outside the checkpoint.")
+    return names
+
+
+def _cached(s: HubSettings, repo_id: str, filename: str, revision: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, cache_dir=s.cache_dir, revision=revision)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _from_record(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
+    """What an earlier `fetch` recorded: the revision and files it used, if they are all still in the cache."""
+    try:
+        record = json.loads(_record_file(s, repo_id).read_text())
+        revision, files, layout = record["revision"], record["files"], record["layout"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    paths = [_cached(s, repo_id, name, revision) for name in ["config.json", *files]]
+    if any(p is None for p in paths):
+        return None
+    if record.get("converted"):
+        converted = Path(record["converted"])
+        if not converted.is_file():
+            return None
+        return LocalCheckpoint(paths[0].parent, (converted,), "cache", layout)
+    return LocalCheckpoint(paths[0].parent, tuple(paths[1:]), "cache", layout)
+
+
+def _from_main_snapshot(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
+    """A main snapshot with safetensors that another tool downloaded (huggingface-cli, transformers)."""
+    config = _cached(s, repo_id, "config.json", "main")
+    if config is None:
+        return None
+    weights = safetensors_in(config.parent)
+    return LocalCheckpoint(config.parent, weights, "cache", "model.safetensors") if weights else None
+
+
+# ------------------------------------------------------------------------------------------------ the hub
+
+
+def fetch(repo_id: str, tqdm_class=None, on_files: Callable[[list[tuple[str, int]]], None] | None = None
+          ) -> LocalCheckpoint:
+    """Download the checkpoint of `repo_id` into the HF cache, in whichever layout the repo has, and return it.
+
+    `tqdm_class` is handed to huggingface_hub for every file (its progress bars); `on_files` is told, before any
+    file is fetched, the (name, bytes) of every file this checkpoint needs. Raises ModelLoadError with a sentence
+    that says what went wrong (unreachable, not found, gated, server error, stalled)."""
+    s = settings()
+    if s.offline:
+        raise ModelLoadError(f"{repo_id} is not on this machine and HF_HUB_OFFLINE is set, so the hub is not asked.")
+    with _hub_errors(repo_id, s):
+        return _fetch(s, repo_id, tqdm_class, on_files)
+
+
+def _fetch(s: HubSettings, repo_id: str, tqdm_class, on_files) -> LocalCheckpoint:
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=s.endpoint)
+    main = api.model_info(repo_id, revision="main", files_metadata=True, timeout=REACH_TIMEOUT_S)
+    sizes = {f.rfilename: f.size or 0 for f in main.siblings or []}
+    revision, layout, converted = main.sha, None, False
+    if _SAFETENSORS in sizes:
+        layout, weights = "model.safetensors", [_SAFETENSORS]
+    elif _SAFETENSORS_INDEX in sizes:
+        layout, weights = "sharded safetensors", [_SAFETENSORS_INDEX]
+    else:
+        pr = _conversion_pr(api, repo_id)
+        if pr is not None:
+            info = api.model_info(repo_id, revision=pr, files_metadata=True, timeout=REACH_TIMEOUT_S)
+            pr_sizes = {f.rfilename: f.size or 0 for f in info.siblings or []}
+            if _SAFETENSORS in pr_sizes or _SAFETENSORS_INDEX in pr_sizes:
+                revision, sizes = info.sha, pr_sizes
+                single = _SAFETENSORS in pr_sizes
+                layout = f"safetensors in the conversion pull request {pr}" + ("" if single else " (sharded)")
+                weights = [_SAFETENSORS if single else _SAFETENSORS_INDEX]
+        if layout is None:
+            if _BIN in sizes:
+                layout, weights, converted = "pytorch_model.bin (converted to safetensors)", [_BIN], True
+            elif _BIN_INDEX in sizes:
+                layout, weights, converted = "sharded pytorch_model.bin (converted to safetensors)", [_BIN_INDEX], True
+            else:
+                raise ModelLoadError(f"{repo_id} has no weights vitviz can read (no safetensors, no pytorch_model.bin).")
+    if "config.json" not in sizes:
+        raise ModelLoadError(f"{repo_id} has no config.json, so it is not a transformers-format checkpoint.")
+
+    def get(name: str) -> Path:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, name, revision=revision, cache_dir=s.cache_dir, endpoint=s.endpoint,
+                                    tqdm_class=tqdm_class))
+
+    extras = [name for name in _EXTRA_FILES if name in sizes]
+    if on_files is not None:
+        on_files([(name, sizes.get(name, 0)) for name in extras + weights])
+    folder = get("config.json").parent
+    for name in extras[1:]:
+        get(name)
+    files = weights
+    if weights[0].endswith(".index.json"):  # a small JSON, then the shards it names
+        shards = _shards(get(weights[0]))
+        if on_files is not None:
+            on_files([(name, sizes.get(name, 0)) for name in shards])
+        files = [weights[0], *shards]
+        paths = [get(name) for name in shards]
+    else:
+        paths = [get(weights[0])]
+    record = {"revision": revision, "files": files, "layout": layout}
+    if converted:
+        out = s.vitviz_dir / "converted" / repo_id.replace("/", "--") / revision / _SAFETENSORS
+        convert_bin(paths, out)
+        record["converted"] = str(out)
+        paths = [out]
+    _write_atomically(_record_file(s, repo_id), json.dumps(record).encode())
+    return LocalCheckpoint(folder, tuple(paths), "hub", layout)
+
+
+def _conversion_pr(api, repo_id: str) -> str | None:
+    """The git reference (refs/pr/N) of the open pull request in which the hub's bot added safetensors, or None."""
+    for discussion in api.get_repo_discussions(repo_id):
+        if (discussion.is_pull_request and discussion.status == "open" and discussion.author == CONVERSION_BOT
+                and discussion.title == CONVERSION_PR_TITLE):
+            return discussion.git_reference
+    return None
+
+
+class _hub_errors:
+    """Turns huggingface_hub's and the network's exceptions into one ModelLoadError sentence."""
+
+    def __init__(self, repo_id: str, s: HubSettings):
+        self.repo_id, self.s = repo_id, s
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if err is None or isinstance(err, ModelLoadError):
+            return False
+        from huggingface_hub import errors
+
+        where = "the Hugging Face hub" if "huggingface.co" in self.s.endpoint else f"the hub at {self.s.endpoint}"
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if isinstance(err, errors.GatedRepoError) or status in (401, 403):
+            message = (f"{self.repo_id} is gated or private on {where}: it needs an access token, so it cannot be "
+                       "downloaded here.")
+        elif isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError)) or status == 404:
+            message = f"{self.repo_id} was not found on {where} (is the mirror complete?)."
+        elif status is not None and status >= 500:
+            message = f"{where} answered with a server error ({status}) for {self.repo_id}; try again later."
+        elif _is_timeout(err):
+            message = (f"the download of {self.repo_id} from {where} stalled (no data for "
+                       f"{_download_timeout():.0f} s); check the network and try again.")
+        else:
+            message = f"{where} cannot be reached ({type(err).__name__}), so {self.repo_id} was not downloaded."
+        raise ModelLoadError(message) from err
+
+
+def _is_timeout(err: BaseException) -> bool:
+    while err is not None:
+        if isinstance(err, TimeoutError) or "Timeout" in type(err).__name__:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _download_timeout() -> float:
+    from huggingface_hub import constants
+
+    return float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def convert_bin(paths: list[Path], out: Path) -> Path:
+    """Read `pytorch_model.bin` files with PyTorch's restricted unpickler and write their tensors to `out` as one
+    safetensors file (atomically: a process that reads `out` never sees half of it). A pickle that names anything
+    but tensors and plain containers (code to run) is refused with a ModelLoadError before any of it runs."""
+    from safetensors.torch import save_file
+
+    state: dict[str, torch.Tensor] = {}
+    for path in paths:
+        try:
+            part = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # restricted unpickler
+        except RuntimeError as err:
+            if "zip" not in str(err).lower():  # only the legacy (pre-zip) format cannot be memory-mapped
+                raise ModelLoadError(f"{path.name} is not a readable PyTorch checkpoint.") from err
+            part = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # the restricted unpickler's UnpicklingError, a truncated file, …
+            raise ModelLoadError(f"{path.name} was refused: it holds more than tensors (a pickle that could run "
+                                 "code) or is damaged, so it was not loaded.") from err
+        if not isinstance(part, dict) or not all(isinstance(v, torch.Tensor) for v in part.values()):
+            raise ModelLoadError(f"{path.name} does not hold a state dict of tensors.")
+        state.update({k: v.contiguous().clone() for k, v in part.items()})  # safetensors refuses shared storage
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, out)
+    return out
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------ one download per process
+
+
+@dataclass
+class Download:
+    """A download running in a background thread of this process, which every session can read."""
+
+    repo_id: str
+    state: str = "checking"  # checking (asking the hub) | downloading | done | failed
+    total_bytes: int = 0  # of every file announced so far
+    done_bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    error: str | None = None  # the ModelLoadError sentence, when failed
+
+    @property
+    def mb_per_s(self) -> float:
+        elapsed = (self.ended or time.monotonic()) - self.started
+        return self.done_bytes / 1e6 / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.mb_per_s * 1e6
+        return (self.total_bytes - self.done_bytes) / rate if rate > 0 and self.total_bytes else None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done_bytes / self.total_bytes) if self.total_bytes else 0.0
+
+
+_downloads: dict[str, Download] = {}
+_downloads_lock = threading.Lock()
+
+
+def download_in_background(repo_id: str, after: Callable[[LocalCheckpoint], None] | None = None) -> Download:
+    """The download of `repo_id` in this process: started now in a daemon thread unless one is running, has
+    finished, or failed less than RETRY_AFTER_S ago (then that one is returned, so a failure is remembered).
+    `after` runs in the thread with the downloaded checkpoint (the app verifies and loads it there)."""
+    with _downloads_lock:
+        current = _downloads.get(repo_id)
+        if current is not None and (current.state != "failed" or time.monotonic() - current.ended < RETRY_AFTER_S):
+            return current
+        download = _downloads[repo_id] = Download(repo_id)
+    threading.Thread(target=_run_download, args=(download, after), name=f"download {repo_id}", daemon=True).start()
+    return download
+
+
+def downloads() -> list[Download]:
+    """Every download this process has started, the running ones first."""
+    with _downloads_lock:
+        return sorted(_downloads.values(), key=lambda d: d.state in ("done", "failed"))
+
+
+def _run_download(download: Download, after) -> None:
+    lock = threading.Lock()
+    seen: set[str] = set()
+
+    def on_files(files: list[tuple[str, int]]) -> None:
+        with lock:
+            for name, size in files:
+                if name not in seen:
+                    seen.add(name)
+                    download.total_bytes += size
+            download.state = "downloading"
+
+    def add(n) -> None:
+        with lock:
+            download.done_bytes += int(n or 0)
+
+    from tqdm.auto import tqdm
+
+    class Progress(tqdm):
+        """huggingface_hub's per-file bar, reporting its bytes to the shared Download instead of a terminal."""
+
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            add(kwargs.get("initial", 0))  # the part of a resumed file that was already there
+
+        def update(self, n=1):
+            add(n)
+            return super().update(n)
+
+    try:
+        checkpoint = fetch(download.repo_id, tqdm_class=Progress, on_files=on_files)
+        if after is not None:
+            after(checkpoint)
+    except ModelLoadError as err:
+        download.error, download.state = str(err), "failed"
+    except Exception as err:  # never let a background thread die silently: the sessions wait on its state
+        download.error, download.state = f"the download of {download.repo_id} failed ({type(err).__name__}).", "failed"
+    else:
+        download.done_bytes = max(download.done_bytes, download.total_bytes)
+        download.state = "done"
+    finally:
+        download.ended = time.monotonic()
+
