@@ -9,7 +9,7 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch
 
-from ui.shell import counted_run, sidebar
+from ui.shell import counted_run, download_progress, sidebar
 from ui.stages import STAGES
 from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory
 
@@ -31,6 +31,7 @@ try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
         sidebar()
         page.run()
+        download_progress()  # after the page: it has asked for the weights it shows
 finally:  # also after a run stopped by a rerun
     COLLECTOR.maybe_collect()  # reference cycles: a full collection every 10 s, not Streamlit's one per run
 # For load tests: the server time of every completed run (an interrupted run raises and is not logged).

@@ -4,8 +4,9 @@
     python3 tasks.py run     # creates .venv, installs requirements.txt, starts the app on localhost:8501
     python3 tasks.py test    # creates .venv, installs requirements-test.txt, runs the whole test suite
     python3 tasks.py bench   # prints the benchmark figures quoted in the README
+    python3 tasks.py download [NAME ... | --all] [--to DIR]   # before class: fetch and verify the trained weights
 
-Extra arguments go to streamlit (run) or pytest (test). Installs are redone only when a requirements file changes.
+Extra arguments go to streamlit (run), pytest (test) or the downloader (download: see vitviz/download.py). Installs are redone only when a requirements file changes.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def ensure_env(requirements: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "bench"}:
+    if not argv or argv[0] not in {"run", "test", "bench", "download"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -50,6 +51,9 @@ def main(argv: list[str]) -> int:
     if command == "run":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), "-m", "streamlit", "run", "app.py", "--server.port", "8501", *extra])
+    if command == "download":
+        ensure_env("requirements.txt")
+        return subprocess.call([str(PYTHON), "-m", "vitviz.download", *extra])
     ensure_env("requirements-test.txt")
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *extra])

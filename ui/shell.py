@@ -21,10 +21,12 @@ import torch
 from PIL import Image
 
 import vitviz
+from vitviz import hub
 from vitviz.images import SAMPLES, load_sample
 from vitviz.models import vit as vit_models
 from vitviz.models.common import pick_device
 from vitviz.preprocess import resize_and_crop, to_pixel_values
+from vitviz.weights import DOWNLOAD_COMMAND
 
 from .stages import STAGES, neighbours
 
@@ -39,8 +41,6 @@ RESOLUTIONS = list(range(64, 513, 16))
 # Beyond this many tokens a full encoder pass takes minutes on a laptop CPU (attention is quadratic); pages that
 # run the encoder say so instead. dino-vits8 at 480×480 (3,601 tokens) stays within it.
 ENCODER_TOKEN_LIMIT = 4096
-_HUB_RETRY_S = 300  # after a failed download, wait this long before trying the hub again
-_hub_failures: dict[str, tuple[float, str]] = {}
 _runs = 0  # script runs in progress on this server, over all sessions (see counted_run)
 _runs_lock = threading.Lock()
 
@@ -72,7 +72,7 @@ class Context:
     image_label: str  # shown in captions
     model_name: str  # ViT preset name (see VIT_MODELS)
     patch_size: int  # P chosen with the sidebar slider (the checkpoint's own P unless moved)
-    pretrained: bool  # whether the hub weights were asked for
+    pretrained: bool  # whether trained weights were asked for (the default; off shows the random presets)
     resolution: int  # input side in pixels (shorter side when keep_aspect)
     keep_aspect: bool  # resize to the photo's aspect instead of a square
     device: str  # where the models run
@@ -107,27 +107,71 @@ class VitInput:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _load(source: str, device: str) -> torch.nn.Module:
-    return vitviz.load_model(source, device=device)
+    return vitviz.load_model(source, device=device, download=False)  # a page run never waits on the network
 
 
 def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]:
-    """The shared (read-only) model for a preset name, pretrained from the hub when asked and possible.
+    """The shared (read-only) model for a preset name: trained when asked for and on this machine, else the random
+    preset. Trained weights that are not here are downloaded once per server in the background (every session
+    that waits sees its progress in the sidebar, `download_progress`); the page never waits for them.
 
-    Returns (model, message): message explains a fallback to random weights, or is None.
+    Returns (model, message): message says why random weights are shown although trained ones were asked for.
     """
     device = str(pick_device())
-    if pretrained:
-        repo = vitviz.HUB_IDS[name]
-        failed = _hub_failures.get(repo)
-        if failed is None or time.monotonic() - failed[0] > _HUB_RETRY_S:
-            try:
-                with st.spinner(f"Downloading {repo} from the Hugging Face hub (first time only)…", show_time=True):
-                    return _load(repo, device), None
-            except vitviz.ModelLoadError as err:
-                _hub_failures[repo] = (time.monotonic(), str(err))
-        message = _hub_failures[repo][1]
-        return _load(name, device), f"Pretrained weights unavailable — {message} Showing random weights instead."
-    return _load(name, device), None
+    if not pretrained:
+        return _load(name, device), None
+    repo = vitviz.HUB_IDS[name]
+    if hub.find_local(repo, name) is not None:
+        try:
+            return _load(repo, device), None
+        except vitviz.ModelLoadError as err:
+            return _load(name, device), f"The trained weights of {repo} on this machine cannot be loaded — {err} {_RANDOM}"
+    if hub.settings().offline:
+        return _load(name, device), (f"The trained weights of {repo} are not on this machine and this server is "
+                                     f"offline. {_RANDOM} Before class, run `{DOWNLOAD_COMMAND}` on this computer.")
+    download = hub.download_in_background(repo)
+    if download.state == "failed":
+        return _load(name, device), (f"Trained weights unavailable — {download.error} {_RANDOM} Before class, run "
+                                     f"`{DOWNLOAD_COMMAND}` on this computer while it is online.")
+    if download.state == "done":  # finished between the lookup above and now
+        try:
+            return _load(repo, device), None
+        except vitviz.ModelLoadError as err:
+            return _load(name, device), f"The trained weights of {repo} cannot be loaded — {err} {_RANDOM}"
+    st.session_state.setdefault("_awaiting", set()).add(repo)
+    return _load(name, device), (f"Downloading the trained weights of {repo} (once for this server; progress in the "
+                                 "sidebar). Until they are here this page shows **random weights**; it switches by "
+                                 "itself.")
+
+
+_RANDOM = "This page shows **random weights** instead: the structure is real, the patterns are noise."
+
+
+def download_progress() -> None:
+    """The trained-weights downloads this session waits for, as progress bars at the bottom of the sidebar (MB,
+    MB/s, seconds left), updated every second; the page reruns on trained weights when one is done."""
+    if st.session_state.get("_awaiting"):
+        with st.sidebar:
+            _download_fragment()
+
+
+@st.fragment(run_every=1.0)
+def _download_fragment() -> None:
+    finished = False
+    for repo in sorted(st.session_state.get("_awaiting", ())):
+        download = hub.download_of(repo)
+        if download is None or download.state in ("done", "failed"):
+            st.session_state["_awaiting"].discard(repo)
+            finished = True
+        elif download.state == "checking":
+            st.progress(0.0, text=f"{repo}: asking the hub…")
+        else:
+            left = download.seconds_left
+            st.progress(download.fraction, text=(
+                f"{repo}: {download.done_bytes / 1e6:.0f} of {download.total_bytes / 1e6:.0f} MB · "
+                f"{download.mb_per_s:.1f} MB/s" + (f" · {left:.0f} s left" if left is not None else "")))
+    if finished:
+        st.rerun(scope="app")
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
@@ -230,8 +274,10 @@ def sidebar() -> Context:
     native_p = vit_models.PRESETS[name].patch_size
     patch_size = st.sidebar.slider("Patch size P (px)", 4, 64, value=native_p, key="ps", bind="query-params",
                                    help=f"The checkpoint reads {native_p}×{native_p} patches; other sizes adapt its projection.")
-    pretrained = st.sidebar.toggle("Pretrained weights (Hugging Face hub)", value=False, key="hub", bind="query-params",
-                                   help="Off: deterministic random weights, works offline. On: downloads the real checkpoint once.")
+    pretrained = st.sidebar.toggle("Trained weights", value=True, key="hub", bind="query-params",
+                                   help="On: the real checkpoint's weights (downloaded once per server, or prepared "
+                                        f"with `{DOWNLOAD_COMMAND}`). Off: deterministic random weights of the same "
+                                        "architecture, to see what training changes.")
     resolution = st.sidebar.select_slider("Input resolution (px)", RESOLUTIONS, value=224, key="res", bind="query-params")
     keep_aspect = st.sidebar.toggle("Keep the photo's aspect ratio", value=False, key="aspect", bind="query-params",
                                     help="Off: square input, as the checkpoints were trained. On: the shorter side gets the resolution.")

@@ -372,10 +372,10 @@ def download_in_background(repo_id: str, after: Callable[[LocalCheckpoint], None
     return download
 
 
-def downloads() -> list[Download]:
-    """Every download this process has started, the running ones first."""
+def download_of(repo_id: str) -> Download | None:
+    """The latest download of `repo_id` this process started, without starting one."""
     with _downloads_lock:
-        return sorted(_downloads.values(), key=lambda d: d.state in ("done", "failed"))
+        return _downloads.get(repo_id)
 
 
 def _run_download(download: Download, after) -> None:
