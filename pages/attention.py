@@ -152,8 +152,9 @@ if random_weights:
     st.warning(
         "**Random weights.** Without the trained checkpoint every q and k is small noise, so every softmax is "
         "close to uniform (≈ 1/T for all T tokens): the maps below are noise around a flat value, and all heads sit "
-        "on the uniform line of the distance plot. Switch on **Pretrained weights** in the sidebar to see what a "
-        "trained ViT attends to.", icon=":material/casino:")
+        "on the uniform line of the distance plot. With **Trained weights** in the sidebar (on unless a link turned "
+        "it off; before class `python3 tasks.py download` puts them on this machine) you see what a trained ViT "
+        "attends to.", icon=":material/casino:")
 
 gh, gw = vin.grid
 n, p = gh * gw, vin.patch_size
@@ -379,5 +380,5 @@ st.markdown(
     "explanations of the decision, and can differ a lot from gradient-based attributions.\n"
     "- **Rollout** is a model of the flow under stated assumptions (linear mixing, residual weighted like "
     "attention, heads averaged), not a measurement.\n"
-    "- **Random weights** (pretrained off) give near-uniform attention: there is nothing to read in those maps.")
+    "- **Random weights** (trained weights off or not on this machine) give near-uniform attention: there is nothing to read in those maps.")
 stage_footer("attention")

@@ -324,8 +324,8 @@ def show_global_rep() -> None:
         f"range is under each picture. Uniform attention would give each patch 1/N = {1 / N:.4f}. The framed pixel is "
         "the query.")
     if not ctx.pretrained or warning:
-        st.caption("Random weights: every weight is close to 1/N, so the stretched colours show noise. Switch on "
-                   "*Pretrained weights* in the sidebar to see what a trained MobileViT attends to.")
+        st.caption("Random weights: every weight is close to 1/N, so the stretched colours show noise. With *Trained "
+                   "weights* in the sidebar you see what a trained MobileViT attends to.")
     download_array(f"Attention rows, stage {stage}, layer {layer + 1}, p = {p}, n = {n} (heads × N)", att_rows,
                    f"mobilevit-s{stage}-l{layer + 1}-p{p}-n{n}")
     show_source(MobileViTBlock.global_rep)
@@ -477,7 +477,8 @@ if run.logits is not None:
                  column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
     if not ctx.pretrained or warning:
         st.caption("Random weights: these classes are arbitrary (the preset's labels are placeholders), and so are "
-                   "the probabilities. Switch on *Pretrained weights* for real ImageNet predictions.")
+                   "the probabilities. With *Trained weights* on they are real ImageNet "
+                   "predictions.")
     elif (ph, pw) != (native, native):
         st.caption(f"The checkpoint was trained with {native}×{native} patches; at {ph}×{pw} its predictions may "
                    "degrade.")

@@ -157,7 +157,7 @@ if trained:
                 "similar and the tiles show row and column structure, as in the ViT paper.")
 else:
     st.markdown("**Random weights:** the learned E_pos here is untrained noise, so each tile is 1 at its own position "
-                "and about 0 everywhere else: no notion of neighbourhood. Turn on *Pretrained weights* to see the "
+                "and about 0 everywhere else: no notion of neighbourhood. With *Trained weights* you see the "
                 "row-and-column structure training produces (ViT paper Fig. 7 centre); the sin-cos panel shows that "
                 "structure built in by hand.")
 show_source(emb.cosine_similarity, emb.similarity_tiles, emb.sincos_2d)

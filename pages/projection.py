@@ -202,7 +202,7 @@ if trained:
                 "patterns — a basis for the fine structure inside a patch, much like the first layer of a CNN.")
 else:
     st.markdown("These are **random** weights (the offline sandbox): the filters are noise and the variance is spread "
-                "almost evenly over the components. Turn on *Pretrained weights* in the sidebar to see the smooth, "
+                "almost evenly over the components. With *Trained weights* in the sidebar you see the smooth, "
                 "low-frequency components a trained ViT learns (ViT paper Fig. 7 left).")
 show_source(emb.filter_pca, emb.pca)
 

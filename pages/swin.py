@@ -198,7 +198,7 @@ stage_header(
     "halves the grid and doubles the channels. Here is the real Swin-T, on your image.",
 )
 st.caption("This page has its own window, shift, stage and patch-size controls: the sidebar's ViT model and patch size "
-           "are for pages 1–5. The sidebar's image, resolution, aspect and *Pretrained weights* apply here too.")
+           "are for pages 1–5. The sidebar's image, resolution, aspect and *Trained weights* apply here too.")
 
 base_model, warning = get_model(MODEL, ctx.pretrained)
 M0, P0 = base_model.config.window_size, base_model.config.patch_size
@@ -547,8 +547,8 @@ def mask_and_attention() -> None:
                + ("" if shifted.traced else "(re-run with your s) ")
                + f"{_shape(regular.probs.shape)}: row {query} of window {win}.")
     if not ctx.pretrained or warning:
-        st.caption("Random weights: attention is close to uniform except where the mask cuts it. Switch on *Pretrained "
-                   "weights* in the sidebar to see what the trained Swin-T attends to.")
+        st.caption("Random weights: attention is close to uniform except where the mask cuts it. With *Trained "
+                   "weights* in the sidebar you see what the trained Swin-T attends to.")
     download_array(f"Attention of query {query} in window {win}, shifted block (heads × M²)", att[1],
                    f"swin-s{stage + 1}-w{win}-q{query}")
     show_source(shift_mask, SwinBlock.window_attention)

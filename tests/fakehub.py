@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -93,6 +94,10 @@ class Repo:
     pulls: list[PullRequest] = field(default_factory=list)
     access: str = "public"
 
+    def __post_init__(self):
+        if self.access not in ("public", "gated", "private", "missing"):
+            raise ValueError(f"unknown access {self.access!r}")
+
 
 @dataclass
 class Fault:
@@ -149,7 +154,9 @@ class FakeHub:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.hub = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fakehub", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval for serve_forever to notice.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fakehub", daemon=True)
         self._thread.start()
         return self
 
@@ -211,8 +218,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         # Clients hang up mid-body on purpose in the fault tests (timeouts); that is not a server bug.
-        import sys
-
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             super().handle_error(request, client_address)
 
@@ -418,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
         commit = {"X-Repo-Commit": revision.sha}
         if filename not in revision.files:
             # X-Repo-Commit lets the client record the absence in its cache (.no_exist/), as with the hub.
-            raise _HubError(404, "EntryNotFound", f"{filename} does not exist on \"{rev}\"", headers=commit)
+            raise _HubError(404, "EntryNotFound", "Entry not found", headers=commit)
         content = revision.files[filename]
         headers = {**commit, "ETag": f'"{git_blob_sha(content)}"', "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
@@ -453,10 +458,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_body(self, content: bytes, start: int, end: int, fault: Fault | None) -> None:
         """Write content[start:end], misbehaving as `fault` says at the first of its offsets."""
         stop, action = end, None
-        for offset, name in ((fault and fault.drop_after, "drop"), (fault and fault.stall_after, "stall")):
-            if offset is not None and offset < stop:
-                stop, action = max(offset, start), name
-        self._write(content[start:stop], fault.bytes_per_s if fault else None)
+        if fault is not None:
+            for offset, name in ((fault.drop_after, "drop"), (fault.stall_after, "stall")):
+                if offset is not None and offset < stop:
+                    stop, action = max(offset, start), name
+        self._write(content[start:stop], fault.bytes_per_s if fault is not None else None)
         if action is not None:
             self.close_connection = True
             if action == "stall":  # keep the socket open and silent until the server stops

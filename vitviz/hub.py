@@ -143,7 +143,7 @@ def _from_record(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
         if not converted.is_file():
             return None
         return LocalCheckpoint(paths[0].parent, (converted,), "cache", layout)
-    return LocalCheckpoint(paths[0].parent, tuple(paths[1:]), "cache", layout)
+    return LocalCheckpoint(paths[0].parent, tuple(p for p in paths[1:] if p.suffix == ".safetensors"), "cache", layout)
 
 
 def _from_main_snapshot(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:

@@ -1,0 +1,234 @@
+"""Trained weights through the real download code (huggingface_hub against tests/fakehub.py on loopback): every
+layout a hub repo has, the order the files are looked for, faults of the network, and the pickle that is refused."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import vitviz
+from vitviz import hub
+from vitviz.download import write_portable
+
+from .fakehub import FakeHub, Fault, unreachable_url
+from .hubrepos import layouts
+
+ROOT = Path(__file__).resolve().parent.parent
+X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    marker = tmp_path_factory.mktemp("pwned") / "PWNED"
+    return layouts(marker), marker
+
+
+@pytest.fixture
+def fake_hub(repos):
+    with FakeHub({repo: spec for repo, (spec, _) in repos[0].items()}) as server:
+        yield server
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """Point the process at a hub URL with an empty cache, online (huggingface_hub read HF_HUB_OFFLINE=1 from
+    conftest at import: its constant is switched off too)."""
+    from huggingface_hub import constants
+
+    def point_at(url: str | None, offline: bool = False) -> None:
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+        monkeypatch.setenv("VITVIZ_CACHE", str(tmp_path / "vitviz"))
+        monkeypatch.delenv("VITVIZ_WEIGHTS_DIR", raising=False)
+        if url:
+            monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+
+    monkeypatch.setattr(hub, "_downloads", {})  # no download of an earlier test is remembered
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 2)
+    return point_at
+
+
+def resolve_gets(server: FakeHub) -> list[str]:
+    return [path for method, path, _ in server.requests if method == "GET" and "/resolve/" in path]
+
+
+LAYOUTS = {
+    "facebook/dino-vits16": "model.safetensors",
+    "facebook/dino-vits8": "sharded safetensors",
+    "facebook/deit-tiny-patch16-224": "safetensors in the conversion pull request refs/pr/3",
+    "google/vit-base-patch16-224": "pytorch_model.bin (converted to safetensors)",
+}
+
+
+@pytest.mark.parametrize("repo", LAYOUTS)
+def test_every_layout_loads_exactly_what_transformers_computes(repo, repos, fake_hub, env):
+    env(fake_hub.url)
+    reference = repos[0][repo][1]
+    model = vitviz.load_model(repo, device="cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(model(X).logits, reference(X).logits, rtol=1e-4, atol=1e-4)
+    local = hub.find_local(repo)
+    assert local.layout == LAYOUTS[repo] and local.origin == "cache"
+    assert all(p.suffix == ".safetensors" for p in local.weights)
+    assert model.preprocessing.mean == (0.5, 0.5, 0.5)  # the repo's preprocessor_config.json was read
+    if repo == "facebook/deit-tiny-patch16-224":  # the open bot PR, not the closed one or another author's
+        pr = fake_hub.repos[repo].pulls[2]
+        assert any(f"/resolve/{pr.sha}/model.safetensors" in p for p in resolve_gets(fake_hub))
+
+
+def test_a_second_load_reads_the_cache_and_asks_the_hub_nothing(repos, fake_hub, env):
+    env(fake_hub.url)
+    for repo in LAYOUTS:
+        vitviz.load_model(repo, device="cpu")
+    asked = len(fake_hub.requests)
+    env(unreachable_url(), offline=True)
+    for repo in LAYOUTS:
+        model = vitviz.load_model(repo, device="cpu")
+        with torch.no_grad():
+            torch.testing.assert_close(model(X).logits, repos[0][repo][1](X).logits, rtol=1e-4, atol=1e-4)
+    assert len(fake_hub.requests) == asked
+
+
+def test_a_pickle_that_runs_code_is_refused_and_never_runs(repos, fake_hub, env, tmp_path):
+    env(fake_hub.url)
+    marker = repos[1]
+    with pytest.raises(vitviz.ModelLoadError, match="pytorch_model.bin was refused: it holds more than tensors"):
+        vitviz.load_model("microsoft/swin-tiny-patch4-window7-224", device="cpu")
+    assert not marker.exists()
+    assert hub.find_local("microsoft/swin-tiny-patch4-window7-224") is None
+    # The same file handed to the converter directly.
+    crafted = tmp_path / "pytorch_model.bin"
+    crafted.write_bytes(fake_hub.repos["microsoft/swin-tiny-patch4-window7-224"].main.files["pytorch_model.bin"])
+    with pytest.raises(vitviz.ModelLoadError, match="refused"):
+        hub.convert_bin([crafted], tmp_path / "out.safetensors")
+    assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("repo, message", [
+    ("apple/mobilevit-xx-small", "apple/mobilevit-xx-small is gated or private on the hub at http://127.0.0.1"),
+    ("apple/mobilevit-small", "apple/mobilevit-small was not found on the hub at http://127.0.0.1"),
+])
+def test_gated_and_missing_repos_are_one_clear_sentence(repo, message, fake_hub, env):
+    env(fake_hub.url)
+    with pytest.raises(vitviz.ModelLoadError, match=message):
+        vitviz.load_model(repo, device="cpu")
+
+
+def test_a_server_error_is_a_clear_sentence(fake_hub, env):
+    env(fake_hub.url)
+    fake_hub.set_status(500)
+    with pytest.raises(vitviz.ModelLoadError, match=r"answered with a server error \(500\)"):
+        vitviz.load_model("facebook/dino-vits16", device="cpu")
+
+
+def test_an_unreachable_hub_is_a_clear_sentence(env):
+    env(unreachable_url())
+    with pytest.raises(vitviz.ModelLoadError, match="cannot be reached"):
+        vitviz.load_model("facebook/dino-vits16", device="cpu")
+
+
+def test_a_connection_dropped_mid_file_resumes_and_no_partial_file_is_loaded(repos, fake_hub, env):
+    env(fake_hub.url)
+    repo = "facebook/dino-vits16"
+    size = len(fake_hub.repos[repo].main.files["model.safetensors"])
+    fake_hub.faults[(repo, "model.safetensors")] = Fault(drop_after=size // 2, times=1)
+    try:
+        vitviz.load_model(repo, device="cpu")
+    except vitviz.ModelLoadError:
+        assert hub.find_local(repo) is None  # the half file is never taken for a checkpoint
+    model = vitviz.load_model(repo, device="cpu")  # the retry (or this second try) resumes where it stopped
+    ranges = [h.get("Range") for method, path, h in fake_hub.requests
+              if method == "GET" and path.endswith("/model.safetensors")]
+    assert ranges[0] is None and ranges[-1] == f"bytes={size // 2}-", ranges
+    with torch.no_grad():
+        torch.testing.assert_close(model(X).logits, repos[0][repo][1](X).logits, rtol=1e-4, atol=1e-4)
+
+
+def test_a_stalled_download_ends_in_a_clear_sentence(fake_hub, env):
+    env(fake_hub.url)
+    fake_hub.faults[("facebook/dino-vits16", "model.safetensors")] = Fault(stall_after=1000, times=100)
+    with pytest.raises(vitviz.ModelLoadError, match=r"stalled \(no data for 2 s\)"):
+        vitviz.load_model("facebook/dino-vits16", device="cpu")
+    assert hub.find_local("facebook/dino-vits16") is None
+
+
+def test_a_background_download_reports_progress_that_advances(fake_hub, env):
+    env(fake_hub.url)
+    repo = "facebook/dino-vits16"
+    size = len(fake_hub.repos[repo].main.files["model.safetensors"])
+    fake_hub.faults[(repo, "model.safetensors")] = Fault(bytes_per_s=size / 1.5, times=100)
+    download = hub.download_in_background(repo)
+    assert hub.download_in_background(repo) is download  # one download per process, whoever asks
+    seen = []
+    deadline = time.monotonic() + 60
+    while download.state not in ("done", "failed") and time.monotonic() < deadline:
+        seen.append((download.state, download.done_bytes, download.total_bytes))
+        time.sleep(0.05)
+    assert download.state == "done", download.error
+    totals = {total for state, _, total in seen if state == "downloading"}
+    assert len(totals) == 1 and totals.pop() >= size
+    done = [d for state, d, _ in seen if state == "downloading"]
+    assert done == sorted(done) and any(0 < d < size for d in done)
+    assert download.fraction == 1.0 and download.mb_per_s > 0
+    assert len([p for p in resolve_gets(fake_hub) if p.endswith("/model.safetensors")]) == 1
+
+
+def test_a_failed_background_download_is_remembered(env):
+    env(unreachable_url())
+    download = hub.download_in_background("facebook/dino-vits16")
+    deadline = time.monotonic() + 30
+    while download.state not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert download.state == "failed" and "cannot be reached" in download.error
+    assert hub.download_in_background("facebook/dino-vits16") is download  # not retried at once
+
+
+def test_the_weights_dir_alone_serves_trained_weights(repos, fake_hub, env, tmp_path, monkeypatch):
+    env(fake_hub.url)
+    for repo in LAYOUTS:
+        vitviz.load_model(repo, device="cpu")
+        write_portable(hub.find_local(repo), tmp_path / "usb" / vitviz.weights.PRESET_OF[repo])
+    assert sorted(p.name for p in (tmp_path / "usb" / "dino-vits8").iterdir()) == [
+        "config.json", "model.safetensors", "preprocessor_config.json"]  # shards merged into one file
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("VITVIZ_CACHE", str(tmp_path / "empty-vitviz"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("VITVIZ_WEIGHTS_DIR", str(tmp_path / "usb"))
+    for repo in LAYOUTS:
+        local = hub.find_local(repo, vitviz.weights.PRESET_OF[repo])
+        assert local.origin == "weights dir"
+        model = vitviz.load_model(repo, device="cpu")
+        with torch.no_grad():
+            torch.testing.assert_close(model(X).logits, repos[0][repo][1](X).logits, rtol=1e-4, atol=1e-4)
+    assert vitviz.load_model("deit-tiny").source == "deit-tiny"  # a preset by name stays random
+
+
+def run_download(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vitviz.download", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_download_command_fetches_verifies_and_is_idempotent(fake_hub, tmp_path):
+    import os
+
+    env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+           "VITVIZ_CACHE": str(tmp_path / "vitviz")}
+    names = ["dino-vits16", "dino-vits8", "deit-tiny", "vit-base-16"]
+    first = run_download(*names, "--to", str(tmp_path / "usb"), env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = {line.split()[0]: line.split() for line in first.stdout.splitlines() if line.split()[:1] and line.split()[0] in names}
+    assert {name: row[4] for name, row in rows.items()} == dict.fromkeys(names, "yes")
+    shards = [n for n in fake_hub.repos["facebook/dino-vits8"].main.files if n.endswith(".safetensors")]
+    assert len(shards) > 1 and rows["dino-vits8"][2] == str(2 + len(shards))  # with config, preprocessor config
+    assert (tmp_path / "usb" / "vit-base-16" / "model.safetensors").is_file()
+    asked = len(fake_hub.requests)
+    again = run_download(*names, env={**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": unreachable_url()})
+    assert again.returncode == 0 and again.stdout.count(" yes ") == 4, again.stdout
+    assert len(fake_hub.requests) == asked
+    failing = run_download("mobilevit-s", env=env)
+    assert failing.returncode == 1 and "was not found on the hub" in failing.stdout
