@@ -152,9 +152,8 @@ if random_weights:
     st.warning(
         "**Random weights.** Without the trained checkpoint every q and k is small noise, so every softmax is "
         "close to uniform (≈ 1/T for all T tokens): the maps below are noise around a flat value, and all heads sit "
-        "on the uniform line of the distance plot. With **Trained weights** in the sidebar (on unless a link turned "
-        "it off; before class `python3 tasks.py download` puts them on this machine) you see what a trained ViT "
-        "attends to.", icon=":material/casino:")
+        "on the uniform line of the distance plot. With **Trained weights** (the sidebar's default, once they are "
+        "on this machine) you see what a trained ViT attends to.", icon=":material/casino:")
 
 gh, gw = vin.grid
 n, p = gh * gw, vin.patch_size

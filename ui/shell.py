@@ -166,9 +166,9 @@ def _download_fragment() -> None:
         elif download.state == "checking":
             st.progress(0.0, text=f"{repo}: asking the hub…")
         else:
-            left = download.seconds_left
+            left, digits = download.seconds_left, 0 if download.total_bytes >= 10e6 else 1
             st.progress(download.fraction, text=(
-                f"{repo}: {download.done_bytes / 1e6:.0f} of {download.total_bytes / 1e6:.0f} MB · "
+                f"{repo}: {download.done_bytes / 1e6:.{digits}f} of {download.total_bytes / 1e6:.{digits}f} MB · "
                 f"{download.mb_per_s:.1f} MB/s" + (f" · {left:.0f} s left" if left is not None else "")))
     if finished:
         st.rerun(scope="app")
