@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import file_download
+from huggingface_hub.utils import _http
 
 import vitviz
 from vitviz import hub
@@ -49,7 +52,12 @@ def env(monkeypatch, tmp_path):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
 
     monkeypatch.setattr(hub, "_downloads", {})  # no download of an earlier test is remembered
-    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 2)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 1)
+    # The client's retry waits (1, 2, 4, 8, 8 s; 1 s before a resume) are not what these tests are about.
+    no_waits = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_") and k != "sleep"},
+                                     sleep=lambda seconds: None)
+    monkeypatch.setattr(_http, "time", no_waits)
+    monkeypatch.setattr(file_download, "time", no_waits)
     return point_at
 
 
@@ -132,21 +140,35 @@ def test_an_unreachable_hub_is_a_clear_sentence(env):
         vitviz.load_model("facebook/dino-vits16", device="cpu")
 
 
-def test_a_connection_dropped_mid_file_resumes_and_no_partial_file_is_loaded(repos, fake_hub, env):
+def test_a_connection_dropped_mid_file_resumes_and_no_partial_file_is_loaded(repos, fake_hub, env, monkeypatch):
+    """huggingface_hub resumes after the last whole chunk it wrote (10 MiB pieces; smaller here so that the resume
+    point falls inside this small file); its partial file has its own name (.incomplete) until complete."""
+    from huggingface_hub import constants
+
     env(fake_hub.url)
+    chunk = 8192
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", chunk)
     repo = "facebook/dino-vits16"
     size = len(fake_hub.repos[repo].main.files["model.safetensors"])
     fake_hub.faults[(repo, "model.safetensors")] = Fault(drop_after=size // 2, times=1)
-    try:
-        vitviz.load_model(repo, device="cpu")
-    except vitviz.ModelLoadError:
-        assert hub.find_local(repo) is None  # the half file is never taken for a checkpoint
-    model = vitviz.load_model(repo, device="cpu")  # the retry (or this second try) resumes where it stopped
+    model = vitviz.load_model(repo, device="cpu")
     ranges = [h.get("Range") for method, path, h in fake_hub.requests
               if method == "GET" and path.endswith("/model.safetensors")]
-    assert ranges[0] is None and ranges[-1] == f"bytes={size // 2}-", ranges
+    assert ranges == [None, f"bytes={size // 2 // chunk * chunk}-"], ranges
     with torch.no_grad():
         torch.testing.assert_close(model(X).logits, repos[0][repo][1](X).logits, rtol=1e-4, atol=1e-4)
+
+
+def test_a_connection_dropped_for_good_leaves_no_checkpoint_behind(fake_hub, env):
+    env(fake_hub.url)
+    repo = "facebook/dino-vits16"
+    size = len(fake_hub.repos[repo].main.files["model.safetensors"])
+    fake_hub.faults[(repo, "model.safetensors")] = Fault(drop_after=size // 2, times=1000)
+    with pytest.raises(vitviz.ModelLoadError, match="facebook/dino-vits16"):
+        vitviz.load_model(repo, device="cpu")
+    assert hub.find_local(repo) is None  # the half file is never taken for a checkpoint
+    snapshots = list((Path(hub.settings().cache_dir)).rglob("model.safetensors"))
+    assert not snapshots, snapshots
 
 
 def test_a_stalled_download_ends_in_a_clear_sentence(fake_hub, env):

@@ -258,7 +258,7 @@ class _hub_errors:
         from huggingface_hub import errors
 
         where = "the Hugging Face hub" if "huggingface.co" in self.s.endpoint else f"the hub at {self.s.endpoint}"
-        status = getattr(getattr(err, "response", None), "status_code", None)
+        status = _status(err)
         if isinstance(err, errors.GatedRepoError) or status in (401, 403):
             message = (f"{self.repo_id} is gated or private on {where}: it needs an access token, so it cannot be "
                        "downloaded here.")
@@ -272,6 +272,17 @@ class _hub_errors:
         else:
             message = f"{where} cannot be reached ({type(err).__name__}), so {self.repo_id} was not downloaded."
         raise ModelLoadError(message) from err
+
+
+def _status(err: BaseException | None) -> int | None:
+    """The HTTP status behind an error, also where huggingface_hub wrapped it (a 500 on a file's metadata becomes a
+    LocalEntryNotFoundError after its retries)."""
+    while err is not None:
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if status is not None:
+            return status
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _is_timeout(err: BaseException) -> bool:
