@@ -174,7 +174,7 @@ def test_a_connection_dropped_for_good_leaves_no_checkpoint_behind(fake_hub, env
 def test_a_stalled_download_ends_in_a_clear_sentence(fake_hub, env):
     env(fake_hub.url)
     fake_hub.faults[("facebook/dino-vits16", "model.safetensors")] = Fault(stall_after=1000, times=100)
-    with pytest.raises(vitviz.ModelLoadError, match=r"stalled \(no data for 2 s\)"):
+    with pytest.raises(vitviz.ModelLoadError, match=r"stalled \(no data for 1 s\)"):
         vitviz.load_model("facebook/dino-vits16", device="cpu")
     assert hub.find_local("facebook/dino-vits16") is None
 
