@@ -37,9 +37,10 @@ if page.url_path not in ("", "overview"):
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
+        progress = st.container()  # stays empty unless trained weights are being downloaded
         sidebar()
         page.run()
-        download_progress()  # after the page: it has asked for the weights it shows
+        download_progress(progress)  # after the page: it has asked for the weights it shows
 finally:  # also after a run stopped by a rerun
     COLLECTOR.maybe_collect()  # reference cycles: a full collection every 10 s, not Streamlit's one per run
 # For load tests: the server time of every completed run (an interrupted run raises and is not logged).

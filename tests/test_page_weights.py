@@ -77,8 +77,8 @@ def test_a_download_in_the_app_shows_progress_to_every_session_and_then_switches
         assert "random-init sandbox" in captions(first)
         second = app()  # another student, while the download runs
         assert any("Downloading the trained weights" in b for b in banners(second))
-        bar = second.sidebar.get("progress")
-        assert len(bar) == 1 and "facebook/dino-vits16: " in bar[0].proto.text, bar
+        bar = second.main.get("progress")
+        assert len(bar) == 1 and "Trained weights · facebook/dino-vits16: " in bar[0].proto.text, bar
         download = hub.download_of("facebook/dino-vits16")
         wait_for(download)
         gets = [p for m, p, _ in server.requests if m == "GET" and p.endswith("/model.safetensors")]

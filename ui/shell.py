@@ -113,7 +113,7 @@ def _load(source: str, device: str) -> torch.nn.Module:
 def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]:
     """The shared (read-only) model for a preset name: trained when asked for and on this machine, else the random
     preset. Trained weights that are not here are downloaded once per server in the background (every session
-    that waits sees its progress in the sidebar, `download_progress`); the page never waits for them.
+    that waits sees its progress at the top of the page, `download_progress`); the page never waits for them.
 
     Returns (model, message): message says why random weights are shown although trained ones were asked for.
     """
@@ -139,19 +139,20 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
         except vitviz.ModelLoadError as err:
             return _load(name, device), f"The trained weights of {repo} cannot be loaded — {err} {_RANDOM}"
     st.session_state.setdefault("_awaiting", set()).add(repo)
-    return _load(name, device), (f"Downloading the trained weights of {repo} (once for this server; progress in the "
-                                 "sidebar). Until they are here this page shows **random weights**; it switches by "
+    return _load(name, device), (f"Downloading the trained weights of {repo} (once for this server; progress at the top "
+                                 "of the page). Until they are here this page shows **random weights**; it switches by "
                                  "itself.")
 
 
 _RANDOM = "This page shows **random weights** instead: the structure is real, the patterns are noise."
 
 
-def download_progress() -> None:
-    """The trained-weights downloads this session waits for, as progress bars at the bottom of the sidebar (MB,
-    MB/s, seconds left), updated every second; the page reruns on trained weights when one is done."""
+def download_progress(slot) -> None:
+    """The trained-weights downloads this session waits for, as progress bars in `slot` (a container at the top of
+    the page: MB, MB/s, seconds left), updated every second; the page reruns on trained weights when one is done.
+    Called after the page, which has asked for its weights by then."""
     if st.session_state.get("_awaiting"):
-        with st.sidebar:
+        with slot:
             _download_fragment()
 
 
@@ -164,11 +165,11 @@ def _download_fragment() -> None:
             st.session_state["_awaiting"].discard(repo)
             finished = True
         elif download.state == "checking":
-            st.progress(0.0, text=f"{repo}: asking the hub…")
+            st.progress(0.0, text=f"Trained weights · {repo}: asking the hub…")
         else:
             left, digits = download.seconds_left, 0 if download.total_bytes >= 10e6 else 1
             st.progress(download.fraction, text=(
-                f"{repo}: {download.done_bytes / 1e6:.{digits}f} of {download.total_bytes / 1e6:.{digits}f} MB · "
+                f"Trained weights · {repo}: {download.done_bytes / 1e6:.{digits}f} of {download.total_bytes / 1e6:.{digits}f} MB · "
                 f"{download.mb_per_s:.1f} MB/s" + (f" · {left:.0f} s left" if left is not None else "")))
     if finished:
         st.rerun(scope="app")
