@@ -19,14 +19,15 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def _preload(port: int) -> None:
-    # After the server listens: importing alongside Streamlit's own start only delayed both (one GIL).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    # Once the server listens (importing alongside Streamlit's own start only delayed both: one GIL), or at once
+    # when a session is already waiting for these imports.
+    deadline = time.monotonic() + 30
+    while not HURRY.is_set() and time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
         except OSError:
-            time.sleep(0.05)
+            HURRY.wait(0.05)
     try:
         import torch  # noqa: F401
 
@@ -44,23 +45,26 @@ def _preload(port: int) -> None:
         ALL.set()
 
 
-PRELOAD = threading.Thread(target=_preload, name="vitviz preload", daemon=True)
+PRELOAD: threading.Thread | None = None  # started by main
 CORE, ALL = threading.Event(), threading.Event()  # torch and vitviz imported; everything imported and frozen
+HURRY = threading.Event()  # a session waits: stop waiting for the port
 
 
 def wait_for_preload(everything: bool = True) -> bool:
     """Block until the preload thread has imported torch and vitviz (`everything`: also pandas and plotly, which
     the overview does not need). False, at once, where no preload thread was started (plain `streamlit run`): the
     caller imports them itself."""
-    if PRELOAD.ident is None:
+    if PRELOAD is None:
         return False
+    HURRY.set()
     (ALL if everything else CORE).wait()
     return True
 
 
 def main(argv: list[str]) -> int:
+    global PRELOAD
     port = int(argv[argv.index("--server.port") + 1]) if "--server.port" in argv[:-1] else 8501
-    PRELOAD._args = (port,)
+    PRELOAD = threading.Thread(target=_preload, args=(port,), name="vitviz preload", daemon=True)
     PRELOAD.start()
     from streamlit.web import cli
 
