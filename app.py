@@ -2,7 +2,9 @@
 import os
 import time
 
-from ui.server import wait_for_preload
+from ui.server import keep_upload_replies, wait_for_preload
+
+keep_upload_replies()  # a file chosen while a run starts must not lose its upload URL (Streamlit 1.67)
 
 # pandas and plotly are imported before any page that uses them runs: Streamlit imports them lazily, and two
 # sessions' first runs racing on that import saw a partially initialised pandas ("has no attribute 'Series'").

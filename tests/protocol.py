@@ -277,9 +277,30 @@ class StreamlitSession:
     async def upload(self, key: str, filename: str, data: bytes, mime: str) -> Answer:
         """Drop a file on the file_uploader `key`: ask for an upload URL, PUT the file, then rerun with the
         uploader's new state; returns the answer to that rerun."""
+        widget = self._uploader(key)
+        urls = await asyncio.wait_for(self._request_file_urls(filename), self.timeout)
+        return await self._put_and_rerun(widget, urls, filename, data, mime)
+
+    async def upload_while_switching(self, key: str, url_path: str, filename: str, data: bytes,
+                                     mime: str) -> tuple[Answer, Answer]:
+        """Click the page `url_path` and, in the same moment, drop a file on the uploader `key` (the browser then
+        sends the page switch's rerun and the file's upload-URL request back to back); wait for the switch, then
+        upload. Returns the answers of the switch and of the upload's rerun."""
+        widget = self._uploader(key)
+        switch = asyncio.create_task(self.navigate(url_path))
+        await asyncio.sleep(0)  # the switch's BackMsg leaves first
+        urls = asyncio.create_task(self._request_file_urls(filename))
+        switched = await switch
+        return switched, await self._put_and_rerun(widget, await asyncio.wait_for(urls, self.timeout), filename,
+                                                   data, mime)
+
+    def _uploader(self, key: str):
         widget, kind = self.widget(key)
         if kind != "file_uploader":
             raise TypeError(f"{key} is a {kind}, not a file_uploader")
+        return widget
+
+    async def _request_file_urls(self, filename: str) -> FileURLs:
         request_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self._file_urls[request_id] = future
@@ -288,10 +309,12 @@ class StreamlitSession:
         msg.file_urls_request.file_names.append(filename)
         msg.file_urls_request.session_id = self.session_id
         await self._ws.send(msg.SerializeToString())
-        response = await asyncio.wait_for(future, self.timeout)
+        response = await future
         if response.error_msg:
             raise ProtocolError(f"file URLs refused: {response.error_msg}")
-        urls: FileURLs = response.file_urls[0]
+        return response.file_urls[0]
+
+    async def _put_and_rerun(self, widget, urls: FileURLs, filename: str, data: bytes, mime: str) -> Answer:
         # The frontend's FormData: one part named after the file, with the file's name and type.
         boundary = f"----vitviz{uuid.uuid4().hex}"
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{filename}\"; filename=\"{filename}\"\r\n"

@@ -9,6 +9,7 @@ no session ever sees a half-imported module. `tasks.py run` and the tests start 
 """
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import threading
@@ -59,6 +60,29 @@ def wait_for_preload(everything: bool = True) -> bool:
     HURRY.set()
     (ALL if everything else CORE).wait()
     return True
+
+
+@functools.cache  # once per process: app.py calls it on every run
+def keep_upload_replies() -> None:
+    """Make Streamlit keep its answers to upload requests when a script run starts.
+
+    Choosing a file makes the browser ask for an upload URL (BackMsg `file_urls_request`); the server queues the
+    answer (`file_urls_response`) for its next flush to the browser. Streamlit 1.67 clears a session's queue when a
+    script run starts, keeping only lifecycle messages (`ForwardMsgQueue.clear(retain_lifecycle_msgs=True)`), so a
+    file chosen while a run starts (a page switch, a slider) lost its answer: the browser waited for ever, the
+    uploader showed the file, and the app never saw it (about 1 upload in 180 in the 5-browser memory bench;
+    `tests/test_uploads.py` reproduces it at will). This keeps those answers queued, in order, whatever is cleared.
+    """
+    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+    clear = ForwardMsgQueue.clear
+
+    def clear_keeping_upload_replies(self, retain_lifecycle_msgs=False, fragment_ids_this_run=None):
+        replies = [m for m in self._queue if m.WhichOneof("type") == "file_urls_response"] if retain_lifecycle_msgs else []
+        clear(self, retain_lifecycle_msgs, fragment_ids_this_run)
+        self._queue.extend(replies)  # not deltas: the coalescing index of deltas is unaffected
+
+    ForwardMsgQueue.clear = clear_keeping_upload_replies
 
 
 def main(argv: list[str]) -> int:
