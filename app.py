@@ -2,17 +2,13 @@
 import os
 import time
 
-from ui.server import keep_upload_replies, wait_for_preload
+from ui.server import keep_upload_replies
 
 keep_upload_replies()  # a file chosen while a run starts must not lose its upload URL (Streamlit 1.67)
-
-# pandas and plotly are imported before any page that uses them runs: Streamlit imports them lazily, and two
-# sessions' first runs racing on that import saw a partially initialised pandas ("has no attribute 'Series'").
-# Under `python -m ui.server` a preload thread imports them (and torch) while the first page is drawn.
-preloaded = wait_for_preload(everything=False)
-if not preloaded:
-    import pandas  # noqa: F401
-    import plotly.graph_objects  # noqa: F401
+# Imported here, before any page runs: Streamlit imports these lazily, and two sessions' first runs racing on
+# that import saw a partially initialised pandas ("has no attribute 'Series'"). The import lock makes a run wait.
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch
 
@@ -26,16 +22,13 @@ if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
 flush_denormals()  # this run's thread: ~10× slower arithmetic on values below ~1e-38 otherwise (Swin's mask)
 keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
-if not preloaded:
-    freeze_loaded_objects()  # full collections then skip the imported libraries' objects (else the preload does)
+freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 
 st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
 
 overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:", url_path="overview", default=True)
 stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
 page = st.navigation({"vitviz": [overview], "The pipeline": stages})
-if page.url_path not in ("", "overview"):
-    wait_for_preload()  # the stage pages draw with plotly and pandas
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server

@@ -50,8 +50,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "run":
         ensure_env("requirements.txt")
-        # ui.server is `streamlit run app.py` with the app's imports under way while the server starts
-        return subprocess.call([str(PYTHON), "-m", "ui.server", "--server.port", "8501", *extra])
+        return subprocess.call([str(PYTHON), "-m", "streamlit", "run", "app.py", "--server.port", "8501", *extra])
     if command == "download":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), "-m", "vitviz.download", *extra])

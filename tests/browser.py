@@ -45,11 +45,10 @@ def log_problems(text: str) -> list[str]:
 
 @contextmanager
 def streamlit_server(env: dict | None = None):
-    """Start the app's server as `tasks.py run` does (`python -m ui.server`, i.e. `streamlit run app.py` with its
-    imports preloaded) on a free loopback port; yield its base URL; stop it afterwards. Fails (after
+    """Start `streamlit run app.py` on a free loopback port; yield its base URL; stop it afterwards. Fails (after
     the tests that used it) if the server logged a warning, an error or a traceback."""
     port, clean_exit = free_port(), False
-    cmd = [sys.executable, "-m", "ui.server", "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(ROOT / f".streamlit-test-{port}.log", "wb")
