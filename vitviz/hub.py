@@ -370,16 +370,15 @@ _downloads: dict[str, Download] = {}
 _downloads_lock = threading.Lock()
 
 
-def download_in_background(repo_id: str, after: Callable[[LocalCheckpoint], None] | None = None) -> Download:
+def download_in_background(repo_id: str) -> Download:
     """The download of `repo_id` in this process: started now in a daemon thread unless one is running, has
-    finished, or failed less than RETRY_AFTER_S ago (then that one is returned, so a failure is remembered).
-    `after` runs in the thread with the downloaded checkpoint (the app verifies and loads it there)."""
+    finished, or failed less than RETRY_AFTER_S ago (then that one is returned, so a failure is remembered)."""
     with _downloads_lock:
         current = _downloads.get(repo_id)
         if current is not None and (current.state != "failed" or time.monotonic() - current.ended < RETRY_AFTER_S):
             return current
         download = _downloads[repo_id] = Download(repo_id)
-    threading.Thread(target=_run_download, args=(download, after), name=f"download {repo_id}", daemon=True).start()
+    threading.Thread(target=_run_download, args=(download,), name=f"download {repo_id}", daemon=True).start()
     return download
 
 
@@ -389,7 +388,7 @@ def download_of(repo_id: str) -> Download | None:
         return _downloads.get(repo_id)
 
 
-def _run_download(download: Download, after) -> None:
+def _run_download(download: Download) -> None:
     lock = threading.Lock()
     seen: set[str] = set()
 
@@ -420,9 +419,7 @@ def _run_download(download: Download, after) -> None:
             return super().update(n)
 
     try:
-        checkpoint = fetch(download.repo_id, tqdm_class=Progress, on_files=on_files)
-        if after is not None:
-            after(checkpoint)
+        fetch(download.repo_id, tqdm_class=Progress, on_files=on_files)
     except ModelLoadError as err:
         download.error, download.state = str(err), "failed"
     except Exception as err:  # never let a background thread die silently: the sessions wait on its state
