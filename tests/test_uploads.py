@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -55,7 +56,9 @@ async def _switch_and_upload(url: str) -> list[str]:
 
 
 def test_files_chosen_as_a_page_switch_starts_all_arrive_protocol(app_url):
-    assert asyncio.run(_switch_and_upload(app_url)) == []
+    # Its own thread: the session-scoped sync Playwright of the browser tests keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, _switch_and_upload(app_url)).result() == []
 
 
 CHOOSE_DURING_SWITCH = """async ([data, name, page]) => {
