@@ -20,7 +20,9 @@ def keep_upload_replies() -> None:
     clear = ForwardMsgQueue.clear
 
     def clear_keeping_upload_replies(self, retain_lifecycle_msgs=False, fragment_ids_this_run=None):
-        replies = [m for m in self._queue if m.WhichOneof("type") == "file_urls_response"] if retain_lifecycle_msgs else []
+        # A fragment's rerun keeps every non-delta message already; only a full run's clear drops the replies.
+        replies = ([m for m in self._queue if m.WhichOneof("type") == "file_urls_response"]
+                   if retain_lifecycle_msgs and fragment_ids_this_run is None else [])
         clear(self, retain_lifecycle_msgs, fragment_ids_this_run)
         self._queue.extend(replies)  # not deltas: the coalescing index of deltas is unaffected
 

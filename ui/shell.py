@@ -121,7 +121,11 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
     if not pretrained:
         return _load(name, device), None
     repo = vitviz.HUB_IDS[name]
-    if hub.find_local(repo, name) is not None:
+    try:
+        local = hub.find_local(repo, name)
+    except vitviz.ModelLoadError as err:  # a damaged shard index on this machine
+        return _load(name, device), f"The trained weights of {repo} on this machine cannot be read — {err} {_RANDOM}"
+    if local is not None:
         try:
             return _load(repo, device), None
         except vitviz.ModelLoadError as err:

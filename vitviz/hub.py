@@ -375,7 +375,8 @@ def download_in_background(repo_id: str) -> Download:
     finished, or failed less than RETRY_AFTER_S ago (then that one is returned, so a failure is remembered)."""
     with _downloads_lock:
         current = _downloads.get(repo_id)
-        if current is not None and (current.state != "failed" or time.monotonic() - current.ended < RETRY_AFTER_S):
+        if current is not None and (current.state != "failed" or current.ended is None
+                                    or time.monotonic() - current.ended < RETRY_AFTER_S):
             return current
         download = _downloads[repo_id] = Download(repo_id)
     threading.Thread(target=_run_download, args=(download,), name=f"download {repo_id}", daemon=True).start()
@@ -418,15 +419,16 @@ def _run_download(download: Download) -> None:
             add(n)
             return super().update(n)
 
+        def update_transfer(self, n=1):
+            """Xet downloads report bytes received here as well as bytes rebuilt in update(): count one of them."""
+
     try:
         fetch(download.repo_id, tqdm_class=Progress, on_files=on_files)
-    except ModelLoadError as err:
-        download.error, download.state = str(err), "failed"
     except Exception as err:  # never let a background thread die silently: the sessions wait on its state
-        download.error, download.state = f"the download of {download.repo_id} failed ({type(err).__name__}).", "failed"
+        download.error = str(err) if isinstance(err, ModelLoadError) else (
+            f"the download of {download.repo_id} failed ({type(err).__name__}).")
+        download.ended, download.state = time.monotonic(), "failed"  # ended first: readers compare it once failed
     else:
         download.done_bytes = max(download.done_bytes, download.total_bytes)
-        download.state = "done"
-    finally:
-        download.ended = time.monotonic()
+        download.ended, download.state = time.monotonic(), "done"
 
