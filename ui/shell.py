@@ -126,10 +126,7 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
     except vitviz.ModelLoadError as err:  # a damaged shard index on this machine
         return _load(name, device), f"The trained weights of {repo} on this machine cannot be read — {err} {_RANDOM}"
     if local is not None:
-        try:
-            return _load(repo, device), None
-        except vitviz.ModelLoadError as err:
-            return _load(name, device), f"The trained weights of {repo} on this machine cannot be loaded — {err} {_RANDOM}"
+        return _trained(name, repo, device)
     if hub.settings().offline:
         return _load(name, device), (f"The trained weights of {repo} are not on this machine and this server is "
                                      f"offline. {_RANDOM} Before class, run `{DOWNLOAD_COMMAND}` on this computer.")
@@ -138,14 +135,19 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
         return _load(name, device), (f"Trained weights unavailable — {download.error} {_RANDOM} Before class, run "
                                      f"`{DOWNLOAD_COMMAND}` on this computer while it is online.")
     if download.state == "done":  # finished between the lookup above and now
-        try:
-            return _load(repo, device), None
-        except vitviz.ModelLoadError as err:
-            return _load(name, device), f"The trained weights of {repo} cannot be loaded — {err} {_RANDOM}"
+        return _trained(name, repo, device)
     st.session_state.setdefault("_awaiting", set()).add(repo)
     return _load(name, device), (f"Downloading the trained weights of {repo} (once for this server; progress at the top "
                                  "of the page). Until they are here this page shows **random weights**; it switches by "
                                  "itself.")
+
+
+def _trained(name: str, repo: str, device: str) -> tuple[torch.nn.Module, str | None]:
+    """The trained model, or the preset and why, when the files on this machine cannot be loaded."""
+    try:
+        return _load(repo, device), None
+    except vitviz.ModelLoadError as err:
+        return _load(name, device), f"The trained weights of {repo} on this machine cannot be loaded — {err} {_RANDOM}"
 
 
 _RANDOM = "This page shows **random weights** instead: the structure is real, the patterns are noise."

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -43,18 +42,13 @@ def write_portable(checkpoint: hub.LocalCheckpoint, folder: Path) -> None:
     atomically, so an interrupted copy never leaves a file that looks complete."""
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "preprocessor_config.json"):
         if (checkpoint.folder / name).is_file():
-            tmp = folder / f".{name}.tmp"
-            shutil.copyfile(checkpoint.folder / name, tmp)
-            os.replace(tmp, folder / name)
-    tmp = folder / ".model.safetensors.tmp"
+            hub.write_atomically(folder / name, lambda tmp, name=name: shutil.copyfile(checkpoint.folder / name, tmp))
     if len(checkpoint.weights) == 1:
-        shutil.copyfile(checkpoint.weights[0], tmp)
+        hub.write_atomically(folder / "model.safetensors", lambda tmp: shutil.copyfile(checkpoint.weights[0], tmp))
     else:
-        save_file(read_state_dict(checkpoint), str(tmp))
-    os.replace(tmp, folder / "model.safetensors")
+        hub.write_atomically(folder / "model.safetensors", lambda tmp: save_file(read_state_dict(checkpoint), str(tmp)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -230,7 +230,7 @@ def _fetch(s: HubSettings, repo_id: str, tqdm_class, on_files) -> LocalCheckpoin
         convert_bin(paths, out)
         record["converted"] = str(out)
         paths = [out]
-    _write_atomically(_record_file(s, repo_id), json.dumps(record).encode())
+    write_atomically(_record_file(s, repo_id), lambda tmp: tmp.write_bytes(json.dumps(record).encode()))
     return LocalCheckpoint(folder, tuple(paths), "hub", layout)
 
 
@@ -274,23 +274,22 @@ class _hub_errors:
         raise ModelLoadError(message) from err
 
 
+def _causes(err: BaseException | None):
+    """`err` and the errors it was raised from, innermost last (huggingface_hub wraps network errors)."""
+    while err is not None:
+        yield err
+        err = err.__cause__ or err.__context__
+
+
 def _status(err: BaseException | None) -> int | None:
     """The HTTP status behind an error, also where huggingface_hub wrapped it (a 500 on a file's metadata becomes a
     LocalEntryNotFoundError after its retries)."""
-    while err is not None:
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        if status is not None:
-            return status
-        err = err.__cause__ or err.__context__
-    return None
+    return next((status for e in _causes(err)
+                 if (status := getattr(getattr(e, "response", None), "status_code", None)) is not None), None)
 
 
 def _is_timeout(err: BaseException) -> bool:
-    while err is not None:
-        if isinstance(err, TimeoutError) or "Timeout" in type(err).__name__:
-            return True
-        err = err.__cause__ or err.__context__
-    return False
+    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _causes(err))
 
 
 def _download_timeout() -> float:
@@ -322,18 +321,20 @@ def convert_bin(paths: list[Path], out: Path) -> Path:
         if not isinstance(part, dict) or not all(isinstance(v, torch.Tensor) for v in part.values()):
             raise ModelLoadError(f"{path.name} does not hold a state dict of tensors.")
         state.update({k: v.contiguous().clone() for k, v in part.items()})  # safetensors refuses shared storage
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, out)
+    write_atomically(out, lambda tmp: save_file(state, str(tmp)))
     return out
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` writes the file's content to a temporary name beside `path` (unique per process and thread),
+    which then replaces `path` in one step: a reader, in this process or another, never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------------ one download per process
