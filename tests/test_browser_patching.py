@@ -25,6 +25,7 @@ def assert_selected(page, index: int) -> None:
 def click_patch(page, row: int, col: int, p: int) -> None:
     """Click the centre of patch (row, col) on the first plotly figure (the patch grid)."""
     chart = page.get_by_test_id("stPlotlyChart").first
+    chart.locator(".js-plotly-plot").wait_for(timeout=30_000)  # plotly.js loads lazily, after the script run
     chart.scroll_into_view_if_needed()
     x, y = chart.evaluate(
         """(el, [x, y]) => {

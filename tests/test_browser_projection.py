@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from .browser import assert_healthy, goto, wait_idle
 
@@ -15,6 +16,12 @@ def metric(page, label: str) -> str:
     """The value shown by the st.metric with this label."""
     box = page.get_by_test_id("stMetric").filter(has_text=label).first
     return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def expect_charts(page, at_least: int) -> None:
+    """Wait until `at_least` plotly figures are drawn: Streamlit loads plotly.js lazily, so a figure's element
+    appears some time after the script run that sent it has ended."""
+    expect(page.get_by_test_id("stMain").locator(".js-plotly-plot").nth(at_least - 1)).to_be_attached(timeout=30_000)
 
 
 def move_patch_slider(page, key: str, times: int) -> None:
@@ -36,7 +43,7 @@ def test_projection_page_follows_the_patch_size_slider(page, app_url):
     open_stage(page, app_url, "projection")
     assert_healthy(page)
     assert metric(page, "Patches N") == "196" and metric(page, "Tokens (N, D)") == "(196, 384)"
-    assert page.locator(".js-plotly-plot").count() >= 2  # variance bar and token heatmap
+    expect_charts(page, 2)  # variance bar and token heatmap
     assert page.get_by_text("P = 16 is the checkpoint's own patch size").count() == 1
     move_patch_slider(page, "ArrowRight", 1)  # P = 17: 224 is not a multiple, 13 × 13 patches
     assert re.search(r"[?&]ps=17", page.url), page.url
@@ -50,10 +57,10 @@ def test_position_page_follows_the_patch_size_slider(page, app_url):
     open_stage(page, app_url, "position")
     assert_healthy(page)
     assert metric(page, "Patch grid") == "14 × 14" and metric(page, "Sequence length 1+N") == "197"
-    assert page.locator(".js-plotly-plot").count() >= 2  # learned and sin-cos similarity grids
+    expect_charts(page, 2)  # learned and sin-cos similarity grids
     move_patch_slider(page, "ArrowLeft", 2)  # P = 14: a 16 × 16 grid, E_pos interpolated from 14 × 14
     assert re.search(r"[?&]ps=14", page.url), page.url
     assert_healthy(page)
     assert metric(page, "Patch grid") == "16 × 16" and metric(page, "E_pos shape") == "(257, 384)"
     assert page.get_by_role("heading", name="Interpolated: 16×16").count() == 1
-    assert page.locator(".js-plotly-plot").count() >= 4
+    expect_charts(page, 4)
