@@ -56,7 +56,9 @@ def test_hub_access_is_limited_to_the_supported_checkpoints(monkeypatch):
             vitviz.load_model(repo)
     assert set(HUB_IDS.values()) == {
         "facebook/dino-vits16", "facebook/dino-vits8", "facebook/deit-tiny-patch16-224", "google/vit-base-patch16-224",
-        "microsoft/swin-tiny-patch4-window7-224", "apple/mobilevit-xx-small", "apple/mobilevit-small"}
+        "microsoft/swin-tiny-patch4-window7-224", "apple/mobilevit-xx-small", "apple/mobilevit-small",
+        "facebook/dinov2-small", "facebook/dinov2-with-registers-small", "facebook/dinov2-small-imagenet1k-1-layer",
+        "facebook/dinov2-large", "facebook/dinov2-with-registers-large"}
 
 
 def test_a_preset_name_never_reads_a_directory_of_that_name(tmp_path, monkeypatch):

@@ -22,7 +22,8 @@ from .models import mobilevit, swin, vit
 from .models.common import init_random, pick_device
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
-FAMILIES = {f.model_type: f for f in (vit.FAMILY, swin.FAMILY, mobilevit.FAMILY)}
+FAMILIES = {f.model_type: f for f in (vit.FAMILY, vit.DINOV2_FAMILY, vit.DINOV2_REGISTERS_FAMILY, swin.FAMILY,
+                                       mobilevit.FAMILY)}
 
 # Preset name -> the hub checkpoint it mirrors (same architecture, same preprocessing).
 HUB_IDS = {
@@ -33,10 +34,16 @@ HUB_IDS = {
     "swin-tiny": "microsoft/swin-tiny-patch4-window7-224",
     "mobilevit-xxs": "apple/mobilevit-xx-small",
     "mobilevit-s": "apple/mobilevit-small",
+    "dinov2-small": "facebook/dinov2-small",
+    "dinov2-small-reg": "facebook/dinov2-with-registers-small",
+    "dinov2-small-cls": "facebook/dinov2-small-imagenet1k-1-layer",
+    "dinov2-large": "facebook/dinov2-large",
+    "dinov2-large-reg": "facebook/dinov2-with-registers-large",
 }
 
 _IMAGENET = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
 _MOBILEVIT = Preprocessing(size=None, shortest_edge=288, crop=(256, 256), mean=None, std=None, bgr=True)
+_DINOV2 = Preprocessing(size=None, shortest_edge=256, crop=(224, 224), resample=3, **_IMAGENET)
 # What each hub checkpoint's preprocessor_config.json says, for presets and directories without one.
 PREPROCESSING = {
     "dino-vits16": Preprocessing(size=(224, 224), resample=3, **_IMAGENET),
@@ -46,11 +53,14 @@ PREPROCESSING = {
     "swin-tiny": Preprocessing(size=(224, 224), resample=3, **_IMAGENET),
     "mobilevit-xxs": _MOBILEVIT,
     "mobilevit-s": _MOBILEVIT,
+    **dict.fromkeys(["dinov2-small", "dinov2-small-reg", "dinov2-small-cls", "dinov2-large", "dinov2-large-reg"], _DINOV2),
 }
-_DEFAULT_PREPROCESSING = {"vit": PREPROCESSING["vit-base-16"], "swin": PREPROCESSING["swin-tiny"], "mobilevit": _MOBILEVIT}
+_DEFAULT_PREPROCESSING = {"vit": PREPROCESSING["vit-base-16"], "swin": PREPROCESSING["swin-tiny"], "mobilevit": _MOBILEVIT,
+                          "dinov2": _DINOV2, "dinov2_with_registers": _DINOV2}
 PRESET_OF = {repo: name for name, repo in HUB_IDS.items()}
-# Checkpoints `python3 tasks.py download` fetches only with --all (none of today's is over 400 MB).
-LARGE_DOWNLOADS: frozenset[str] = frozenset()
+# Checkpoints `python3 tasks.py download` fetches only with --all: 1.2 GB each, the size at which the registers paper
+# saw DINOv2's high-norm tokens. Every other checkpoint is under 400 MB.
+LARGE_DOWNLOADS = frozenset({"dinov2-large", "dinov2-large-reg"})
 DOWNLOAD_COMMAND = "python3 tasks.py download"
 
 

@@ -141,7 +141,7 @@ def init_random(model: nn.Module, name: str) -> nn.Module:
     with torch.no_grad():
         for param_name, param in model.named_parameters():
             leaf = param_name.rsplit(".", 1)[-1]
-            if param.ndim == 1 and leaf == "weight":  # normalisation scales
+            if param.ndim == 1 and leaf in ("weight", "lambda1"):  # normalisation and LayerScale scales
                 param.fill_(1.0)
             elif param.ndim == 1:
                 param.zero_()

@@ -4,8 +4,12 @@ The stages are methods named after the paper's description of Eq. 1: `patchify` 
 patches, `flatten` turns each into a P²·C vector, `project` applies the linear map E, `add_cls` prepends
 x_class, `add_position` adds E_pos, and `blocks` runs the L pre-norm encoder layers. The projection weight is
 stored as the checkpoint's Conv2d(kernel = stride = P); `project` uses it as the equivalent Linear(P²C → D).
-Serves DINO (Caron et al. 2021), DeiT (Touvron et al. 2021) and the original ViT checkpoints. Other patch sizes
-reuse a checkpoint through FlexiViT's pseudo-inverse kernel resize (Beyer et al. 2023, §3.4).
+Serves DINO (Caron et al. 2021), DeiT (Touvron et al. 2021) and the original ViT checkpoints, and DINOv2 (Oquab
+et al. 2024, §4 and §5), whose blocks scale each residual branch per channel (LayerScale, Touvron et al. 2021,
+"Going deeper with Image Transformers", §2.1). "Vision Transformers Need Registers" (Darcet et al., ICLR 2024, §2.2)
+adds R learned register tokens after the position embeddings (`add_registers`): the sequence is [CLS, reg₁…reg_R,
+patches] and the patches start at `prefix = 1 + R`. Other patch sizes reuse a checkpoint through FlexiViT's
+pseudo-inverse kernel resize (Beyer et al. 2023, §3.4).
 """
 from __future__ import annotations
 
@@ -33,11 +37,20 @@ class ViTConfig:
     qkv_bias: bool = True  # whether the q/k/v projections have a bias
     layer_norm_eps: float = 1e-12  # epsilon of every LayerNorm (the hub configs say 1e-12)
     labels: tuple[str, ...] = ()  # class names; empty for a backbone without classifier (DINO)
+    layer_scale: bool = False  # DINOv2: x + λ ⊙ f(x) on both residual branches, λ trained per channel
+    registers: int = 0  # R register tokens inserted after CLS, without position embedding (Darcet et al.)
+    antialias: bool = False  # whether E_pos is resized with an antialiased bicubic (DINOv2 with registers)
+    pool: str = "cls"  # classifier input: "cls" (ViT, DeiT) or "cls+mean" ([CLS; mean of patch tokens], DINOv2)
 
     @property
     def grid(self) -> int:
         """Patches per side at the native resolution."""
         return self.image_size // self.patch_size
+
+    @property
+    def prefix(self) -> int:
+        """Tokens before the first patch token: CLS and the registers."""
+        return 1 + self.registers
 
 
 PRESETS = {
@@ -46,10 +59,31 @@ PRESETS = {
     "deit-tiny": ViTConfig(patch_size=16, dim=192, heads=3, mlp_dim=768, labels=tuple(f"class {i}" for i in range(1000))),
     "vit-base-16": ViTConfig(patch_size=16, dim=768, heads=12, mlp_dim=3072, labels=tuple(f"class {i}" for i in range(1000))),
 }
+_DINOV2 = dict(image_size=518, patch_size=14, layer_norm_eps=1e-6, layer_scale=True)
+PRESETS |= {
+    "dinov2-small": ViTConfig(dim=384, heads=6, mlp_dim=1536, **_DINOV2),
+    "dinov2-small-reg": ViTConfig(dim=384, heads=6, mlp_dim=1536, registers=4, antialias=True, **_DINOV2),
+    "dinov2-small-cls": ViTConfig(dim=384, heads=6, mlp_dim=1536, pool="cls+mean",
+                                  labels=tuple(f"class {i}" for i in range(1000)), **_DINOV2),
+    "dinov2-large": ViTConfig(dim=1024, depth=24, heads=16, mlp_dim=4096, **_DINOV2),
+    "dinov2-large-reg": ViTConfig(dim=1024, depth=24, heads=16, mlp_dim=4096, registers=4, antialias=True, **_DINOV2),
+}
+
+
+class LayerScale(nn.Module):
+    """x ⊙ λ with one trained λ per channel (CaiT §2.1): (b, n, dim) -> (b, n, dim)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.lambda1 = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.lambda1
 
 
 class Block(nn.Module):
-    """Pre-norm encoder layer (Eq. 2–3): x + MSA(LN(x)), then x + MLP(LN(x))."""
+    """Pre-norm encoder layer (Eq. 2–3): x + MSA(LN(x)), then x + MLP(LN(x)); with layer_scale each branch is
+    multiplied by its λ first (DINOv2)."""
 
     def __init__(self, cfg: ViTConfig):
         super().__init__()
@@ -57,21 +91,23 @@ class Block(nn.Module):
         self.attn = MultiHeadSelfAttention(cfg.dim, cfg.heads, cfg.qkv_bias)
         self.norm2 = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
         self.mlp = FeedForward(cfg.dim, cfg.mlp_dim, nn.GELU)
+        self.ls1 = LayerScale(cfg.dim) if cfg.layer_scale else nn.Identity()
+        self.ls2 = LayerScale(cfg.dim) if cfg.layer_scale else nn.Identity()
         self.out = Tap()
 
     def forward(self, x: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """x (b, n, dim) -> (b, n, dim), attention probs (b, heads, n, n) or None."""
         attended, probs = self.attn(self.norm1(x), need_weights=need_weights)
-        x = x + attended
-        return self.out(x + self.mlp(self.norm2(x))), probs
+        x = x + self.ls1(attended)
+        return self.out(x + self.ls2(self.mlp(self.norm2(x)))), probs
 
 
 class ViT(nn.Module):
     """A ViT whose every stage is a method; taps record each stage for `vitviz.trace`.
 
     Taps: `patches` (b, gh, gw, P, P, C), `flat` (b, n, P²C), `embeddings` (b, n, D), `tokens` (b, 1+n, D),
-    `e_pos` (1, 1+n, D) as added, `position` (b, 1+n, D), per layer `blocks.{i}.attn.{q,k,v,probs}` and
-    `blocks.{i}.out`.
+    `e_pos` (1, 1+n, D) as added, `position` (b, 1+n, D), `sequence` (b, 1+R+n, D) with the registers (the same
+    as `position` when R = 0), per layer `blocks.{i}.attn.{q,k,v,probs}` and `blocks.{i}.out` over all 1+R+n tokens.
     """
 
     def __init__(self, config: ViTConfig):
@@ -81,11 +117,14 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(cfg.channels, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.grid**2, cfg.dim))
+        if cfg.registers:
+            self.register_tokens = nn.Parameter(torch.zeros(1, cfg.registers, cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim, eps=cfg.layer_norm_eps)
-        self.head = nn.Linear(cfg.dim, len(cfg.labels)) if cfg.labels else None
+        head_in = 2 * cfg.dim if cfg.pool == "cls+mean" else cfg.dim
+        self.head = nn.Linear(head_in, len(cfg.labels)) if cfg.labels else None
         self.patches, self.flat, self.embeddings = Tap(), Tap(), Tap()
-        self.tokens, self.e_pos, self.position = Tap(), Tap(), Tap()
+        self.tokens, self.e_pos, self.position, self.sequence = Tap(), Tap(), Tap(), Tap()
 
     def patchify(self, pixel_values: Tensor) -> Tensor:
         """(b, C, H, W) -> patches (b, H//P, W//P, P, P, C).
@@ -120,26 +159,36 @@ class ViT(nn.Module):
         """E_pos for a (gh, gw) patch grid: (1, 1+gh·gw, D).
 
         A different grid is reached as transformers 5.x does with `interpolate_pos_encoding=True`: the CLS entry
-        is kept and the patch entries are resized bicubically (align_corners=False, no antialias), height and
-        width separately, so non-square grids get their own aspect.
+        is kept and the patch entries are resized bicubically in float32 (align_corners=False; antialiased only
+        for DINOv2 with registers, as its checkpoints were trained), height and width separately, so non-square
+        grids get their own aspect.
         """
         g = self.config.grid
         if grid == (g, g):
             return self.pos_embed
         cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
-        patch_pos = rearrange(patch_pos, "1 (h w) d -> 1 d h w", h=g, w=g)
-        patch_pos = F.interpolate(patch_pos, size=grid, mode="bicubic", align_corners=False)
+        patch_pos = rearrange(patch_pos, "1 (h w) d -> 1 d h w", h=g, w=g).float()  # half-precision bicubic drifts
+        patch_pos = F.interpolate(patch_pos, size=grid, mode="bicubic", align_corners=False,
+                                  antialias=self.config.antialias).to(cls_pos.dtype)
         return torch.cat([cls_pos, rearrange(patch_pos, "1 d h w -> 1 (h w) d")], dim=1)
 
     def add_position(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
         """(b, 1+N, D) -> (b, 1+N, D): z_0 = [x_class; x_p E] + E_pos (Eq. 1)."""
         return self.position(tokens + self.e_pos(self.position_embeddings(grid)))
 
+    def add_registers(self, position: Tensor) -> Tensor:
+        """(b, 1+N, D) -> (b, 1+R+N, D): the R register tokens go between CLS and the patches, after E_pos was
+        added, so they carry no position (Darcet et al. §2.2). Unchanged when the model has none."""
+        if not self.config.registers:
+            return self.sequence(position)
+        registers = self.register_tokens.expand(position.shape[0], -1, -1)
+        return self.sequence(torch.cat([position[:, :1], registers, position[:, 1:]], dim=1))
+
     def embed(self, pixel_values: Tensor) -> Tensor:
-        """Eq. 1: (b, C, H, W) -> z_0 (b, 1+N, D)."""
+        """Eq. 1: (b, C, H, W) -> z_0 (b, 1+R+N, D)."""
         patches = self.patchify(pixel_values)
         tokens = self.add_cls(self.project(self.flatten(patches)))
-        return self.add_position(tokens, tuple(patches.shape[1:3]))
+        return self.add_registers(self.add_position(tokens, tuple(patches.shape[1:3])))
 
     def with_patch_size(self, patch_size: int) -> "ViT":
         """A new ViT that reads patch_size × patch_size patches with this checkpoint's weights.
@@ -163,8 +212,9 @@ class ViT(nn.Module):
     def forward(self, pixel_values: Tensor, output_attentions: bool = True) -> VisionOutput:
         """pixel_values (b, C, H, W) of any size ≥ P -> VisionOutput.
 
-        last_hidden_state (b, 1+N, D) after the final LayerNorm; attentions: one (b, heads, 1+N, 1+N) per layer
-        when `output_attentions` (False uses fused attention); logits (b, classes) from the CLS token.
+        last_hidden_state (b, 1+R+N, D) after the final LayerNorm; attentions: one (b, heads, 1+R+N, 1+R+N) per
+        layer when `output_attentions` (False uses fused attention); logits (b, classes) from the CLS token, or from
+        [CLS; mean of the patch tokens] for DINOv2's classifier.
         """
         x = self.embed(pixel_values)
         attentions = []
@@ -172,8 +222,15 @@ class ViT(nn.Module):
             x, probs = block(x, need_weights=output_attentions)
             attentions.append(probs)
         x = self.norm(x)
-        logits = self.head(x[:, 0]) if self.head is not None else None
+        logits = self.head(self.pooled(x)) if self.head is not None else None
         return VisionOutput(x, tuple(attentions) if output_attentions else None, logits)
+
+
+    def pooled(self, hidden: Tensor) -> Tensor:
+        """The classifier's input: (b, 1+R+N, D) -> (b, D), or (b, 2D) for pool "cls+mean"."""
+        if self.config.pool == "cls+mean":
+            return torch.cat([hidden[:, 0], hidden[:, self.config.prefix:].mean(dim=1)], dim=1)
+        return hidden[:, 0]
 
 
 def resize_patch_kernel(weight: Tensor, size: int) -> Tensor:
@@ -233,4 +290,38 @@ def convert_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return rename_keys(state, "vit.", _RENAMES, drop=lambda key: key.startswith("pooler."))
 
 
+def dinov2_config_from_hf(cfg: dict) -> ViTConfig:
+    """transformers Dinov2Config or Dinov2WithRegistersConfig dict (config.json) -> ViTConfig."""
+    if cfg.get("use_swiglu_ffn"):
+        raise ValueError("DINOv2 with a SwiGLU MLP (ViT-g) is not supported")
+    registers = cfg.get("num_register_tokens", 0) if cfg.get("model_type") == "dinov2_with_registers" else 0
+    dim = cfg["hidden_size"]
+    return replace(
+        config_from_hf({**cfg, "intermediate_size": int(dim * cfg.get("mlp_ratio", 4))}),
+        layer_norm_eps=cfg.get("layer_norm_eps", 1e-6),
+        layer_scale=True,
+        registers=registers,
+        antialias=bool(registers),
+        pool="cls+mean",
+    )
+
+
+_DINOV2_RENAMES = [
+    (r"^embeddings\.register_tokens$", "register_tokens"),
+    (r"^encoder\.layer\.(\d+)\.norm(1|2)\.", r"blocks.\1.norm\2."),
+    (r"^encoder\.layer\.(\d+)\.layer_scale(1|2)\.", r"blocks.\1.ls\2."),
+    (r"^encoder\.layer\.(\d+)\.mlp\.", r"blocks.\1.mlp."),
+    *_RENAMES,
+]
+
+
+def convert_dinov2_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """DINOv2 checkpoint keys (optional `dinov2.` or `dinov2_with_registers.` prefix) -> ViT keys. The mask token
+    (used only for masked-image pre-training) is dropped."""
+    prefix = "dinov2_with_registers." if any(k.startswith("dinov2_with_registers.") for k in state) else "dinov2."
+    return rename_keys(state, prefix, _DINOV2_RENAMES, drop=lambda key: key == "embeddings.mask_token")
+
+
 FAMILY = Family("vit", ViT, config_from_hf, convert_state_dict, PRESETS)
+DINOV2_FAMILY = Family("dinov2", ViT, dinov2_config_from_hf, convert_dinov2_state_dict, {})
+DINOV2_REGISTERS_FAMILY = Family("dinov2_with_registers", ViT, dinov2_config_from_hf, convert_dinov2_state_dict, {})
