@@ -34,11 +34,11 @@ def _store() -> RunStore:
     return RunStore(TRACE_BUDGET, one_at_a_time=True)
 
 
-def _query_token(n: int) -> int:
-    """The query token the controls select: 0 for CLS, 1 + raster index for a patch."""
+def _query_token(n: int, prefix: int) -> int:
+    """The query token the controls select: 0 for CLS, prefix (1 + registers) + raster index for a patch."""
     if st.session_state.get("query", "CLS") != "patch":
         return 0
-    return 1 + min(max(int(st.session_state.get("patch") or 0), 0), n - 1)
+    return prefix + min(max(int(st.session_state.get("patch") or 0), 0), n - 1)
 
 
 def _pick_key(cache_key: str, token: int) -> str:
@@ -46,12 +46,12 @@ def _pick_key(cache_key: str, token: int) -> str:
     return "attn-pick-" + hashlib.sha1(f"{cache_key}|{token}".encode()).hexdigest()[:12]
 
 
-def _apply_click(cache_key: str, n: int) -> None:
+def _apply_click(cache_key: str, n: int, prefix: int) -> None:
     """A click on the enlarged head (read before any widget is drawn) selects that patch as the query.
 
     The figure has one marker per patch in raster order, so the clicked point's index is the patch index.
     """
-    event = st.session_state.get(_pick_key(cache_key, _query_token(n)))
+    event = st.session_state.get(_pick_key(cache_key, _query_token(n, prefix)))
     try:
         index = int(event["selection"]["points"][0]["point_index"])
     except (KeyError, IndexError, TypeError, ValueError):
@@ -74,22 +74,24 @@ def _backdrop(cache_key: str, width: int, _image, patch: int) -> viz.Backdrop:
     return viz.backdrop(_image, patch, width)
 
 
-def _cell(token: int, grid: tuple[int, int]) -> tuple[int, int] | None:
-    return None if token == 0 else divmod(token - 1, grid[1])
+def _cell(token: int, grid: tuple[int, int], prefix: int) -> tuple[int, int] | None:
+    return None if token < prefix else divmod(token - prefix, grid[1])
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _head_pictures(cache_key: str, layer: int, token: int, _rows: np.ndarray, _image, patch: int) -> list[bytes]:
+def _head_pictures(cache_key: str, layer: int, token: int, _rows: np.ndarray, _image, patch: int, prefix: int) -> list[bytes]:
     """JPEG of each head's attention row `_rows` (heads, T) of query `token` in `layer`, over the image."""
     base = _backdrop(cache_key, HEAD_PX, _image, patch)
-    return [viz.jpeg(viz.overlay(base, row[1:].reshape(base.grid), query=_cell(token, base.grid))) for row in _rows]
+    return [viz.jpeg(viz.overlay(base, row[prefix:].reshape(base.grid), query=_cell(token, base.grid, prefix)))
+            for row in _rows]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _big_picture(cache_key: str, layer: int, head: int, token: int, _row: np.ndarray, _image, patch: int) -> tuple[bytes, tuple[int, int]]:
+def _big_picture(cache_key: str, layer: int, head: int, token: int, _row: np.ndarray, _image, patch: int,
+                 prefix: int) -> tuple[bytes, tuple[int, int]]:
     """JPEG (and size) of one head's attention row, enlarged: the background of the clickable figure."""
     base = _backdrop(cache_key, BIG_PX, _image, patch)
-    picture = viz.overlay(base, _row[1:].reshape(base.grid), query=_cell(token, base.grid))
+    picture = viz.overlay(base, _row[prefix:].reshape(base.grid), query=_cell(token, base.grid, prefix))
     return viz.jpeg(picture), picture.size
 
 
@@ -109,7 +111,7 @@ def _rollout(cache_key: str, layers: int, fusion: str, discard: float, _tr: att.
     rolled = _tr.rollout(layers, fusion, discard).cpu().numpy()
     alone = att.fuse_heads(_tr.rows(layers - 1, 0)[:, None], fusion)[0].cpu().numpy()
     base = _backdrop(cache_key, BIG_PX, _image, _tr.patch_size)
-    draw = lambda row: viz.jpeg(viz.overlay(base, row[1:].reshape(_tr.grid)))  # noqa: E731
+    draw = lambda row: viz.jpeg(viz.overlay(base, row[_tr.prefix:].reshape(_tr.grid)))  # noqa: E731
     return rolled, draw(rolled), draw(alone)
 
 
@@ -133,7 +135,12 @@ def _pct(x: float) -> str:
 
 
 def _label(token: int) -> str:
-    return att.token_label(token, (gh, gw))
+    return att.token_label(token, (gh, gw), pre)
+
+
+def _to_registers(row: np.ndarray) -> str:
+    """', with r% to the R registers' for a model with registers, else nothing."""
+    return f", {_pct(row[1:pre].sum())} to the {pre - 1} registers" if pre > 1 else ""
 
 
 ctx = context()
@@ -157,7 +164,8 @@ if random_weights:
 
 gh, gw = vin.grid
 n, p = gh * gw, vin.patch_size
-tokens = n + 1
+pre = vin.model.config.prefix  # CLS and the registers come before the patches
+tokens = n + pre
 if tokens > MAX_TOKENS:
     st.error(
         f"This input makes {gh} × {gw} = {n:,} patches, T = {tokens:,} tokens: one head's attention matrix alone "
@@ -173,7 +181,7 @@ depth, heads = tr.depth, tr.heads
 d_head = tr.q[0].shape[-1]
 
 st.session_state.setdefault("query", "CLS")
-_apply_click(vin.cache_key, n)
+_apply_click(vin.cache_key, n, pre)
 _clamp("layer", 1, depth)
 _clamp("head", 1, heads)
 _clamp("upto", 1, depth)
@@ -189,7 +197,7 @@ with st.container(border=True):
                          help="The CLS token, or the selected patch: click any patch of the enlarged head (tab *One head, step by step*).")
     with c4:
         patch_picker(n, "Selected patch (raster index)")
-token = _query_token(n)
+token = _query_token(n, pre)
 rows = tr.rows(layer, token).cpu().numpy()  # (heads, T)
 row = rows[head]  # (T,)
 
@@ -197,15 +205,22 @@ row = rows[head]  # (T,)
 def all_heads() -> None:
     """Row `token` of A in every head of the layer, over the image."""
     st.subheader(f"Layer {layer + 1}: where {_label(token)} looks, head by head")
-    pictures = _head_pictures(vin.cache_key, layer, token, rows, vin.shown, p)
-    _picture_grid(pictures, [f"head {h + 1} · {r[1:].min():.3g}–{r[1:].max():.3g} · CLS {_pct(r[0])}"
-                             for h, r in enumerate(rows)])
+    pictures = _head_pictures(vin.cache_key, layer, token, rows, vin.shown, p, pre)
+    _picture_grid(pictures, [f"head {h + 1} · {r[pre:].min():.3g}–{r[pre:].max():.3g} · CLS {_pct(r[0])}"
+                             + (f" · registers {_pct(r[1:pre].sum())}" if pre > 1 else "") for h, r in enumerate(rows)])
     st.caption(
         f"Row {token} of A in each head of layer {layer + 1} (`blocks.{layer}`), drawn on the patches it weights. Each "
         "picture has its own colour scale from 0 (dark) to its largest weight (bright); the caption gives the smallest and "
-        "largest weight on a patch and the weight on the CLS key, which has no place on the image. "
+        "largest weight on a patch and the weight on the CLS key, which has no place on the image"
+        + (" (nor have the registers: their weights are in the table below)" if pre > 1 else "") + ". "
         + ("The yellow square is the query patch. " if token else "")
         + "Pixels beyond the last whole patch are dimmed: the model never sees them.")
+    if pre > 1:
+        st.markdown(f"**Attention to the tokens that are not patches**, per head of layer {layer + 1}:")
+        st.markdown(_table(["head", "CLS", *(f"register {r}" for r in range(1, pre)), "all patches"],
+                           [[str(h + 1), *(_pct(x) for x in r[:pre]), _pct(r[pre:].sum())] for h, r in enumerate(rows)]))
+        st.caption("Registers are extra learned tokens with no patch and no position (Darcet et al. 2024): they give the "
+                   "model a place to store global information, so it need not overwrite uninformative patches with it.")
 
 
 # ---- One head enlarged, clickable, with its computation --------------------------------------------------
@@ -214,17 +229,24 @@ def one_head() -> None:
     st.subheader(f"Head {head + 1} enlarged — click a patch to make it the query")
     left, right = st.columns(2, gap="large")
     with left:
-        picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p)
+        picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p, pre)
         fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
-        st.plotly_chart(
-            viz.query_figure(picture, size, row[1:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
+        figure_col, strip_col = st.columns([5, 1], gap="small") if pre > 1 else (st.container(), None)
+        figure_col.plotly_chart(
+            viz.query_figure(picture, size, row[pre:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
                              title=f"{_label(token)} → every patch · layer {layer + 1}, head {head + 1}"),
             key=_pick_key(vin.cache_key, token), on_select="rerun", selection_mode="points", theme=None,
             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
-        st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token and "
-                   f"{_pct(row[1:].sum())} to the {n:,} patches; a uniform head would give each token 1/T = {1 / tokens:.3g}.")
+        if strip_col is not None:
+            strip_col.plotly_chart(viz.prefix_strip(row[:pre], ["CLS", *(f"reg {r}" for r in range(1, pre))],
+                                                    vmax=float(row[pre:].max()), height=fig_height),
+                                   key="attn-strip", theme=None, config={"displaylogo": False, "displayModeBar": False})
+        st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token"
+                   f"{_to_registers(row)} and {_pct(row[pre:].sum())} to the {n:,} patches; a uniform head would give "
+                   f"each token 1/T = {1 / tokens:.3g}."
+                   + (" The strip on the right has the same colour scale as the patches." if pre > 1 else ""))
     b = tr.breakdown(layer, head, token, top=5)
-    short = lambda j: "CLS" if j == 0 else "({},{})".format(*divmod(int(j) - 1, gw))  # noqa: E731
+    short = lambda j: "CLS" if j == 0 else f"reg {j}" if j < pre else "({},{})".format(*divmod(int(j) - pre, gw))  # noqa: E731
     with right:
         st.markdown(f"**The computation for {_label(token)}** — layer {layer + 1}, head {head + 1}, d = {d_head}")
         st.latex(r"s_j = \frac{q_i \cdot k_j}{\sqrt{d}}, \qquad a_{ij} = \frac{e^{s_j}}{\sum_{j'} e^{s_{j'}}}")
@@ -258,11 +280,12 @@ def whole_matrix() -> None:
     """The layer's T × T attention matrix of one head (or the query's row, for large grids)."""
     st.subheader(f"The whole attention matrix of layer {layer + 1}, head {head + 1}")
     if n <= MATRIX_MAX_PATCHES:
-        labels = ["CLS", *(f"({r},{c})" for r in range(gh) for c in range(gw))]
+        labels = ["CLS", *(f"reg {r}" for r in range(1, pre)), *(f"({r},{c})" for r in range(gh) for c in range(gw))]
         st.plotly_chart(viz.matrix_figure(tr.matrix(layer, head).cpu().numpy(), labels, query=token,
                                           title=f"A: {tokens} × {tokens} (row = query i, column = key j; each row sums to 1)"),
                         key="attn-matrix", theme=None, config={"displaylogo": False})
-        st.caption("Token 0 is CLS, then the patches in raster order (row, column). Column 0 shows how much every token "
+        st.caption("Token 0 is CLS, " + (f"tokens 1–{pre - 1} the registers, " if pre > 1 else "")
+                   + "then the patches in raster order (row, column). Column 0 shows how much every token "
                    "reads from CLS; the diagonal is each token's attention to itself. The selected query's row is framed.")
     else:
         st.info(
@@ -270,7 +293,8 @@ def whole_matrix() -> None:
             f"than a screen has pixels, and {tokens ** 2 * 4 / 2**20:,.0f} MB to send. It is drawn up to 40 × 40 patches "
             f"(raise P or lower the resolution to see it). Here is the row of the selected query instead.",
             icon=":material/grid_off:")
-        st.plotly_chart(viz.row_figure(row, (gh, gw), title=f"Row {token} ({_label(token)}); A[{token}, CLS] = {row[0]:.3g}"),
+        st.plotly_chart(viz.row_figure(row, (gh, gw), prefix=pre,
+                                       title=f"Row {token} ({_label(token)}); A[{token}, CLS] = {row[0]:.3g}"),
                         key="attn-row", theme=None, config={"displaylogo": False})
     download_array(f"Attention rows of {_label(token)}, layer {layer + 1} (heads × T)", rows, f"attention-l{layer + 1}-q{token}")
     show_source(att.attention_probs, att.AttentionTrace.rows, att.query_breakdown)
@@ -283,11 +307,17 @@ def dino_masks() -> None:
     t = st.slider("Keep the fraction t of the attention mass", 0.05, 1.0, 0.6, 0.05, key="t", bind="query-params",
                   help="DINO's visualize_attention.py uses t = 0.6.")
     masks = _mask_pictures(vin.cache_key, float(t), tr, vin.shown)
+    cls_rows = tr.rows(depth - 1, 0).cpu().numpy()
     _picture_grid([pic for pic, _ in masks],
-                  [f"head {h + 1} · {kept} of {n:,} patches ({kept / n:.0%})" for h, (_, kept) in enumerate(masks)])
+                  [f"head {h + 1} · {kept} of {n:,} patches ({kept / n:.0%})"
+                   + (f" · registers hold {_pct(cls_rows[h, 1:pre].sum())}" if pre > 1 else "")
+                   for h, (_, kept) in enumerate(masks)])
     st.markdown(
-        f"For each head, the last layer's CLS row A[0, 1:] over the patches is sorted, and the **smallest set of patches "
-        f"holding {t:.0%} of its mass** is kept (bright); the rest is darkened. The fewer patches a head needs, the more "
+        f"For each head, the last layer's CLS row A[0, {'1+R' if pre > 1 else '1'}:] over the patches is sorted, and the "
+        f"**smallest set of patches holding {t:.0%} of its patch mass** is kept (bright); the rest is darkened. "
+        + ("The mask covers patches only: what CLS gives to the registers (in each caption) is left out before the "
+           "fraction is taken. " if pre > 1 else "")
+        + "The fewer patches a head needs, the more "
         "concentrated its attention. In DINO, trained **without labels**, different heads of the last layer pick out "
         "different objects or parts, close to a segmentation (Caron et al. 2021, Fig. 3).")
     show_source(att.mass_threshold_mask)
@@ -317,7 +347,8 @@ def rollout() -> None:
         rolled_col.image(rolled_picture, width="stretch",
                 caption=f"Rollout R[CLS, patches] through layers 1–{upto} ({fusion} of heads"
                         + (f", lowest {discard:.0%} discarded" if discard else "")
-                        + f"): patches {rolled[1:].min():.3g}–{rolled[1:].max():.3g}, R[CLS, CLS] = {rolled[0]:.3g}")
+                        + f"): patches {rolled[pre:].min():.3g}–{rolled[pre:].max():.3g}, R[CLS, CLS] = {rolled[0]:.3g}"
+                        + (f", registers {_pct(rolled[1:pre].sum())} of the flow" if pre > 1 else ""))
         alone_col.image(alone, width="stretch", caption=f"For comparison: CLS attention in layer {upto} alone ({fusion} of heads), "
                                                    "without the layers below it")
     st.latex(r"\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I\big)\Big),"
@@ -340,7 +371,7 @@ def distance() -> None:
     st.markdown(
         f"For every head, the attention weights of each patch query times the pixel distance to each key patch "
         f"(P = {p} px between neighbouring patch centres), averaged over queries — the ViT paper's Fig. 7 (right), "
-        f"on your image. CLS is left out and each row renormalised over the patches. Uniform attention over this "
+        f"on your image. CLS {'and the registers are' if pre > 1 else 'is'} left out and each row renormalised over the patches. Uniform attention over this "
         f"{gh} × {gw} grid gives {uniform:.1f} px (dashed). Trained ViTs have some heads that look far already in the "
         "first layers, others local like a convolution; deeper, all heads look far.")
     download_array("Mean attention distance (layers × heads, px)", tr.distance, "attention-distance")
@@ -363,7 +394,7 @@ else:
     st.info(f"{ctx.model_name} has **no classifier**, so there is nothing to predict: "
             + ("DINO is trained by self-distillation, without labels, and its checkpoint is a backbone that outputs "
                "features, not classes. " if ctx.model_name.startswith("dino") else "")
-            + "Choose DeiT-Tiny or ViT-B/16 for top-5 predictions.", icon=":material/label_off:")
+            + "Choose DeiT-Tiny, ViT-B/16 or the DINOv2 classifier for top-5 predictions.", icon=":material/label_off:")
 
 # ---- Reading attention maps -----------------------------------------------------------------------------
 st.subheader("What attention maps do — and do not — tell you")

@@ -123,7 +123,16 @@ st.caption(
     f"max |z₀ − (tokens + E_pos)| = {data['sum_diff']:.1e}: the addition is all there is. "
     "The CLS token's final state is what a classifier reads."
 )
-show_source(ViT.add_cls, ViT.add_position)
+registers = model.config.registers
+if registers:
+    st.markdown(
+        f"**Then the registers.** This model inserts {registers} learned **register tokens** right after x_class, once "
+        f"E_pos has been added: the encoder reads {1 + registers + N:,} tokens, [x_class; reg₁…reg_{registers}; patches]. "
+        "Registers have no position embedding and no patch — they are extra memory the model may use for global "
+        "information (Darcet et al. 2024, *Vision Transformers Need Registers*).")
+    show_source(ViT.add_cls, ViT.add_position, ViT.add_registers)
+else:
+    show_source(ViT.add_cls, ViT.add_position)
 
 # ---- 2. Similarity: learned vs 2-D sin-cos -------------------------------------------------------------------
 st.header("Which positions look alike? (ViT paper Fig. 7 centre)")
@@ -204,8 +213,9 @@ if (gh, gw) == (g0, g0):
 else:
     st.markdown(
         f"The checkpoint has position vectors for a {g0}×{g0} grid only. For {gh}×{gw}, each of the {D} dimensions is "
-        f"treated as a {g0}×{g0} image and resized **bicubically** to {gh}×{gw} (`align_corners=False`, no antialias, "
-        "height and width separately so a non-square grid keeps its aspect) — as transformers 5.x does with "
+        f"treated as a {g0}×{g0} image and resized **bicubically** to {gh}×{gw} (`align_corners=False`, "
+        + ("**with antialias**, as DINOv2 with registers was trained" if model.config.antialias else "no antialias")
+        + ", height and width separately so a non-square grid keeps its aspect) — as transformers 5.x does with "
         "`interpolate_pos_encoding=True`. The CLS entry is kept as is. (Original DINO adds 0.1 to the size as a "
         "floating-point workaround and timm antialiases: their numbers differ by a few percent.)"
     )
@@ -226,7 +236,7 @@ else:
          + (" With random weights the checkpoint's tiles are single dots; after enlarging they become small blobs — "
             "that smoothness comes from the interpolation alone." if not trained else ""))
         if grows else
-        ("Shrinking samples the checkpoint's grid more coarsely (bicubic, no antialias): each new position mixes the "
+        (f"Shrinking samples the checkpoint's grid more coarsely (bicubic, {'antialiased' if model.config.antialias else 'no antialias'}): each new position mixes the "
          "checkpoint positions around it, and the map of each tile gets coarser.")
     )
 show_source(ViT.position_embeddings)

@@ -88,7 +88,7 @@ def pca_colours(cache_key: str, stage: str, grid: tuple[int, int], patch: int, _
     """PNG of the tokens' top-3 principal components as RGB (one cell per patch), explained fractions, red channel."""
     if stage == "last":
         with torch.inference_mode():
-            tokens = _model(_pixel_values, output_attentions=False).last_hidden_state[0, 1:]
+            tokens = _model(_pixel_values, output_attentions=False).last_hidden_state[0, _model.config.prefix:]
     else:
         tokens = torch.from_numpy(_tokens)
     rgb, explained = emb.tokens_pca_rgb(tokens, grid)

@@ -35,6 +35,11 @@ VIT_MODELS = {
     "dino-vits8": "DINO ViT-S/8 (self-supervised)",
     "deit-tiny": "DeiT-Tiny/16 (ImageNet classifier)",
     "vit-base-16": "ViT-B/16 (ImageNet classifier)",
+    "dinov2-small": "DINOv2 ViT-S/14 (self-supervised)",
+    "dinov2-small-reg": "DINOv2 ViT-S/14 with 4 registers",
+    "dinov2-small-cls": "DINOv2 ViT-S/14 + linear ImageNet classifier",
+    "dinov2-large": "DINOv2 ViT-L/14 (a 1.2 GB download)",
+    "dinov2-large-reg": "DINOv2 ViT-L/14 with 4 registers (a 1.2 GB download)",
 }
 SOURCES = {"sample": "Sample photo", "upload": "Upload", "camera": "Camera"}
 RESOLUTIONS = list(range(64, 513, 16))
@@ -276,7 +281,7 @@ def sidebar() -> Context:
     image, key, label = _image_from_sidebar()
     st.sidebar.image(_thumbnail(key, image), caption=label, width="stretch", output_format="JPEG")
     # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
-    name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params")
+    name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params", on_change=_native_patch)
     st.sidebar.caption(VIT_MODELS[name])
     native_p = vit_models.PRESETS[name].patch_size
     patch_size = st.sidebar.slider("Patch size P (px)", 4, 64, value=native_p, key="ps", bind="query-params",
@@ -293,6 +298,11 @@ def sidebar() -> Context:
     ctx = Context(image, key, label, name, patch_size, pretrained, resolution, keep_aspect, device)
     st.session_state["ctx"] = ctx
     return ctx
+
+
+def _native_patch() -> None:
+    """A new model starts at its own patch size (14 for DINOv2, 8 or 16 for the others), not at the last one's."""
+    st.session_state["ps"] = vit_models.PRESETS[st.session_state["model"]].patch_size
 
 
 def context() -> Context:

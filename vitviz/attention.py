@@ -16,7 +16,11 @@ Algorithms (each checked in tests/test_attention.py):
   keep the smallest set of patches holding a fraction t of that row's patch mass (sort, cumulative sum > 1 − t,
   unsort; t = 0.6 in the paper).
 
-Memory design. A layer's attention is heads × T × T numbers (T = 1 + N tokens). dino-vits8 at 480×480 has T = 3601:
+Register tokens (Darcet et al. 2024, §2.2) sit between CLS and the patches: a model's first `prefix` = 1 + R tokens
+are not patches. They take part in every attention matrix and in the rollout as any token does; the patch maps
+(DINO masks, rollout map, distances) read the patch columns only, and the page says how much mass went to registers.
+
+Memory design. A layer's attention is heads × T × T numbers (T = 1 + R + N tokens). dino-vits8 at 480×480 has T = 3601:
 one head's matrix is 52 MB in float32, one layer 311 MB, all 12 layers × 6 heads 3.7 GB. So no attention matrix is
 kept. `trace_attention` runs the model **once** through `vitviz.trace`, recording only the q, k, v taps (the model
 then keeps its fused attention and never materialises probabilities), keeps q, k, v per layer (3·L·T·D floats:
@@ -57,11 +61,14 @@ def grid_positions(grid: tuple[int, int]) -> Tensor:
     return torch.stack([rows, cols], -1).reshape(-1, 2).double()
 
 
-def token_label(index: int, grid: tuple[int, int]) -> str:
-    """Token index (0 = CLS, 1 + raster index of a patch) -> 'CLS' or 'patch (row, col)'."""
+def token_label(index: int, grid: tuple[int, int], prefix: int = 1) -> str:
+    """Token index (0 = CLS, 1…prefix-1 registers, prefix + raster index of a patch) -> 'CLS', 'register r' or
+    'patch (row, col)'."""
     if index == 0:
         return "CLS"
-    r, c = divmod(index - 1, grid[1])
+    if index < prefix:
+        return f"register {index}"
+    r, c = divmod(index - prefix, grid[1])
     return f"patch ({r}, {c})"
 
 
@@ -78,13 +85,13 @@ def _block_distances(q: Tensor, k: Tensor, scale: float, dist: Tensor) -> Tensor
     return torch.einsum("hrn,rn->hr", scores, dist) / scores.sum(-1)
 
 
-def mean_attention_distance(attn: Tensor, grid: tuple[int, int], patch_size: int) -> Tensor:
-    """Mean attention distance in pixels: attn (..., T, T) with CLS first -> (...).
+def mean_attention_distance(attn: Tensor, grid: tuple[int, int], patch_size: int, prefix: int = 1) -> Tensor:
+    """Mean attention distance in pixels: attn (..., T, T) with CLS (and registers) first -> (...).
 
-    Drops the CLS row and column, renormalises each remaining row, and averages Σ_j A[i, j]·D[i, j] over the
-    patch queries i (see the module docstring for why rows are renormalised).
+    Drops the first `prefix` rows and columns (CLS, registers), renormalises each remaining row, and averages
+    Σ_j A[i, j]·D[i, j] over the patch queries i (see the module docstring for why rows are renormalised).
     """
-    patch = attn[..., 1:, 1:]
+    patch = attn[..., prefix:, prefix:]
     rows = patch / patch.sum(-1, keepdim=True)
     pos = grid_positions(grid)
     dist = torch.cdist(pos, pos).to(rows) * patch_size  # (N, N) px between patch centres
@@ -136,14 +143,14 @@ def fuse_heads(heads: Tensor | Iterable[Tensor], fusion: str = "mean") -> Tensor
     return fused / count if fusion == "mean" else fused
 
 
-def discard_lowest(fused: Tensor, ratio: float) -> Tensor:
+def discard_lowest(fused: Tensor, ratio: float, prefix: int = 1) -> Tensor:
     """Zero the lowest `ratio` fraction of the patch-to-patch entries of a fused (T, T) matrix (a new tensor).
 
-    The CLS row and column are always kept (vit-explain's intent; its code only spares entry [0, 0]).
-    Entries tied with the threshold value are dropped too.
+    The rows and columns of CLS and the registers (the first `prefix` tokens) are always kept (vit-explain's intent
+    for CLS; its code only spares entry [0, 0]). Entries tied with the threshold value are dropped too.
     """
     out = fused.clone()
-    patch = out[1:, 1:]
+    patch = out[prefix:, prefix:]
     count = int(patch.numel() * ratio)
     if count > 0:
         threshold = patch.flatten().kthvalue(count).values
@@ -158,10 +165,10 @@ def rollout_step(fused: Tensor) -> Tensor:
     return a.div_(a.sum(dim=-1, keepdim=True))
 
 
-def rollout_layer(heads: Tensor | Iterable[Tensor], fusion: str = "mean", discard: float = 0.0) -> Tensor:
-    """One layer's factor Â of the rollout from its heads ((H, T, T) or an iterable of (T, T))."""
+def rollout_layer(heads: Tensor | Iterable[Tensor], fusion: str = "mean", discard: float = 0.0, prefix: int = 1) -> Tensor:
+    """One layer's factor Â of the rollout from its heads ((H, T, T) or an iterable of (T, T)): (T, T)."""
     fused = fuse_heads(heads, fusion)
-    return rollout_step(discard_lowest(fused, discard) if discard > 0 else fused)
+    return rollout_step(discard_lowest(fused, discard, prefix) if discard > 0 else fused)
 
 
 def attention_rollout(attentions: Sequence[Tensor], fusion: str = "mean", discard: float = 0.0) -> Tensor:
@@ -238,6 +245,7 @@ class AttentionTrace:
     patch_size: int  # P in pixels
     distance: np.ndarray  # (L, H) mean attention distance in px
     logits: Tensor | None  # (classes,) when the model has a classifier
+    prefix: int = 1  # tokens before the first patch: CLS and the R registers
 
     @property
     def depth(self) -> int:
@@ -249,7 +257,7 @@ class AttentionTrace:
 
     @property
     def tokens(self) -> int:
-        """T = 1 + N."""
+        """T = 1 + R + N."""
         return self.q[0].shape[1]
 
     @property
@@ -269,8 +277,8 @@ class AttentionTrace:
         return attention_probs(self.q[layer][head], self.k[layer][head], self.scale)
 
     def cls_attention(self, layer: int = -1) -> Tensor:
-        """DINO's A[0, h, 0, 1:] per head: the CLS query's attention to the patches, not renormalised: (H, N)."""
-        return self.rows(layer, 0)[:, 1:]
+        """DINO's A[0, h, 0, 1+R:] per head: the CLS query's attention to the patches, not renormalised: (H, N)."""
+        return self.rows(layer, 0)[:, self.prefix:]
 
     def breakdown(self, layer: int, head: int, query: int, top: int = 5) -> QueryBreakdown:
         return query_breakdown(self.q[layer][head], self.k[layer][head], self.v[layer][head], query, top)
@@ -285,7 +293,7 @@ class AttentionTrace:
                 return attention_probs(self.q[j], self.k[j], self.scale)
             return (self.matrix(j, h) for h in range(self.heads))
 
-        return rollout_row(lambda j: rollout_layer(heads(j), fusion, discard), layers, query)
+        return rollout_row(lambda j: rollout_layer(heads(j), fusion, discard, self.prefix), layers, query)
 
 
 def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK) -> AttentionTrace:
@@ -293,19 +301,20 @@ def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK)
     recorded = trace(model, pixel_values[:1], include=["blocks.*.attn.q", "blocks.*.attn.k", "blocks.*.attn.v"])
     depth = len(model.blocks)
     q, k, v = ([recorded[f"blocks.{i}.attn.{name}"][0] for i in range(depth)] for name in "qkv")
-    p = model.config.patch_size
+    p, prefix = model.config.patch_size, model.config.prefix
     grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
     heads, tokens, _ = q[0].shape
     pos = grid_positions(grid)
     step = max(1, block // (heads * tokens))
     sums = torch.zeros(depth, heads, dtype=torch.float64)
     scale = q[0].shape[-1] ** -0.5
-    for start in range(0, tokens - 1, step):  # blocks of patch queries; the distances are shared by all layers
-        stop = min(start + step, tokens - 1)
+    patches = tokens - prefix
+    for start in range(0, patches, step):  # blocks of patch queries; the distances are shared by all layers
+        stop = min(start + step, patches)
         dist = torch.cdist(pos[start:stop], pos).to(q[0]) * p
         for layer in range(depth):
-            rows = _block_distances(q[layer][:, 1 + start : 1 + stop], k[layer][:, 1:], scale, dist)
+            rows = _block_distances(q[layer][:, prefix + start : prefix + stop], k[layer][:, prefix:], scale, dist)
             sums[layer] += rows.sum(-1).double().cpu()
     logits = recorded.output.logits
-    return AttentionTrace(tuple(q), tuple(k), tuple(v), grid, p, (sums / (tokens - 1)).numpy(),
-                          None if logits is None else logits[0])
+    return AttentionTrace(tuple(q), tuple(k), tuple(v), grid, p, (sums / patches).numpy(),
+                          None if logits is None else logits[0], prefix)

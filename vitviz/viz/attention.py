@@ -215,10 +215,26 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
-def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520) -> go.Figure:
-    """One query's attention row (T,) with CLS first: the patch part as a heatmap on the grid, hover values."""
-    heatmap = dict(type="heatmap", z=row[1:].reshape(grid).astype(np.float32), colorscale=colorscale(),
-                   zmin=0, zmax=float(row[1:].max()),
+def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 430) -> go.Figure:
+    """The attention a query gives to the tokens that have no place on the image (CLS, registers): weights (k,) as
+    a one-column strip on the patch map's colour scale (0 … vmax), each cell labelled with its share."""
+    z = np.asarray(weights, dtype=np.float32)[:, None]
+    text = [[f"{100 * w:.1f}%" if w >= 1e-3 else f"{100 * w:.2g}%"] for w in z[:, 0]]
+    heatmap = dict(type="heatmap", z=z, x=[""], y=labels, colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
+                   showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=14),
+                   hovertemplate="%{y}<br>attention %{z:.5f}<extra></extra>", xgap=2, ygap=2)
+    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
+                  title=dict(text="not on the image", font=dict(size=14)),
+                  xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(autorange="reversed", showgrid=False))
+    return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
+
+
+def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520, prefix: int = 1) -> go.Figure:
+    """One query's attention row (T,) with CLS (and registers) first: the patch part as a heatmap on the grid,
+    hover values."""
+    patches = row[prefix:]
+    heatmap = dict(type="heatmap", z=patches.reshape(grid).astype(np.float32), colorscale=colorscale(),
+                   zmin=0, zmax=float(patches.max()),
                    colorbar=_colorbar("attention"), hovertemplate="key patch (%{y}, %{x})<br>attention %{z:.5f}<extra></extra>")
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), xaxis=dict(title="column", showgrid=False, constrain="domain"),

@@ -1,0 +1,109 @@
+"""Token norms, the valley threshold, neighbour similarity and the PCA colours, on constructed inputs with known
+answers, and one traced forward of DINOv2 with registers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vitviz
+from vitviz import norms
+from vitviz.trace import trace
+
+
+def test_neighbour_similarity_of_constant_and_checkerboard_tokens():
+    grid = (4, 5)
+    same = torch.ones(20, 8)
+    torch.testing.assert_close(norms.neighbour_similarity(same, grid), torch.ones(20, dtype=torch.float64))
+    a, b = torch.eye(8)[0], torch.eye(8)[1]
+    board = torch.stack([a if (r + c) % 2 == 0 else b for r in range(4) for c in range(5)])
+    torch.testing.assert_close(norms.neighbour_similarity(board, grid), torch.zeros(20, dtype=torch.float64))
+
+
+def test_neighbour_similarity_counts_only_existing_neighbours():
+    """A corner has 2 neighbours, an edge 3, the inside 4: one patch equal to its left neighbour only."""
+    tokens = torch.eye(9)[torch.arange(9)]  # all orthogonal on a 3 × 3 grid
+    tokens[1] = tokens[0]  # patch (0, 1) equals patch (0, 0)
+    sim = norms.neighbour_similarity(tokens, (3, 3)).numpy()
+    assert sim[0] == pytest.approx(1 / 2) and sim[1] == pytest.approx(1 / 3) and sim[4] == 0
+
+
+def test_valley_split_finds_the_gap_of_a_bimodal_histogram():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(60, 6, 250), rng.normal(420, 25, 6)])
+    split = norms.valley_split(values)
+    assert split.threshold is not None and 90 < split.threshold < 380
+    assert split.outliers(values).sum() == 6 and split.outliers(values)[-6:].all()
+    assert split.gap > norms.MIN_GAP and split.counts.sum() == values.size
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_valley_split_finds_no_outliers_in_one_mode(seed):
+    values = np.random.default_rng(seed).normal(60, 6, 257)
+    split = norms.valley_split(values)
+    assert split.threshold is None and not split.outliers(values).any()
+    assert 0.5 < split.separation < 0.75 and split.gap < 1  # Otsu cuts a Gaussian in the middle (effectiveness 2/π)
+
+
+def test_valley_split_of_constant_values_has_no_split():
+    assert norms.valley_split(np.full(30, 7.0)).threshold is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 12), st.floats(3.0, 30.0), st.integers(0, 2**16))
+def test_any_clear_high_mode_is_found_exactly(k, factor, seed):
+    """k tokens `factor` times the typical norm, among 200 with 10% spread: exactly those k are the outliers."""
+    rng = np.random.default_rng(seed)
+    low = rng.normal(50, 5, 200)
+    high = rng.normal(50 * factor, 5, k)
+    values = rng.permutation(np.concatenate([low, high]))
+    split = norms.valley_split(values)
+    assert split.outliers(values).sum() == k
+    assert split.threshold > low.max() and split.threshold < high.min()
+
+
+def object_features(grid=(10, 12), seed=0):
+    """Patch features: a central object block (direction a) on a background (direction b), plus small noise."""
+    g = torch.Generator().manual_seed(seed)
+    d = 32
+    a, b = torch.randn(d, generator=g), torch.randn(d, generator=g)
+    mask = torch.zeros(grid, dtype=torch.bool)
+    mask[3:7, 4:9] = True
+    feats = torch.where(mask.flatten()[:, None], a, b) + 0.05 * torch.randn(grid[0] * grid[1], d, generator=g)
+    feats[mask.flatten()] += torch.linspace(-1, 1, int(mask.sum()))[:, None] * torch.randn(d, generator=g)
+    return feats, mask.flatten().numpy()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_feature_colours_separate_the_object_and_black_out_the_background(seed):
+    feats, mask = object_features(seed=seed)
+    out = norms.feature_colours(feats, (10, 12))
+    assert np.array_equal(out.foreground, mask)  # whatever sign the SVD gave the first component
+    rgb = out.rgb.reshape(-1, 3)
+    assert (rgb[~mask] == 0).all() and rgb.min() >= 0 and rgb.max() <= 1
+    assert np.isclose(rgb[mask].max(axis=0), 1).all() and np.isclose(rgb[mask].min(axis=0), 0).all()  # min–max per channel
+    assert out.explained[0] > 0.5 and out.explained.sum() <= 1 + 1e-6
+
+
+def test_feature_colours_flip_the_first_component_by_the_border():
+    feats, mask = object_features()
+    a = norms.feature_colours(feats, (10, 12))
+    b = norms.feature_colours(-feats, (10, 12))  # the SVD's sign may flip with the data; the answer must not
+    assert np.array_equal(a.foreground, b.foreground)
+
+
+def test_trace_norms_of_dinov2_with_registers_matches_the_taps():
+    model = vitviz.load_model("dinov2-small-reg", device="cpu")
+    x = torch.randn(1, 3, 56, 84, generator=torch.Generator().manual_seed(0))
+    t = norms.trace_norms(model, x)
+    assert t.norms.shape == (12, 1 + 4 + 24) and t.prefix == 5 and t.grid == (4, 6)
+    taps = trace(model, x, ["blocks.3.out", "embeddings"])
+    np.testing.assert_allclose(t.norms[3], taps["blocks.3.out"][0].norm(dim=-1).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(t.neighbours, norms.neighbour_similarity(taps["embeddings"][0], (4, 6)).numpy(), rtol=1e-5)
+    attn = model(x).attentions[-1][0, :, 0]
+    np.testing.assert_allclose(t.cls_attention, attn.numpy(), rtol=1e-4, atol=1e-6)
+    assert t.patch_norms(3).shape == (24,)
+    features = norms.last_patch_features(model, x)
+    assert features.shape == (24, 384)
