@@ -231,20 +231,18 @@ def one_head() -> None:
     with left:
         picture, size = _big_picture(vin.cache_key, layer, head, token, row, vin.shown, p, pre)
         fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
-        figure_col, strip_col = st.columns([5, 1], gap="small") if pre > 1 else (st.container(), None)
-        figure_col.plotly_chart(
+        st.plotly_chart(
             viz.query_figure(picture, size, row[pre:].reshape(gh, gw), p * BIG_PX / vin.shown.width, height=fig_height,
                              title=f"{_label(token)} → every patch · layer {layer + 1}, head {head + 1}"),
             key=_pick_key(vin.cache_key, token), on_select="rerun", selection_mode="points", theme=None,
             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
-        if strip_col is not None:
-            strip_col.plotly_chart(viz.prefix_strip(row[:pre], ["CLS", *(f"reg {r}" for r in range(1, pre))],
-                                                    vmax=float(row[pre:].max()), height=fig_height),
-                                   key="attn-strip", theme=None, config={"displaylogo": False, "displayModeBar": False})
+        if pre > 1:
+            st.plotly_chart(viz.prefix_strip(row[:pre], ["CLS", *(f"reg {r}" for r in range(1, pre))],
+                                             vmax=float(row[pre:].max())),
+                            key="attn-strip", theme=None, config={"displaylogo": False, "displayModeBar": False})
         st.caption(f"Hover for the exact weight. This query gives {_pct(row[0])} of its attention to the CLS token"
                    f"{_to_registers(row)} and {_pct(row[pre:].sum())} to the {n:,} patches; a uniform head would give "
-                   f"each token 1/T = {1 / tokens:.3g}."
-                   + (" The strip on the right has the same colour scale as the patches." if pre > 1 else ""))
+                   f"each token 1/T = {1 / tokens:.3g}.")
     b = tr.breakdown(layer, head, token, top=5)
     short = lambda j: "CLS" if j == 0 else f"reg {j}" if j < pre else "({},{})".format(*divmod(int(j) - pre, gw))  # noqa: E731
     with right:

@@ -33,7 +33,10 @@ flow = {
     "flattening": f"→ (N, P²·C) = {shapes['flat'][1:]}",
     "projection": f"→ tokens (N, D) = {shapes['embeddings'][1:]}",
     "position": f"→ with CLS + E_pos (1+N, D) = {shapes['position'][1:]}",
-    "attention": f"→ per layer (heads, 1+N, 1+N) = ({c.heads}, {shapes['position'][1]}, {shapes['position'][1]})",
+    "attention": (f"→ per layer (heads, 1+R+N, 1+R+N) = ({c.heads}, {t}, {t}) with R = {c.registers} registers"
+                  if (t := shapes['position'][1] + c.registers) and c.registers else
+                  f"→ per layer (heads, 1+N, 1+N) = ({c.heads}, {t}, {t})"),
+    "registers": f"→ ‖z‖ of every token after each of the {c.depth} layers: ({c.depth}, {shapes['position'][1] + c.registers})",
     "swin": "Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224",
     "mobilevit": "MobileViT: (b·P, N, d) — attention across patches per pixel offset",
 }

@@ -19,8 +19,10 @@ STAGES = (
     Stage("projection", "3 · Linear projection", ":material/linear_scale:", "pages/projection.py", "x_p E: every patch vector becomes a D-dim token"),
     Stage("position", "4 · Position embeddings", ":material/pin_drop:", "pages/position.py", "prepend CLS, add E_pos (interpolated to the grid)"),
     Stage("attention", "5 · Attention maps", ":material/visibility:", "pages/attention.py", "softmax(QKᵀ/√d): where each token looks"),
-    Stage("swin", "6 · Swin windows", ":material/window:", "pages/swin.py", "attention inside shifted M×M windows, then merging"),
-    Stage("mobilevit", "7 · MobileViT", ":material/blur_on:", "pages/mobilevit.py", "convolution + attention across patches: unfold / fold"),
+    Stage("registers", "6 · Registers & token norms", ":material/scatter_plot:", "pages/registers.py",
+          "high-norm tokens, what registers change, features as colours"),
+    Stage("swin", "7 · Swin windows", ":material/window:", "pages/swin.py", "attention inside shifted M×M windows, then merging"),
+    Stage("mobilevit", "8 · MobileViT", ":material/blur_on:", "pages/mobilevit.py", "convolution + attention across patches: unfold / fold"),
 )
 
 

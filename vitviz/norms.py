@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .attention import attention_probs
 from .trace import trace
 
 
@@ -67,12 +68,14 @@ def trace_norms(model: nn.Module, pixel_values: Tensor) -> NormTrace:
     """Run the ViT once on pixel_values (1, C, H, W): every layer's token norms, the patch embeddings' neighbour
     similarity and the last layer's CLS attention (only that layer's probabilities are materialised)."""
     last = len(model.blocks) - 1
-    recorded = trace(model, pixel_values[:1], include=["embeddings", "blocks.*.out", f"blocks.{last}.attn.probs"])
+    recorded = trace(model, pixel_values[:1], include=["embeddings", "blocks.*.out", f"blocks.{last}.attn.q",
+                                                       f"blocks.{last}.attn.k"])
     p = model.config.patch_size
     grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
     norms = torch.stack([recorded[f"blocks.{i}.out"][0].float().norm(dim=-1) for i in range(last + 1)])  # (L, T)
     neighbours = neighbour_similarity(recorded["embeddings"][0], grid)
-    cls = recorded[f"blocks.{last}.attn.probs"][0, :, 0]  # (H, T)
+    q, k = recorded[f"blocks.{last}.attn.q"][0], recorded[f"blocks.{last}.attn.k"][0]  # (H, T, d)
+    cls = attention_probs(q[:, :1], k, q.shape[-1] ** -0.5)[:, 0]  # (H, T): the CLS row only, never T × T
     return NormTrace(norms.cpu().numpy(), model.config.prefix, grid, neighbours.float().cpu().numpy(),
                      cls.float().cpu().numpy())
 

@@ -215,17 +215,17 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
-def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 430) -> go.Figure:
+def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 110) -> go.Figure:
     """The attention a query gives to the tokens that have no place on the image (CLS, registers): weights (k,) as
-    a one-column strip on the patch map's colour scale (0 … vmax), each cell labelled with its share."""
-    z = np.asarray(weights, dtype=np.float32)[:, None]
-    text = [[f"{100 * w:.1f}%" if w >= 1e-3 else f"{100 * w:.2g}%"] for w in z[:, 0]]
-    heatmap = dict(type="heatmap", z=z, x=[""], y=labels, colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
+    a one-row strip on the patch map's colour scale (0 … vmax), each cell labelled with its name and share."""
+    z = np.asarray(weights, dtype=np.float32)[None, :]
+    text = [[f"{label}: {100 * w:.1f}%" if w >= 1e-3 else f"{label}: {100 * w:.2g}%" for label, w in zip(labels, z[0])]]
+    heatmap = dict(type="heatmap", z=z, x=labels, y=[""], colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
                    showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=14),
-                   hovertemplate="%{y}<br>attention %{z:.5f}<extra></extra>", xgap=2, ygap=2)
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
-                  title=dict(text="not on the image", font=dict(size=14)),
-                  xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(autorange="reversed", showgrid=False))
+                   hovertemplate="%{x}<br>attention %{z:.5f}<extra></extra>", xgap=3, ygap=3)
+    layout = dict(height=height, margin=dict(l=10, r=10, t=34, b=6), font=dict(size=14),
+                  title=dict(text="Tokens with no place on the image (same colour scale)", font=dict(size=14)),
+                  xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(showgrid=False, showticklabels=False))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
