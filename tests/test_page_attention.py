@@ -103,7 +103,7 @@ def test_click_a_patch_then_change_layer_head_threshold_without_rerunning_the_mo
     assert subheaders(visit(at, ONE))[0].startswith("Head 3 enlarged")
     visit(at, "DINO masks").slider(key="t").set_value(0.3).run()
     assert_clean(at)
-    assert any("holding 30% of its mass" in m.value for m in at.markdown)
+    assert any("holding 30% of its patch mass" in m.value for m in at.markdown)
     at = click(visit(at, ONE), 0)  # a second click, on another patch
     assert at.session_state["patch"] == 0
     assert subheaders(visit(at, "All heads"))[0].startswith("Layer 4: where patch (0, 0)")

@@ -1,0 +1,79 @@
+"""Page 6 (registers & token norms) and the attention page with DINOv2 + registers in headless Chromium: the tabs
+clicked through, the layer slider from the keyboard, the comparison of three models, hover values on the PCA
+colours, and no exception anywhere (random weights here)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .browser import assert_healthy, goto, open_tab, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def metric(page, label: str):
+    return page.get_by_test_id("stMetric").filter(has_text=label).first.get_by_test_id("stMetricValue")
+
+
+def open_registers(page, app_url, **params) -> None:
+    goto(page, app_url)  # a fresh server's first run must be app.py's navigation (see test_browser)
+    goto(page, app_url, "registers", **params)
+    assert_healthy(page)
+
+
+def test_tabs_and_the_layer_slider(page, app_url):
+    open_registers(page, app_url, model="dinov2-small-reg")
+    main = page.get_by_test_id("stMain")
+    expect(metric(page, "High-norm patches")).to_have_text("0 of 256")
+    expect(main).to_contain_text("One mode at layer 12")
+    expect(main.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)  # histogram and depth plot
+    slider = main.get_by_role("slider").first
+    slider.focus()
+    slider.press("Home")
+    wait_idle(page)
+    assert re.search(r"[?&]nlayer=1\b", page.url), page.url
+    expect(main).to_contain_text("One mode at layer 1:")
+    assert_healthy(page)
+    for tab, text in [("Why those patches?", "Correlation (similarity, norm)"),
+                      ("Without vs with registers", "to the registers"),
+                      ("Features as colours", "patches foreground")]:
+        open_tab(page, tab)
+        expect(main).to_contain_text(text, timeout=30_000)
+
+
+def test_three_models_side_by_side_with_hover_values(page, app_url):
+    open_registers(page, app_url, model="dinov2-small", rgsec="Features as colours", fgcmp="true")
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(3)
+    for name in ("DINO ViT-S/16", "DINOv2 ViT-S/14 (self-supervised)", "DINOv2 ViT-S/14 with 4 registers"):
+        expect(main).to_contain_text(name)
+    chart = main.get_by_test_id("stPlotlyChart").nth(1)
+    chart.locator(".js-plotly-plot").wait_for(timeout=30_000)
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    for fx in (0.5, 0.45, 0.55):  # the centre patch is foreground or background: either has a hover label
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * 0.5)
+        try:
+            expect(page.locator(".hoverlayer .hovertext")).to_contain_text(re.compile(r"PC1 [+-]|background"),
+                                                                             timeout=5_000)
+            break
+        except AssertionError:
+            continue
+    else:
+        raise AssertionError("no hover label on the PCA picture")
+    assert_healthy(page)
+
+
+def test_attention_page_with_registers(page, app_url):
+    goto(page, app_url)
+    goto(page, app_url, "attention", model="dinov2-small-reg", query="patch", atsec="One head, step by step")
+    assert_healthy(page)
+    main = page.get_by_test_id("stMain")
+    expect(main).to_contain_text("to the 4 registers")
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the clickable head and the register strip
+    open_tab(page, "All heads")
+    expect(main).to_contain_text("register 4")
+    open_tab(page, "DINO masks")
+    expect(main).to_contain_text("registers hold")

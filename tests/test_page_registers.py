@@ -1,0 +1,105 @@
+"""AppTest of page 6 (registers & token norms) and of the ViT pages with DINOv2 (random weights here): every tab,
+the layer slider, the comparisons, the registers on the attention page, and a model switch that resets P."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vitviz import norms
+
+from .apptest import APP, PAGES, assert_clean, open_tab
+
+PAGE = "pages/registers.py"
+TABS = ("Token norms", "Why those patches?", "Without vs with registers", "Features as colours")
+
+
+def open_page(page: str = PAGE, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(page).run()
+    assert_clean(at)
+    return at
+
+
+def image_captions(at) -> list[str]:
+    return [img.caption for element in at.main.get("image") for img in element.proto.imgs]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.main.get("metric")}
+
+
+@pytest.mark.parametrize("model", ["dinov2-small-reg", "dinov2-small", "dino-vits16", "deit-tiny"])
+def test_every_tab_runs_and_says_what_it_found(model):
+    at = open_page(model=model)
+    shown = metrics(at)
+    assert shown["High-norm patches"].endswith(f"of {196 if model in ('dino-vits16', 'deit-tiny') else 256}")
+    assert ("Norms of the 4 registers" in shown) == (model == "dinov2-small-reg")
+    assert any("Random weights" in w.value for w in at.warning)  # the caveat on random weights
+    assert any("One mode at layer" in i.value for i in at.info)  # random weights: no second mode, said plainly
+    for tab in TABS[1:]:
+        open_tab(at, "rgsec", tab)
+    assert any("side by side" in t.label.lower() for t in at.toggle)
+
+
+def test_the_layer_slider_moves_the_numbers_without_rerunning_the_model(monkeypatch):
+    at = open_page(model="dinov2-small-reg")
+    last = metrics(at)["Median patch norm"]
+    calls = []
+    monkeypatch.setattr(norms, "trace_norms", lambda *a: calls.append(a))
+    at.slider(key="nlayer").set_value(1).run()
+    assert_clean(at)
+    assert metrics(at)["Median patch norm"] != last and not calls
+
+
+def test_without_vs_with_registers_shows_both_models():
+    at = open_page(model="dino-vits16", rgsec="Without vs with registers")
+    texts = " ".join(m.value for m in at.markdown)
+    assert "DINOv2 ViT-S/14 (self-supervised)" in texts and "DINOv2 ViT-S/14 with 4 registers" in texts
+    assert texts.count("random weights") >= 2
+    captions = image_captions(at)
+    assert len(captions) == 4 and sum("to the registers" in c for c in captions) == 1  # only one of them has any
+    assert sum("registers " in c and "high-norm" in c for c in captions) == 1
+
+
+def test_feature_colours_compare_three_models_and_follow_the_threshold():
+    at = open_page(model="dinov2-small", rgsec="Features as colours")
+    assert len(at.main.get("plotly_chart")) == 1
+    at.toggle(key="fgcmp").set_value(True).run()
+    assert_clean(at)
+    assert len(at.main.get("plotly_chart")) == 3
+    before = [c.value for c in at.caption if "patches foreground" in c.value]
+    at.slider(key="fgth").set_value(0.9).run()
+    assert_clean(at)
+    after = [c.value for c in at.caption if "patches foreground" in c.value]
+    assert len(before) == len(after) == 3 and before != after
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_with_dinov2_registers(page):
+    at = open_page(page, model="dinov2-small-reg")
+    assert at.session_state["ctx"].patch_size == 14
+
+
+def test_attention_page_lists_the_registers():
+    at = open_page("pages/attention.py", model="dinov2-small-reg")
+    tables = [m.value for m in at.markdown if "| head | CLS | register 1" in m.value]
+    assert len(tables) == 1 and len(tables[0].splitlines()) == 2 + 6  # header, rule, one row per head
+    open_tab(at, "atsec", "One head, step by step")
+    assert any("to the 4 registers" in c.value for c in at.caption)
+    open_tab(at, "atsec", "DINO masks")
+    assert sum("registers hold" in c for c in image_captions(at)) == 6  # one per head
+    open_tab(at, "atsec", "Rollout")
+    assert any("of the flow" in c for c in image_captions(at))
+
+
+def test_switching_the_model_starts_at_its_own_patch_size():
+    at = open_page("pages/patching.py", model="dino-vits16")
+    assert at.session_state["ctx"].patch_size == 16
+    at.selectbox(key="model").set_value("dinov2-small").run()
+    assert_clean(at)
+    assert at.session_state["ctx"].patch_size == 14
+    at.selectbox(key="model").set_value("dino-vits8").run()
+    assert at.session_state["ctx"].patch_size == 8
