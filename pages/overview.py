@@ -28,15 +28,15 @@ shown = vin.shown
 shapes = vit_shapes(vin.cache_key, model, vin.pixel_values)
 c = model.config
 gh, gw, p = *shapes["patches"][1:3], c.patch_size
+tokens = shapes["position"][1] + c.registers  # the registers join after E_pos
+sequence = f"1+R+N, 1+R+N with R = {c.registers} registers" if c.registers else "1+N, 1+N"
 flow = {
     "patching": f"image (H, W, C) = ({shapes['input'][2]}, {shapes['input'][3]}, {c.channels}) → patches ({gh}, {gw}, {p}, {p}, {c.channels})",
     "flattening": f"→ (N, P²·C) = {shapes['flat'][1:]}",
     "projection": f"→ tokens (N, D) = {shapes['embeddings'][1:]}",
     "position": f"→ with CLS + E_pos (1+N, D) = {shapes['position'][1:]}",
-    "attention": (f"→ per layer (heads, 1+R+N, 1+R+N) = ({c.heads}, {t}, {t}) with R = {c.registers} registers"
-                  if (t := shapes['position'][1] + c.registers) and c.registers else
-                  f"→ per layer (heads, 1+N, 1+N) = ({c.heads}, {t}, {t})"),
-    "registers": f"→ ‖z‖ of every token after each of the {c.depth} layers: ({c.depth}, {shapes['position'][1] + c.registers})",
+    "attention": f"→ per layer (heads, {sequence}) = ({c.heads}, {tokens}, {tokens})",
+    "registers": f"→ ‖z‖ of every token after each of the {c.depth} layers: ({c.depth}, {tokens})",
     "swin": "Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224",
     "mobilevit": "MobileViT: (b·P, N, d) — attention across patches per pixel offset",
 }
