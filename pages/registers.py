@@ -217,10 +217,8 @@ def colours() -> None:
                           bind="query-params", help="Patches whose first component (scaled to 0…1) is above it are "
                                                     "foreground; the rest is drawn black.")
     compare = st.toggle("Side by side: DINO, DINOv2 and DINOv2 with registers", key="fgcmp", bind="query-params")
-    shown = [(ctx.model_name, vin)] if not compare else [
-        (name, vin if name == ctx.model_name and vin.patch_size == PRESETS[name].patch_size else
-         vit_input(replace(ctx, model_name=name, patch_size=PRESETS[name].patch_size)))
-        for name in COMPARED]
+    shown = [(ctx.model_name, vin)] if not compare else [  # vit_input's caches make the current model's free
+        (name, vit_input(replace(ctx, model_name=name, patch_size=PRESETS[name].patch_size))) for name in COMPARED]
     columns = st.columns(len(shown) + (0 if compare else 1), gap="medium")
     if not compare:
         columns[0].image(vin.shown, width="stretch", caption="The input")

@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .attention import attention_probs
+from .embeddings import pca
 from .trace import trace
 
 
@@ -162,12 +163,9 @@ class FeatureColours:
 
 
 def _principal(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Scores (n, k) and explained-variance fractions (k,) of the centred rows of x (n, D)."""
-    centred = x - x.mean(0, keepdim=True)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    k = min(k, vh.shape[0])
-    var = s**2
-    return centred @ vh[:k].T, var[:k] / var.sum().clamp(min=1e-30)
+    """Scores (n, k) and explained-variance fractions (k,) of the rows of x (n, D), by `vitviz.embeddings.pca`."""
+    result = pca(x, k)
+    return (x - torch.from_numpy(result.mean)) @ torch.from_numpy(result.components).T, torch.from_numpy(result.explained)
 
 
 def _unit(x: Tensor) -> Tensor:
