@@ -296,7 +296,7 @@ def test_tap_names_are_the_documented_ones():
     names = set(vitviz.tap_names(MobileViT(PRESETS["mobilevit-xxs"])))
     block = {"input", "local", "unfolded", "global_", "folded", "projected", "fused"}
     per_layer = {"attn.q", "attn.k", "attn.v", "attn.probs", "out"}
-    expected = {"stem_out", "stages.0.out", "stages.1.out"}
+    expected = {"stem_out", "stages.0.out", "stages.1.out", "features"}
     for i, depth in zip(MOBILEVIT_STAGES, DEPTHS):
         expected |= {f"stages.{i}.block.{t}" for t in block}
         expected |= {f"stages.{i}.block.layers.{k}.{t}" for k in range(depth) for t in per_layer}

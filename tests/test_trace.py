@@ -70,7 +70,7 @@ def test_unknown_pattern_is_an_error(model):
 
 def test_tap_names_lists_every_tap_once(model):
     names = vitviz.tap_names(model)
-    per_layer = {f"blocks.{i}.{t}" for i in range(3) for t in ("attn.q", "attn.k", "attn.v", "attn.probs", "out")}
+    per_layer = {f"blocks.{i}.{t}" for i in range(3) for t in ("attn_input", "attn.q", "attn.k", "attn.v", "attn.probs", "out")}
     assert sorted(names) == sorted({"patches", "flat", "embeddings", "tokens", "e_pos", "position", "sequence"} | per_layer)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Iterable
+from typing import Callable, Iterable
 from weakref import WeakKeyDictionary
 
 import torch
@@ -101,3 +101,64 @@ def trace(
         for handle in handles:
             handle.remove()
     return Trace(output, records)
+
+
+@dataclass
+class GradientTrace:
+    """A forward pass with gradients: the tensors at the recorded taps and the target's gradient at each."""
+
+    output: VisionOutput
+    target: Tensor  # the scalar that was differentiated
+    records: dict[str, Tensor]  # detached activations by tap name
+    gradients: dict[str, Tensor]  # ∂target/∂activation, same shapes
+
+
+def trace_gradients(
+    model: nn.Module,
+    pixel_values: Tensor,
+    target: Callable[[VisionOutput], Tensor],
+    include: str | Iterable[str],
+    **forward_kwargs,
+) -> GradientTrace:
+    """Run `model(pixel_values)` with autograd on and differentiate `target(output)` (a scalar, e.g. one logit)
+    with respect to every tap that matches `include`.
+
+    pixel_values (b, C, H, W) -> GradientTrace. The model's parameters keep `requires_grad=False` (it is shared and
+    never mutated): the graph starts at a copy of the input that requires grad. Recording `*.probs` taps makes the
+    attention layers compute their probabilities explicitly, so their gradients exist (Chefer et al. 2021 need them).
+    """
+    patterns = [include] if isinstance(include, str) else list(include)
+    taps = _taps(model)
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in taps):
+            raise KeyError(f"no tap matches {pattern!r}")
+    selected = [name for name in taps if any(fnmatchcase(name, pattern) for pattern in patterns)]
+    live: dict[str, Tensor] = {}
+    owner = threading.get_ident()
+
+    def recorder(name: str):
+        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+            if threading.get_ident() == owner:
+                live[name] = output
+
+        return hook
+
+    handles = []
+    RECORDING.taps = frozenset(taps[name] for name in selected)
+    try:
+        for name in selected:
+            handles.append(taps[name].register_forward_hook(recorder(name)))
+        with torch.inference_mode(False), torch.enable_grad():
+            source = pixel_values.detach().clone().requires_grad_(True)
+            output = model(source, output_attentions=False, **forward_kwargs)
+            value = target(output)
+            names = list(live)
+            grads = torch.autograd.grad(value, [live[name] for name in names], allow_unused=True)
+    finally:
+        RECORDING.taps = frozenset()
+        for handle in handles:
+            handle.remove()
+    gradients = {name: torch.zeros_like(live[name]) if g is None else g for name, g in zip(names, grads)}
+    logits = None if output.logits is None else output.logits.detach()
+    return GradientTrace(VisionOutput(output.last_hidden_state.detach(), None, logits), value.detach(),
+                         {name: live[name].detach() for name in names}, gradients)

@@ -90,7 +90,10 @@ class MultiHeadSelfAttention(nn.Module):
             scores = (q * self.scale) @ k.transpose(-2, -1)  # (b, heads, n, n)
             if bias is not None:
                 scores.add_(bias)
-            probs = self.probs(torch.softmax(scores, dim=-1, out=scores))
+            if scores.requires_grad:  # autograd (vitviz.trace_gradients) cannot differentiate an out= softmax
+                probs = self.probs(scores.softmax(dim=-1))
+            else:
+                probs = self.probs(torch.softmax(scores, dim=-1, out=scores))
             context = probs @ v  # (b, heads, n, d)
         else:
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)

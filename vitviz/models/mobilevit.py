@@ -254,7 +254,8 @@ class MobileViT(nn.Module):
     Taps: `stem_out` (b, c0, H/2, W/2); `stages.0.out` (b, c1, H/2, W/2) and `stages.1.out` (b, c2, H/4, W/4);
     for the MobileViT stages i = 2, 3, 4 (maps of H/2^(i+1)): `stages.{i}.block.{input, local, unfolded, global_,
     folded, projected, fused}` and per transformer layer `stages.{i}.block.layers.{k}.attn.{q,k,v,probs}` and
-    `stages.{i}.block.layers.{k}.out` (shapes in `MobileViTBlock`).
+    `stages.{i}.block.layers.{k}.out` (shapes in `MobileViTBlock`); `features` (b, neck[6], ⌈H/32⌉, ⌈W/32⌉) after the
+    1×1 expansion, the map the classifier pools.
     """
 
     def __init__(self, config: MobileViTConfig):
@@ -275,7 +276,7 @@ class MobileViT(nn.Module):
         )
         self.expand = ConvNormAct(neck[5], neck[6], 1)
         self.head = nn.Linear(neck[6], len(cfg.labels)) if cfg.labels else None
-        self.stem_out = Tap()
+        self.stem_out, self.features = Tap(), Tap()
 
     def forward(
         self,
@@ -300,7 +301,7 @@ class MobileViT(nn.Module):
         for stage in self.stages[2:]:
             x, probs = stage(x, patch, need_weights=output_attentions)
             attentions.extend(probs)
-        x = self.expand(x)
+        x = self.features(self.expand(x))
         logits = self.head(reduce(x, "b c h w -> b c", "mean")) if self.head is not None else None
         return VisionOutput(x, tuple(attentions) if output_attentions else None, logits)
 

@@ -93,11 +93,11 @@ class Block(nn.Module):
         self.mlp = FeedForward(cfg.dim, cfg.mlp_dim, nn.GELU)
         self.ls1 = LayerScale(cfg.dim) if cfg.layer_scale else nn.Identity()
         self.ls2 = LayerScale(cfg.dim) if cfg.layer_scale else nn.Identity()
-        self.out = Tap()
+        self.attn_input, self.out = Tap(), Tap()
 
     def forward(self, x: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         """x (b, n, dim) -> (b, n, dim), attention probs (b, heads, n, n) or None."""
-        attended, probs = self.attn(self.norm1(x), need_weights=need_weights)
+        attended, probs = self.attn(self.attn_input(self.norm1(x)), need_weights=need_weights)
         x = x + self.ls1(attended)
         return self.out(x + self.ls2(self.mlp(self.norm2(x)))), probs
 
@@ -107,7 +107,8 @@ class ViT(nn.Module):
 
     Taps: `patches` (b, gh, gw, P, P, C), `flat` (b, n, P²C), `embeddings` (b, n, D), `tokens` (b, 1+n, D),
     `e_pos` (1, 1+n, D) as added, `position` (b, 1+n, D), `sequence` (b, 1+R+n, D) with the registers (the same
-    as `position` when R = 0), per layer `blocks.{i}.attn.{q,k,v,probs}` and `blocks.{i}.out` over all 1+R+n tokens.
+    as `position` when R = 0), per layer `blocks.{i}.attn_input` (LN(x), what the attention reads),
+    `blocks.{i}.attn.{q,k,v,probs}` and `blocks.{i}.out` over all 1+R+n tokens.
     """
 
     def __init__(self, config: ViTConfig):
@@ -216,8 +217,15 @@ class ViT(nn.Module):
         layer when `output_attentions` (False uses fused attention); logits (b, classes) from the CLS token, or from
         [CLS; mean of the patch tokens] for DINOv2's classifier.
         """
-        x = self.embed(pixel_values)
-        attentions = []
+        return self.encode(self.embed(pixel_values), output_attentions)
+
+    def encode(self, sequence: Tensor, output_attentions: bool = False) -> VisionOutput:
+        """Eq. 2–4 on an embedded sequence z_0 (b, 1+R+n, D), any n ≥ 0 -> VisionOutput as `forward` returns it.
+
+        The tokens need not form a grid: the explanation page removes patch tokens after E_pos was added (each kept
+        token keeps its own position, as MAE's encoder does) and runs the rest.
+        """
+        x, attentions = sequence, []
         for block in self.blocks:
             x, probs = block(x, need_weights=output_attentions)
             attentions.append(probs)
@@ -225,11 +233,13 @@ class ViT(nn.Module):
         logits = self.head(self.pooled(x)) if self.head is not None else None
         return VisionOutput(x, tuple(attentions) if output_attentions else None, logits)
 
-
     def pooled(self, hidden: Tensor) -> Tensor:
-        """The classifier's input: (b, 1+R+N, D) -> (b, D), or (b, 2D) for pool "cls+mean"."""
+        """The classifier's input: (b, 1+R+N, D) -> (b, D), or (b, 2D) for pool "cls+mean" (the mean half is zero
+        when no patch token is left)."""
         if self.config.pool == "cls+mean":
-            return torch.cat([hidden[:, 0], hidden[:, self.config.prefix:].mean(dim=1)], dim=1)
+            patches = hidden[:, self.config.prefix:]
+            mean = patches.mean(dim=1) if patches.shape[1] else torch.zeros_like(hidden[:, 0])
+            return torch.cat([hidden[:, 0], mean], dim=1)
         return hidden[:, 0]
 
 
