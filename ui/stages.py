@@ -23,6 +23,8 @@ STAGES = (
           "high-norm tokens, what registers change, features as colours"),
     Stage("swin", "7 · Swin windows", ":material/window:", "pages/swin.py", "attention inside shifted M×M windows, then merging"),
     Stage("mobilevit", "8 · MobileViT", ":material/blur_on:", "pages/mobilevit.py", "convolution + attention across patches: unfold / fold"),
+    Stage("explain", "9 · Which patches decided?", ":material/travel_explore:", "pages/explain.py",
+          "explanation maps for one class, tested by deleting patches; when the decision forms"),
 )
 
 

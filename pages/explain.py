@@ -1,0 +1,296 @@
+"""Stage 9 · Which patches decided? Explanation maps for one predicted class (CLS attention, rollout, gradient
+rollout, Grad-CAM), tested live by deleting and inserting patches, and the logit lens (`vitviz.explain`).
+
+One forward and one backward pass give every map of a class; the deletion batches run once per class, the random
+band once per image. Three lazy tabs: a run draws the open one.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import vitviz
+from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
+                      stage_header, vit_input)
+from vitviz import explain as ex
+from vitviz.models.vit import PRESETS
+from vitviz.viz import explain as viz
+from vitviz.viz.attention import jpeg
+
+PX = 300  # width of each map
+CLASSIFIERS = {
+    "deit-tiny": "DeiT-Tiny/16 (ViT, 5.7 M parameters)",
+    "vit-base-16": "ViT-B/16 (ViT, 86 M parameters)",
+    "dinov2-small-cls": "DINOv2 ViT-S/14 + linear classifier",
+    "swin-tiny": "Swin-T (windowed attention)",
+    "mobilevit-xxs": "MobileViT-XXS (convolutions + attention)",
+    "mobilevit-s": "MobileViT-S",
+}
+VIT = {"deit-tiny", "vit-base-16", "dinov2-small-cls"}
+# heads × layers × T² attention numbers that the backward pass keeps twice (probabilities and their gradients):
+# ViT-B at 384 px (577 tokens) is about 48 M, 190 MB each; beyond it the page asks for a lower resolution.
+ATTENTION_BUDGET = 48_000_000
+ASSUMES = {
+    "attention": "what the last layer's CLS query attends to is what mattered. It ignores every earlier layer, the "
+                 "values the attention mixes and the MLPs, and it is the same map for every class.",
+    "rollout": "information flows only through attention, mixed linearly, with the residual as an extra ½·I, heads "
+               "averaged. It sees all layers but still no class: the same map for every class.",
+    "grad_rollout": "attention weights matter as much as the class's gradient says, and only where that product is "
+                    "positive (Chefer et al. 2021). Class-specific; it still reads only the attention maps.",
+    "gradcam": "one layer's activations, weighted by the average gradient of each channel, say where the evidence is "
+               "(Selvaraju et al. 2017). Class-specific; it reads a single layer and keeps only the positive part.",
+}
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)  # read-only, shared between sessions
+def _logits(cache_key: str, _model, _pixel_values) -> torch.Tensor:
+    with torch.inference_mode():
+        return _model(_pixel_values, output_attentions=False).logits[0].float().cpu()
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _explanation(cache_key: str, target: int, _model, _pixel_values) -> ex.Explanation:
+    if hasattr(_model, "blocks"):
+        return ex.explain_vit(_model, _pixel_values, target)
+    return ex.explain_features(_model, _pixel_values, target)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _method_curves(cache_key: str, target: int, _model, _pixel_values, _explanation: ex.Explanation) -> torch.Tensor:
+    """(methods, 2, K) probabilities of the class with each method's ranking."""
+    rankings = torch.stack([ex.ranking(v) for v in _explanation.maps.values()])
+    return _curves(_model, _pixel_values, rankings, _explanation.grid)[..., target]
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)  # every class's probability: a class change reuses it
+def _random_curves(cache_key: str, _model, _pixel_values, grid: tuple[int, int]) -> torch.Tensor:
+    """(SEEDS, 2, K, classes) with random rankings."""
+    return _curves(_model, _pixel_values, ex.random_rankings(grid[0] * grid[1]), grid)
+
+
+def _curves(model, pixel_values, rankings, grid):
+    if hasattr(model, "blocks"):
+        return ex.token_curves(model, pixel_values, rankings)
+    return ex.pixel_curves(model, pixel_values, rankings, grid)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _lens(cache_key: str, _model, _pixel_values) -> torch.Tensor:
+    return ex.logit_lens(_model, _pixel_values).float().softmax(-1).cpu()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _picture(cache_key: str, target: int, method: str, _image, _values: np.ndarray, patch: int | None) -> bytes:
+    return jpeg(viz.map_picture(_image, _values, PX, patch))
+
+
+ctx = context()
+stage_header(
+    "explain",
+    "A classifier said *what* it sees. **Which patches made it say so?** Four common answers are drawn below for one "
+    "class — and then **tested**: remove the patches a map calls most important and watch the class's probability. "
+    "A map that looks convincing can fail that test. Attention maps are not explanations by themselves; here you "
+    "can check on your own photo how far each method is from one.",
+)
+st.caption("This page has its own classifier control; the sidebar's image, resolution, aspect and *Trained weights* "
+           "apply here too (and its patch size P, when its ViT model is the classifier chosen here).")
+
+default = ctx.model_name if ctx.model_name in CLASSIFIERS else "deit-tiny"
+if st.session_state.get("xmodel") not in CLASSIFIERS:
+    st.session_state["xmodel"] = default
+with st.container(border=True):
+    left, right = st.columns([2, 5], gap="medium")
+    name = left.selectbox("Classifier", list(CLASSIFIERS), key="xmodel", bind="query-params",
+                          on_change=lambda: st.session_state.pop("xclass", None))
+    left.caption(CLASSIFIERS[name])
+    if name in VIT:
+        vin = vit_input(replace(ctx, model_name=name,
+                                patch_size=ctx.patch_size if name == ctx.model_name else PRESETS[name].patch_size))
+        model, shown, pixel_values, cache_key, patch = vin.model, vin.shown, vin.pixel_values, vin.cache_key, vin.patch_size
+        notes = vin.notes
+    else:
+        model, warning = get_model(name, ctx.pretrained)
+        shown, pixel_values = model_input(ctx, model.preprocessing)
+        pixel_values = pixel_values.to(ctx.device)
+        h, w = pixel_values.shape[-2:]
+        cache_key, patch, notes = f"{model.source}|{ctx.image_key}|{h}x{w}", None, (warning,) if warning else ()
+    logits = _logits(cache_key, model, pixel_values)
+    top = logits.softmax(-1).topk(5)
+    labels = model.config.labels
+    if st.session_state.get("xclass") not in (1, 2, 3, 4, 5):
+        st.session_state["xclass"] = 1
+    rank = right.radio("Explain the class", [1, 2, 3, 4, 5], key="xclass", bind="query-params", horizontal=True,
+                       format_func=lambda r: f"{labels[int(top.indices[r - 1])]} · {top.values[r - 1]:.0%}",
+                       help="The classifier's five most probable classes for this image; the maps, curves and lens "
+                            "follow the one chosen.")
+    target = int(top.indices[rank - 1])
+    label = labels[target]
+
+for note in notes:
+    st.info(note, icon=":material/info:")
+if getattr(model, "source", None) in vitviz.HUB_IDS:  # a preset name: the random weights
+    st.warning("**Random weights.** The classifier's answers, and so its explanations, are noise here: the maps "
+               "still show what each method computes, and the deletion test still measures them.",
+               icon=":material/casino:")
+
+if name in VIT:
+    tokens = pixel_values.shape[-2] // patch * (pixel_values.shape[-1] // patch) + model.config.prefix
+    if model.config.heads * model.config.depth * tokens**2 > ATTENTION_BUDGET:
+        st.error(f"This input makes {tokens:,} tokens: the gradients of every attention map would need more memory "
+                 "than this page allows a student. Choose a lower resolution or a larger P in the sidebar.",
+                 icon=":material/memory:")
+        stage_footer("explain")
+        st.stop()
+
+with st.spinner(f"One forward and one backward pass for “{label}”…", show_time=True):
+    explanation = _explanation(cache_key, target, model, pixel_values)
+methods = list(explanation.maps)
+
+
+def maps() -> None:
+    """The maps side by side, what each assumes, how much they agree."""
+    columns = st.columns(1 + len(methods), gap="small")
+    columns[0].image(shown, width="stretch", caption="The input, as the model sees it")
+    for column, method in zip(columns[1:], methods):
+        column.image(_picture(cache_key, target, method, shown, explanation.maps[method], patch), width="stretch",
+                     caption=f"{ex.METHOD_NAMES[method]}" + ("" if method in ("attention", "rollout") else f" · “{label}”"))
+    st.caption("Every map is scaled to 0…1 by its own minimum and maximum (their units differ) and drawn with the same "
+               "colour map: bright = most important by that method. One colour per patch"
+               + ("." if patch else " cell of the last feature map."))
+    if name not in VIT:
+        st.info(f"**Why only Grad-CAM here?** {'Swin' if name == 'swin-tiny' else 'MobileViT'} has no CLS token that "
+                "attends to the whole image: "
+                + ("Swin's attention stays inside M×M windows, and the classifier averages the last stage's tokens."
+                   if name == "swin-tiny" else
+                   "MobileViT's attention runs across patches separately for every pixel offset, and the classifier "
+                   "averages a convolutional feature map.")
+                + " So attention maps and rollout have no single row to read; Grad-CAM on the last feature map works "
+                  "for any network that pools such a map.", icon=":material/help:")
+    st.markdown("**What each method assumes**")
+    for method in methods:
+        st.markdown(f"- **{ex.METHOD_NAMES[method]}** assumes that {ASSUMES[method]}")
+    if len(methods) > 1:
+        order = {m: np.argsort(np.argsort(-explanation.maps[m].ravel(), kind="stable")) for m in methods}
+        agreement = pd.DataFrame([[np.corrcoef(order[a], order[b])[0, 1] for b in methods] for a in methods],
+                                 index=[ex.METHOD_NAMES[m] for m in methods], columns=[ex.METHOD_NAMES[m] for m in methods])
+        st.markdown("**Do they agree?** Spearman's rank correlation between the maps on this image (1 = the same "
+                    "ranking of patches, 0 = unrelated). The methods often disagree; the next tab asks which one the "
+                    "model's output agrees with.")
+        st.dataframe(agreement.style.format("{:+.2f}").background_gradient(cmap="RdBu", vmin=-1, vmax=1),
+                     width="content")
+        st.latex(r"\bar A_b = \operatorname{mean}_{\text{heads}}\big[\,\nabla_{A_b} y_t \odot A_b\,\big]^+,\qquad "
+                 r"R = (I + \bar A_L)\cdots(I + \bar A_1),\qquad \text{map} = R_{\text{CLS},\,\text{patches}}")
+    st.latex(r"w_c = \frac{1}{N}\sum_{i} \frac{\partial y_t}{\partial Z_{ic}},\qquad "
+             r"\text{Grad-CAM}_i = \Big[\sum_c w_c\, Z_{ic}\Big]^+")
+    st.caption("y_t: the logit of the class; A_b: block b's attention probabilities; Z: "
+               + ("LN(x) entering the last block, patch tokens only (after the last block the patches no longer reach "
+                  "CLS, so their gradient would be zero); [·]⁺ keeps the positive part." if name in VIT else
+                  "the last feature map (Swin: the last stage's tokens before the final LayerNorm; MobileViT: after "
+                  "the 1×1 expansion); [·]⁺ keeps the positive part."))
+    download_array(f"The maps ({len(methods)} × {explanation.grid[0]} × {explanation.grid[1]})",
+                   np.stack([explanation.maps[m] for m in methods]), "explanation-maps")
+    if name in VIT:
+        show_source(ex.explain_vit, ex.gradient_rollout, ex.grad_cam)
+    else:
+        show_source(ex.explain_features, ex.grad_cam)
+
+
+def faithfulness() -> None:
+    """Deletion and insertion curves for every map against the random band, and the verdicts."""
+    with st.spinner(f"Removing and putting back patches in {len(ex.STEPS) * 2 - 2} steps for every map, as a few "
+                    "batches…", show_time=True):
+        ours = _method_curves(cache_key, target, model, pixel_values, explanation).numpy()
+        random = _random_curves(cache_key, model, pixel_values, explanation.grid)[..., target].numpy()
+    st.markdown(
+        ("**How patches are removed:** the patch tokens are taken out of the sequence after the position embeddings "
+         "were added, so each kept token keeps its own position (as MAE's encoder does); CLS"
+         + (" and the registers" if model.config.prefix > 1 else "") + " always stay, and insertion starts from them "
+         "alone." if name in VIT else
+         "**How patches are removed:** windows and convolutions need the whole grid, so a removed cell's pixels are "
+         f"replaced by a blurred copy of the image (Gaussian, σ = {ex.BLUR_SIGMA:g} px); insertion starts from the "
+         "whole image blurred and puts the original pixels back.")
+        + f" The grey band is {ex.SEEDS} random orders: their mean ± 2 standard deviations.")
+    left, right = st.columns(2, gap="large")
+    for column, curve, title in ((left, 0, "Deletion: most important removed first (lower = more faithful)"),
+                                 (right, 1, "Insertion: most important put back first (higher = more faithful)")):
+        with column:
+            st.plotly_chart(viz.curves_figure(ex.STEPS, {m: ours[i, curve] for i, m in enumerate(methods)},
+                                              ex.METHOD_NAMES, random[:, curve], title=title),
+                            key=f"curve-{curve}", theme=None, config={"displaylogo": False})
+    random_areas = ex.area(random)  # (S, 2)
+    rows, beaten = [], []
+    for i, method in enumerate(methods):
+        areas = ex.area(ours[i])
+        d, n = ex.verdict(areas[0], random_areas[:, 0], 0), ex.verdict(areas[1], random_areas[:, 1], 1)
+        rows.append({"Method": ex.METHOD_NAMES[method], "Deletion area ↓": f"{d.auc:.3f}",
+                     "Deletion verdict": "beats random" if d.beats else "not better than random",
+                     "Insertion area ↑": f"{n.auc:.3f}",
+                     "Insertion verdict": "beats random" if n.beats else "not better than random"})
+        if d.beats and n.beats:
+            beaten.append(ex.METHOD_NAMES[method])
+    rows.append({"Method": f"random ({ex.SEEDS} orders): mean ± σ",
+                 "Deletion area ↓": f"{random_areas[:, 0].mean():.3f} ± {random_areas[:, 0].std(ddof=1):.3f}",
+                 "Deletion verdict": "—",
+                 "Insertion area ↑": f"{random_areas[:, 1].mean():.3f} ± {random_areas[:, 1].std(ddof=1):.3f}",
+                 "Insertion verdict": "—"})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.markdown(
+        f"**On this image, for “{label}”:** "
+        + (f"{', '.join(beaten)} beat{'s' if len(beaten) == 1 else ''} the random band on both curves." if beaten else
+           "no map beats the random band on both curves.")
+        + " A method beats it when its area lies more than 2σ beyond the random mean on the faithful side. "
+        "Faithfulness tests often barely separate the popular methods from random orders (Wu et al., SaCo, CVPR "
+        "2024), and a map that looks right can fail: removing patches also makes images the model never saw in "
+        "training, which is why both directions are shown. Try another photo or class before you trust a method.")
+    st.latex(r"\text{area} = \int_0^1 p_t(k)\,dk \approx \sum_{s} \tfrac{1}{2}\big(p_t(k_s) + p_t(k_{s+1})\big)\,(k_{s+1}-k_s)")
+    download_array(f"Curves ({len(methods)} methods × deletion/insertion × {len(ex.STEPS)} steps)", ours, "deletion-insertion")
+    show_source(ex.token_curves if name in VIT else ex.pixel_curves, ex.area, ex.verdict)
+
+
+def lens() -> None:
+    """The classifier read after every layer: when does the decision form?"""
+    if name not in VIT:
+        st.info("The logit lens reads the classifier's token after every layer. Swin and MobileViT have no such "
+                "token: their classifier pools a feature map whose size and width change from stage to stage, so "
+                "there is nothing to read before the last stage. Choose a ViT classifier above.",
+                icon=":material/help:")
+        return
+    probs = _lens(cache_key, model, pixel_values).numpy()  # (L, classes)
+    depth = probs.shape[0]
+    final = list(np.argsort(-probs[-1])[:5])
+    rows = final + ([target] if target not in final else [])
+    ranks = (probs > probs[:, [target]]).sum(axis=1) + 1
+    first = next((l for l in range(depth) if ranks[l:].max() == 1), None)
+    m = st.columns(3)
+    m[0].metric(f"Rank of “{label}” after layer 1", f"{ranks[0]:,}")
+    m[1].metric("Top-1 from layer", "never" if first is None else f"{first + 1} of {depth}",
+                help="The first layer after which the class stays the most probable to the end")
+    m[2].metric("Probability at the last layer", f"{probs[-1, target]:.1%}")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.plotly_chart(viz.lens_figure(probs[:, rows].T, [labels[i] for i in rows], chosen=rows.index(target)),
+                        key="lens-heat", theme=None, config={"displaylogo": False})
+    with right:
+        st.plotly_chart(viz.rank_figure(ranks, probs[:, target], label), key="lens-rank", theme=None,
+                        config={"displaylogo": False})
+    table = pd.DataFrame({f"top {j + 1}": [f"{labels[i]} · {probs[l, i]:.0%}" for l, i in
+                                           enumerate(np.argsort(-probs, axis=1)[:, j])] for j in range(5)},
+                         index=pd.Index(range(1, depth + 1), name="layer"))
+    st.dataframe(table, width="stretch")
+    st.latex(r"p^{(l)} = \operatorname{softmax}\big(W\,\operatorname{pool}(\mathrm{LN}(z^{(l)})) + b\big),\qquad "
+             r"l = 1,\dots,L;\quad p^{(L)} = \text{the model's own output}")
+    st.markdown(
+        "The **logit lens** applies the model's final LayerNorm and classifier to the tokens after every layer, as if "
+        "the network stopped there" + (" (pool: CLS and the mean of the patch tokens, as DINOv2's classifier reads them)"
+                                       if model.config.pool == "cls+mean" else " (pool: the CLS token)")
+        + ". The head was trained only on the last layer's output, so early readings are rough — but they show "
+          "when the answer appears: usually late, in the last third of the layers.")
+    show_source(ex.logit_lens)
+
+
+lazy_tabs("xsec", {"Maps": maps, "Deletion & insertion": faithfulness, "When does the decision form?": lens})
+stage_footer("explain")

@@ -1,0 +1,88 @@
+"""Pictures and figures of the explanation page (see `vitviz.explain`): maps over the image, deletion and insertion
+curves against the random band, the logit lens."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from .attention import backdrop, colourise, overlay
+
+CMAP = "inferno"  # one colour map for every explanation map
+COLOURS = {"attention": "#1f77b4", "rollout": "#2ca02c", "grad_rollout": "#d62728", "gradcam": "#9467bd"}
+BAND = "rgba(120, 120, 120, 0.25)"
+FONT = dict(size=14)
+
+
+def normalised(values: np.ndarray) -> np.ndarray:
+    """A map scaled to 0…1 by its own minimum and maximum (the methods' units differ; a constant map becomes 0)."""
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def map_picture(image: Image.Image, values: np.ndarray, width: int, patch: int | None = None) -> Image.Image:
+    """A map (gh, gw) over the image at `width` px, scaled to 0…1 as every map is (`normalised`), one colour per
+    cell. With `patch` (a ViT) the cells are P×P patches and the strip the model never sees is dimmed; without it
+    (Swin, MobileViT) the cells split the whole image evenly, as `vitviz.explain.cell_masks` does."""
+    scaled = normalised(values)
+    if patch is not None:
+        return overlay(backdrop(image, patch, width), scaled, vmax=1.0, cmap=CMAP)
+    photo = image.convert("RGB").resize((width, max(1, round(image.height * width / image.width))), Image.BICUBIC)
+    colour = Image.fromarray(colourise(scaled, 1.0, CMAP)).resize(photo.size, Image.NEAREST)
+    return Image.blend(photo, colour, 0.6)
+
+
+def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: dict[str, str], random: np.ndarray, *,
+                  title: str, height: int = 400) -> go.Figure:
+    """Probability of the class against k % for each method (curves: method -> (K,)), and the random rankings
+    (S, K) as their mean and a band of ± 2 standard deviations."""
+    x = list(steps)
+    mean, std = random.mean(axis=0), random.std(axis=0, ddof=1)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x + x[::-1], y=list(np.clip(mean + 2 * std, 0, 1)) + list(np.clip(mean - 2 * std, 0, 1))[::-1],
+                             fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip",
+                             name=f"random ± 2σ ({len(random)} orders)"))
+    fig.add_trace(go.Scatter(x=x, y=mean, name="random (mean)", line=dict(color="#777", dash="dash"),
+                             hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>random</extra>"))
+    for method, y in curves.items():
+        fig.add_trace(go.Scatter(x=x, y=y, name=names[method], mode="lines+markers",
+                                 line=dict(color=COLOURS.get(method), width=2.5),
+                                 hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + names[method] + "</extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=10, t=50, b=50), font=FONT,
+                      legend=dict(orientation="h", y=-0.22), plot_bgcolor="white")
+    fig.update_xaxes(title="k: percent of the patches (most important first)", ticksuffix=" %", gridcolor="#eee",
+                     range=[-2, 102])
+    fig.update_yaxes(title="probability of the class", gridcolor="#eee", rangemode="tozero")
+    return fig
+
+
+def lens_figure(probs: np.ndarray, labels: Sequence[str], *, chosen: int, height: int = 360) -> go.Figure:
+    """Probabilities (rows: classes named by `labels`, columns: layers 1…L) as a heatmap; row `chosen` marked."""
+    depth = probs.shape[1]
+    names = [("▶ " if i == chosen else "") + label for i, label in enumerate(labels)]
+    fig = go.Figure(go.Heatmap(z=probs, x=list(range(1, depth + 1)), y=names, colorscale="Blues", zmin=0, zmax=1,
+                               colorbar=dict(title="p"),
+                               hovertemplate="layer %{x}<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT,
+                      title="Probability of the final top classes, read after every layer")
+    fig.update_xaxes(title="layer", dtick=1)
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig
+
+
+def rank_figure(ranks: np.ndarray, probs: np.ndarray, label: str, *, height: int = 330) -> go.Figure:
+    """The chosen class's rank (1 = top) and probability after every layer: ranks, probs (L,)."""
+    layers = list(range(1, len(ranks) + 1))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=layers, y=ranks, name="rank", mode="lines+markers", line=dict(color="#d62728", width=2.5),
+                             hovertemplate="layer %{x}: rank %{y}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=layers, y=probs, name="probability", yaxis="y2", mode="lines",
+                             line=dict(color="#1f77b4", dash="dot"), hovertemplate="layer %{x}: p = %{y:.3f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=60, r=60, t=40, b=50), font=FONT, plot_bgcolor="white",
+                      title=f"“{label}” by depth", legend=dict(orientation="h", y=-0.3),
+                      yaxis=dict(title="rank (log)", type="log", autorange="reversed", gridcolor="#eee"),
+                      yaxis2=dict(title="probability", overlaying="y", side="right", range=[0, 1], showgrid=False))
+    fig.update_xaxes(title="layer", dtick=1)
+    return fig
