@@ -121,12 +121,12 @@ with st.container(border=True):
     logits = _logits(cache_key, model, pixel_values)
     top = logits.softmax(-1).topk(5)
     labels = model.config.labels
-    if st.session_state.get("xclass") not in (1, 2, 3, 4, 5):
-        st.session_state["xclass"] = 1
-    rank = right.radio("Explain the class", [1, 2, 3, 4, 5], key="xclass", bind="query-params", horizontal=True,
-                       format_func=lambda r: f"{labels[int(top.indices[r - 1])]} · {top.values[r - 1]:.0%}",
-                       help="The classifier's five most probable classes for this image; the maps, curves and lens "
-                            "follow the one chosen.")
+    ranks = [f"top-{r}" for r in range(1, 6)]  # the URL keeps the rank, which means the same for every photo
+    rank = ranks.index(right.radio(
+        "Explain the class", ranks, key="xclass", bind="query-params", horizontal=True,
+        captions=[f"{labels[int(i)]} · {p:.1%}" for p, i in zip(top.values.tolist(), top.indices.tolist())],
+        help="The classifier's five most probable classes for this image; the maps, curves and lens follow the one "
+             "chosen.")) + 1
     target = int(top.indices[rank - 1])
     label = labels[target]
 

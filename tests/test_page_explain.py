@@ -1,0 +1,102 @@
+"""AppTest of page 9 (which patches decided?): every classifier's maps, the deletion/insertion tab and its verdicts,
+the logit lens, a class change that reuses the random band, the sidebar's model and P, an upload, bad sizes."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vitviz import explain as ex
+
+from .apptest import APP, assert_clean, open_tab, photo, upload
+
+PAGE = "pages/explain.py"
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    return at
+
+
+def image_captions(at) -> list[str]:
+    return [img.caption for element in at.main.get("image") for img in element.proto.imgs]
+
+
+def downloads(at) -> list[str]:
+    return [b.proto.label for b in at.main.get("download_button")]
+
+
+@pytest.mark.parametrize("model, methods", [("deit-tiny", 4), ("dinov2-small-cls", 4), ("swin-tiny", 1),
+                                            ("mobilevit-xxs", 1), ("mobilevit-s", 1)])
+def test_every_classifier_draws_its_maps(model, methods):
+    at = open_page(xmodel=model)
+    captions = image_captions(at)
+    assert len(captions) == 1 + methods and captions[0].startswith("The input")
+    assert any(c.startswith("Grad-CAM · “") for c in captions)  # class-specific maps name the class
+    assert any("Random weights" in w.value for w in at.warning)
+    grid = (16, 16) if model == "dinov2-small-cls" else (14, 14) if methods == 4 else (7, 7)
+    assert f"The maps ({methods} × {grid[0]} × {grid[1]}) · CSV" in downloads(at)
+    assert ("Why only Grad-CAM here?" in " ".join(i.value for i in at.info)) == (methods == 1)
+    assert len(at.radio(key="xclass").options) == 5
+
+
+@pytest.mark.parametrize("model, rows", [("deit-tiny", 4), ("mobilevit-xxs", 1)])
+def test_the_deletion_tab_gives_a_verdict_for_every_method(model, rows):
+    at = open_page(xmodel=model, xsec="Deletion & insertion")
+    table = at.dataframe[0].value
+    assert len(table) == rows + 1 and table["Method"].iloc[-1].startswith(f"random ({ex.SEEDS} orders)")
+    assert set(table["Deletion verdict"].iloc[:-1]) <= {"beats random", "not better than random"}
+    texts = " ".join(m.value for m in at.markdown)
+    assert "On this image, for “" in texts
+    assert ("taken out of the sequence" in texts) == (model == "deit-tiny")
+    assert ("blurred copy" in texts) == (model != "deit-tiny")
+    assert len(at.main.get("plotly_chart")) == 2
+
+
+def test_a_class_change_reuses_the_random_band(monkeypatch):
+    at = open_page(xmodel="deit-tiny", xsec="Deletion & insertion")
+    first = at.radio(key="xclass").proto.captions[1].split(" · ")[0]
+    calls = []
+    real = ex.token_curves
+    monkeypatch.setattr(ex, "token_curves", lambda *a, **k: calls.append(a[2].shape[0]) or real(*a, **k))
+    at.radio(key="xclass").set_value("top-2").run()
+    assert_clean(at)
+    assert calls == [4]  # the four maps' rankings; the random orders' curves hold every class already
+    assert f"On this image, for “{first}”" in " ".join(m.value for m in at.markdown)
+
+
+def test_the_logit_lens_tab():
+    at = open_page(xmodel="deit-tiny", xsec="When does the decision form?")
+    metrics = {m.label: m.value for m in at.main.get("metric")}
+    assert "Top-1 from layer" in metrics and metrics["Probability at the last layer"].endswith("%")
+    assert len(at.dataframe[0].value) == 12  # one row per layer
+    assert len(at.main.get("plotly_chart")) == 2
+    swin = open_page(xmodel="swin-tiny", xsec="When does the decision form?")
+    assert any("no such token" in i.value for i in swin.info)
+
+
+def test_the_sidebars_classifier_and_patch_size_are_used():
+    at = open_page(model="deit-tiny", ps=32)
+    assert "The maps (4 × 7 × 7) · CSV" in downloads(at)
+    assert any("FlexiViT" in i.value for i in at.info)  # the adaptation is said, as on pages 1–5
+    dino = open_page(model="dino-vits16")  # no classifier: the page starts at DeiT-Tiny
+    assert dino.selectbox(key="xmodel").value == "deit-tiny"
+
+
+def test_an_upload_and_a_deep_link():
+    at = open_page(xmodel="mobilevit-xxs", xclass="top-3")
+    assert at.radio(key="xclass").value == "top-3"
+    assert "“" + at.radio(key="xclass").proto.captions[2].split(" · ")[0] + "”" in image_captions(at)[1]
+    at = upload(at, "mine.png", photo(300, 200, "PNG"), "image/png")
+    assert_clean(at)
+    assert len(image_captions(at)) == 2
+    open_tab(at, "xsec", "Deletion & insertion")
+
+
+def test_too_many_tokens_is_said_not_crashed():
+    at = open_page(xmodel="vit-base-16", res=512)
+    assert any("tokens" in e.value and "lower resolution" in e.value for e in at.error)
+    assert not image_captions(at)
