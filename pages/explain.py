@@ -215,27 +215,28 @@ def faithfulness() -> None:
          "whole image blurred and puts the original pixels back.")
         + f" The grey band is {ex.SEEDS} random orders: their mean ± 2 standard deviations.")
     left, right = st.columns(2, gap="large")
-    for column, curve, title in ((left, 0, "Deletion: most important removed first (lower = more faithful)"),
-                                 (right, 1, "Insertion: most important put back first (higher = more faithful)")):
+    for column, curve, title, note in ((left, 0, "Deletion", "most important removed first · lower area = more faithful"),
+                                       (right, 1, "Insertion", "most important put back first · higher area = more faithful")):
         with column:
+            st.markdown(f"**{title}**: {note}")
             st.plotly_chart(viz.curves_figure(ex.STEPS, {m: ours[i, curve] for i, m in enumerate(methods)},
-                                              ex.METHOD_NAMES, random[:, curve], title=title),
+                                              ex.METHOD_NAMES, random[:, curve], title=None),
                             key=f"curve-{curve}", theme=None, config={"displaylogo": False})
     random_areas = ex.area(random)  # (S, 2)
     rows, beaten = [], []
     for i, method in enumerate(methods):
         areas = ex.area(ours[i])
         d, n = ex.verdict(areas[0], random_areas[:, 0], 0), ex.verdict(areas[1], random_areas[:, 1], 1)
-        rows.append({"Method": ex.METHOD_NAMES[method], "Deletion area ↓": f"{d.auc:.3f}",
+        rows.append({"Method": ex.METHOD_NAMES[method], "Deletion area ↓": f"{d.auc:.3g}",
                      "Deletion verdict": "beats random" if d.beats else "not better than random",
-                     "Insertion area ↑": f"{n.auc:.3f}",
+                     "Insertion area ↑": f"{n.auc:.3g}",
                      "Insertion verdict": "beats random" if n.beats else "not better than random"})
         if d.beats and n.beats:
             beaten.append(ex.METHOD_NAMES[method])
     rows.append({"Method": f"random ({ex.SEEDS} orders): mean ± σ",
-                 "Deletion area ↓": f"{random_areas[:, 0].mean():.3f} ± {random_areas[:, 0].std(ddof=1):.3f}",
+                 "Deletion area ↓": f"{random_areas[:, 0].mean():.3g} ± {random_areas[:, 0].std(ddof=1):.2g}",
                  "Deletion verdict": "—",
-                 "Insertion area ↑": f"{random_areas[:, 1].mean():.3f} ± {random_areas[:, 1].std(ddof=1):.3f}",
+                 "Insertion area ↑": f"{random_areas[:, 1].mean():.3g} ± {random_areas[:, 1].std(ddof=1):.2g}",
                  "Insertion verdict": "—"})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.markdown(
@@ -270,17 +271,17 @@ def lens() -> None:
     m[1].metric("Top-1 from layer", "never" if first is None else f"{first + 1} of {depth}",
                 help="The first layer after which the class stays the most probable to the end")
     m[2].metric("Probability at the last layer", f"{probs[-1, target]:.1%}")
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.columns(2, gap="large")
     with left:
         st.plotly_chart(viz.lens_figure(probs[:, rows].T, [labels[i] for i in rows], chosen=rows.index(target)),
                         key="lens-heat", theme=None, config={"displaylogo": False})
     with right:
-        st.plotly_chart(viz.rank_figure(ranks, probs[:, target], label), key="lens-rank", theme=None,
+        st.plotly_chart(viz.rank_figure(ranks, label), key="lens-rank", theme=None,
                         config={"displaylogo": False})
-    table = pd.DataFrame({f"top {j + 1}": [f"{labels[i]} · {probs[l, i]:.0%}" for l, i in
+    table = pd.DataFrame({f"top {j + 1}": [f"{labels[i]} · {probs[l, i]:.1%}" for l, i in
                                            enumerate(np.argsort(-probs, axis=1)[:, j])] for j in range(5)},
                          index=pd.Index(range(1, depth + 1), name="layer"))
-    st.dataframe(table, width="stretch")
+    st.dataframe(table, width="stretch", height=35 * (depth + 1) + 3)
     st.latex(r"p^{(l)} = \operatorname{softmax}\big(W\,\operatorname{pool}(\mathrm{LN}(z^{(l)})) + b\big),\qquad "
              r"l = 1,\dots,L;\quad p^{(L)} = \text{the model's own output}")
     st.markdown(

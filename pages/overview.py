@@ -4,6 +4,7 @@ import streamlit as st
 import vitviz
 from ui.shell import context, show_notes, vit_input
 from ui.stages import STAGES
+from vitviz.explain import STEPS
 
 ctx = context()
 vin = vit_input(ctx)
@@ -39,6 +40,7 @@ flow = {
     "registers": f"→ ‖z‖ of every token after each of the {c.depth} layers: ({c.depth}, {tokens})",
     "swin": "Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224",
     "mobilevit": "MobileViT: (b·P, N, d) — attention across patches per pixel offset",
+    "explain": f"a classifier's class → 4 maps ({gh}, {gw}), deletion/insertion (maps, 2, {len(STEPS)}), logit lens (L, classes)",
 }
 left, right = st.columns([3, 2])
 with left:

@@ -35,7 +35,7 @@ def map_picture(image: Image.Image, values: np.ndarray, width: int, patch: int |
 
 
 def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: dict[str, str], random: np.ndarray, *,
-                  title: str, height: int = 400) -> go.Figure:
+                  title: str | None, height: int = 480) -> go.Figure:
     """Probability of the class against k % for each method (curves: method -> (K,)), and the random rankings
     (S, K) as their mean and a band of ± 2 standard deviations."""
     x = list(steps)
@@ -50,39 +50,37 @@ def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: di
         fig.add_trace(go.Scatter(x=x, y=y, name=names[method], mode="lines+markers",
                                  line=dict(color=COLOURS.get(method), width=2.5),
                                  hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + names[method] + "</extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=60, r=10, t=50, b=50), font=FONT,
-                      legend=dict(orientation="h", y=-0.22), plot_bgcolor="white")
-    fig.update_xaxes(title="k: percent of the patches (most important first)", ticksuffix=" %", gridcolor="#eee",
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=10, t=20 if title is None else 40, b=10), font=FONT,
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), plot_bgcolor="white")
+    fig.update_xaxes(title="k (% of the patches, most important first)", ticksuffix=" %", gridcolor="#eee",
                      range=[-2, 102])
-    fig.update_yaxes(title="probability of the class", gridcolor="#eee", rangemode="tozero")
+    fig.update_yaxes(title="probability of the class", gridcolor="#eee", rangemode="tozero", tickformat=".2~%")
     return fig
 
 
 def lens_figure(probs: np.ndarray, labels: Sequence[str], *, chosen: int, height: int = 360) -> go.Figure:
-    """Probabilities (rows: classes named by `labels`, columns: layers 1…L) as a heatmap; row `chosen` marked."""
+    """Probabilities (rows: classes named by `labels`, columns: layers 1…L) as a heatmap from 0 to their maximum;
+    row `chosen` marked."""
     depth = probs.shape[1]
     names = [("▶ " if i == chosen else "") + label for i, label in enumerate(labels)]
-    fig = go.Figure(go.Heatmap(z=probs, x=list(range(1, depth + 1)), y=names, colorscale="Blues", zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=probs, x=list(range(1, depth + 1)), y=names, colorscale="Blues", zmin=0,
+                               zmax=max(float(probs.max()), 1e-6),
                                colorbar=dict(title="p"),
                                hovertemplate="layer %{x}<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT,
-                      title="Probability of the final top classes, read after every layer")
+                      title="The final top classes, layer by layer")
     fig.update_xaxes(title="layer", dtick=1)
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
 
-def rank_figure(ranks: np.ndarray, probs: np.ndarray, label: str, *, height: int = 330) -> go.Figure:
-    """The chosen class's rank (1 = top) and probability after every layer: ranks, probs (L,)."""
+def rank_figure(ranks: np.ndarray, label: str, *, height: int = 360) -> go.Figure:
+    """The chosen class's rank (1 = top) after every layer: ranks (L,), on a reversed log axis."""
     layers = list(range(1, len(ranks) + 1))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=layers, y=ranks, name="rank", mode="lines+markers", line=dict(color="#d62728", width=2.5),
-                             hovertemplate="layer %{x}: rank %{y}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=layers, y=probs, name="probability", yaxis="y2", mode="lines",
-                             line=dict(color="#1f77b4", dash="dot"), hovertemplate="layer %{x}: p = %{y:.3f}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=60, r=60, t=40, b=50), font=FONT, plot_bgcolor="white",
-                      title=f"“{label}” by depth", legend=dict(orientation="h", y=-0.3),
-                      yaxis=dict(title="rank (log)", type="log", autorange="reversed", gridcolor="#eee"),
-                      yaxis2=dict(title="probability", overlaying="y", side="right", range=[0, 1], showgrid=False))
-    fig.update_xaxes(title="layer", dtick=1)
+    fig = go.Figure(go.Scatter(x=layers, y=ranks, mode="lines+markers", line=dict(color="#d62728", width=2.5),
+                               hovertemplate="layer %{x}: rank %{y}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=50), font=FONT, plot_bgcolor="white",
+                      title=f"Rank of “{label}” by depth")
+    fig.update_xaxes(title="layer", dtick=1 if len(ranks) <= 12 else 2, gridcolor="#eee")
+    fig.update_yaxes(title="rank (1 = top)", type="log", autorange="reversed", gridcolor="#eee")
     return fig
