@@ -153,23 +153,24 @@ methods = list(explanation.maps)
 
 def maps() -> None:
     """The maps side by side, what each assumes, how much they agree."""
-    columns = st.columns(1 + len(methods), gap="small")
+    columns = st.columns(1 + len(methods) if name in VIT else [1, 1, 3], gap="small")  # the same map size for all
     columns[0].image(shown, width="stretch", caption="The input, as the model sees it")
     for column, method in zip(columns[1:], methods):
         column.image(_picture(cache_key, target, method, shown, explanation.maps[method], patch), width="stretch",
                      caption=f"{ex.METHOD_NAMES[method]}" + ("" if method in ("attention", "rollout") else f" · “{label}”"))
+    if name not in VIT:
+        columns[2].info(
+            f"**Why only Grad-CAM here?** {'Swin' if name == 'swin-tiny' else 'MobileViT'} has no CLS token that "
+            "attends to the whole image: "
+            + ("Swin's attention stays inside M×M windows, and the classifier averages the last stage's tokens."
+               if name == "swin-tiny" else
+               "MobileViT's attention runs across patches separately for every pixel offset, and the classifier "
+               "averages a convolutional feature map.")
+            + " So attention maps and rollout have no single row to read; Grad-CAM on the last feature map works "
+              "for any network that pools such a map.", icon=":material/help:")
     st.caption("Every map is scaled to 0…1 by its own minimum and maximum (their units differ) and drawn with the same "
                "colour map: bright = most important by that method. One colour per patch"
                + ("." if patch else " cell of the last feature map."))
-    if name not in VIT:
-        st.info(f"**Why only Grad-CAM here?** {'Swin' if name == 'swin-tiny' else 'MobileViT'} has no CLS token that "
-                "attends to the whole image: "
-                + ("Swin's attention stays inside M×M windows, and the classifier averages the last stage's tokens."
-                   if name == "swin-tiny" else
-                   "MobileViT's attention runs across patches separately for every pixel offset, and the classifier "
-                   "averages a convolutional feature map.")
-                + " So attention maps and rollout have no single row to read; Grad-CAM on the last feature map works "
-                  "for any network that pools such a map.", icon=":material/help:")
     st.markdown("**What each method assumes**")
     for method in methods:
         st.markdown(f"- **{ex.METHOD_NAMES[method]}** assumes that {ASSUMES[method]}")
