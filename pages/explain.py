@@ -17,6 +17,7 @@ import vitviz
 from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
                       stage_header, vit_input)
 from vitviz import explain as ex
+from vitviz import hub
 from vitviz.models.vit import PRESETS
 from vitviz.viz import explain as viz
 from vitviz.viz.attention import jpeg
@@ -99,9 +100,23 @@ stage_header(
 st.caption("This page has its own classifier control; the sidebar's image, resolution, aspect and *Trained weights* "
            "apply here too (and its patch size P, when its ViT model is the classifier chosen here).")
 
-default = ctx.model_name if ctx.model_name in CLASSIFIERS else "deit-tiny"
+
+
+def _default_classifier() -> str:
+    """The sidebar's ViT when it classifies, else the first classifier whose trained weights are on this machine."""
+    if ctx.model_name in CLASSIFIERS:
+        return ctx.model_name
+    for candidate in CLASSIFIERS if ctx.pretrained else ():
+        try:
+            if hub.find_local(vitviz.HUB_IDS[candidate], candidate) is not None:
+                return candidate
+        except vitviz.ModelLoadError:  # a damaged download: get_model will say so if it is chosen
+            continue
+    return "deit-tiny"
+
+
 if st.session_state.get("xmodel") not in CLASSIFIERS:
-    st.session_state["xmodel"] = default
+    st.session_state["xmodel"] = _default_classifier()
 with st.container(border=True):
     left, right = st.columns([2, 5], gap="medium")
     name = left.selectbox("Classifier", list(CLASSIFIERS), key="xmodel", bind="query-params",
