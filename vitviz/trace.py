@@ -8,6 +8,7 @@ forward takes the explicit path.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -53,6 +54,39 @@ def tap_names(model: nn.Module) -> list[str]:
     return list(_taps(model))
 
 
+@contextlib.contextmanager
+def _recording(model: nn.Module, include: str | Iterable[str], keep: Callable[[Tensor], Tensor]):
+    """Hook every tap matching a glob in `include` for the forward passes of this thread inside the block, and yield
+    the dict they fill: tap name -> keep(output). Raises KeyError when a pattern matches no tap. The hooks and the
+    thread's recording state are removed on exit, also on error."""
+    patterns = [include] if isinstance(include, str) else list(include)
+    taps = _taps(model)
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in taps):
+            raise KeyError(f"no tap matches {pattern!r}")
+    records: dict[str, Tensor] = {}
+    owner = threading.get_ident()
+
+    def recorder(name: str):
+        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+            if threading.get_ident() == owner:
+                records[name] = keep(output)
+
+        return hook
+
+    selected = [name for name in taps if any(fnmatchcase(name, pattern) for pattern in patterns)]
+    handles = []
+    RECORDING.taps = frozenset(taps[name] for name in selected)
+    try:
+        for name in selected:
+            handles.append(taps[name].register_forward_hook(recorder(name)))
+        yield records
+    finally:
+        RECORDING.taps = frozenset()
+        for handle in handles:
+            handle.remove()
+
+
 def trace(
     model: nn.Module,
     pixel_values: Tensor,
@@ -69,37 +103,11 @@ def trace(
     the model (Swin's `window_size`, MobileViT's `patch_size`). `method` names a stage method to run instead of
     the whole forward (e.g. ViT's `"embed"`): the trace's output is then whatever that method returns.
     """
-    patterns = [include] if isinstance(include, str) else list(include)
-    taps = _taps(model)
-    for pattern in patterns:
-        if not any(fnmatchcase(name, pattern) for name in taps):
-            raise KeyError(f"no tap matches {pattern!r}")
-    records: dict[str, Tensor] = {}
-    handles = []
-
-    owner = threading.get_ident()
-
-    def recorder(name: str):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            if threading.get_ident() == owner:
-                records[name] = output.detach()
-
-        return hook
-
-    selected = [name for name in taps if any(fnmatchcase(name, pattern) for pattern in patterns)]
-    RECORDING.taps = frozenset(taps[name] for name in selected)
-    try:
-        for name in selected:
-            handles.append(taps[name].register_forward_hook(recorder(name)))
-        with torch.inference_mode():
-            if method is None:
-                output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
-            else:
-                output = getattr(model, method)(pixel_values, **forward_kwargs)
-    finally:
-        RECORDING.taps = frozenset()
-        for handle in handles:
-            handle.remove()
+    with _recording(model, include, Tensor.detach) as records, torch.inference_mode():
+        if method is None:
+            output = model(pixel_values, output_attentions=output_attentions, **forward_kwargs)
+        else:
+            output = getattr(model, method)(pixel_values, **forward_kwargs)
     return Trace(output, records)
 
 
@@ -127,37 +135,12 @@ def trace_gradients(
     never mutated): the graph starts at a copy of the input that requires grad. Recording `*.probs` taps makes the
     attention layers compute their probabilities explicitly, so their gradients exist (Chefer et al. 2021 need them).
     """
-    patterns = [include] if isinstance(include, str) else list(include)
-    taps = _taps(model)
-    for pattern in patterns:
-        if not any(fnmatchcase(name, pattern) for name in taps):
-            raise KeyError(f"no tap matches {pattern!r}")
-    selected = [name for name in taps if any(fnmatchcase(name, pattern) for pattern in patterns)]
-    live: dict[str, Tensor] = {}
-    owner = threading.get_ident()
-
-    def recorder(name: str):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            if threading.get_ident() == owner:
-                live[name] = output
-
-        return hook
-
-    handles = []
-    RECORDING.taps = frozenset(taps[name] for name in selected)
-    try:
-        for name in selected:
-            handles.append(taps[name].register_forward_hook(recorder(name)))
-        with torch.inference_mode(False), torch.enable_grad():
-            source = pixel_values.detach().clone().requires_grad_(True)
-            output = model(source, output_attentions=False, **forward_kwargs)
-            value = target(output)
-            names = list(live)
-            grads = torch.autograd.grad(value, [live[name] for name in names], allow_unused=True)
-    finally:
-        RECORDING.taps = frozenset()
-        for handle in handles:
-            handle.remove()
+    with _recording(model, include, lambda output: output) as live, torch.inference_mode(False), torch.enable_grad():
+        source = pixel_values.detach().clone().requires_grad_(True)
+        output = model(source, output_attentions=False, **forward_kwargs)
+        value = target(output)
+        names = list(live)
+        grads = torch.autograd.grad(value, [live[name] for name in names], allow_unused=True)
     gradients = {name: torch.zeros_like(live[name]) if g is None else g for name, g in zip(names, grads)}
     logits = None if output.logits is None else output.logits.detach()
     return GradientTrace(VisionOutput(output.last_hidden_state.detach(), None, logits), value.detach(),
