@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import rollout_layer, rollout_row
+from .models.swin import stage_grids
 from .trace import trace, trace_gradients
 
 VIT_METHODS = ("attention", "rollout", "grad_rollout", "gradcam")
@@ -101,11 +102,8 @@ def explain_vit(model: nn.Module, pixel_values: Tensor, target: int) -> Explanat
 def feature_grid(model: nn.Module, height: int, width: int) -> tuple[int, int]:
     """(h, w) of the map Grad-CAM reads on a Swin (its last stage) or a MobileViT (its `features`)."""
     cfg = model.config
-    if hasattr(cfg, "depths") and hasattr(cfg, "window_size"):  # Swin: ⌈H/P⌉, then one halving per merge
-        h, w = -(-height // cfg.patch_size), -(-width // cfg.patch_size)
-        for _ in range(len(cfg.depths) - 1):
-            h, w = (h + 1) // 2, (w + 1) // 2
-        return h, w
+    if hasattr(cfg, "depths") and hasattr(cfg, "window_size"):  # Swin: its last stage's grid
+        return stage_grids(height, width, cfg.patch_size, len(cfg.depths))[-1]
     return -(-height // 32), -(-width // 32)  # MobileViT: five stride-2 steps
 
 

@@ -76,6 +76,16 @@ def window_reverse(windows: Tensor, window: int, height: int, width: int) -> Ten
     )
 
 
+def stage_grids(height: int, width: int, patch: int, stages: int = 4) -> list[tuple[int, int]]:
+    """Token grid (h, w) of every stage for an H×W input: ⌈H/P⌉ × ⌈W/P⌉, then halved (rounding up) per merging."""
+    h, w = -(-height // patch), -(-width // patch)
+    grids = []
+    for _ in range(stages):
+        grids.append((h, w))
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return grids
+
+
 def window_and_shift(height: int, width: int, window: int, shift: int) -> tuple[int, int]:
     """The (window, shift) a block really uses on an H×W map, given its nominal M and s.
 

@@ -26,6 +26,7 @@ from ..models.swin import (
     SwinConfig,
     region_labels,
     shift_mask,
+    stage_grids,
     window_and_shift,
     window_partition,
     window_reverse,
@@ -100,16 +101,6 @@ class _UpToStage(nn.Module):
         for stage in self.stages:
             x, size, _ = stage(x, size, window_size, need_weights=False)
         return VisionOutput(x)
-
-
-def stage_grids(height: int, width: int, patch: int, stages: int = 4) -> list[tuple[int, int]]:
-    """Token grid (h, w) of every stage for an H×W input: ⌈H/P⌉ × ⌈W/P⌉, then halved (rounding up) per merging."""
-    h, w = -(-height // patch), -(-width // patch)
-    grids = []
-    for _ in range(stages):
-        grids.append((h, w))
-        h, w = (h + 1) // 2, (w + 1) // 2
-    return grids
 
 
 def _np(x: Tensor) -> np.ndarray:
