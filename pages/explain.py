@@ -101,7 +101,6 @@ st.caption("This page has its own classifier control; the sidebar's image, resol
            "apply here too (and its patch size P, when its ViT model is the classifier chosen here).")
 
 
-
 def _default_classifier() -> str:
     """The sidebar's ViT when it classifies, else the first classifier whose trained weights are on this machine."""
     if ctx.model_name in CLASSIFIERS:
@@ -153,7 +152,7 @@ if getattr(model, "source", None) in vitviz.HUB_IDS:  # a preset name: the rando
                icon=":material/casino:")
 
 if name in VIT:
-    tokens = pixel_values.shape[-2] // patch * (pixel_values.shape[-1] // patch) + model.config.prefix
+    tokens = vin.grid[0] * vin.grid[1] + model.config.prefix
     if model.config.heads * model.config.depth * tokens**2 > ATTENTION_BUDGET:
         st.error(f"This input makes {tokens:,} tokens: the gradients of every attention map would need more memory "
                  "than this page allows a student. Choose a lower resolution or a larger P in the sidebar.",

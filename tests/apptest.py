@@ -37,6 +37,22 @@ def app(**query) -> AppTest:
     return at.run()
 
 
+def page_app(page: str, timeout: float = 120, **query) -> AppTest:
+    """The app's first run straight on `page` (one run, as a deep link opens it), with `query` in the address as
+    strings; no exception."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    at.switch_page(page).run()
+    assert_clean(at)
+    return at
+
+
+def image_captions(at: AppTest) -> list[str]:
+    """Every image caption in the main area, in order."""
+    return [img.caption for element in at.main.get("image") for img in element.proto.imgs]
+
+
 def photo_image(w: int = 320, h: int = 200, seed: int = 0) -> Image.Image:
     """A small synthetic photo: colour gradients plus noise (so JPEG has something to compress), distinct per seed."""
     rng = np.random.default_rng(seed)

@@ -7,22 +7,13 @@ from streamlit.testing.v1 import AppTest
 
 from vitviz import explain as ex
 
-from .apptest import APP, assert_clean, open_tab, photo, upload
+from .apptest import assert_clean, image_captions, open_tab, page_app, photo, upload
 
 PAGE = "pages/explain.py"
 
 
 def open_page(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    at.switch_page(PAGE).run()
-    assert_clean(at)
-    return at
-
-
-def image_captions(at) -> list[str]:
-    return [img.caption for element in at.main.get("image") for img in element.proto.imgs]
+    return page_app(PAGE, timeout=180, **query)
 
 
 def downloads(at) -> list[str]:

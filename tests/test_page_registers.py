@@ -8,23 +8,14 @@ from streamlit.testing.v1 import AppTest
 
 from vitviz import norms
 
-from .apptest import APP, PAGES, assert_clean, open_tab
+from .apptest import PAGES, assert_clean, image_captions, open_tab, page_app
 
 PAGE = "pages/registers.py"
 TABS = ("Token norms", "Why those patches?", "Without vs with registers", "Features as colours")
 
 
 def open_page(page: str = PAGE, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    at.switch_page(page).run()
-    assert_clean(at)
-    return at
-
-
-def image_captions(at) -> list[str]:
-    return [img.caption for element in at.main.get("image") for img in element.proto.imgs]
+    return page_app(page, **query)
 
 
 def metrics(at) -> dict[str, str]:
