@@ -13,6 +13,7 @@ import streamlit as st
 import torch
 
 from ui.shell import counted_run, download_progress, sidebar
+from ui import teach
 from ui.stages import STAGES
 from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory
 
@@ -24,7 +25,8 @@ flush_denormals()  # this run's thread: ~10× slower arithmetic on values below 
 keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
 freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 
-st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide",
+                   initial_sidebar_state="collapsed" if teach.presenting() else "auto")
 
 overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:", url_path="overview", default=True)
 stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
@@ -32,9 +34,12 @@ page = st.navigation({"vitviz": [overview], "The pipeline": stages})
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
+        lesson = teach.prepare(page.url_path or "overview")  # before any widget: a step sets the widgets' values
+        teach.style(lesson)
         progress = st.container()  # stays empty unless trained weights are being downloaded
         sidebar()
-        page.run()
+        if teach.bar(lesson):  # a step's question keeps the page hidden until it is answered
+            page.run()
         download_progress(progress)  # after the page: it has asked for the weights it shows
 finally:  # also after a run stopped by a rerun
     COLLECTOR.maybe_collect()  # reference cycles: a full collection every 10 s, not Streamlit's one per run

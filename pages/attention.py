@@ -377,8 +377,7 @@ def distance() -> None:
 
 
 # ---- the six views, one tab each: only the open tab is computed and drawn -------------------------------------
-lazy_tabs("atsec", {"All heads": all_heads, "One head, step by step": one_head, "Whole matrix": whole_matrix,
-                    "DINO masks": dino_masks, "Rollout": rollout, "Distance vs depth": distance})
+lazy_tabs("attention", (all_heads, one_head, whole_matrix, dino_masks, rollout, distance))
 
 # ---- Predictions ----------------------------------------------------------------------------------------
 st.subheader("What the model predicts")

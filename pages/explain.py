@@ -308,5 +308,5 @@ def lens() -> None:
     show_source(ex.logit_lens)
 
 
-lazy_tabs("xsec", {"Maps": maps, "Deletion & insertion": faithfulness, "When does the decision form?": lens})
+lazy_tabs("explain", (maps, faithfulness, lens))
 stage_footer("explain")

@@ -463,9 +463,8 @@ with st.container(border=True):
     p, n = u.locate(r, c)
     r3.markdown(f"Pixel ({r}, {c}) of the {hr}×{wr} map sits at **offset p = {p}** of **patch n = {n}**. The unfold "
                 "tab shows where, and lets you click another pixel; the attention and receptive-field tabs follow it.")
-lazy_tabs("mvsec", {"Local representation": show_local_rep, "Unfold": show_unfold,
-                    "Global representation": show_global_rep, "Fold": show_fold, "Fusion": show_fusion,
-                    "Receptive field": show_receptive_field, "Cost": show_cost})
+lazy_tabs("mobilevit", (show_local_rep, show_unfold, show_global_rep, show_fold, show_fusion, show_receptive_field,
+                        show_cost))
 
 # ---- 8. Predictions --------------------------------------------------------------------------------------
 st.subheader("8 · What the model predicts")

@@ -245,6 +245,5 @@ def colours() -> None:
     show_source(norms.feature_colours)
 
 
-lazy_tabs("rgsec", {"Token norms": token_norms, "Why those patches?": neighbours,
-                    "Without vs with registers": with_without, "Features as colours": colours})
+lazy_tabs("registers", (token_norms, neighbours, with_without, colours))
 stage_footer("registers")

@@ -688,8 +688,7 @@ photo_key = _key(ctx.image_key, size, ctx.keep_aspect)
 s = shifted.shift
 labels = shifted.labels
 qr, qc = divmod(query, window)
-lazy_tabs("swsec", {"Partition": partition, "Cyclic shift": cyclic_shift, "Mask & attention": mask_and_attention,
-                    "Relative position bias": position_bias, "Patch merging": patch_merging, "Cost": cost})
+lazy_tabs("swin", (partition, cyclic_shift, mask_and_attention, position_bias, patch_merging, cost))
 stage_footer("swin")
 
 # The neighbouring window sizes, in the direction the slider last moved first: run in the background after this page

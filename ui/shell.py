@@ -28,7 +28,8 @@ from vitviz.models.common import pick_device
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz.weights import DOWNLOAD_COMMAND
 
-from .stages import STAGES, neighbours
+from .stages import neighbours
+from .stages import stage as stage_of
 
 VIT_MODELS = {
     "dino-vits16": "DINO ViT-S/16 (self-supervised)",
@@ -350,8 +351,7 @@ def _model_input(image_key: str, prep_key: str, size: tuple[int, int] | None, _i
 
 def stage_header(key: str, intro: str) -> None:
     """Title, one-paragraph introduction and the model warning line of a stage page."""
-    stage = next(s for s in STAGES if s.key == key)
-    st.title(stage.title.split("·", 1)[1].strip())
+    st.title(stage_of(key).title.split("·", 1)[1].strip())
     st.markdown(intro)
 
 
@@ -360,7 +360,7 @@ def stage_footer(key: str) -> None:
     before, after = neighbours(key)
     params = {k: v for k, v in st.query_params.to_dict().items()}
     st.divider()
-    left, _, right = st.columns([2, 3, 2])
+    left, _, right = st.container(key="vv-footer").columns([2, 3, 2])
     with left:
         if before is not None:
             st.page_link(before.file, label=f"← {before.title}", query_params=params)
@@ -371,11 +371,14 @@ def stage_footer(key: str) -> None:
             st.page_link(after.file, label=f"{after.title} →", query_params=params)
 
 
-def lazy_tabs(key: str, steps: dict[str, Callable[[], None]]) -> None:
-    """One tab per step (label -> the function that draws it), the open tab bound to the URL under `key`. Only the
-    open tab's function runs (st.tabs with on_change="rerun"): a run computes and draws one step, not all of them."""
-    tabs = st.tabs(list(steps), key=key, on_change="rerun", bind="query-params")
-    for tab, draw in zip(tabs, steps.values()):
+def lazy_tabs(page: str, steps: tuple[Callable[[], None], ...]) -> None:
+    """One tab per step of the page (`STAGES`' labels, one function each that draws it), the open tab bound to the
+    URL under the stage's tab key. Only the open tab's function runs (st.tabs with on_change="rerun"): a run
+    computes and draws one step, not all of them."""
+    stage = stage_of(page)
+    assert len(steps) == len(stage.tabs), (page, stage.tabs)
+    tabs = st.tabs(list(stage.tabs), key=stage.tab_key, on_change="rerun", bind="query-params")
+    for tab, draw in zip(tabs, steps):
         if tab.open:
             with tab:
                 draw()
@@ -389,7 +392,9 @@ def _source(fn) -> str:
 def show_source(*functions) -> None:
     """The real source of the functions a panel visualises, read from the imported modules' files (inspect), so it
     cannot drift."""
-    with st.expander("The code that computed this", icon=":material/code:"):
+    # keyed, so that a lesson's presenter view can hide the code panels (`hide=code`)
+    key = "vv-source-" + hashlib.sha1("|".join(f.__qualname__ for f in functions).encode()).hexdigest()[:10]
+    with st.container(key=key), st.expander("The code that computed this", icon=":material/code:"):
         for fn in functions:
             st.caption(f"`{fn.__module__}.{fn.__qualname__}`")
             st.code(_source(fn), language="python")

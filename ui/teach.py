@@ -1,0 +1,449 @@
+"""Lesson mode in the app: a lesson's steps over the pages, the presenter view, predict-then-reveal questions and a
+class that follows its teacher.
+
+URL keys (not widgets: they are kept in the URL by this module): `lesson=<id>` and `step=<n>` (1-based) open a step
+with its settings; `present=1` is the projector view; `hide=sidebar,code,downloads,…` hides those controls (like
+TensorFlow Playground's hide flags); `join=<code>` joins a class. `prepare` runs before any widget (a step sets the
+widgets' values through st.session_state, the documented way to change a bound widget), `bar` draws the lesson at
+the top of the page and says whether the page's panel may be shown yet.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from vitviz.viz.patches import grid_figure
+
+from . import classroom
+from .classroom import ClassError, ClassStore, MemoryClassStore
+from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, load_lessons
+from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
+
+STORE: ClassStore = MemoryClassStore()  # every session of this server process shares its classes
+FOLLOW_EVERY_S = 1.0  # a follower polls this often: a teacher's move reaches it within ~1 s plus one run
+TEACHER_EVERY_S = 2.0  # the teacher's counts refresh this often
+# Every setting a step may give; a step's page opens with the others at their defaults.
+SETTING_KEYS = tuple(dict.fromkeys(SIDEBAR_KEYS + tuple(k for s in STAGES for k in s.keys) + tuple(TAB_KEYS.values())))
+HIDE_FLAGS = {
+    "sidebar": '[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], '
+               '[data-testid="stExpandSidebarButton"] { display: none !important; }',
+    "code": '[class*="st-key-vv-source-"] { display: none !important; }',
+    "downloads": '[data-testid="stDownloadButton"] { display: none !important; }',
+    "equations": '[data-testid="stLatex"], .katex-display { display: none !important; }',
+    "footer": '[class*="st-key-vv-footer"] { display: none !important; }',
+}
+PRESENTER_CSS = """
+html { font-size: 19px; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.2rem; max-width: 100%; }
+.st-key-lesson-text p { font-size: 1.25rem; line-height: 1.4; }
+.st-key-lesson-bar h3 { font-size: 1.7rem; }
+"""
+# Students often follow from a phone: nothing may push the page sideways at 414 px.
+PHONE_CSS = """
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 0.6rem; padding-right: 0.6rem; }
+  .katex-display, [data-testid="stLatex"], [data-testid="stMarkdownContainer"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+  [data-testid="stImage"] img, [data-testid="stPlotlyChart"] { max-width: 100% !important; height: auto; }
+  [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+  [data-testid="stCode"] pre { white-space: pre-wrap; }
+}
+"""
+# PageDown/PageUp (a presentation clicker) and the arrow keys move between steps unless a field or slider has focus.
+KEYS_JS = """<script>
+if (!window.vitvizLessonKeys) {
+  window.vitvizLessonKeys = true;
+  document.addEventListener("keydown", (e) => {
+    const which = {PageDown: "next", ArrowRight: "next", PageUp: "prev", ArrowLeft: "prev"}[e.key];
+    if (!which || e.altKey || e.ctrlKey || e.metaKey) return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [role="slider"], [role="radio"], [role="tab"], [contenteditable="true"]')) return;
+    const button = document.querySelector(".st-key-lesson-" + which + " button");
+    if (button && !button.disabled) { e.preventDefault(); button.click(); }
+  });
+}
+</script>"""
+
+
+@dataclass(frozen=True)
+class View:
+    """The lesson state of this run."""
+
+    page: str  # url_path of the page this run shows ("overview" for the default page)
+    lesson: Lesson | None  # the lesson open in this session, if any
+    step: int  # 1-based
+    present: bool  # presenter view
+    hide: tuple[str, ...]  # hide flags in force
+    problems: tuple[str, ...]  # sentences for the top of the page (a bad link, an unusable lesson file)
+
+    @property
+    def current(self) -> Step | None:
+        return self.lesson.steps[self.step - 1] if self.lesson else None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _lessons(signature: tuple) -> tuple[dict[str, Lesson], list[str]]:
+    return load_lessons(LESSON_DIR)
+
+
+def lessons() -> tuple[dict[str, Lesson], list[str]]:
+    """The lessons on disk by id and one message per unusable file, re-read when a file changes."""
+    signature = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(LESSON_DIR.glob("*.toml")))
+    return _lessons(signature)
+
+
+def presenting() -> bool:
+    """Whether the URL asks for the presenter view (read before st.set_page_config)."""
+    return st.query_params.get("present") in ("1", "true")
+
+
+def prepare(current_page: str) -> View:
+    """Before any widget of the run: follow a lesson link, a join link, a step button or the teacher's move by
+    setting the step's values, and switch to the step's page when the run is on another."""
+    ss, qp = st.session_state, st.query_params
+    found, file_problems = lessons()
+    problems: list[str] = []
+    target = ss.pop("lesson_goto", None)
+    code = qp.get("join")
+    if target is None and code and classroom.normalise(code) != (ss.get("class") or {}).get("code"):
+        target = _join(code, problems)
+    asked = qp.get("lesson")
+    if target is None and asked:
+        step = _int(qp.get("step"), 1)
+        if (asked, step) != ss.get("lesson_at"):
+            target = (asked, step)
+    if target is not None:
+        lesson_id, step = target
+        lesson = found.get(lesson_id)
+        if lesson is None:
+            problems.append(f"There is no lesson “{lesson_id}”." + (
+                f" The lessons are: {', '.join(sorted(found))}." if found else ""))
+            qp.pop("lesson", None), qp.pop("step", None)
+            ss.pop("lesson_at", None)
+        else:
+            step = min(max(step, 1), len(lesson.steps))
+            _enter(lesson, step, current_page)
+    at = ss.get("lesson_at")
+    lesson = found.get(at[0]) if at else None
+    if lesson is not None and at[1] > len(lesson.steps):  # the file was edited and lost steps
+        at = (at[0], len(lesson.steps))
+    for name in ("lesson", "step"):  # page navigation drops keys no widget binds: keep them while in a lesson
+        want = None if lesson is None else (lesson.id if name == "lesson" else str(at[1]))
+        if want is not None and qp.get(name) != want:
+            qp[name] = want
+    hide = tuple(f.strip() for f in qp.get("hide", "").split(",") if f.strip())
+    unknown = [f for f in hide if f not in HIDE_FLAGS]
+    if unknown:
+        problems.append(f"Unknown hide flag {', '.join(unknown)}: the flags are {', '.join(HIDE_FLAGS)}.")
+    if lesson is not None or asked or code:
+        problems += file_problems  # a teacher who uses lessons must hear about a broken file
+    return View(current_page, lesson, at[1] if lesson else 1, presenting(), tuple(f for f in hide if f in HIDE_FLAGS), tuple(problems))
+
+
+def _int(text, default: int) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _enter(lesson: Lesson, n: int, current_page: str) -> None:
+    """Open step n: its settings and tab in session state (every other setting back to its default), then its page."""
+    ss, qp = st.session_state, st.query_params
+    step = lesson.steps[n - 1]
+    values = dict(step.settings)
+    stage = PAGES[step.page]
+    if stage is not None and stage.tabs:
+        values[stage.tab_key] = step.tab or stage.tabs[0]
+    for key in SETTING_KEYS:
+        if key in values:
+            ss[key] = values[key]
+        else:
+            ss.pop(key, None)
+            qp.pop(key, None)  # else the URL would seed the old value again
+    ss["lesson_at"] = (lesson.id, n)
+    qp["lesson"], qp["step"] = lesson.id, str(n)
+    if step.page != current_page:
+        kept = {k: qp[k] for k in ("lesson", "step", "present", "hide", "join") if k in qp}
+        st.switch_page(_file(step.page), query_params=kept)
+
+
+def _file(page: str) -> str:
+    return "pages/overview.py" if page == "overview" else PAGES[page].file
+
+
+def _join(code: str, problems: list[str]) -> tuple[str, int] | None:
+    try:
+        state = STORE.join(code, _member())
+    except ClassError:
+        problems.append(f"There is no class with the code {classroom.normalise(code)} (it may have ended: a class "
+                        "closes 3 hours after its last activity). Check the code with your teacher.")
+        st.query_params.pop("join", None)
+        return None
+    st.session_state["class"] = {"code": state.code, "following": True}
+    return state.lesson, state.step
+
+
+def _member() -> str:
+    """This student's id in a class: kept in the session (a reload of the page starts a new session and counts
+    again, so it is derived from the browser's XSRF cookie when there is one)."""
+    if "member" not in st.session_state:
+        cookie = st.context.cookies.get("_streamlit_xsrf") if st.context.cookies else None
+        st.session_state["member"] = (hashlib.sha256(cookie.encode()).hexdigest()[:16] if cookie
+                                      else secrets.token_hex(8))
+    return st.session_state["member"]
+
+
+def style(view: View) -> None:
+    """The view's CSS (presenter type, hide flags, the phone layout) and the step keys."""
+    css = PHONE_CSS + (PRESENTER_CSS if view.present else "") + "".join(HIDE_FLAGS[f] for f in view.hide)
+    st.html(f"<style>{css}</style>")
+    if view.lesson is not None:
+        st.html(KEYS_JS, unsafe_allow_javascript=True)
+
+
+def bar(view: View) -> bool:
+    """The lesson at the top of the page: title, step counter, Previous / Next, the step's text, the class, and the
+    step's question. Returns whether the page's panel may be shown (False until a question is answered)."""
+    for problem in view.problems:
+        st.warning(problem, icon=":material/school:")
+    lesson, step = view.lesson, view.current
+    if lesson is None:
+        return True
+    n, total = view.step, len(lesson.steps)
+    teacher = st.session_state.get("teaching")
+    follower = st.session_state.get("class")
+    with st.container(key="lesson-bar", border=True):
+        head, counter, prev, nxt = st.columns([9, 2, 2, 2], vertical_alignment="center")
+        head.markdown(f"### {step.title}")
+        head.caption(f"Lesson · **{lesson.title}** — {lesson.goal}")
+        counter.markdown(f"<div style='font-size:1.6rem;text-align:center' data-testid='lesson-counter'>"
+                         f"{n} / {total}</div>", unsafe_allow_html=True)
+        prev.button("Previous", key="lesson-prev", icon=":material/arrow_back:", disabled=n == 1, width="stretch",
+                    on_click=_go, args=(lesson.id, n - 1), help="PageUp or ←")
+        nxt.button("Next", key="lesson-next", icon=":material/arrow_forward:", disabled=n == total, type="primary",
+                   width="stretch", on_click=_go, args=(lesson.id, n + 1), help="PageDown or →")
+        with st.container(key="lesson-text"):
+            st.markdown(step.text)
+        if follower:
+            _follow()
+        else:
+            _teacher_box(lesson, n, teacher)
+        answered = _question(lesson, n, step.question, view) if step.question else True
+    if step.page != view.page:
+        st.page_link(_file(step.page), label="Back to this step's page", icon=":material/undo:",
+                     query_params={"lesson": lesson.id, "step": str(n)})
+    return answered
+
+
+def _go(lesson_id: str, n: int) -> None:
+    """Previous / Next: a teacher moves the class; a following student who steps alone explores on their own."""
+    st.session_state["lesson_goto"] = (lesson_id, n)
+    teacher = st.session_state.get("teaching")
+    if teacher:
+        try:
+            STORE.move(teacher["code"], teacher["token"], n)
+        except ClassError:
+            st.session_state.pop("teaching", None)
+    follower = st.session_state.get("class")
+    if follower:
+        follower["following"] = False
+
+
+# ---- the class ---------------------------------------------------------------------------------------------------
+
+def _teacher_box(lesson: Lesson, n: int, teacher: dict | None) -> None:
+    if teacher is None:
+        st.button("Start a class", key="class-start", icon=":material/groups:", on_click=_start, args=(lesson.id, n),
+                  help="Students who open the join link follow you from step to step.")
+        return
+    _teacher_live(lesson.steps[n - 1].question, n)
+
+
+def _start(lesson_id: str, n: int) -> None:
+    code, token = STORE.create(lesson_id, n)
+    st.session_state["teaching"] = {"code": code, "token": token}  # the token never leaves this session
+
+
+@st.fragment(run_every=TEACHER_EVERY_S)
+def _teacher_live(question: Question | None, n: int) -> None:
+    teacher = st.session_state["teaching"]
+    try:
+        state = STORE.state(teacher["code"])
+        counts = STORE.answers(teacher["code"], n) if question else {}
+    except ClassError:
+        st.session_state.pop("teaching", None)
+        st.warning("This class has ended (3 hours without activity). Start a new one.")
+        return
+    link = join_link(state.code)
+    left, right = st.columns([3, 2], vertical_alignment="top")
+    with left:
+        st.markdown(f"Class code **<span data-testid='class-code' style='font-size:2.2rem;letter-spacing:.2em'>"
+                    f"{state.code}</span>**", unsafe_allow_html=True)
+        st.markdown(f"Join link: `{link}`")
+        st.metric("Students joined", state.joined, help=f"{state.here} of them are on the page now.",
+                  border=False)
+        if urlsplit(link).hostname in ("localhost", "127.0.0.1", "::1"):
+            st.caption("This address works only on this computer: for students' laptops, open the app by this "
+                       "computer's network address (start it with `--server.address 0.0.0.0`).")
+        if question is not None:
+            st.plotly_chart(answers_figure(question, counts), key=f"answers-{n}", config={"displayModeBar": False})
+    with right:
+        st.image(qr_png(link), caption="Scan to join", width=260)
+
+
+def join_link(code: str) -> str:
+    """The address a student opens to join, on the server the teacher reached."""
+    parts = urlsplit(st.context.url or "http://localhost:8501/")
+    return f"{parts.scheme}://{parts.netloc}/?{urlencode({'join': code})}"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def qr_png(text: str) -> bytes:
+    """A QR code of `text` as PNG, large enough to scan from the back of a classroom (segno: pure Python)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=12, border=2)
+    return out.getvalue()
+
+
+def answers_figure(question: Question, counts: dict[str, int]) -> go.Figure:
+    """The class's answers to the question as horizontal bars, the right answer in green."""
+    if question.kind == "choice":
+        labels = list(question.options)
+    else:
+        labels = sorted(counts, key=lambda a: (len(a), a))
+    right = [question.is_right(_parse(question, a)) for a in labels]
+    fig = go.Figure(go.Bar(x=[counts.get(a, 0) for a in labels], y=labels, orientation="h",
+                           marker_color=["#1a9850" if r else "#8c8c8c" for r in right],
+                           text=[counts.get(a, 0) for a in labels], textposition="auto"))
+    fig.update_layout(height=80 + 34 * max(len(labels), 1), margin=dict(l=8, r=8, t=30, b=8),
+                      title=f"Answers so far: {sum(counts.values())}", xaxis=dict(dtick=1, rangemode="tozero"),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def _parse(question: Question, text: str):
+    """An answer as stored (a text) back to what `Question.is_right` takes."""
+    if question.kind == "choice":
+        return text
+    try:
+        if question.kind == "number":
+            return float(text)
+        row, col = text.split(",")
+        return int(row), int(col)
+    except ValueError:
+        return None if question.kind == "number" else (-1, -1)
+
+
+@st.fragment(run_every=FOLLOW_EVERY_S)
+def _follow() -> None:
+    """A student in a class: follow the teacher's step (polled), or explore alone until one click follows again."""
+    follower = st.session_state["class"]
+    try:
+        state = STORE.state(follower["code"], _member())
+    except ClassError:
+        st.session_state.pop("class", None)
+        st.warning("This class has ended.")
+        return
+    if follower["following"]:
+        if (state.lesson, state.step) != st.session_state.get("lesson_at"):
+            st.session_state["lesson_goto"] = (state.lesson, state.step)
+            st.rerun(scope="app")
+        st.caption(f"Following the teacher · class {state.code} · {state.joined} joined")
+        st.button("Explore on my own", key="class-explore", icon=":material/explore:", on_click=_explore, args=(False,))
+    else:
+        st.caption(f"Exploring on your own · the teacher is on step {state.step}")
+        st.button("Follow the teacher", key="class-follow", icon=":material/groups:", type="primary",
+                  on_click=_explore, args=(True,))
+
+
+def _explore(follow: bool) -> None:
+    st.session_state["class"]["following"] = follow
+    if follow:
+        state = STORE.state(st.session_state["class"]["code"])
+        st.session_state["lesson_goto"] = (state.lesson, state.step)
+
+
+# ---- predict, then reveal ------------------------------------------------------------------------------------------
+
+def _question(lesson: Lesson, n: int, question: Question, view: View) -> bool:
+    """The step's question; once answered (or revealed by the teacher) the verdict and the explanation. Returns
+    whether the panel may be shown."""
+    answers = st.session_state.setdefault("answers", {})
+    key = f"{lesson.id}:{n}"
+    st.markdown(f"**Predict first:** {question.prompt}")
+    if key not in answers:
+        given = _ask(question, key)
+        if given is not None:
+            answers[key] = given
+            follower = st.session_state.get("class")
+            if follower:
+                try:
+                    STORE.answer(follower["code"], _member(), n, _text(given))
+                except ClassError:
+                    pass
+        elif st.session_state.get("teaching") or view.present:
+            if st.button("Reveal the answer", key=f"reveal-{key}", icon=":material/visibility:"):
+                answers[key] = "revealed"
+                st.rerun()
+            return False
+        else:
+            st.caption("The panel that answers it appears once you have answered.")
+            return False
+    given = answers[key]
+    if given == "revealed":
+        st.info(f"**Answer:** {_text(question.answer)}. {question.explanation}", icon=":material/lightbulb:")
+    elif question.is_right(given):
+        st.success(f"**Right** — {_text(given)}. {question.explanation}", icon=":material/check_circle:")
+    else:
+        st.error(f"**Not quite** — you answered {_text(given)}; the answer is {_text(question.answer)}. "
+                 f"{question.explanation}", icon=":material/cancel:")
+    return True
+
+
+def _text(value) -> str:
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return " or ".join(f"row {r}, column {c}" for r, c in value)
+    if isinstance(value, tuple):
+        return f"{value[0]},{value[1]}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _ask(question: Question, key: str):
+    """The answer input of a question; returns the answer once given, else None."""
+    if question.kind == "choice":
+        choice = st.radio("Your answer", question.options, index=None, key=f"q-{key}", label_visibility="collapsed")
+        if st.button("Answer", key=f"qa-{key}", disabled=choice is None):
+            return choice
+        return None
+    if question.kind == "number":
+        value = st.number_input("Your answer", value=None, key=f"q-{key}", placeholder="a number")
+        if st.button("Answer", key=f"qa-{key}", disabled=value is None):
+            return float(value)
+        return None
+    return _ask_patch(key)
+
+
+def _ask_patch(key: str):
+    """Click a patch of the image as the model sees it, on the step's patch grid: returns (row, col)."""
+    from .patches import model_patches, patch_from_event
+    from .shell import vit_input
+
+    vin = vit_input(st.session_state["ctx"])
+    grid = model_patches(vin).grid
+    fig = grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420)
+    st.caption("Click the patch on the image.")
+    event = st.plotly_chart(fig, key=f"q-{key}", on_select="rerun", selection_mode="points",
+                            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+    index = patch_from_event(event, grid)
+    return None if index is None else divmod(index, grid.cols)
