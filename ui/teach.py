@@ -10,6 +10,7 @@ the top of the page and says whether the page's panel may be shown yet.
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import secrets
 from dataclasses import dataclass
@@ -282,20 +283,30 @@ def _teacher_live(question: Question | None, n: int) -> None:
         st.warning("This class has ended (3 hours without activity). Start a new one.")
         return
     link = join_link(state.code)
-    left, right = st.columns([3, 2], vertical_alignment="top")
-    with left:
-        st.markdown(f"Class code **<span data-testid='class-code' style='font-size:2.2rem;letter-spacing:.2em'>"
-                    f"{state.code}</span>**", unsafe_allow_html=True)
-        st.markdown(f"Join link: `{link}`")
-        st.metric("Students joined", state.joined, help=f"{state.here} of them are on the page now.",
-                  border=False)
+    if teacher.get("show_join", True):  # large at first, for the class to scan; then out of the way
+        left, right = st.columns([3, 2], vertical_alignment="top")
+        left.markdown(f"Class code **<span data-testid='class-code' style='font-size:2.2rem;letter-spacing:.2em'>"
+                      f"{state.code}</span>**", unsafe_allow_html=True)
+        left.markdown(f"Join link: `{link}`")
         if urlsplit(link).hostname in ("localhost", "127.0.0.1", "::1"):
-            st.caption("This address works only on this computer: for students' laptops, open the app by this "
-                       "computer's network address (start it with `--server.address 0.0.0.0`).")
-        if question is not None:
+            left.caption("This address works only on this computer: for students' laptops, open the app by this "
+                         "computer's network address (start it with `--server.address 0.0.0.0`).")
+        left.button("Hide the join code", key="class-hide", icon=":material/visibility_off:",
+                    on_click=teacher.__setitem__, args=("show_join", False))
+        right.image(qr_png(link), caption="Scan to join", width=260)
+    else:
+        st.button(f"Show the join code ({state.code})", key="class-show", icon=":material/qr_code:",
+                  on_click=teacher.__setitem__, args=("show_join", True))
+    here = f" · {state.here} on the page now" if state.here != state.joined else ""
+    st.markdown(f"<span data-testid='class-joined'>**{state.joined}** students joined{here}</span>",
+                unsafe_allow_html=True)
+    if question is not None:
+        if counts:
             st.plotly_chart(answers_figure(question, counts), key=f"answers-{n}", config={"displayModeBar": False})
-    with right:
-        st.image(qr_png(link), caption="Scan to join", width=260)
+            listed = " · ".join(f"{html.escape(a)}: <b>{k}</b>" for a, k in sorted(counts.items(), key=lambda item: -item[1]))
+            st.markdown(f"<span data-testid='class-answers'>{listed}</span>", unsafe_allow_html=True)
+        else:
+            st.caption("No answers yet: they appear here as the students answer.")
 
 
 def join_link(code: str) -> str:
