@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from vitviz.viz.patches import grid_figure
 
@@ -50,8 +51,10 @@ html { font-size: 19px; }
 PHONE_CSS = """
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-left: 0.6rem; padding-right: 0.6rem; }
+  [data-testid="stMain"] { overflow-x: hidden; }  /* KaTeX's hidden MathML copy still widens the scroll area */
   .katex-display, [data-testid="stLatex"], [data-testid="stMarkdownContainer"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
-  [data-testid="stImage"] img, [data-testid="stPlotlyChart"] { max-width: 100% !important; height: auto; }
+  [data-testid="stImageContainer"], [data-testid="stImageContainer"] img, [data-testid="stPlotlyChart"] {
+    max-width: 100% !important; height: auto !important; }
   [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
   [data-testid="stCode"] pre { white-space: pre-wrap; }
 }
@@ -167,7 +170,10 @@ def _enter(lesson: Lesson, n: int, current_page: str) -> None:
             ss[key] = values[key]
         else:
             ss.pop(key, None)
-            qp.pop(key, None)  # else the URL would seed the old value again
+            try:  # else the URL would seed the old value again when the widget next appears
+                qp.pop(key, None)
+            except StreamlitAPIException:  # bound on this page: back at its default, the widget drops it itself
+                pass
     ss["lesson_at"] = (lesson.id, n)
     qp["lesson"], qp["step"] = lesson.id, str(n)
     if step.page != current_page:
