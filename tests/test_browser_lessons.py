@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from ui.lessons import LESSON_DIR, load_lessons
 from ui.stages import STAGES
+from ui.teach import SETTING_KEYS
 
 from .browser import assert_healthy, goto, wait_idle
 
@@ -69,6 +70,9 @@ def test_lesson_walked_in_presenter_view_by_page_down(chromium, app_url, lesson_
             assert counter(page) == f"{n} / {len(lesson.steps)}"
             query = parse_qs(urlsplit(page.url).query)
             assert query["lesson"] == [lesson_id] and query["step"] == [str(n)], page.url
+            # the step's settings, and nothing left over from an earlier step (the URL drops values at their default)
+            settings = {k: v[0] for k, v in query.items() if k in SETTING_KEYS}
+            assert settings.items() <= step.query().items(), (settings, step.query())
             assert urlsplit(page.url).path.strip("/") in ({"", "overview"} if step.page == "overview" else {step.page})
             expect(page.locator(".st-key-lesson-bar h3")).to_have_text(step.title)
             for source in page.locator('[class*="st-key-vv-source-"]').all():  # hide=code

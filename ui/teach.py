@@ -21,11 +21,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from vitviz.models.vit import PRESETS
 from vitviz.viz.patches import grid_figure
 
 from . import classroom
 from .classroom import ClassError, ClassStore, MemoryClassStore
 from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, load_lessons
+from .patches import model_patches, patch_from_event
+from .shell import VIT_MODELS, vit_input
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
 
 STORE: ClassStore = MemoryClassStore()  # every session of this server process shares its classes
@@ -132,7 +135,7 @@ def prepare(current_page: str) -> View:
             ss.pop("lesson_at", None)
         else:
             step = min(max(step, 1), len(lesson.steps))
-            _enter(lesson, step, current_page)
+            _enter(lesson, step)
     at = ss.get("lesson_at")
     lesson = found.get(at[0]) if at else None
     if lesson is not None and at[1] > len(lesson.steps):  # the file was edited and lost steps
@@ -157,7 +160,7 @@ def _int(text, default: int) -> int:
         return default
 
 
-def _enter(lesson: Lesson, n: int, current_page: str) -> None:
+def _enter(lesson: Lesson, n: int) -> None:
     """Open step n: its settings and tab in session state (every other setting back to its default), then its page."""
     ss, qp = st.session_state, st.query_params
     step = lesson.steps[n - 1]
@@ -172,13 +175,30 @@ def _enter(lesson: Lesson, n: int, current_page: str) -> None:
             ss.pop(key, None)
             try:  # else the URL would seed the old value again when the widget next appears
                 qp.pop(key, None)
-            except StreamlitAPIException:  # bound on this page: back at its default, the widget drops it itself
-                pass
+            except StreamlitAPIException:  # bound on the page shown: its widget must be set to its default
+                if (default := _widget_default(key)) is not None:
+                    ss[key] = default
+    if "ps" not in values:  # the sidebar's P starts at the model's own, as a model change in the sidebar does
+        ss["ps"] = PRESETS[ss.get("model") or next(iter(VIT_MODELS))].patch_size
     ss["lesson_at"] = (lesson.id, n)
     qp["lesson"], qp["step"] = lesson.id, str(n)
-    if step.page != current_page:
-        kept = {k: qp[k] for k in ("lesson", "step", "present", "hide", "join") if k in qp}
-        st.switch_page(_file(step.page), query_params=kept)
+    # Also to the page shown: the address then holds the lesson keys and whatever the widgets write back (their
+    # non-default values), never a value of the previous step that a widget on this page still bound.
+    kept = {k: qp[k] for k in ("lesson", "step", "present", "hide", "join") if k in qp}
+    st.switch_page(_file(step.page), query_params=kept)
+
+
+def _widget_default(key: str):
+    """The default of the widget bound to URL key `key` on the page shown, as Streamlit itself restores it on a
+    history navigation (`metadata.deserializer(None)`). Popping the session value is not enough there: the browser
+    sends the widget's current value with the run, and the URL still holds it. Streamlit has no public call for it;
+    the lesson tests in Chromium fail if this stops working."""
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    state = get_session_state()._state
+    binding = state.query_params._bindings_by_param.get(key)
+    metadata = state._new_widget_state.widget_metadata.get(binding.widget_id) if binding else None
+    return metadata.deserializer(None) if metadata else None
 
 
 def _file(page: str) -> str:
@@ -453,9 +473,6 @@ def _ask(question: Question, key: str):
 
 def _ask_patch(key: str):
     """Click a patch of the image as the model sees it, on the step's patch grid: returns (row, col)."""
-    from .patches import model_patches, patch_from_event
-    from .shell import vit_input
-
     vin = vit_input(st.session_state["ctx"])
     grid = model_patches(vin).grid
     fig = grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420)
