@@ -37,8 +37,9 @@ try:
         lesson = teach.prepare(page.url_path or "overview")  # before any widget: a step sets the widgets' values
         teach.style(lesson)
         progress = st.container()  # stays empty unless trained weights are being downloaded
+        bar = teach.bar(lesson)
         sidebar()
-        if teach.bar(lesson):  # a step's question keeps the page hidden until it is answered
+        if teach.question(lesson, bar):  # a step's question keeps the page hidden until it is answered
             page.run()
         download_progress(progress)  # after the page: it has asked for the weights it shows
 finally:  # also after a run stopped by a rerun

@@ -27,7 +27,7 @@ widget states. The browser context sent is fixed (UTC, en-US, light theme, not e
 An action's answer time is the time from sending its BackMsg to the `script_finished` that ends the run it caused
 (runs ended early by `st.rerun()` or by a newer request continue into the run that answers). Message types the
 load test does not need are read and ignored: session_status_changed, page_config_changed, page_profile,
-git_info_changed, logo, new_transient deltas, auto_rerun (fragments are not supported), parent_message,
+git_info_changed, logo, new_transient deltas, parent_message,
 auth_redirect, heartbeat_ack, backend_operation_response. Widgets that commit nothing until used (buttons, download
 buttons, chart selections) send nothing, as in the browser; camera_input, date/time and text inputs are not modelled.
 """
@@ -151,6 +151,7 @@ class StreamlitSession:
         self._waiter: asyncio.Future | None = None
         self._answer: Answer | None = None
         self._file_urls: dict[str, asyncio.Future] = {}
+        self.auto_reruns: dict[str, float] = {}  # fragment id -> seconds between the reruns it asked for
 
     async def __aenter__(self) -> StreamlitSession:
         return self
@@ -258,6 +259,23 @@ class StreamlitSession:
         self._states[widget.id] = state
         self._sync_url(widget, kind, url_value)
         return await self._rerun(self._all_states())
+
+    async def click(self, key: str) -> Answer:
+        """Click the button `key` (a trigger: true for this run only, as the browser sends it)."""
+        widget, kind = self.widget(key)
+        if kind != "button":
+            raise TypeError(f"{key} is a {kind}, not a button")
+        states = self._all_states()
+        states.widgets.append(WidgetState(id=widget.id, trigger_value=True))
+        return await self._rerun(states)
+
+    async def poll_fragment(self) -> Answer:
+        """What the browser does every `run_every` seconds for a fragment on screen: rerun the fragment alone (it
+        may rerun the whole app, which the answer then includes). KeyError when no fragment asked for it."""
+        if not self.auto_reruns:
+            raise KeyError("no fragment on screen reruns by itself")
+        fragment = next(iter(self.auto_reruns))
+        return await self._rerun(self._all_states(), fragment_id=fragment)
 
     async def step_slider(self, key: str) -> Answer:
         """One arrow-key step of a slider, towards the side it has room on (right unless at its maximum)."""
@@ -413,7 +431,7 @@ class StreamlitSession:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     async def _rerun(self, states: WidgetStates, *, page_script_hash: str = "", page_name: str = "",
-                     target: str | None = None) -> Answer:
+                     target: str | None = None, fragment_id: str = "") -> Answer:
         """Send a rerun_script BackMsg and wait for the run it causes to finish; returns its Answer."""
         if self._waiter is not None:
             raise RuntimeError("one action at a time: the previous run has not finished")
@@ -424,7 +442,7 @@ class StreamlitSession:
         state = ClientState(
             query_string=query, widget_states=states,
             page_script_hash=page_script_hash or self._page_hash, page_name=page_name,
-            cached_message_hashes=list(self._cache),
+            cached_message_hashes=list(self._cache), fragment_id=fragment_id, is_auto_rerun=bool(fragment_id),
             context_info=ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US", url=url,
                                      is_embedded=False, color_scheme="light"))
         msg = BackMsg()
@@ -485,6 +503,11 @@ class StreamlitSession:
             self._record_exception(f"page not found: {msg.page_not_found.page_name!r}")
         elif kind == "session_event" and msg.session_event.HasField("script_compilation_exception"):
             self._record_exception(msg.session_event.script_compilation_exception.message)
+        elif kind == "auto_rerun":
+            self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            for fragment in msg.stop_auto_rerun.fragment_ids:
+                self.auto_reruns.pop(fragment, None)
         elif kind == "script_finished":
             self._on_script_finished(msg.script_finished)
         # session_status_changed (running/not running) needs nothing: script_finished ends a run.

@@ -5,13 +5,14 @@ URL keys (not widgets: they are kept in the URL by this module): `lesson=<id>` a
 with its settings; `present=1` is the projector view; `hide=sidebar,code,downloads,…` hides those controls (like
 TensorFlow Playground's hide flags); `join=<code>` joins a class. `prepare` runs before any widget (a step sets the
 widgets' values through st.session_state, the documented way to change a bound widget), `bar` draws the lesson at
-the top of the page and says whether the page's panel may be shown yet.
+the top of the page and `question` its question, saying whether the page's panel may be shown yet.
 """
 from __future__ import annotations
 
 import hashlib
 import html
 import io
+import random
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -32,7 +33,6 @@ from .shell import VIT_MODELS, vit_input
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
 
 STORE: ClassStore = MemoryClassStore()  # every session of this server process shares its classes
-FOLLOW_EVERY_S = 1.0  # a follower polls this often: a teacher's move reaches it within ~1 s plus one run
 TEACHER_EVERY_S = 2.0  # the teacher's counts refresh this often
 # Every setting a step may give; a step's page opens with the others at their defaults.
 SETTING_KEYS = tuple(dict.fromkeys(SIDEBAR_KEYS + tuple(k for s in STAGES for k in s.keys) + tuple(TAB_KEYS.values())))
@@ -235,18 +235,18 @@ def style(view: View) -> None:
         st.html(KEYS_JS, unsafe_allow_javascript=True)
 
 
-def bar(view: View) -> bool:
-    """The lesson at the top of the page: title, step counter, Previous / Next, the step's text, the class, and the
-    step's question. Returns whether the page's panel may be shown (False until a question is answered)."""
+def bar(view: View):
+    """The lesson at the top of the page: title, step counter, Previous / Next, the step's text and the class. Drawn
+    before the sidebar, so that a follower's page shows the new step as early in the run as it can. Returns the
+    bar's container (for `question`), or None outside a lesson."""
     for problem in view.problems:
         st.warning(problem, icon=":material/school:")
     lesson, step = view.lesson, view.current
     if lesson is None:
-        return True
+        return None
     n, total = view.step, len(lesson.steps)
-    teacher = st.session_state.get("teaching")
-    follower = st.session_state.get("class")
-    with st.container(key="lesson-bar", border=True):
+    box = st.container(key="lesson-bar", border=True)
+    with box:
         head, counter, prev, nxt = st.columns([9, 2, 2, 2], vertical_alignment="center")
         head.markdown(f"### {step.title}")
         head.caption(f"Lesson · **{lesson.title}** — {lesson.goal}")
@@ -258,14 +258,24 @@ def bar(view: View) -> bool:
                    width="stretch", on_click=_go, args=(lesson.id, n + 1), help="PageDown or →")
         with st.container(key="lesson-text"):
             st.markdown(step.text)
-        if follower:
+        if st.session_state.get("class"):
             _follow()
         else:
-            _teacher_box(lesson, n, teacher)
-        answered = _question(lesson, n, step.question, view) if step.question else True
+            _teacher_box(lesson, n, st.session_state.get("teaching"))
+    return box
+
+
+def question(view: View, box) -> bool:
+    """The step's question in the bar (after the sidebar: a patch question draws the sidebar's input). Returns
+    whether the page's panel may be shown: False until the question is answered."""
+    lesson, step = view.lesson, view.current
+    if lesson is None:
+        return True
+    with box:
+        answered = _question(lesson, view.step, step.question, view) if step.question else True
     if step.page != view.page:
         st.page_link(_file(step.page), label="Back to this step's page", icon=":material/undo:",
-                     query_params={"lesson": lesson.id, "step": str(n)})
+                     query_params={"lesson": lesson.id, "step": str(view.step)})
     return answered
 
 
@@ -380,9 +390,16 @@ def _parse(question: Question, text: str):
         return None if question.kind == "number" else (-1, -1)
 
 
-@st.fragment(run_every=FOLLOW_EVERY_S)
 def _follow() -> None:
-    """A student in a class: follow the teacher's step (polled), or explore alone until one click follows again."""
+    """A student in a class: follow the teacher's step, polled about once a second. Each session keeps its own
+    interval between 0.8 and 1.2 s: the followers' timers all restart after the same move, and with one shared
+    interval thirty polls would keep arriving together, each waiting for the others' runs."""
+    every = st.session_state.setdefault("poll_s", round(random.uniform(0.8, 1.2), 2))
+    st.fragment(_following, run_every=every)()
+
+
+def _following() -> None:
+    """The follower's fragment: move with the teacher, or explore alone until one click follows again."""
     follower = st.session_state["class"]
     try:
         state = STORE.state(follower["code"], _member())
@@ -392,8 +409,9 @@ def _follow() -> None:
         return
     if follower["following"]:
         if (state.lesson, state.step) != st.session_state.get("lesson_at"):
-            st.session_state["lesson_goto"] = (state.lesson, state.step)
-            st.rerun(scope="app")
+            lesson = lessons()[0].get(state.lesson)
+            if lesson is not None:  # straight to the step's page: one full run per move, not two
+                _enter(lesson, min(max(state.step, 1), len(lesson.steps)))
         st.caption(f"Following the teacher · class {state.code} · {state.joined} joined")
         st.button("Explore on my own", key="class-explore", icon=":material/explore:", on_click=_explore, args=(False,))
     else:
@@ -464,8 +482,9 @@ def _ask(question: Question, key: str):
             return choice
         return None
     if question.kind == "number":
-        value = st.number_input("Your answer", value=None, key=f"q-{key}", placeholder="a number")
-        if st.button("Answer", key=f"qa-{key}", disabled=value is None):
+        field, button, _ = st.columns([2, 1, 4], vertical_alignment="bottom")
+        value = field.number_input("Your answer", value=None, key=f"q-{key}", placeholder="a number")
+        if button.button("Answer", key=f"qa-{key}", disabled=value is None, width="stretch"):
             return float(value)
         return None
     return _ask_patch(key)
