@@ -145,7 +145,11 @@ async def run_class(url: str, server_pid: int, followers: int, lesson_id: str = 
         await teacher.click("class-start")
         code = next(m.group(1) for t in texts(teacher) if (m := re.search(r"data-testid='class-code'[^>]*>(\w+)<", t)))
         tasks = [asyncio.create_task(follow(i)) for i in range(followers)]
+        deadline = time.perf_counter() + join_spread_s + 60
         while not all(1 in s for s in seen):  # everyone has joined
+            failed = [t for t in tasks if t.done()]
+            if failed or time.perf_counter() > deadline:
+                raise RuntimeError(f"followers did not join: {[repr(t.exception()) for t in failed][:3]}")
             await asyncio.sleep(0.2)
         for n, step in enumerate(lesson.steps, 1):
             if n > 1:

@@ -454,12 +454,13 @@ def _question(lesson: Lesson, n: int, question: Question, view: View) -> bool:
             st.caption("The panel that answers it appears once you have answered.")
             return False
     given = answers[key]
+    shown = (lambda v: f"“{v}”") if question.kind == "choice" else _text
     if given == "revealed":
-        st.info(f"**Answer:** {_text(question.answer)}. {question.explanation}", icon=":material/lightbulb:")
+        st.info(f"**Answer:** {shown(question.answer)}. {question.explanation}", icon=":material/lightbulb:")
     elif question.is_right(given):
-        st.success(f"**Right** — {_text(given)}. {question.explanation}", icon=":material/check_circle:")
+        st.success(f"**Right** — {shown(given)}. {question.explanation}", icon=":material/check_circle:")
     else:
-        st.error(f"**Not quite** — you answered {_text(given)}; the answer is {_text(question.answer)}. "
+        st.error(f"**Not quite** — you answered {shown(given)}; the answer is {shown(question.answer)}. "
                  f"{question.explanation}", icon=":material/cancel:")
     return True
 
