@@ -484,6 +484,10 @@ class StreamlitSession:
         msg = self._through_cache(msg, data)
         kind = msg.WhichOneof("type")
         if kind == "new_session":
+            if not msg.metadata.run.fragment_ids:
+                # A full run registers its fragments' timers again; the old ones go, as in the browser: the server
+                # drops, without an answer, a rerun of a fragment that no longer exists.
+                self.auto_reruns.clear()
             self._on_new_session(msg.new_session)
         elif kind == "navigation":
             nav = msg.navigation

@@ -11,7 +11,6 @@ import hashlib
 import inspect
 import io
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
