@@ -75,6 +75,8 @@ def test_lesson_walked_in_presenter_view_by_page_down(chromium, app_url, lesson_
             assert settings.items() <= step.query().items(), (settings, step.query())
             assert urlsplit(page.url).path.strip("/") in ({"", "overview"} if step.page == "overview" else {step.page})
             expect(page.locator(".st-key-lesson-bar h3")).to_have_text(step.title)
+            for intro in page.locator(".st-key-vv-intro").all():  # the step's text stands for the page's intro
+                expect(intro).not_to_be_visible()
             for source in page.locator('[class*="st-key-vv-source-"]').all():  # hide=code
                 expect(source).not_to_be_visible()
             if step.question is not None:

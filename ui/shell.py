@@ -349,9 +349,11 @@ def _model_input(image_key: str, prep_key: str, size: tuple[int, int] | None, _i
 
 
 def stage_header(key: str, intro: str) -> None:
-    """Title, one-paragraph introduction and the model warning line of a stage page."""
-    st.title(stage_of(key).title.split("·", 1)[1].strip())
-    st.markdown(intro)
+    """Title and one-paragraph introduction of a stage page (keyed: the presenter view of a lesson step shows the
+    step's title and text instead)."""
+    with st.container(key="vv-intro"):
+        st.title(stage_of(key).title.split("·", 1)[1].strip())
+        st.markdown(intro)
 
 
 def stage_footer(key: str) -> None:

@@ -230,6 +230,9 @@ def _member() -> str:
 def style(view: View) -> None:
     """The view's CSS (presenter type, hide flags, the phone layout) and the step keys."""
     css = PHONE_CSS + (PRESENTER_CSS if view.present else "") + "".join(HIDE_FLAGS[f] for f in view.hide)
+    if view.present and view.lesson is not None:  # the step's title and text stand for the page's introduction
+        css += '.st-key-vv-intro { display: none; }'
+
     st.html(f"<style>{css}</style>")
     if view.lesson is not None:
         st.html(KEYS_JS, unsafe_allow_javascript=True)
