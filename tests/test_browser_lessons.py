@@ -50,7 +50,10 @@ def wait_step(page, n: int, timeout: float = 60_000) -> None:
 
 
 def press(page, key: str) -> None:
-    """A presentation clicker's key, with no widget focused (a focused field or slider keeps its keys)."""
+    """A presentation clicker's key, with no widget focused (a focused field or slider keeps its keys), once the
+    page has drawn its lesson bar (a key pressed while a new page is still loading has no button to press yet)."""
+    page.wait_for_selector(".st-key-lesson-next button", timeout=60_000)
+    wait_idle(page)
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.keyboard.press(key)
 
