@@ -46,3 +46,38 @@ def page(chromium):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis server on a free loopback port (Debian's redis-server), for the shared class state."""
+    import shutil
+    import subprocess
+    import time
+
+    from .browser import free_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("VITVIZ_REQUIRE_SERVERS"):
+            pytest.fail("redis-server is missing but VITVIZ_REQUIRE_SERVERS is set")
+        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)

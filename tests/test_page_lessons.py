@@ -6,6 +6,7 @@ import pytest
 
 from tests.apptest import app, assert_clean
 from ui import teach
+from ui.classroom import RedisClassStore
 from ui.lessons import LESSON_DIR, PAGES, load_lessons
 
 LESSONS, _ = load_lessons(LESSON_DIR)
@@ -143,7 +144,10 @@ def test_an_unknown_lesson_and_a_malformed_file_get_a_clear_sentence(tmp_path, m
     assert [t.value for t in at.title] == ["How a vision transformer sees your image"]  # the app still works
 
 
-def test_a_class_follows_its_teacher_and_counts_answers_exactly():
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_class_follows_its_teacher_and_counts_answers_exactly(kind, request, monkeypatch):
+    if kind == "redis":  # as on a server of several processes (VITVIZ_REDIS_URL)
+        monkeypatch.setattr(teach, "STORE", RedisClassStore(request.getfixturevalue("redis_url")))
     teacher = app(lesson="windows-and-patches")
     teacher.button(key="class-start").click().run()
     assert_clean(teacher)

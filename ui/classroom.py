@@ -1,7 +1,8 @@
 """A class that follows its teacher: the state every session of a lesson shares, behind one small interface.
 
-`ClassStore` is what the app calls; `MemoryClassStore` keeps classes in this server process (the default; a store
-shared by several processes implements the same methods). No Streamlit here.
+`ClassStore` is what the app calls; `MemoryClassStore` keeps classes in this server process (the default),
+`RedisClassStore` in Redis, so that a teacher and students on different server processes are in the same class
+(`VITVIZ_REDIS_URL`, see `store_from_env`). No Streamlit here.
 
 Only the teacher moves a class: `create` returns a secret token that stays in the teacher's session (never in a URL
 or on a student's screen), and `move` refuses any other. Codes are random from 31⁷ ≈ 2.8·10¹⁰ (letters and digits
@@ -10,6 +11,7 @@ anything (polling to follow does not count).
 """
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -35,6 +37,10 @@ class ClassState:
 
 class ClassError(LookupError):
     """No such class (a wrong code, or one that expired)."""
+
+
+class ClassUnavailable(ClassError):
+    """The shared class state cannot be reached (its Redis server does not answer)."""
 
 
 class ClassStore:
@@ -143,3 +149,114 @@ def new_code() -> str:
 def normalise(code: str) -> str:
     """A code as typed: case and spaces do not matter."""
     return "".join(str(code).split()).upper()
+
+
+class RedisClassStore(ClassStore):
+    """Classes in Redis, shared by every server process that uses the same Redis (`redis://host:port/db`).
+
+    A class is three keys, all expiring EXPIRY_S after the last action (a poll does not renew them): `…:class`
+    (lesson, step, token), `…:members` (member -> time of its last poll) and `…:answers` ("step:member" -> answer).
+    Times are wall-clock seconds: the processes share no monotonic clock."""
+
+    PREFIX = "vitviz:class:"
+
+    def __init__(self, url: str, clock=time.time):
+        import redis  # only a server that shares its classes needs it
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+        self._errors = (redis.RedisError, OSError)
+        self._clock = clock
+
+    def _keys(self, code: str) -> tuple[str, str, str]:
+        base = self.PREFIX + normalise(code)
+        return base + ":class", base + ":members", base + ":answers"
+
+    def _call(self, work):
+        try:
+            return work(self._redis)
+        except self._errors as err:
+            raise ClassUnavailable(f"The class server (Redis) does not answer: {err}") from None
+
+    def _touch(self, pipe, code: str) -> None:
+        for key in self._keys(code):
+            pipe.expire(key, EXPIRY_S)
+
+    def _found(self, code: str) -> dict:
+        found = self._call(lambda r: r.hgetall(self._keys(code)[0]))
+        if not found:
+            raise ClassError(code)
+        return found
+
+    def _state(self, code: str, found: dict) -> ClassState:
+        seen = self._call(lambda r: r.hvals(self._keys(code)[1]))
+        now = self._clock()
+        here = sum(now - float(t) <= PRESENT_S for t in seen)
+        return ClassState(normalise(code), found["lesson"], int(found["step"]), len(seen), here)
+
+    def create(self, lesson: str, step: int) -> tuple[str, str]:
+        token = secrets.token_urlsafe(24)
+        while True:
+            code = new_code()
+            key = self._keys(code)[0]
+            if self._call(lambda r: r.hsetnx(key, "token", token)):  # a code in use is never taken over
+                break
+
+        def write(r):
+            pipe = r.pipeline()
+            pipe.hset(key, mapping={"lesson": lesson, "step": int(step)})
+            self._touch(pipe, code)
+            pipe.execute()
+        self._call(write)
+        return code, token
+
+    def state(self, code: str, member: str | None = None) -> ClassState:
+        found = self._found(code)
+        members = self._keys(code)[1]
+        if member is not None and self._call(lambda r: r.hexists(members, member)):
+            self._call(lambda r: r.hset(members, member, self._clock()))
+        return self._state(code, found)
+
+    def join(self, code: str, member: str) -> ClassState:
+        found = self._found(code)
+
+        def write(r):
+            pipe = r.pipeline()
+            pipe.hset(self._keys(code)[1], member, self._clock())
+            self._touch(pipe, code)
+            pipe.execute()
+        self._call(write)
+        return self._state(code, found)
+
+    def move(self, code: str, token: str, step: int) -> None:
+        found = self._found(code)
+        if not secrets.compare_digest(found["token"], token):
+            raise PermissionError("only the teacher's session can move the class")
+
+        def write(r):
+            pipe = r.pipeline()
+            pipe.hset(self._keys(code)[0], "step", int(step))
+            self._touch(pipe, code)
+            pipe.execute()
+        self._call(write)
+
+    def answer(self, code: str, member: str, step: int, answer: str) -> None:
+        self._found(code)
+
+        def write(r):
+            pipe = r.pipeline()
+            pipe.hset(self._keys(code)[2], f"{int(step)}:{member}", str(answer))
+            self._touch(pipe, code)
+            pipe.execute()
+        self._call(write)
+
+    def answers(self, code: str, step: int) -> dict[str, int]:
+        self._found(code)
+        given = self._call(lambda r: r.hgetall(self._keys(code)[2]))
+        prefix = f"{int(step)}:"
+        return dict(Counter(a for k, a in given.items() if k.startswith(prefix)))
+
+
+def store_from_env() -> ClassStore:
+    """Redis when VITVIZ_REDIS_URL is set (several server processes), else this process's memory."""
+    url = os.environ.get("VITVIZ_REDIS_URL")
+    return RedisClassStore(url) if url else MemoryClassStore()

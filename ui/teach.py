@@ -26,13 +26,13 @@ from vitviz.models.vit import PRESETS
 from vitviz.viz.patches import grid_figure
 
 from . import classroom
-from .classroom import ClassError, ClassStore, MemoryClassStore
+from .classroom import ClassError, ClassStore, ClassUnavailable
 from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, load_lessons
 from .patches import model_patches, patch_from_event
 from .shell import VIT_MODELS, vit_input
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
 
-STORE: ClassStore = MemoryClassStore()  # every session of this server process shares its classes
+STORE: ClassStore = classroom.store_from_env()  # every session of this server process (or, with Redis, of all) shares it
 TEACHER_EVERY_S = 2.0  # the teacher's counts refresh this often
 # Every setting a step may give; a step's page opens with the others at their defaults.
 SETTING_KEYS = tuple(dict.fromkeys(SIDEBAR_KEYS + tuple(k for s in STAGES for k in s.keys) + tuple(TAB_KEYS.values())))
@@ -208,6 +208,9 @@ def _file(page: str) -> str:
 def _join(code: str, problems: list[str]) -> tuple[str, int] | None:
     try:
         state = STORE.join(code, _member())
+    except ClassUnavailable as err:
+        problems.append(f"{err} The class cannot be joined right now: try the link again in a moment.")
+        return None
     except ClassError:
         problems.append(f"There is no class with the code {classroom.normalise(code)} (it may have ended: a class "
                         "closes 3 hours after its last activity). Check the code with your teacher.")
@@ -249,6 +252,8 @@ def bar(view: View):
         return None
     n, total = view.step, len(lesson.steps)
     box = st.container(key="lesson-bar", border=True)
+    if problem := st.session_state.pop("class_problem", None):
+        box.warning(problem, icon=":material/cloud_off:")
     with box:
         head, counter, prev, nxt = st.columns([9, 2, 2, 2], vertical_alignment="center")
         head.markdown(f"### {step.title}")
@@ -289,6 +294,8 @@ def _go(lesson_id: str, n: int) -> None:
     if teacher:
         try:
             STORE.move(teacher["code"], teacher["token"], n)
+        except ClassUnavailable as err:
+            st.session_state["class_problem"] = f"{err} The class did not move with you."
         except ClassError:
             st.session_state.pop("teaching", None)
     follower = st.session_state.get("class")
@@ -307,7 +314,11 @@ def _teacher_box(lesson: Lesson, n: int, teacher: dict | None) -> None:
 
 
 def _start(lesson_id: str, n: int) -> None:
-    code, token = STORE.create(lesson_id, n)
+    try:
+        code, token = STORE.create(lesson_id, n)
+    except ClassUnavailable as err:
+        st.session_state["class_problem"] = f"{err} No class was started."
+        return
     st.session_state["teaching"] = {"code": code, "token": token}  # the token never leaves this session
 
 
@@ -317,6 +328,9 @@ def _teacher_live(question: Question | None, n: int) -> None:
     try:
         state = STORE.state(teacher["code"])
         counts = STORE.answers(teacher["code"], n) if question else {}
+    except ClassUnavailable as err:
+        st.warning(str(err), icon=":material/cloud_off:")
+        return
     except ClassError:
         st.session_state.pop("teaching", None)
         st.warning("This class has ended (3 hours without activity). Start a new one.")
@@ -406,6 +420,9 @@ def _following() -> None:
     follower = st.session_state["class"]
     try:
         state = STORE.state(follower["code"], _member())
+    except ClassUnavailable as err:  # the next poll tries again
+        st.warning(str(err), icon=":material/cloud_off:")
+        return
     except ClassError:
         st.session_state.pop("class", None)
         st.warning("This class has ended.")
@@ -426,7 +443,10 @@ def _following() -> None:
 def _explore(follow: bool) -> None:
     st.session_state["class"]["following"] = follow
     if follow:
-        state = STORE.state(st.session_state["class"]["code"])
+        try:
+            state = STORE.state(st.session_state["class"]["code"])
+        except ClassError:  # gone or unreachable: the next poll says which
+            return
         st.session_state["lesson_goto"] = (state.lesson, state.step)
 
 
@@ -446,8 +466,9 @@ def _question(lesson: Lesson, n: int, question: Question, view: View) -> bool:
             if follower:
                 try:
                     STORE.answer(follower["code"], _member(), n, _text(given))
-                except ClassError:
-                    pass
+                except ClassError as err:
+                    why = err if isinstance(err, ClassUnavailable) else "the class has ended."
+                    st.warning(f"Your answer could not be counted for the class: {why}", icon=":material/cloud_off:")
         elif st.session_state.get("teaching") or view.present:
             if st.button("Reveal the answer", key=f"reveal-{key}", icon=":material/visibility:"):
                 answers[key] = "revealed"
