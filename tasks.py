@@ -5,6 +5,7 @@
     python3 tasks.py test    # creates .venv, installs requirements-test.txt, runs the whole test suite
     python3 tasks.py bench   # prints the benchmark figures quoted in the README
     python3 tasks.py download [NAME ... | --all] [--to DIR]   # before class: fetch and verify the trained weights
+    python3 tasks.py serve --replicas N [--port 8501]   # a school: N processes behind HAProxy, Redis (deploy/serve.py)
 
 Extra arguments go to streamlit (run), pytest (test) or the downloader (download: see vitviz/download.py). Installs are redone only when a requirements file changes.
 """
@@ -43,7 +44,7 @@ def ensure_env(requirements: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "bench", "download"}:
+    if not argv or argv[0] not in {"run", "test", "bench", "download", "serve"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -51,6 +52,9 @@ def main(argv: list[str]) -> int:
     if command == "run":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), "-m", "streamlit", "run", "app.py", "--server.port", "8501", *extra])
+    if command == "serve":
+        ensure_env("requirements.txt")
+        return subprocess.call([str(PYTHON), str(ROOT / "deploy" / "serve.py"), *extra])
     if command == "download":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), "-m", "vitviz.download", *extra])

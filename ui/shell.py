@@ -259,7 +259,12 @@ def _image_from_sidebar() -> tuple[Image.Image, str, str]:
             st.session_state["last_file_id"] = file.file_id
     if source != "sample" and "last_image" in st.session_state:
         return st.session_state["last_image"]
-    if source != "sample":
+    if source != "sample" and "ctx" not in st.session_state and file is None:
+        # A new session that starts on Upload or Camera is a page that reconnected: its server process restarted,
+        # or it was moved to another process of a school's server. Its photo stayed with the old session.
+        st.sidebar.warning("Your photo is no longer on the server (it restarted, or your page reconnected to "
+                           "another of its processes): please add it again.", icon=":material/sync_problem:")
+    elif source != "sample":
         st.sidebar.caption("No photo yet — showing the sample until you add one.")
     image = load_sample(sample)
     return image, f"sample:{sample}", sample

@@ -1,0 +1,177 @@
+"""A school's server: `deploy/serve.py --replicas 2` (two Streamlit processes behind Debian's HAProxy, Redis for the
+class state), driven by Chromium. Sessions land on both processes and stay on theirs through uploads and sliders,
+a teacher on one process and a student on the other are in one class, and a process killed with SIGKILL is taken
+out by HAProxy, its student reconnects to the other process (told to add the photo again) and `serve` starts the
+process again."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from .apptest import photo
+from .browser import ROOT, goto, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def free_ports(count: int) -> int:
+    """A base port with `count` free ports after it."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count < 65535 and all(_free(base + i) for i in range(count + 1)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def healthy(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory):
+    for program in ("haproxy", "redis-server"):
+        if not shutil.which(program):
+            if os.environ.get("VITVIZ_REQUIRE_SERVERS"):
+                pytest.fail(f"{program} is missing but VITVIZ_REQUIRE_SERVERS is set")
+            pytest.skip(f"{program} not installed")
+    base = free_ports(4)
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", "2", "--port", str(base)],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{base}"
+    try:
+        deadline = time.monotonic() + 180
+        while "serve: ready" not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("serve did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.3)
+        yield url, base, log_path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert proc.returncode == 0, log_path.read_text(errors="replace")[-3000:]
+    assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+def replica_pids(log_path: Path) -> dict[int, int]:
+    """port -> pid of the latest process on it, from serve's output."""
+    return {int(port): int(pid) for port, pid in
+            re.findall(r"serve: replica on 127\.0\.0\.1:(\d+) pid (\d+)", log_path.read_text(errors="replace"))}
+
+
+def server_of(context) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "SERVERID")
+
+
+def upload(page, name: str, data: bytes) -> None:
+    page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        {"name": name, "mimeType": "image/jpeg", "buffer": data})
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stImageCaption")).to_have_text(name, timeout=60_000)
+    wait_idle(page)
+
+
+def test_two_processes_keep_their_sessions_share_a_class_and_survive_a_kill(chromium, school):
+    url, base, log_path = school
+    contexts = [chromium.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
+    try:
+        pages = [ctx.new_page() for ctx in contexts]
+        for page in pages:
+            goto(page, url, "patching")
+        servers = [server_of(ctx) for ctx in contexts]
+        assert sorted(servers) == ["app1", "app2"], servers  # round robin: one session on each process
+        for i, page in enumerate(pages):  # an upload reaches the process that holds the session: the cookie
+            upload(page, f"student{i}.jpg", photo(320, 240, seed=40 + i))
+            slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            wait_idle(page)
+            expect(page.get_by_test_id("stSidebar").get_by_test_id("stImageCaption")).to_have_text(f"student{i}.jpg")
+        assert [server_of(ctx) for ctx in contexts] == servers
+
+        # one class across the two processes (its state in Redis)
+        teacher, student = pages
+        goto(teacher, url, "", lesson="windows-and-patches")
+        teacher.get_by_role("button", name="Start a class").click()
+        teacher.wait_for_selector("[data-testid='class-code']", timeout=30_000)
+        code = teacher.locator("[data-testid='class-code']").inner_text().strip()
+        goto(student, url, "", join=code)
+        expect(student.locator("[data-testid='lesson-counter']")).to_have_text("1 / 8", timeout=30_000)
+        assert server_of(contexts[0]) != server_of(contexts[1])
+        teacher.get_by_role("button", name="Next").click()
+        expect(student.locator("[data-testid='lesson-counter']")).to_have_text("2 / 8", timeout=30_000)
+        expect(teacher.locator("[data-testid='class-joined']")).to_contain_text("1 students joined", timeout=10_000)
+
+        # the student's process dies mid-class
+        goto(student, url, "patching", ps="20")
+        upload(student, "mine.jpg", photo(300, 200, seed=77))
+        port = base + int(server_of(contexts[1])[-1])
+        os.kill(replica_pids(log_path)[port], signal.SIGKILL)
+        killed = time.monotonic()
+        while healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+            time.sleep(0.1)
+        # the student's next action reaches the other process (HAProxy redispatches the dead one's cookie): a new
+        # session whose page and settings come from the URL, and which says the photo must be added again
+        sidebar = student.get_by_test_id("stSidebar")
+        student.wait_for_timeout(3_000)  # HAProxy's checks (every 1 s, out after 2 failures)
+        slider = sidebar.get_by_role("slider").nth(1)  # the resolution
+        slider.focus()
+        student.keyboard.press("ArrowRight")
+        expect(sidebar).to_contain_text("Your photo is no longer on the server", timeout=60_000)
+        print(f"reconnected {time.monotonic() - killed:.1f} s after the SIGKILL")
+        assert "/patching" in student.url and "ps=20" in student.url
+        assert server_of(contexts[1]) == server_of(contexts[0])
+        upload(student, "mine.jpg", photo(300, 200, seed=77))  # and it works there
+        # serve starts the process again and HAProxy takes it back
+        deadline = time.monotonic() + 120
+        while not healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+            assert time.monotonic() < deadline, "the killed process was not started again"
+            time.sleep(0.5)
+        assert "starting it again" in log_path.read_text(errors="replace")
+        fresh = chromium.new_context()
+        try:
+            seen = set()
+            for _ in range(4):  # new visitors reach both processes again
+                page = fresh.new_page()
+                fresh.clear_cookies()
+                page.goto(url + "/_stcore/health")
+                page.goto(url, wait_until="domcontentloaded")
+                seen.add(server_of(fresh))
+                page.close()
+            assert seen == {"app1", "app2"}, seen
+        finally:
+            fresh.close()
+    finally:
+        for ctx in contexts:
+            ctx.close()
