@@ -128,6 +128,7 @@ class StreamlitSession:
         parts = urllib.parse.urlsplit(self.base_url)
         self._host, self._port = parts.hostname, parts.port or 80
         self.xsrf = ""
+        self.cookies: dict[str, str] = {}  # name -> value, as the browser keeps them for this server
         self.session_id = ""
         self.pages: dict[str, str] = {}  # url path -> page script hash, from the navigation message
         self.page = ""  # url path of the page shown
@@ -163,17 +164,25 @@ class StreamlitSession:
 
     def _http(self, method: str, path: str, body: bytes | None = None,
               headers: dict | None = None) -> tuple[int, bytes, list[str]]:
-        """One HTTP request with the session's cookie; returns (status, body, Set-Cookie headers)."""
+        """One HTTP request with the session's cookies (a browser's cookie jar: the XSRF token, and a load
+        balancer's sticky cookie); returns (status, body, Set-Cookie headers)."""
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         try:
             headers = dict(headers or {})
-            if self.xsrf:
-                headers["Cookie"] = f"{XSRF_COOKIE}={self.xsrf}"
+            if self.cookies:
+                headers["Cookie"] = self._cookie_header()
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            return response.status, response.read(), response.headers.get_all("Set-Cookie") or []
+            set_cookies = response.headers.get_all("Set-Cookie") or []
+            for cookie in set_cookies:
+                name, _, rest = cookie.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return response.status, response.read(), set_cookies
         finally:
             conn.close()
+
+    def _cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
     async def _get(self, path: str) -> tuple[int, bytes, list[str]]:
         return await asyncio.to_thread(self._http, "GET", path)
@@ -187,14 +196,11 @@ class StreamlitSession:
         health, host_config = await asyncio.gather(self._get("/_stcore/health"), self._get("/_stcore/host-config"))
         if health[0] != 200:
             raise ProtocolError(f"/_stcore/health answered {health[0]}")
-        for cookie in health[2] + host_config[2]:
-            name, _, rest = cookie.partition("=")
-            if name.strip() == XSRF_COOKIE:
-                self.xsrf = rest.split(";", 1)[0]
+        self.xsrf = self.cookies.get(XSRF_COOKIE, "")
         ws_url = f"ws://{self._host}:{self._port}/_stcore/stream"
         self._ws = await websockets.connect(
             ws_url, subprotocols=["streamlit", self.xsrf or "PLACEHOLDER_AUTH_TOKEN"], origin=self.base_url,
-            additional_headers={"Cookie": f"{XSRF_COOKIE}={self.xsrf}"} if self.xsrf else None,
+            additional_headers={"Cookie": self._cookie_header()} if self.cookies else None,
             max_size=None, open_timeout=self.timeout)
         self._reader = asyncio.create_task(self._read_forever())
         # The first run names the page by its url path; there is no script hash yet and no widget state.

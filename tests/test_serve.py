@@ -5,8 +5,10 @@ out by HAProxy, its student reconnects to the other process (told to add the pho
 process again."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import threading
 import shutil
 import signal
 import socket
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from playwright.sync_api import expect
 
 from .apptest import photo
 from .browser import ROOT, goto, wait_idle
+from .protocol import ProtocolError, StreamlitSession
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +49,14 @@ def _free(port: int) -> bool:
             return False
 
 
+def require_servers() -> None:
+    for program in ("haproxy", "redis-server"):
+        if not shutil.which(program):
+            if os.environ.get("VITVIZ_REQUIRE_SERVERS"):
+                pytest.fail(f"{program} is missing but VITVIZ_REQUIRE_SERVERS is set")
+            pytest.skip(f"{program} not installed")
+
+
 def healthy(url: str) -> bool:
     try:
         return urllib.request.urlopen(url, timeout=2).status == 200
@@ -52,17 +64,15 @@ def healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def school(tmp_path_factory):
-    for program in ("haproxy", "redis-server"):
-        if not shutil.which(program):
-            if os.environ.get("VITVIZ_REQUIRE_SERVERS"):
-                pytest.fail(f"{program} is missing but VITVIZ_REQUIRE_SERVERS is set")
-            pytest.skip(f"{program} not installed")
+@contextmanager
+def serving(tmp_path: Path, *flags: str):
+    """`deploy/serve.py --replicas 2 *flags` on free ports; yields (url, base port, serve's log file)."""
+    require_servers()
     base = free_ports(4)
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    log_path = tmp_path / "serve.log"
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", "2", "--port", str(base)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", "2", "--port", str(base),
+                             *flags],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     url = f"http://127.0.0.1:{base}"
     try:
@@ -81,6 +91,12 @@ def school(tmp_path_factory):
         log.close()
     assert proc.returncode == 0, log_path.read_text(errors="replace")[-3000:]
     assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("serve")) as found:
+        yield found
 
 
 def replica_pids(log_path: Path) -> dict[int, int]:
@@ -151,7 +167,6 @@ def test_two_processes_keep_their_sessions_share_a_class_and_survive_a_kill(chro
         expect(sidebar).to_contain_text("Your photo is no longer on the server", timeout=60_000)
         print(f"reconnected {time.monotonic() - killed:.1f} s after the SIGKILL")
         assert "/patching" in student.url and "ps=20" in student.url
-        assert server_of(contexts[1]) == server_of(contexts[0])
         upload(student, "mine.jpg", photo(300, 200, seed=77))  # and it works there
         # serve starts the process again and HAProxy takes it back
         deadline = time.monotonic() + 120
@@ -175,3 +190,36 @@ def test_two_processes_keep_their_sessions_share_a_class_and_survive_a_kill(chro
     finally:
         for ctx in contexts:
             ctx.close()
+
+
+def uploads_refused(url: str, count: int) -> list[bool]:
+    """One protocol client (a browser's cookie jar) opens the app through the balancer and uploads `count`
+    photos; for each, whether the upload was refused."""
+    async def run() -> list[bool]:
+        refused = []
+        async with StreamlitSession(url, fetch_media=False) as session:
+            await session.open()
+            await session.set_widget("src", "Upload")
+            for i in range(count):
+                try:
+                    await session.upload("upload", f"p{i}.jpg", photo(200, 150, seed=i), "image/jpeg")
+                    refused.append(False)
+                except ProtocolError:
+                    refused.append(True)
+        return refused
+
+    result: list[list[bool]] = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(run())))  # Playwright may own this loop
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def test_without_the_sticky_cookie_uploads_reach_the_wrong_process(school, tmp_path):
+    """Why the cookie is needed: an upload is a separate HTTP request (PUT /_stcore/upload_file/<session>/…), and only
+    the process holding the session accepts it. Round robin without the cookie sends every other request elsewhere."""
+    url, _base, _log = school
+    assert uploads_refused(url, 4) == [False] * 4  # sticky: every upload reaches the session's process
+    with serving(tmp_path, "--no-sticky") as (loose, _b, _l):
+        refused = uploads_refused(loose, 4)
+    assert any(refused) and not all(refused), refused
