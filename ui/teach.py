@@ -28,7 +28,7 @@ from vitviz.viz.patches import grid_figure
 from . import classroom
 from .classroom import ClassError, ClassStore, ClassUnavailable
 from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, load_lessons
-from .patches import model_patches, patch_from_event
+from .patches import cached_figure, model_patches, patch_from_event
 from .shell import VIT_MODELS, vit_input
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
 
@@ -140,10 +140,10 @@ def prepare(current_page: str) -> View:
     lesson = found.get(at[0]) if at else None
     if lesson is not None and at[1] > len(lesson.steps):  # the file was edited and lost steps
         at = (at[0], len(lesson.steps))
-    for name in ("lesson", "step"):  # page navigation drops keys no widget binds: keep them while in a lesson
-        want = None if lesson is None else (lesson.id if name == "lesson" else str(at[1]))
-        if want is not None and qp.get(name) != want:
-            qp[name] = want
+    if lesson is not None:  # page navigation drops keys no widget binds: keep them while in a lesson
+        for name, want in (("lesson", lesson.id), ("step", str(at[1]))):
+            if qp.get(name) != want:
+                qp[name] = want
     hide = tuple(f.strip() for f in qp.get("hide", "").split(",") if f.strip())
     unknown = [f for f in hide if f not in HIDE_FLAGS]
     if unknown:
@@ -325,16 +325,11 @@ def _start(lesson_id: str, n: int) -> None:
 @st.fragment(run_every=TEACHER_EVERY_S)
 def _teacher_live(question: Question | None, n: int) -> None:
     teacher = st.session_state["teaching"]
-    try:
-        state = STORE.state(teacher["code"])
-        counts = STORE.answers(teacher["code"], n) if question else {}
-    except ClassUnavailable as err:
-        st.warning(str(err), icon=":material/cloud_off:")
+    found = _class_now(lambda: (STORE.state(teacher["code"]), STORE.answers(teacher["code"], n) if question else {}),
+                       "teaching", "This class has ended (3 hours without activity). Start a new one.")
+    if found is None:
         return
-    except ClassError:
-        st.session_state.pop("teaching", None)
-        st.warning("This class has ended (3 hours without activity). Start a new one.")
-        return
+    state, counts = found
     link = join_link(state.code)
     if teacher.get("show_join", True):  # large at first, for the class to scan; then out of the way
         left, right = st.columns([3, 2], vertical_alignment="top")
@@ -360,6 +355,19 @@ def _teacher_live(question: Question | None, n: int) -> None:
             st.markdown(f"<span data-testid='class-answers'>{listed}</span>", unsafe_allow_html=True)
         else:
             st.caption("No answers yet: they appear here as the students answer.")
+
+
+def _class_now(read, forget: str, ended: str):
+    """What `read()` gets from the class store, or None after saying why not: the store does not answer (the
+    fragment's next refresh tries again), or the class has ended (and is forgotten from the session's `forget`)."""
+    try:
+        return read()
+    except ClassUnavailable as err:
+        st.warning(str(err), icon=":material/cloud_off:")
+    except ClassError:
+        st.session_state.pop(forget, None)
+        st.warning(ended)
+    return None
 
 
 def join_link(code: str) -> str:
@@ -418,14 +426,8 @@ def _follow() -> None:
 def _following() -> None:
     """The follower's fragment: move with the teacher, or explore alone until one click follows again."""
     follower = st.session_state["class"]
-    try:
-        state = STORE.state(follower["code"], _member())
-    except ClassUnavailable as err:  # the next poll tries again
-        st.warning(str(err), icon=":material/cloud_off:")
-        return
-    except ClassError:
-        st.session_state.pop("class", None)
-        st.warning("This class has ended.")
+    state = _class_now(lambda: STORE.state(follower["code"], _member()), "class", "This class has ended.")
+    if state is None:
         return
     if follower["following"]:
         if (state.lesson, state.step) != st.session_state.get("lesson_at"):
@@ -519,7 +521,9 @@ def _ask_patch(key: str):
     """Click a patch of the image as the model sees it, on the step's patch grid: returns (row, col)."""
     vin = vit_input(st.session_state["ctx"])
     grid = model_patches(vin).grid
-    fig = grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420)
+    # shared read-only like the patch pages' grids: built (and validated) once per input, not on every run
+    fig = cached_figure("question-grid", vin.cache_key, -1, 420,
+                        lambda: grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420))
     st.caption("Click the patch on the image.")
     event = st.plotly_chart(fig, key=f"q-{key}", on_select="rerun", selection_mode="points",
                             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
