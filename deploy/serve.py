@@ -28,6 +28,7 @@ else:
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "haproxy.cfg.template"
+COMPOSE_SLOTS = 8  # replicas HAProxy can address in deploy/compose.yaml (`--scale app=N`, N ≤ this)
 INSTALL = {
     "haproxy": "HAProxy is not installed. Install it with `sudo apt-get install haproxy` (Debian, Ubuntu) or "
                "`brew install haproxy` (macOS), or run one process with `python3 tasks.py run`.",
@@ -42,14 +43,30 @@ def upload_mb() -> int:
     return int(config.get("server", {}).get("maxUploadSize", 200))
 
 
+def _render(port: int, bind: str, servers: str, cookie_line: str, resolvers: str = "") -> str:
+    mb = upload_mb()
+    return string.Template(TEMPLATE.read_text()).substitute(
+        port=port, bind=bind, servers=servers, upload_mb=mb, max_body=mb * 1024 * 1024 + 1024 * 1024,
+        cookie_line=cookie_line, resolvers=resolvers)
+
+
 def haproxy_config(port: int, bind: str, replicas: list[int], sticky: bool = True) -> str:
     """The HAProxy configuration for replicas on these loopback ports."""
     servers = "\n".join(f"    server app{i} 127.0.0.1:{p}" + (f" cookie app{i}" if sticky else "") + " check"
                         for i, p in enumerate(replicas, 1))
-    mb = upload_mb()
-    return string.Template(TEMPLATE.read_text()).substitute(
-        port=port, bind=bind, servers=servers, upload_mb=mb, max_body=mb * 1024 * 1024 + 1024 * 1024,
-        cookie_line="cookie SERVERID insert indirect nocache" if sticky else "# no cookie: --no-sticky")
+    return _render(port, bind, servers,
+                   "cookie SERVERID insert indirect nocache" if sticky else "# no cookie: --no-sticky")
+
+
+def compose_config(slots: int = COMPOSE_SLOTS) -> str:
+    """The HAProxy configuration of deploy/compose.yaml: up to `slots` replicas of the `app` service on port 8501,
+    found (and found again when one restarts with a new address) through Docker's DNS. Their cookies are derived
+    from each replica's address and a key, since their names are not known in advance."""
+    resolvers = ("# Docker's embedded DNS: every replica of the `app` service is one A record of `app`.\n"
+                 "resolvers docker\n    nameserver dns 127.0.0.11:53\n    hold valid 5s\n")
+    servers = f"    server-template app {slots} app:8501 check resolvers docker init-addr none"
+    cookie = "cookie SERVERID insert indirect nocache dynamic\n    dynamic-cookie-key vitviz-replicas"
+    return _render(8501, "*", servers, cookie, resolvers)
 
 
 def healthy(url: str) -> bool:
@@ -136,7 +153,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument("--address", default="127.0.0.1", help="where HAProxy listens (0.0.0.0: the school network)")
     parser.add_argument("--no-sticky", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compose-config", action="store_true",
+                        help="print the HAProxy configuration of deploy/compose.yaml and exit")
     args = parser.parse_args()
+    if args.compose_config:
+        print(compose_config(), end="")
+        return
     supervisor = Supervisor(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

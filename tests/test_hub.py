@@ -254,3 +254,37 @@ def test_download_command_fetches_verifies_and_is_idempotent(fake_hub, tmp_path)
     assert len(fake_hub.requests) == asked
     failing = run_download("mobilevit-s", env=env)
     assert failing.returncode == 1 and "was not found on the hub" in failing.stdout
+
+
+def test_processes_starting_at_once_download_each_file_once_and_read_only_whole_files(repos, fake_hub, tmp_path):
+    """Several server processes share one cache (`serve`, compose): two asking for the same checkpoints at the same
+    moment get them through one download per file (huggingface_hub locks each blob in the cache while it writes it;
+    the other waits), and both load exactly the model. Throttled so that the two downloads overlap."""
+    import os
+
+    env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+           "VITVIZ_CACHE": str(tmp_path / "vitviz")}
+    weights = {"facebook/dino-vits16": "model.safetensors", "google/vit-base-patch16-224": "pytorch_model.bin"}
+    for repo, name in weights.items():
+        size = len(fake_hub.repos[repo].main.files[name])
+        fake_hub.faults[(repo, name)] = Fault(bytes_per_s=size / 3, times=1000)  # ~3 s a file
+    procs = [subprocess.Popen([sys.executable, "-m", "vitviz.download", "dino-vits16", "vit-base-16"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) for _ in range(2)]
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    for out in outputs:
+        assert out.count(" yes ") == 2, out  # loaded strictly, one forward pass, every output finite
+    bodies = [path.rsplit("/", 1)[1] for method, path, headers in fake_hub.requests
+              if method == "GET" and "/resolve/" in path and "Range" not in headers]
+    for name in weights.values():
+        assert bodies.count(name) == 1, bodies
+    env["HF_HUB_OFFLINE"] = "1"
+    check = subprocess.run([sys.executable, "-c", "import sys, torch, vitviz\n"
+                            "m = vitviz.load_model(sys.argv[1], device='cpu')\n"
+                            "torch.manual_seed(0); x = torch.randn(2, 3, 32, 32)\n"
+                            "torch.save(m(x).logits, sys.argv[2])", "google/vit-base-patch16-224",
+                            str(tmp_path / "out.pt")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr
+    with torch.no_grad():
+        torch.testing.assert_close(torch.load(tmp_path / "out.pt"), repos[0]["google/vit-base-patch16-224"][1](X).logits,
+                                   rtol=1e-4, atol=1e-4)
