@@ -59,17 +59,21 @@ def machine_cpu_seconds() -> float:
 
 
 class RssSampler(threading.Thread):
-    """Samples a process's RSS every `period` seconds until stopped."""
+    """Samples the RSS of one or several processes every `period` seconds until stopped: `samples` holds
+    (seconds, MiB summed over the processes), `peaks` each process's largest RSS."""
 
-    def __init__(self, pid: int, period: float = 0.5):
+    def __init__(self, *pids: int, period: float = 0.5):
         super().__init__(daemon=True)
-        self.pid, self.period, self.samples = pid, period, []
+        self.pids, self.period, self.samples = pids, period, []
+        self.peaks = dict.fromkeys(pids, 0.0)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         start = time.monotonic()
         while not self._stop_event.is_set():
-            self.samples.append((time.monotonic() - start, rss_mb(self.pid)))
+            now = {pid: rss_mb(pid) for pid in self.pids}
+            self.peaks = {pid: max(self.peaks[pid], mib) for pid, mib in now.items()}
+            self.samples.append((time.monotonic() - start, sum(now.values())))
             self._stop_event.wait(self.period)
 
     def stop(self) -> list[tuple[float, float]]:
@@ -86,9 +90,11 @@ class LoadReport:
     errors: list[str] = field(default_factory=list)
     lost_uploads: list[int] = field(default_factory=list)  # sessions whose upload was gone at the end (issue 8)
     open_s: list[float] = field(default_factory=list)  # first page drawn after opening the URL
-    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MiB) of the server process
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds, MiB) of the server processes, summed
+    peak_rss: dict[int, float] = field(default_factory=dict)  # pid -> largest RSS (MiB) of each server process
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)  # pid -> CPU seconds of each server process
     server_s: dict[str, list[float]] = field(default_factory=dict)  # page -> server time of each completed run
-    server_cpu_s: float = 0.0  # CPU time the server used during the run
+    server_cpu_s: float = 0.0  # CPU time the server processes used during the run, summed
     other_cpu_s: float = 0.0  # CPU time everything else used: mostly Chromium (browser client)
     client: str = "browser"  # which client drove the sessions: "browser" (Chromium) or "protocol" (headless)
     client_cpu_s: float = 0.0  # CPU time of the protocol clients (this process); not part of other_cpu_s
@@ -118,6 +124,9 @@ class LoadReport:
                      f"{self.server_cpu_s:.0f} s, {cpu}")
         lines.append(f"errors {len(self.errors)} · server RSS start {self.rss[0][1]:.0f} MiB, peak {peak:.0f} MiB, "
                      f"end {self.rss[-1][1]:.0f} MiB" if self.rss else f"errors {len(self.errors)}")
+        if len(self.peak_rss) > 1:
+            lines.append("per process (pid: RSS peak, CPU): " + ", ".join(
+                f"{pid}: {mib:.0f} MiB, {self.cpu_by_pid.get(pid, 0):.0f} s" for pid, mib in self.peak_rss.items()))
         return "\n".join(lines)
 
     def all_slider_times(self) -> list[float]:
@@ -269,20 +278,23 @@ async def _run(url: str, sessions: int, tmp: Path, report: LoadReport, ramp_s: f
             await browser.close()
 
 
-def _measured(report: LoadReport, server_pid: int, run_log: Path | None, sessions) -> LoadReport:
-    """Run the coroutine `sessions()` in a thread of its own while sampling the server's RSS and the CPU time of
-    the server, of this process (protocol clients) and of the machine; return `report` with those figures."""
-    sampler = RssSampler(server_pid)
+def _measured(report: LoadReport, server_pid: int | list[int], run_log: Path | None, sessions) -> LoadReport:
+    """Run the coroutine `sessions()` in a thread of its own while sampling the RSS and CPU time of the server
+    (one process, or the list of processes behind a balancer), of this process (protocol clients) and of the
+    machine; return `report` with those figures."""
+    pids = server_pid if isinstance(server_pid, list) else [server_pid]
+    sampler = RssSampler(*pids)
     sampler.start()
-    cpu_start = cpu_seconds(server_pid), machine_cpu_seconds(), time.process_time()
+    cpu_start = {pid: cpu_seconds(pid) for pid in pids}, machine_cpu_seconds(), time.process_time()
     # Its own thread: pytest's sync Playwright fixtures may already run an event loop in this one.
     worker = threading.Thread(target=lambda: asyncio.run(sessions()))
     try:
         worker.start()
         worker.join()
     finally:
-        report.rss = sampler.stop()
-        report.server_cpu_s = cpu_seconds(server_pid) - cpu_start[0]
+        report.rss, report.peak_rss = sampler.stop(), sampler.peaks
+        report.cpu_by_pid = {pid: cpu_seconds(pid) - cpu_start[0][pid] for pid in pids}
+        report.server_cpu_s = sum(report.cpu_by_pid.values())
         if report.client == "protocol":
             report.client_cpu_s = time.process_time() - cpu_start[2]
         # /proc/stat and the per-process counters tick separately: an idle rest can come out a little below 0.
@@ -360,7 +372,7 @@ async def _run_protocol(url: str, sessions: int, report: LoadReport, ramp_s: flo
     await asyncio.gather(*(_protocol_session(url, i, report, i * step, think_s) for i in range(sessions)))
 
 
-def protocol_classroom(url: str, server_pid: int, sessions: int, tmp: Path, ramp_s: float = 0.0,
+def protocol_classroom(url: str, server_pid: int | list[int], sessions: int, tmp: Path, ramp_s: float = 0.0,
                        think_s: float = 0.0, run_log: Path | None = None) -> LoadReport:
     """`classroom()` with the headless protocol client instead of Chromium (same visits, arrivals and think
     times); returns the same LoadReport, its render_s the page-change answer times and slider_s the slider answer

@@ -1,0 +1,77 @@
+"""`deploy/serve.py` started on free loopback ports, for the tests and the load bench: its URL, ports and processes."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from .browser import ROOT
+
+
+def free_ports(count: int) -> int:
+    """A base port with `count` free ports after it."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count < 65535 and all(_free(base + i) for i in range(count + 1)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def healthy(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def serving(tmp_path: Path, *flags: str, replicas: int = 2, env: dict | None = None):
+    """`deploy/serve.py --replicas N *flags` on free ports; yields (url, base port, serve's log file). `env`: more
+    environment for serve and its processes."""
+    base = free_ports(replicas + 2)
+    log_path = tmp_path / "serve.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", str(replicas),
+                             "--port", str(base), *flags], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    url = f"http://127.0.0.1:{base}"
+    try:
+        deadline = time.monotonic() + 180
+        while "serve: ready" not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("serve did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+            time.sleep(0.3)
+        yield url, base, log_path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    if proc.returncode != 0 or "Traceback" in log_path.read_text(errors="replace"):
+        raise AssertionError("serve failed:\n" + log_path.read_text(errors="replace")[-3000:])
+
+
+def replica_pids(log_path: Path) -> dict[int, int]:
+    """port -> pid of the latest process on it, from serve's output."""
+    return {int(port): int(pid) for port, pid in
+            re.findall(r"serve: replica on 127\.0\.0\.1:(\d+) pid (\d+)", log_path.read_text(errors="replace"))}
