@@ -24,14 +24,15 @@ from vitviz.runtime import bench_setup  # noqa: E402
 PHASES = ("health answers", "page HTML loaded", "title drawn", "run finished")
 
 
-def cold_start(browser, cache: str) -> list[float]:
+def cold_start(browser, cache: str, launcher: bool = True) -> list[float]:
     """Seconds from spawn to each of PHASES."""
     from tests.browser import free_port
 
     port = free_port()
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
+    start_cmd = ["ui.launch"] if launcher else ["streamlit", "run", "app.py"]
+    proc = subprocess.Popen([sys.executable, "-m", *start_cmd, "--server.headless", "true", "--server.address", "127.0.0.1",
                              "--server.port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_CACHE": cache})
     try:
@@ -57,20 +58,27 @@ def cold_start(browser, cache: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare", action="store_true",
+                        help="also plain `streamlit run app.py` (no preloading), interleaved with the launcher's runs")
     args = parser.parse_args()
     bench_setup()
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
+    kinds = {"python -m ui.launch (tasks.py run)": True} | ({"streamlit run app.py": False} if args.compare else {})
+    runs: dict[str, list[list[float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as cache, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        runs = [cold_start(browser, cache) for _ in range(args.runs)]
+        for _ in range(args.runs):
+            for kind, launcher in kinds.items():
+                runs[kind].append(cold_start(browser, cache, launcher))
         browser.close()
-    print(f"seconds from spawn, {args.runs} runs")
-    for i, phase in enumerate(PHASES):
-        values = [run[i] for run in runs]
-        print(f"{phase:<20} median {statistics.median(values):.2f}   runs: {' '.join(f'{v:.2f}' for v in values)}")
+    for kind, found in runs.items():
+        print(f"{kind}: seconds from spawn, {args.runs} runs")
+        for i, phase in enumerate(PHASES):
+            values = [run[i] for run in found]
+            print(f"  {phase:<20} median {statistics.median(values):.2f}   runs: {' '.join(f'{v:.2f}' for v in values)}")
 
 
 if __name__ == "__main__":
