@@ -12,9 +12,10 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch
 
+from ui import i18n, teach
 from ui.shell import counted_run, download_progress, sidebar
-from ui import teach
 from ui.stages import STAGES
+from vitviz.i18n import _
 from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory
 
 # Sessions run in parallel threads: each op using every core makes their OpenMP teams spin against each other.
@@ -25,12 +26,13 @@ flush_denormals()  # this run's thread: ~10× slower arithmetic on values below 
 keep_freed_memory()  # forwards and traces reuse freed memory instead of page-faulting fresh memory in
 freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 
-st.set_page_config(page_title="vitviz — how vision transformers see", page_icon=":material/visibility:", layout="wide",
-                   initial_sidebar_state="collapsed" if teach.presenting() else "auto")
+i18n.apply()  # the session's language, before any text of this run
+st.set_page_config(page_title=_("vitviz — how vision transformers see"), page_icon=":material/visibility:",
+                   layout="wide", initial_sidebar_state="collapsed" if teach.presenting() else "auto")
 
-overview = st.Page("pages/overview.py", title="Overview", icon=":material/route:", url_path="overview", default=True)
-stages = [st.Page(s.file, title=s.title, icon=s.icon, url_path=s.key) for s in STAGES]
-page = st.navigation({"vitviz": [overview], "The pipeline": stages})
+overview = st.Page("pages/overview.py", title=_("Overview"), icon=":material/route:", url_path="overview", default=True)
+stages = [st.Page(s.file, title=_(s.title), icon=s.icon, url_path=s.key) for s in STAGES]
+page = st.navigation({"vitviz": [overview], _("The pipeline"): stages})
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server

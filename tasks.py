@@ -6,6 +6,7 @@
     python3 tasks.py bench   # prints the benchmark figures quoted in the README
     python3 tasks.py download [NAME ... | --all] [--to DIR]   # before class: fetch and verify the trained weights
     python3 tasks.py serve --replicas N [--port 8501]   # a school: N processes behind HAProxy, Redis (deploy/serve.py)
+    python3 tasks.py i18n    # after changing visible strings: extract them, update and compile the 中文 catalog (Babel)
 
 Extra arguments go to streamlit (run), pytest (test) or the downloader (download: see vitviz/download.py). Installs are redone only when a requirements file changes.
 """
@@ -43,8 +44,24 @@ def ensure_env(requirements: str) -> None:
     stamp.touch()
 
 
+def i18n() -> int:
+    """Extract every visible string into vitviz/locales/vitviz.pot, merge it into each language's .po (new strings
+    arrive untranslated, removed ones go), compile the .mo files the app reads. Then translate what is empty."""
+    pybabel = [str(PYTHON), "-m", "babel.messages.frontend"]
+    pot = ROOT / "vitviz" / "locales" / "vitviz.pot"
+    steps = [[*pybabel, "extract", "-F", "babel.cfg", "-k", "_", "-k", "N_", "-k", "ngettext:1,2", "--no-location",
+              "--sort-output", "--omit-header", "-o", str(pot), "."],
+             [*pybabel, "update", "-i", str(pot), "-d", str(pot.parent), "-D", "vitviz", "--no-fuzzy-matching",
+              "--ignore-obsolete"],
+             [*pybabel, "compile", "-d", str(pot.parent), "-D", "vitviz", "--statistics"]]
+    for step in steps:
+        if code := subprocess.call(step):
+            return code
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "bench", "download", "serve"}:
+    if not argv or argv[0] not in {"run", "test", "bench", "download", "serve", "i18n"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -61,6 +78,8 @@ def main(argv: list[str]) -> int:
     ensure_env("requirements-test.txt")
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *extra])
+    if command == "i18n":
+        return i18n()
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         print(f"\n== {script.name}", flush=True)
         code = subprocess.call([str(PYTHON), str(script), *extra])

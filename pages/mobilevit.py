@@ -19,13 +19,14 @@ import streamlit as st
 from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
                       stage_header)
 from vitviz.attention import top_predictions
+from vitviz.i18n import _, language, N_, sentences
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold
 from vitviz.viz import mobilevit as mv
 from vitviz.viz.attention import jpeg
 from vitviz.viz.patches import png_bytes
 
-MODELS = {"mobilevit-xxs": "MobileViT-XXS (1.3 M parameters, ImageNet classifier)",
-          "mobilevit-s": "MobileViT-S (5.6 M parameters, ImageNet classifier)"}
+MODELS = {"mobilevit-xxs": N_("MobileViT-XXS (1.3 M parameters, ImageNet classifier)"),
+          "mobilevit-s": N_("MobileViT-S (5.6 M parameters, ImageNet classifier)")}
 # Pictures are drawn about as wide as they are shown in a 1400 px window (the main column is ~910 px wide).
 MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
 HEAD_PX = 320  # each head's attention picture (four in a row, ~215 px each) and the receptive-field pictures
@@ -54,9 +55,10 @@ def _key(*parts) -> str:
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
-# Shared and never mutated: st.cache_data would unpickle the figure, validating it again, on every run.
+# Shared and never mutated: st.cache_data would unpickle the figure, validating it again, on every run. Keyed on the
+# language too: its title and hover text are words.
 @st.cache_resource(max_entries=48, show_spinner=False)
-def _offset_map(key: str, selected: tuple[int, int], _photo, _u: mv.Unfolding):
+def _offset_map(key: str, selected: tuple[int, int], lang: str, _photo, _u: mv.Unfolding):
     return mv.clickable_map(mv.offset_picture(_photo, _u, selected, width=MAP_PX), _u,
                             title=_map_title(_u), height=min(640, int(510 * _u.resized[0] / _u.resized[1]) + 50))
 
@@ -64,7 +66,8 @@ def _offset_map(key: str, selected: tuple[int, int], _photo, _u: mv.Unfolding):
 def _map_title(u: mv.Unfolding) -> str:
     h, w = u.resized
     nh, nw = u.grid
-    return f"{h}×{w} map, {nh}×{nw} = {u.n} patches of {u.ph}×{u.pw} px, P = {u.p} offsets (colours)"
+    return _("{h}×{w} map, {nh}×{nw} = {n} patches of {ph}×{pw} px, P = {p} offsets (colours)").format(
+        h=h, w=w, nh=nh, nw=nw, n=u.n, ph=u.ph, pw=u.pw, p=u.p)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -152,42 +155,43 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 ctx = context()
 stage_header(
     "mobilevit",
-    "MobileViT mixes **convolutions** (local, pixel by pixel) with **transformers** (global). Its block keeps the "
-    "feature map at full resolution: it cuts the map into small ph×pw patches, but instead of turning each patch "
-    "into one token as ViT does, it **unfolds** the map into P = ph·pw sequences — one per pixel position inside a "
-    "patch — and runs attention **across the patches** in each sequence. Then it **folds** the map back and fuses "
-    "it with the input. Here is one block of the real MobileViT on your image.",
+    _("MobileViT mixes **convolutions** (local, pixel by pixel) with **transformers** (global). Its block keeps the "
+      "feature map at full resolution: it cuts the map into small ph×pw patches, but instead of turning each patch "
+      "into one token as ViT does, it **unfolds** the map into P = ph·pw sequences — one per pixel position inside a "
+      "patch — and runs attention **across the patches** in each sequence. Then it **folds** the map back and fuses "
+      "it with the input. Here is one block of the real MobileViT on your image."),
 )
-st.caption("This page has its own model and patch-size controls: the sidebar's ViT model and patch size P are for "
-           "pages 1–5. The sidebar's image and input resolution apply here too.")
+st.caption(_("This page has its own model and patch-size controls: the sidebar's ViT model and patch size P are for "
+             "pages 1–5. The sidebar's image and input resolution apply here too."))
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([5, 8, 3, 3], gap="small")
-    name = c1.selectbox("MobileViT model", list(MODELS), key="mvit", bind="query-params")
-    c1.caption(MODELS[name])
+    name = c1.selectbox(_("MobileViT model"), list(MODELS), key="mvit", bind="query-params")
+    c1.caption(_(MODELS[name]))
     model, warning = get_model(name, ctx.pretrained)
     shown, pixel_values = model_input(ctx, model.preprocessing)
     in_h, in_w = pixel_values.shape[-2:]
     sizes = _stage_sizes(in_h, in_w, model.config.hidden_sizes)
-    stage = c2.radio("MobileViT stage (map H × W × d at this input size)", list(mv.MOBILEVIT_STAGES), key="mvstage",
-                     horizontal=True, bind="query-params",
+    stage = c2.radio(_("MobileViT stage (map H × W × d at this input size)"), list(mv.MOBILEVIT_STAGES),
+                     key="mvstage", horizontal=True, bind="query-params",
                      captions=[f"{h}×{w}×{d} · 1/{2 ** (i + 1)}" for i, (h, w, d) in sizes.items()],
-                     help="The three stages that end in a MobileViT block (stages.2, 3, 4; the paper's layers 3–5). "
-                          "Each sees the image at 1/8, 1/16, 1/32 of the input size.")
+                     help=_("The three stages that end in a MobileViT block (stages.2, 3, 4; the paper's layers "
+                            "3–5). Each sees the image at 1/8, 1/16, 1/32 of the input size."))
     native = model.config.patch_size
-    ph = c3.slider("Patch height ph", 1, PATCH_MAX, native, key="ph", bind="query-params",
-                   help=f"The checkpoint was trained with {native}×{native} patches. The weights do not depend on the "
-                        "patch size, only the unfold/fold layout does.")
-    pw = c4.slider("Patch width pw", 1, PATCH_MAX, native, key="pw", bind="query-params")
+    ph = c3.slider(_("Patch height ph"), 1, PATCH_MAX, native, key="ph", bind="query-params",
+                   help=_("The checkpoint was trained with {native}×{native} patches. The weights do not depend on "
+                          "the patch size, only the unfold/fold layout does.").format(native=native))
+    pw = c4.slider(_("Patch width pw"), 1, PATCH_MAX, native, key="pw", bind="query-params")
 
 if warning:
     st.info(warning, icon=":material/info:")
 if (in_h, in_w) != (model.config.image_size,) * 2:
-    st.caption(f"Input {in_h}×{in_w} px. MobileViT was trained on {model.config.image_size}×{model.config.image_size}; "
-               "set the sidebar's resolution to 256 to see the checkpoint's own sizes (it runs at any size).")
+    st.caption(_("Input {h}×{w} px. MobileViT was trained on {size}×{size}; set the sidebar's resolution to 256 to "
+                 "see the checkpoint's own sizes (it runs at any size).").format(h=in_h, w=in_w,
+                                                                               size=model.config.image_size))
 
 size = f"{in_h}x{in_w}"
-with st.spinner("Running MobileViT once on your image at this patch size…", show_time=True):
+with st.spinner(_("Running MobileViT once on your image at this patch size…"), show_time=True):
     # Keyed on model.source (the hub id or preset actually loaded): a hub fallback never shares keys with real weights.
     features = _trunk(model.source, ctx.image_key, size, model, pixel_values.to(ctx.device))
     run = _run(model.source, ctx.image_key, size, ph, pw, model, features)
@@ -202,15 +206,19 @@ view = _key(model.source, ctx.image_key, size, stage, ph, pw)
 prefix = f"stages.{stage}.block"
 
 # ---- Where the block sits --------------------------------------------------------------------------------
-with st.expander(f"Where this block sits in {name}: every shape, traced live", icon=":material/account_tree:"):
-    rows = [["pixel_values (BGR in [0, 1])", _shape(tuple(pixel_values.shape)), "input"]]
-    rows += [[f"`{t}`", _shape(run.shapes[t]), "MobileNetV2 trunk"] for t in mv.TRUNK_TAPS]
+with st.expander(_("Where this block sits in {name}: every shape, traced live").format(name=name),
+                 icon=":material/account_tree:"):
+    rows = [[_("pixel_values (BGR in [0, 1])"), _shape(tuple(pixel_values.shape)), _("input")]]
+    rows += [[f"`{t}`", _shape(run.shapes[t]), _("MobileNetV2 trunk")] for t in mv.TRUNK_TAPS]
     for i in mv.MOBILEVIT_STAGES:
-        mark = " ← this page" if i == stage else ""
-        rows += [[f"`stages.{i}.block.input`", _shape(run.shapes[f"stages.{i}.block.input"]), f"after the strided MobileNetV2 block{mark}"],
-                 [f"`stages.{i}.block.fused`", _shape(run.shapes[f"stages.{i}.block.fused"]), f"MobileViT block output{mark}"]]
-    st.markdown(_table(["tap", "shape (batch first)", "what"], rows))
-    st.caption("Every shape is read from the traced forward pass (`vitviz.trace`) at this input size and patch size.")
+        mark = " ← " + _("this page") if i == stage else ""
+        rows += [[f"`stages.{i}.block.input`", _shape(run.shapes[f"stages.{i}.block.input"]),
+                  _("after the strided MobileNetV2 block") + mark],
+                 [f"`stages.{i}.block.fused`", _shape(run.shapes[f"stages.{i}.block.fused"]),
+                  _("MobileViT block output") + mark]]
+    st.markdown(_table([_("tap"), _("shape (batch first)"), _("what")], rows))
+    st.caption(_("Every shape is read from the traced forward pass (`vitviz.trace`) at this input size and patch "
+                 "size."))
 
 st.latex(r"\begin{aligned}&X \in \mathbb{R}^{H\times W\times C}\xrightarrow{\ 3\times3,\ 1\times1\ }"
          r"X_L\in\mathbb{R}^{H\times W\times d}\xrightarrow{\text{unfold}}X_U\in\mathbb{R}^{P\times N\times d}"
@@ -218,30 +226,34 @@ st.latex(r"\begin{aligned}&X \in \mathbb{R}^{H\times W\times C}\xrightarrow{\ 3\
          r"&\xrightarrow{\text{fold}}X_F\in\mathbb{R}^{H\times W\times d}\xrightarrow{1\times1}"
          r"\mathbb{R}^{H\times W\times C}\xrightarrow{\text{concat with }X,\ 3\times3}Y\in\mathbb{R}^{H\times W\times C}"
          r"\end{aligned}")
-st.markdown(f"Stage {stage} at this input: **H × W = {h} × {w}**, **C = {C}** channels in, token width "
-            f"**d = {d}**, patch **{ph} × {pw}** → **P = {P}** sequences of **N = {N}** patches, **L = {L}** "
-            f"transformer layers with {heads} heads.")
+st.markdown(_("Stage {stage} at this input: **H × W = {h} × {w}**, **C = {c}** channels in, token width "
+              "**d = {d}**, patch **{ph} × {pw}** → **P = {p}** sequences of **N = {n}** patches, **L = {layers}** "
+              "transformer layers with {heads} heads.").format(stage=stage, h=h, w=w, c=C, d=d, ph=ph, pw=pw, p=P,
+                                                               n=N, layers=L, heads=heads))
 
 # ---- 1. Local representation -----------------------------------------------------------------------------
 def show_local_rep() -> None:
     """local_rep: the 3×3 and 1×1 convolutions, channel by channel (Mehta & Rastegari 2022, §3.1)."""
-    st.subheader("1 · Local representation: 3×3 conv, then 1×1 conv to d")
+    st.subheader(_("1 · Local representation: 3×3 conv, then 1×1 conv to d"))
     st.latex(r"X_L = W_{1\times1} * \operatorname{SiLU}\big(\operatorname{BN}(W_{3\times3} * X)\big)")
     a, b = st.columns(2, gap="medium")
-    conv3 = a.multiselect(f"Channels of the 3×3 conv output (0–{C - 1})", list(range(C)), default=ch3,
-                          max_selections=5, key="mvch3")
-    local = b.multiselect(f"Channels of X_L (0–{d - 1})", list(range(d)), default=ch1, max_selections=5, key="mvch1")
+    conv3 = a.multiselect(_("Channels of the 3×3 conv output (0–{last})").format(last=C - 1), list(range(C)),
+                          default=ch3, max_selections=5, key="mvch3")
+    local = b.multiselect(_("Channels of X_L (0–{last})").format(last=d - 1), list(range(d)), default=ch1,
+                          max_selections=5, key="mvch1")
     st.session_state["_mvch3"], st.session_state["_mvch1"] = conv3, local
-    for label, maps, chosen, tap in (("3×3 conv, BN, SiLU", block.conv3, conv3, "local_conv"),
-                                     ("1×1 conv → X_L", block.taps["local"], local, "local")):
+    for label, maps, chosen, tap in ((_("3×3 conv, BN, SiLU"), block.conv3, conv3, "local_conv"),
+                                     (_("1×1 conv → X_L"), block.taps["local"], local, "local")):
         cols = st.columns(6)
-        cols[0].image(photo, caption="your image (aligned)", width="stretch")
+        cols[0].image(photo, caption=_("your image (aligned)"), width="stretch")
         for col, ch, picture in zip(cols[1:], chosen, _features(_key(view, tap), tuple(chosen), maps)):
-            col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
-    st.caption(f"Each map is {h}×{w}: one cell per feature-map pixel, over the same field of view as the image "
-               f"(stride {2 ** (stage + 1)}: one cell covers {2 ** (stage + 1)}×{2 ** (stage + 1)} input pixels). Colour "
-               "from the channel's minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its "
-               f"8 neighbours ({C} → {C} channels); the 1×1 conv mixes channels only ({C} → d = {d}), no BN, no activation.")
+            col.image(picture, caption=_("{label}: channel {ch}").format(label=label, ch=ch), width="stretch",
+                      output_format="PNG")
+    st.caption(_("Each map is {h}×{w}: one cell per feature-map pixel, over the same field of view as the image "
+                 "(stride {stride}: one cell covers {stride}×{stride} input pixels). Colour from the channel's "
+                 "minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its 8 neighbours "
+                 "({c} → {c} channels); the 1×1 conv mixes channels only ({c} → d = {d}), no BN, no "
+                 "activation.").format(h=h, w=w, stride=2 ** (stage + 1), c=C, d=d))
     st.code(_check(f"{prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]), language=None)
     show_source(MobileViTBlock.local_rep)
 
@@ -249,84 +261,97 @@ def show_local_rep() -> None:
 # ---- 2. Unfold -------------------------------------------------------------------------------------------
 def show_unfold() -> None:
     """unfold: the P sequences of N patches, on a clickable map of offsets (§3.1, Fig. 1b)."""
-    st.subheader("2 · Unfold: P sequences, one per pixel offset")
+    st.subheader(_("2 · Unfold: P sequences, one per pixel offset"))
     if u.needs_resize:
         st.warning(
-            f"**{h} × {w} is not a multiple of the {ph} × {pw} patch.** Before unfolding, MobileViT resizes X_L "
-            f"bilinearly (align_corners=False) **from {h} × {w} up to {hr} × {wr}**, the next multiples; after folding it "
-            f"resizes back **from {hr} × {wr} to {h} × {w}** (no padding, which would need masked attention). The map "
-            "below is the resized one, the one actually unfolded.", icon=":material/aspect_ratio:")
+            _("**{h} × {w} is not a multiple of the {ph} × {pw} patch.** Before unfolding, MobileViT resizes X_L "
+              "bilinearly (align_corners=False) **from {h} × {w} up to {hr} × {wr}**, the next multiples; after "
+              "folding it resizes back **from {hr} × {wr} to {h} × {w}** (no padding, which would need masked "
+              "attention). The map below is the resized one, the one actually unfolded.").format(
+                h=h, w=w, ph=ph, pw=pw, hr=hr, wr=wr), icon=":material/aspect_ratio:")
     st.latex(rf"X_L\in\mathbb{{R}}^{{{hr}\times{wr}\times{d}}}\ \longrightarrow\ X_U\in\mathbb{{R}}^{{P\times N\times d}}"
              rf"=\mathbb{{R}}^{{{P}\times{N}\times{d}}},\qquad P = p_h p_w = {ph}\cdot{pw},\quad "
              rf"N=\frac{{H'W'}}{{P}}=\frac{{{hr}\cdot{wr}}}{{{P}}}")
     st.markdown(
-        f"The traced tensor `{prefix}.unfolded` has shape **{_shape(run.shapes[prefix + '.unfolded'])}** = "
-        f"(batch·P, N, d). Pixel (r, c) goes to sequence **p = (r mod {ph})·{pw} + (c mod {pw})** at position "
-        f"**n = ⌊r/{ph}⌋·{nw} + ⌊c/{pw}⌋**: every sequence holds the pixels that sit at the **same place inside their "
-        "patch**, one from each patch.")
+        _("The traced tensor `{tap}` has shape **{shape}** = (batch·P, N, d). Pixel (r, c) goes to sequence "
+          "**p = (r mod {ph})·{pw} + (c mod {pw})** at position **n = ⌊r/{ph}⌋·{nw} + ⌊c/{pw}⌋**: every sequence "
+          "holds the pixels that sit at the **same place inside their patch**, one from each patch.").format(
+            tap=f"{prefix}.unfolded", shape=_shape(run.shapes[prefix + ".unfolded"]), ph=ph, pw=pw, nw=nw))
 
     left, right = st.columns([3, 2], gap="large")
     with right:
-        st.markdown("**The selected pixel** — click another one on the map, or type it above the tabs:")
+        st.markdown(_("**The selected pixel** — click another one on the map, or type it above the tabs:"))
         i_off, j_off = divmod(p, pw)
         a_patch, b_patch = divmod(n, nw)
         st.markdown(
-            f"Pixel **(r, c) = ({r}, {c})**\n\n"
-            f"- offset **p = ({r} mod {ph})·{pw} + ({c} mod {pw}) = {i_off}·{pw} + {j_off} = {p}** "
-            f"(row {i_off}, column {j_off} inside its patch)\n"
-            f"- patch **n = ⌊{r}/{ph}⌋·{nw} + ⌊{c}/{pw}⌋ = {a_patch}·{nw} + {b_patch} = {n}** "
-            f"(patch row {a_patch}, column {b_patch})\n\n"
-            f"So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {N} pixels marked in black on the map.")
+            _("Pixel **(r, c) = ({r}, {c})**").format(r=r, c=c) + "\n\n- "
+            + _("offset **p = ({r} mod {ph})·{pw} + ({c} mod {pw}) = {i}·{pw} + {j} = {p}** (row {i}, column {j} "
+                "inside its patch)").format(r=r, c=c, ph=ph, pw=pw, i=i_off, j=j_off, p=p) + "\n- "
+            + _("patch **n = ⌊{r}/{ph}⌋·{nw} + ⌊{c}/{pw}⌋ = {a}·{nw} + {b} = {n}** (patch row {a}, column "
+                "{b})").format(r=r, c=c, ph=ph, pw=pw, nw=nw, a=a_patch, b=b_patch, n=n) + "\n\n"
+            + _("So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {count} pixels "
+                "marked in black on the map.").format(r=r, c=c, p=p, n=n, count=N))
         st.markdown(_table(["", "[0]", "[1]", "[2]"],
                            [[f"X_L[{r}, {c}, :]", *(f"{x:+.4f}" for x in block.resized[:3, r, c])],
                             [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in block.taps["unfolded"][p, n, :3])]]))
-        st.caption(f"The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced `unfolded`).")
-        st.image(_legend(ph, pw), caption=f"One {ph}×{pw} patch: offset p (and row, col inside the patch)",
+        st.caption(_("The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced "
+                     "`unfolded`).").format(d=d))
+        st.image(_legend(ph, pw), caption=_("One {ph}×{pw} patch: offset p (and row, col inside the patch)").format(
+                     ph=ph, pw=pw),
                  width=min(260, 56 * pw + 8), output_format="PNG")
     with left:
-        st.plotly_chart(_offset_map(view, (r, c), shown, u), key=_chart_key(view), on_select="rerun", selection_mode="points",
+        st.plotly_chart(_offset_map(view, (r, c), language(), shown, u), key=_chart_key(view), on_select="rerun",
+                        selection_mode="points",
                         config={"displayModeBar": False})  # a click target: zoom and pan only get in the way
-        st.caption("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe"
-                   + ("; colours repeat after 8 offsets, the numbers do not" if P > 8 else "") + "). Thick black lines "
-                   "separate patches. The large frame is the selected pixel; the pixels marked in black are its sequence. "
-                   "Hover any pixel for its (p, n).")
+        st.caption(sentences(
+            _("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe; "
+              "colours repeat after 8 offsets, the numbers do not).") if P > 8 else
+            _("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe)."),
+            _("Thick black lines separate patches. The large frame is the selected pixel; the pixels marked in black "
+              "are its sequence. Hover any pixel for its (p, n).")))
     channel = ch1[0] if ch1 else 0
     st.plotly_chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (p, n)), key="mv-unfolded",
                     config={"displaylogo": False})
-    st.caption(f"The traced X_U for channel {channel} (the first channel chosen for X_L on the first tab): one row per sequence, "
-               f"its {N} patches in raster order. The framed cell is the selected pixel.")
+    st.caption(_("The traced X_U for channel {channel} (the first channel chosen for X_L on the first tab): one row "
+                 "per sequence, its {n} patches in raster order. The framed cell is the selected pixel.").format(
+                     channel=channel, n=N))
     show_source(MobileViTBlock.unfold, unfold, patch_multiple)
 
 
 # ---- 3. Global representation ----------------------------------------------------------------------------
 def show_global_rep() -> None:
     """global_rep: one pixel's attention across the patches at its offset, per head (§3.1)."""
-    st.subheader("3 · Global representation: attention across the patches")
+    st.subheader(_("3 · Global representation: attention across the patches"))
     st.latex(r"X_G(p) = \operatorname{Transformer}^{L}\big(X_U(p)\big),\ \ 1\le p\le P:\quad "
              r"x \leftarrow x + \operatorname{MSA}(\operatorname{LN}(x)),\ \ x \leftarrow x + \operatorname{FFN}(\operatorname{LN}(x))")
     st.markdown(
-        f"The **same** transformer (pre-norm: LayerNorm *before* attention and before the MLP) runs on each of the "
-        f"P = {P} sequences separately — as a batch of {P}. In sequence p = {p}, the selected pixel is token n = {n} "
-        f"and attends to the **{N} pixels at the same offset** in every patch, and to nothing else: the other "
-        f"{P - 1} offsets are out of its reach in this step.")
+        _("The **same** transformer (pre-norm: LayerNorm *before* attention and before the MLP) runs on each of the "
+          "P = {sequences} sequences separately — as a batch of {sequences}. In sequence p = {p}, the selected pixel "
+          "is token n = {n} and attends to the **{patches} pixels at the same offset** in every patch, and to nothing "
+          "else: the other {others} offsets are out of its reach in this step.").format(
+            sequences=P, p=p, n=n, patches=N, others=P - 1))
     _clamp("mvl", 1, L)
-    layer = st.slider("Transformer layer", 1, L, 1, key="mvl", bind="query-params",
-                      help=f"Stage {stage} has L = {L} layers (`{prefix}.layers.0` … `layers.{L - 1}`).") - 1
+    layer = st.slider(_("Transformer layer"), 1, L, 1, key="mvl", bind="query-params",
+                      help=_("Stage {stage} has L = {layers} layers (`{prefix}.layers.0` … `layers.{last}`).").format(
+                          stage=stage, layers=L, prefix=prefix, last=L - 1)) - 1
     att_rows, pictures = _heads(_key(view, "heads"), layer, p, n, block, shown)
     cols = st.columns(heads)
     for hd, (col, picture, row) in enumerate(zip(cols, pictures, att_rows)):
-        col.image(picture, width="stretch", caption=f"head {hd + 1} · {row.min():.4f} – {row.max():.4f}")
+        col.image(picture, width="stretch",
+                  caption=_("head {h}").format(h=hd + 1) + f" · {row.min():.4f} – {row.max():.4f}")
     st.caption(
-        f"Row n = {n} of the attention matrix of sequence p = {p} in layer {layer + 1}, per head: softmax(q·kᵀ/√{d // heads}) "
-        f"over the N = {N} patches, computed from the traced q and k (`{prefix}.layers.{layer}.attn.q/k`, shape "
-        f"{_shape(run.shapes[f'{prefix}.layers.{layer}.attn.q'])}). Each patch is tinted by the weight of its offset-{p} "
-        f"pixel (outlined in white), stretched from the head's smallest weight (dark) to its largest (bright): the "
-        f"range is under each picture. Uniform attention would give each patch 1/N = {1 / N:.4f}. The framed pixel is "
-        "the query.")
+        _("Row n = {n} of the attention matrix of sequence p = {p} in layer {layer}, per head: softmax(q·kᵀ/√{dh}) "
+          "over the N = {patches} patches, computed from the traced q and k (`{tap}`, shape {shape}). Each patch is "
+          "tinted by the weight of its offset-{p} pixel (outlined in white), stretched from the head's smallest "
+          "weight (dark) to its largest (bright): the range is under each picture. Uniform attention would give "
+          "each patch 1/N = {uniform:.4f}. The framed pixel is the query.").format(
+            n=n, p=p, layer=layer + 1, dh=d // heads, patches=N, tap=f"{prefix}.layers.{layer}.attn.q/k",
+            shape=_shape(run.shapes[f"{prefix}.layers.{layer}.attn.q"]), uniform=1 / N))
     if not ctx.pretrained or warning:
-        st.caption("Random weights: every weight is close to 1/N, so the stretched colours show noise. With *Trained "
-                   "weights* in the sidebar you see what a trained MobileViT attends to.")
-    download_array(f"Attention rows, stage {stage}, layer {layer + 1}, p = {p}, n = {n} (heads × N)", att_rows,
+        st.caption(_("Random weights: every weight is close to 1/N, so the stretched colours show noise. With "
+                     "*Trained weights* in the sidebar you see what a trained MobileViT attends to."))
+    download_array(_("Attention rows, stage {stage}, layer {layer}, p = {p}, n = {n} (heads × N)").format(
+                       stage=stage, layer=layer + 1, p=p, n=n), att_rows,
                    f"mobilevit-s{stage}-l{layer + 1}-p{p}-n{n}")
     show_source(MobileViTBlock.global_rep)
 
@@ -334,7 +359,7 @@ def show_global_rep() -> None:
 # ---- 4. Fold ---------------------------------------------------------------------------------------------
 def show_fold() -> None:
     """fold: the exact inverse of unfold, checked live; the resize around it (§3.1)."""
-    st.subheader("4 · Fold: the exact inverse of unfold")
+    st.subheader(_("4 · Fold: the exact inverse of unfold"))
     st.latex(r"X_F = \operatorname{fold}(X_G),\qquad \operatorname{fold}\big(\operatorname{unfold}(X)\big) = X")
     lines = [
         _check(f"fold(unfold(X_L)) vs X_L  ({d}×{hr}×{wr}{', resized' if u.needs_resize else ''})",
@@ -344,104 +369,117 @@ def show_fold() -> None:
         _check("fold(traced `global_`) vs traced `folded`", block.checks["fold"]),
     ]
     st.code("\n".join(lines), language=None)
-    st.markdown("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold only "
-                "moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the difference is "
-                "0, not merely small.")
+    st.markdown(_("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold "
+                  "only moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the "
+                  "difference is 0, not merely small."))
     if u.needs_resize:
         st.markdown(
-            f"**The resize is the one lossy step.** Before: X_L is **{h} × {w}**; resized up to **{hr} × {wr}** for "
-            f"unfolding; after folding, resized back to **{h} × {w}**. Resizing X_L up and straight back down is not "
-            f"the identity: max |Δ| = **{block.checks['resize_round_trip']:.3g}** on this map. With a patch that divides "
-            "H and W (or an input size that makes it divide) there is no resize at all.")
+            _("**The resize is the one lossy step.** Before: X_L is **{h} × {w}**; resized up to **{hr} × {wr}** for "
+              "unfolding; after folding, resized back to **{h} × {w}**. Resizing X_L up and straight back down is "
+              "not the identity: max |Δ| = **{diff:.3g}** on this map. With a patch that divides H and W (or an "
+              "input size that makes it divide) there is no resize at all.").format(
+                h=h, w=w, hr=hr, wr=wr, diff=block.checks["resize_round_trip"]))
     else:
-        st.markdown(f"{h} × {w} is a multiple of {ph} × {pw}: no resize, fold lands exactly on the block's grid.")
+        st.markdown(_("{h} × {w} is a multiple of {ph} × {pw}: no resize, fold lands exactly on the block's "
+                      "grid.").format(h=h, w=w, ph=ph, pw=pw))
     show_source(MobileViTBlock.fold, fold)
 
 
 # ---- 5. Fusion -------------------------------------------------------------------------------------------
 def show_fusion() -> None:
     """fusion: 1×1 conv back to C, concatenation with the input, 3×3 conv (§3.1)."""
-    st.subheader("5 · Fusion: back to C channels, concatenate with the input, 3×3 conv")
+    st.subheader(_("5 · Fusion: back to C channels, concatenate with the input, 3×3 conv"))
     st.latex(r"Y = \operatorname{SiLU}\Big(\operatorname{BN}\big(W_{3\times3} * [\,X \,\Vert\, "
              r"\operatorname{SiLU}(\operatorname{BN}(W_{1\times1} * X_F))\,]\big)\Big)")
     st.markdown(_table(
-        ["step", "tensor", "shape"],
-        [["block input X (kept for the concatenation)", f"`{prefix}.input`", _shape(run.shapes[prefix + ".input"])],
-         ["folded X_F", f"`{prefix}.folded`", _shape(run.shapes[prefix + ".folded"])],
-         [f"1×1 conv d → C ({d} → {C})", f"`{prefix}.projected`", _shape(run.shapes[prefix + ".projected"])],
-         ["concatenate [X, projected]", "(computed inside `fusion`)", f"(1, {2 * C}, {h}, {w})"],
-         [f"3×3 conv 2C → C ({2 * C} → {C}) = block output", f"`{prefix}.fused`", _shape(run.shapes[prefix + ".fused"])]]))
+        [_("step"), _("tensor"), _("shape")],
+        [[_("block input X (kept for the concatenation)"), f"`{prefix}.input`", _shape(run.shapes[prefix + ".input"])],
+         [_("folded X_F"), f"`{prefix}.folded`", _shape(run.shapes[prefix + ".folded"])],
+         [_("1×1 conv d → C ({d} → {c})").format(d=d, c=C), f"`{prefix}.projected`",
+          _shape(run.shapes[prefix + ".projected"])],
+         [_("concatenate [X, projected]"), _("(computed inside `fusion`)"), f"(1, {2 * C}, {h}, {w})"],
+         [_("3×3 conv 2C → C ({c2} → {c}) = block output").format(c2=2 * C, c=C), f"`{prefix}.fused`",
+          _shape(run.shapes[prefix + ".fused"])]]))
     for label, maps, tap in (("projected", block.taps["projected"], "projected"), ("fused", block.taps["fused"], "fused")):
         cols = st.columns(6)
-        cols[0].image(photo, caption="your image (aligned)", width="stretch")
+        cols[0].image(photo, caption=_("your image (aligned)"), width="stretch")
         for col, ch, picture in zip(cols[1:], ch3, _features(_key(view, tap), tuple(ch3), maps)):
-            col.image(picture, caption=f"{label}: channel {ch}", width="stretch", output_format="PNG")
+            col.image(picture, caption=_("{label}: channel {ch}").format(label=label, ch=ch), width="stretch",
+                      output_format="PNG")
     st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
                        _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
             language=None)
-    st.caption("Channels as chosen for the 3×3 conv on the first tab (both have C channels).")
+    st.caption(_("Channels as chosen for the 3×3 conv on the first tab (both have C channels)."))
     show_source(MobileViTBlock.fusion)
 
 
 # ---- 6. Receptive field ------------------------------------------------------------------------------
 def show_receptive_field() -> None:
     """What one output pixel of the block depends on (§3.1: every pixel sees every pixel)."""
-    st.subheader("6 · Every pixel sees every pixel")
+    st.subheader(_("6 · Every pixel sees every pixel"))
     out_r, out_c = min(r, h - 1), min(c, w - 1)
     picture, seen, conv_picture, conv_seen = _receptive(_key(view, "rf"), h, w, ph, pw, (out_r, out_c), shown)
     everyone = mv.sees_everything(h, w, ph, pw)
     a, b = st.columns([2, 3], gap="large")
     a.image(picture, width="stretch",
-            caption=f"The whole block: output pixel ({out_r}, {out_c}) depends on {seen} of the {h * w} block-input "
-                    f"pixels ({seen / (h * w):.0%}); the rest hatched red")
+            caption=_("The whole block: output pixel ({r}, {c}) depends on {seen} of the {total} block-input pixels "
+                      "({share:.0%}); the rest hatched red").format(r=out_r, c=out_c, seen=seen, total=h * w,
+                                                                     share=seen / (h * w)))
     a.image(conv_picture, width="stretch",
-            caption=f"Its two 3×3 convs alone, without attention: {conv_seen} pixels (a 5×5 window, clipped at the border)")
+            caption=_("Its two 3×3 convs alone, without attention: {seen} pixels (a 5×5 window, clipped at the "
+                      "border)").format(seen=conv_seen))
+    if everyone:
+        verdict = _("With this {ph}×{pw} patch, **every output pixel depends on every input pixel**: a single block "
+                    "already has a global receptive field, at the map's full resolution.")
+    elif seen == h * w:
+        verdict = _("With this {ph}×{pw} patch, output pixel ({r}, {c}) depends on every input pixel, **but not "
+                    "every output pixel does**: some near the border miss a few input pixels (try the corner "
+                    "(0, 0)).")
+    else:
+        verdict = _("With this {ph}×{pw} patch, **{missing} input pixels are out of reach** of this output pixel in "
+                    "one block: the patch is larger than the convolutions can bridge, so some offsets never meet "
+                    "(try a pixel far from the border, or a smaller patch). The checkpoint's 2×2 patch avoids this.")
     b.markdown(
-        f"Follow output pixel ({out_r}, {out_c}) backwards through the block:\n"
-        "1. The **fusion 3×3 conv** reads the folded map and the input in its 3×3 neighbourhood.\n"
-        f"2. Each of those folded pixels came out of **attention across all {N} patches** at its own offset — 3 × 3 "
-        "neighbouring pixels sit at 3 × 3 different offsets.\n"
-        "3. Each of those attended pixels was computed by the **local 3×3 conv** from its own neighbourhood, which "
-        "covers the offsets next to it.\n\n"
-        f"Together they reach up to 5 consecutive offsets per axis, fewer at the border: patches of at most 3 px let every "
-        f"output pixel see every input pixel, 4 and 5 px leave gaps near the border, larger ones everywhere. With this "
-        f"{ph}×{pw} patch, "
-        + ("**every output pixel depends on every input pixel**: a single block already has a global receptive field, "
-           "at the map's full resolution." if everyone else
-           f"output pixel ({out_r}, {out_c}) depends on every input pixel, **but not every output pixel does**: some "
-           "near the border miss a few input pixels (try the corner (0, 0))." if seen == h * w else
-           f"**{h * w - seen} input pixels are out of reach** of this output pixel in one block: the patch is larger "
-           "than the convolutions can bridge, so some offsets never meet (try a pixel far from the border, or a smaller "
-           "patch). The checkpoint's 2×2 patch avoids this.")
-        + "\n\n**Against ViT:** one ViT attention layer also lets every token see every token, but a token is a whole "
-        "P×P patch squeezed into one vector by the patch embedding: the output is one vector per patch and the pixels "
-        "inside a patch are never told apart again. MobileViT keeps a vector for every pixel: attention moves information "
-        "between patches, the convolutions move it between the offsets inside a patch, and the spatial order is kept "
-        "by construction — which is why it needs no position embeddings.")
+        _("Follow output pixel ({r}, {c}) backwards through the block:").format(r=out_r, c=out_c) + "\n1. "
+        + _("The **fusion 3×3 conv** reads the folded map and the input in its 3×3 neighbourhood.") + "\n2. "
+        + _("Each of those folded pixels came out of **attention across all {n} patches** at its own offset — 3 × 3 "
+            "neighbouring pixels sit at 3 × 3 different offsets.").format(n=N) + "\n3. "
+        + _("Each of those attended pixels was computed by the **local 3×3 conv** from its own neighbourhood, which "
+            "covers the offsets next to it.") + "\n\n"
+        + sentences(_("Together they reach up to 5 consecutive offsets per axis, fewer at the border: patches of at "
+                       "most 3 px let every output pixel see every input pixel, 4 and 5 px leave gaps near the "
+                       "border, larger ones everywhere."),
+                     verdict.format(ph=ph, pw=pw, r=out_r, c=out_c, missing=h * w - seen)) + "\n\n"
+        + _("**Against ViT:** one ViT attention layer also lets every token see every token, but a token is a whole "
+            "P×P patch squeezed into one vector by the patch embedding: the output is one vector per patch and the "
+            "pixels inside a patch are never told apart again. MobileViT keeps a vector for every pixel: attention "
+            "moves information between patches, the convolutions move it between the offsets inside a patch, and "
+            "the spatial order is kept by construction — which is why it needs no position embeddings."))
     show_source(mv.dependency_mask)
 
 
 # ---- 7. Cost ---------------------------------------------------------------------------------------------
 def show_cost() -> None:
     """The cost of attention across patches against ViT's and per-pixel attention (§3.1)."""
-    st.subheader("7 · What attention costs here")
+    st.subheader(_("7 · What attention costs here"))
     cost = mv.attention_cost(u, d)
     st.latex(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}\quad\text{vs}\quad"
              r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}\quad\text{vs}\quad"
              r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
     st.markdown(_table(
-        ["attention over …", "sequences × tokens", "multiply-adds per layer (QKᵀ and A·V)", f"× L = {L} layers"],
-        [[f"MobileViT: P = {P} sequences of N = {N} patches", f"{P} × {N}", f"2·P·N²·d = **{_mults(cost.mobilevit)}**",
-          _mults(cost.mobilevit * L)],
-         [f"ViT-style: the N = {N} patches as tokens", f"1 × {N}", f"2·N²·d = {_mults(cost.vit_patches)}",
+        [_("attention over …"), _("sequences × tokens"), _("multiply-adds per layer (QKᵀ and A·V)"),
+         _("× L = {layers} layers").format(layers=L)],
+        [[_("MobileViT: P = {p} sequences of N = {n} patches").format(p=P, n=N), f"{P} × {N}",
+          f"2·P·N²·d = **{_mults(cost.mobilevit)}**", _mults(cost.mobilevit * L)],
+         [_("ViT-style: the N = {n} patches as tokens").format(n=N), f"1 × {N}", f"2·N²·d = {_mults(cost.vit_patches)}",
           _mults(cost.vit_patches * L)],
-         [f"every one of the {hr}×{wr} = {hr * wr} pixels as a token", f"1 × {hr * wr}",
-          f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels * L)]]))
+         [_("every one of the {hr}×{wr} = {pixels} pixels as a token").format(hr=hr, wr=wr, pixels=hr * wr),
+          f"1 × {hr * wr}", f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels * L)]]))
     st.markdown(
-        f"With d = {d}. MobileViT pays **P = {P}×** the patch-token attention, and in exchange keeps every pixel; "
-        f"attention over all pixels would cost **{cost.vit_pixels / cost.mobilevit:.0f}×** more again "
-        f"(= P). Larger patches make attention cheaper (N²P = (H'W')²/P), but patches over 3 px along an axis leave "
-        "gaps in the receptive field (previous tab).")
+        _("With d = {d}. MobileViT pays **P = {p}×** the patch-token attention, and in exchange keeps every pixel; "
+          "attention over all pixels would cost **{ratio:.0f}×** more again (= P). Larger patches make attention "
+          "cheaper (N²P = (H'W')²/P), but patches over 3 px along an axis leave gaps in the receptive field "
+          "(previous tab).").format(d=d, p=P, ratio=cost.vit_pixels / cost.mobilevit))
 
 
 # ---- the selected pixel (read by several steps), then the steps, one tab each: only the open tab is computed and
@@ -458,29 +496,32 @@ st.session_state.setdefault("mvc", wr // 2)
 _apply_click(view, (hr, wr))
 with st.container(border=True):
     r1, r2, r3 = st.columns([2, 2, 5], gap="medium")
-    r = int(r1.number_input(f"Selected pixel: row r (0–{hr - 1})", 0, hr - 1, step=1, key="mvr", bind="query-params"))
-    c = int(r2.number_input(f"column c (0–{wr - 1})", 0, wr - 1, step=1, key="mvc", bind="query-params"))
+    r = int(r1.number_input(_("Selected pixel: row r (0–{last})").format(last=hr - 1), 0, hr - 1, step=1, key="mvr",
+                            bind="query-params"))
+    c = int(r2.number_input(_("column c (0–{last})").format(last=wr - 1), 0, wr - 1, step=1, key="mvc",
+                            bind="query-params"))
     p, n = u.locate(r, c)
-    r3.markdown(f"Pixel ({r}, {c}) of the {hr}×{wr} map sits at **offset p = {p}** of **patch n = {n}**. The unfold "
-                "tab shows where, and lets you click another pixel; the attention and receptive-field tabs follow it.")
+    r3.markdown(_("Pixel ({r}, {c}) of the {hr}×{wr} map sits at **offset p = {p}** of **patch n = {n}**. The unfold "
+                  "tab shows where, and lets you click another pixel; the attention and receptive-field tabs follow "
+                  "it.").format(r=r, c=c, hr=hr, wr=wr, p=p, n=n))
 lazy_tabs("mobilevit", (show_local_rep, show_unfold, show_global_rep, show_fold, show_fusion, show_receptive_field,
                         show_cost))
 
 # ---- 8. Predictions --------------------------------------------------------------------------------------
-st.subheader("8 · What the model predicts")
+st.subheader(_("8 · What the model predicts"))
 if run.logits is not None:
     import torch
 
     top = top_predictions(torch.from_numpy(run.logits), model.config.labels)
-    st.dataframe(pd.DataFrame(top, columns=["class", "probability"]), hide_index=True,
-                 column_config={"probability": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    probability = _("probability")
+    st.dataframe(pd.DataFrame(top, columns=[_("class"), probability]), hide_index=True,
+                 column_config={probability: st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
     if not ctx.pretrained or warning:
-        st.caption("Random weights: these classes are arbitrary (the preset's labels are placeholders), and so are "
-                   "the probabilities. With *Trained weights* on they are real ImageNet "
-                   "predictions.")
+        st.caption(_("Random weights: these classes are arbitrary (the preset's labels are placeholders), and so are "
+                     "the probabilities. With *Trained weights* on they are real ImageNet predictions."))
     elif (ph, pw) != (native, native):
-        st.caption(f"The checkpoint was trained with {native}×{native} patches; at {ph}×{pw} its predictions may "
-                   "degrade.")
+        st.caption(_("The checkpoint was trained with {native}×{native} patches; at {ph}×{pw} its predictions may "
+                     "degrade.").format(native=native, ph=ph, pw=pw))
 else:
-    st.info(f"{name} has no classifier head.", icon=":material/label_off:")
+    st.info(_("{name} has no classifier head.").format(name=name), icon=":material/label_off:")
 stage_footer("mobilevit")

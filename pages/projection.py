@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -10,8 +11,12 @@ import torch.nn.functional as F
 
 from ui.shell import context, get_model, selected_patch, show_notes, show_source, stage_footer, stage_header, vit_input
 from vitviz import embeddings as emb
+from vitviz.i18n import _, language, sentences
 from vitviz.models.vit import ViT, resize_patch_kernel
 from vitviz.viz import embeddings as viz
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 def picture(where, data: bytes, **kwargs) -> None:
@@ -22,7 +27,7 @@ def picture(where, data: bytes, **kwargs) -> None:
 ctx = context()
 vin = vit_input(ctx)
 model = vin.model
-original, _ = get_model(ctx.model_name, ctx.pretrained)
+original = get_model(ctx.model_name, ctx.pretrained)[0]
 trained = getattr(original, "source", ctx.model_name) != ctx.model_name  # loaded from a checkpoint, not a preset
 P, C, D = model.config.patch_size, model.config.channels, model.config.dim
 P0 = vin.checkpoint_patch
@@ -61,8 +66,9 @@ def projection_data(cache_key: str, _model, _pixel_values) -> dict:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def filter_pictures(key: str, _weight) -> dict:
-    """The first filters and the top 28 principal components as mosaics (ViT Fig. 7 left), PNG when ≤ 390 KB.
+def filter_pictures(key: str, lang: str, _weight) -> dict:
+    """The first filters and the top 28 principal components as mosaics (ViT Fig. 7 left), PNG when ≤ 390 KB, and
+    the explained-variance bar chart (its axis titles in `lang`, the run's language).
 
     Random filters are incompressible noise, so for large P fewer are shown: at most ~120 000 filter pixels.
     """
@@ -96,8 +102,9 @@ def pca_colours(cache_key: str, stage: str, grid: tuple[int, int], patch: int, _
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # a shared figure: nobody mutates it, no copy per run
-def token_figure(cache_key: str, r0: int, c0: int, rows: int, cols: int, selected: int, _tokens: np.ndarray) -> "go.Figure":
-    """Heatmap of tokens[r0:r0+rows, c0:c0+cols] with the selected patch's row framed."""
+def token_figure(cache_key: str, r0: int, c0: int, rows: int, cols: int, selected: int, lang: str,
+                 _tokens: np.ndarray) -> "go.Figure":
+    """Heatmap of tokens[r0:r0+rows, c0:c0+cols] with the selected patch's row framed (its titles in `lang`)."""
     view = _tokens[r0 : r0 + rows, c0 : c0 + cols]
     fig = viz.token_heatmap(view, r0, c0, height=min(640, max(360, 3 * view.shape[0])))
     if r0 <= selected < r0 + view.shape[0]:
@@ -134,9 +141,9 @@ def image_jpeg(cache_key: str, _image, width: int, height: int) -> bytes:
 
 stage_header(
     "projection",
-    "Every flattened patch **x_p** (a vector of P·P·C pixel values) is multiplied by one learned matrix **E** and "
-    "becomes a **token** of D numbers. The same E is used for every patch. This page shows E, proves that the "
-    "checkpoint's Conv2d is exactly this matrix multiply, and shows the tokens it produces for your image.",
+    _("Every flattened patch **x_p** (a vector of P·P·C pixel values) is multiplied by one learned matrix **E** and "
+      "becomes a **token** of D numbers. The same E is used for every patch. This page shows E, proves that the "
+      "checkpoint's Conv2d is exactly this matrix multiply, and shows the tokens it produces for your image."),
 )
 show_notes(vin)
 data = projection_data(vin.cache_key, model, vin.pixel_values)
@@ -144,36 +151,43 @@ tokens = data["tokens"]
 assert tokens.shape == (N, D)
 
 # ---- 1. The equation with the live numbers --------------------------------------------------------------------
-st.header("x_p E: one matrix multiply per patch")
+st.header(_("x_p E: one matrix multiply per patch"))
 m = st.columns([0.9, 1, 0.8, 1.1, 1.4])
-m[0].metric("Patches N", f"{N:,}", help=f"grid {gh} × {gw}")
-m[1].metric("Patch vector P²·C", f"{P * P * C:,}", help=f"{P}·{P}·{C}")
-m[2].metric("Token width D", f"{D}")
-m[3].metric("Parameters of E", f"{P * P * C * D + D:,}", help=f"{P * P * C}·{D} weights + {D} biases")
-m[4].metric("Tokens (N, D)", f"({tokens.shape[0]}, {tokens.shape[1]})")
+m[0].metric(_("Patches N"), f"{N:,}", help=_("grid {gh} × {gw}").format(gh=gh, gw=gw))
+m[1].metric(_("Patch vector P²·C"), f"{P * P * C:,}", help=f"{P}·{P}·{C}")
+m[2].metric(_("Token width D"), f"{D}")
+m[3].metric(_("Parameters of E"), f"{P * P * C * D + D:,}",
+            help=_("{inputs}·{d} weights + {d} biases").format(inputs=P * P * C, d=D))
+m[4].metric(_("Tokens (N, D)"), f"({tokens.shape[0]}, {tokens.shape[1]})")
 st.latex(
     r"\underbrace{X_p}_{%d\times%d}\;\underbrace{E}_{%d\times%d}\;+\;\underbrace{b}_{1\times%d}"
     r"\;=\;\underbrace{X_pE + b}_{%d\times%d}\qquad x_p^i E \in \mathbb{R}^{D}"
     % (N, P * P * C, P * P * C, D, D, N, D)
 )
-st.caption(f"X_p: the {N} flattened patches of the previous page, one per row (tap `flat`, shape {data['flat_shape']}). "
-           f"Each token is {P * P * C} multiply-adds per output number: {N * P * P * C * D / 1e6:,.1f} M multiply-adds in all.")
+st.caption(sentences(
+    _("X_p: the {n} flattened patches of the previous page, one per row (tap `flat`, shape {shape}).").format(
+        n=N, shape=data["flat_shape"]),
+    _("Each token is {per} multiply-adds per output number: {total:,.1f} M multiply-adds in all.").format(
+        per=P * P * C, total=N * P * P * C * D / 1e6),
+))
 
 # ---- 2. Conv2d is the same linear map ---------------------------------------------------------------------------
-st.header("Conv2d(kernel = stride = P) is the same matrix")
+st.header(_("Conv2d(kernel = stride = P) is the same matrix"))
 left, right = st.columns([3, 2])
 with left:
     st.markdown(
-        f"Checkpoints store E as a convolution with {D} output channels, kernel {P}×{P} and stride {P}: the kernel "
-        f"slides without overlap, so each output pixel is the dot product of one whole patch with one filter — "
-        f"exactly a row of X_p times a column of E. Reshaping the kernel `(D, C, P, P) = {data['weight_shape']}` "
-        f"to `(D, P·P·C) = {data['matrix_shape']}` in the flattening's `(p1 p2 c)` order gives the Linear weight."
+        _("Checkpoints store E as a convolution with {d} output channels, kernel {p}×{p} and stride {p}: the kernel "
+          "slides without overlap, so each output pixel is the dot product of one whole patch with one filter — "
+          "exactly a row of X_p times a column of E. Reshaping the kernel `(D, C, P, P) = {weight}` "
+          "to `(D, P·P·C) = {matrix}` in the flattening's `(p1 p2 c)` order gives the Linear weight.").format(
+            d=D, p=P, weight=data["weight_shape"], matrix=data["matrix_shape"])
     )
 with right:
-    st.metric("max |Conv2d − Linear| over all tokens", f"{data['diff']:.2e}",
-              help="float32 rounding: the two sum the same products in a different order")
-    st.caption(f"…on {N * D:,} numbers whose largest magnitude is {data['scale']:.3g}: identical up to float32 rounding "
-               f"(relative {data['diff'] / max(data['scale'], 1e-30):.1e}).")
+    st.metric(_("max |Conv2d − Linear| over all tokens"), f"{data['diff']:.2e}",
+              help=_("float32 rounding: the two sum the same products in a different order"))
+    st.caption(_("…on {count:,} numbers whose largest magnitude is {scale:.3g}: identical up to float32 rounding "
+                 "(relative {relative:.1e}).").format(count=N * D, scale=data["scale"],
+                                                       relative=data["diff"] / max(data["scale"], 1e-30)))
 st.code(
     f"conv   = model.patch_embed(pixel_values)         # Conv2d: (1, {D}, {gh}, {gw})\n"
     f"conv   = conv.flatten(2).transpose(1, 2)         # (1, {N}, {D}), as transformers does\n"
@@ -183,59 +197,72 @@ st.code(
 show_source(ViT.projection_matrix, ViT.project, emb.conv_tokens)
 
 # ---- 3. The filters and their principal components ----------------------------------------------------------
-st.header(f"E as {D} filters of {P}×{P}×{C}")
-pics = filter_pictures(weights_key, model.patch_embed.weight)
+st.header(_("E as {d} filters of {p}×{p}×{c}").format(d=D, p=P, c=C))
+pics = filter_pictures(weights_key, language(), model.patch_embed.weight)
 left, right = st.columns(2)
 with left:
-    st.subheader(f"The first {pics['count']} filters")
+    st.subheader(_("The first {count} filters").format(count=pics["count"]))
     picture(st, pics["filters"], width="stretch")
-    st.caption(f"Filters 0–{pics['count'] - 1} of {D}, row by row; each shown as an RGB patch scaled to its own min–max "
-               "(grey = 0 weight only if the filter is balanced).")
+    st.caption(_("Filters 0–{last} of {d}, row by row; each shown as an RGB patch scaled to its own min–max "
+                 "(grey = 0 weight only if the filter is balanced).").format(last=pics["count"] - 1, d=D))
 with right:
-    st.subheader(f"Top {pics['k']} principal components")
+    st.subheader(_("Top {k} principal components").format(k=pics["k"]))
     picture(st, pics["pca"], width="stretch")
-    st.caption(f"Rows of E reshaped to {P}×{P}×{C}, centred, SVD; components 1–{pics['k']} left to right, row by row "
-               "(ViT paper Fig. 7 left).")
+    st.caption(_("Rows of E reshaped to {p}×{p}×{c}, centred, SVD; components 1–{k} left to right, row by row "
+                 "(ViT paper Fig. 7 left).").format(p=P, c=C, k=pics["k"]))
 st.plotly_chart(pics["bar"], key="explained", config={"displayModeBar": False})
 if trained:
-    st.markdown("These are **trained** weights. In the ViT paper the top components look like smooth, low-frequency "
-                "patterns — a basis for the fine structure inside a patch, much like the first layer of a CNN.")
+    st.markdown(_("These are **trained** weights. In the ViT paper the top components look like smooth, low-frequency "
+                  "patterns — a basis for the fine structure inside a patch, much like the first layer of a CNN."))
 else:
-    st.markdown("These are **random** weights (the offline sandbox): the filters are noise and the variance is spread "
-                "almost evenly over the components. With *Trained weights* in the sidebar you see the smooth, "
-                "low-frequency components a trained ViT learns (ViT paper Fig. 7 left).")
+    st.markdown(_("These are **random** weights (the offline sandbox): the filters are noise and the variance is "
+                  "spread almost evenly over the components. With *Trained weights* in the sidebar you see the smooth, "
+                  "low-frequency components a trained ViT learns (ViT paper Fig. 7 left)."))
 show_source(emb.filter_pca, emb.pca)
 
 # ---- 4. Another patch size: the kernel is resampled -----------------------------------------------------------
-st.header("When P is not the checkpoint's patch size")
+st.header(_("When P is not the checkpoint's patch size"))
 if P == P0:
-    st.info(f"P = {P} is the checkpoint's own patch size: E is used exactly as trained. Move the sidebar's patch-size "
-            "slider to see how the kernel is adapted.", icon=":material/info:")
+    st.info(_("P = {p} is the checkpoint's own patch size: E is used exactly as trained. Move the sidebar's "
+              "patch-size slider to see how the kernel is adapted.").format(p=P), icon=":material/info:")
 else:
-    st.markdown(
-        f"The checkpoint's kernel is {P0}×{P0}. For {P}×{P} patches vitviz does what FlexiViT (Beyer et al. 2023, §3.4) "
-        f"does: **PI-resize**. With B the bilinear resize of a {P0}×{P0} patch to {P}×{P}, the new kernel is "
-        f"w′ = pinv(B)ᵀ w, chosen so that ⟨B x, w′⟩ = ⟨x, w⟩ — an enlarged patch gives the same token the original "
-        f"patch gave{' (exact, since B only enlarges)' if P > P0 else '; when shrinking this holds only in the least-squares sense'}. "
-        "Every other weight is the checkpoint's. Nothing is retrained: deeper layers still expect the original patches."
-    )
-    i = st.columns([2, 3])[0].slider("Filter to compare", 0, D - 1, 0, key="proj_filter")
+    if P > P0:
+        why = _("With B the bilinear resize of a {p0}×{p0} patch to {p}×{p}, the new kernel is w′ = pinv(B)ᵀ w, chosen "
+                "so that ⟨B x, w′⟩ = ⟨x, w⟩ — an enlarged patch gives the same token the original patch gave (exact, "
+                "since B only enlarges).")
+    else:
+        why = _("With B the bilinear resize of a {p0}×{p0} patch to {p}×{p}, the new kernel is w′ = pinv(B)ᵀ w, chosen "
+                "so that ⟨B x, w′⟩ = ⟨x, w⟩ — an enlarged patch gives the same token the original patch gave; when "
+                "shrinking this holds only in the least-squares sense.")
+    st.markdown(sentences(
+        _("The checkpoint's kernel is {p0}×{p0}. For {p}×{p} patches vitviz does what FlexiViT (Beyer et al. 2023, "
+          "§3.4) does: **PI-resize**.").format(p0=P0, p=P),
+        why.format(p0=P0, p=P),
+        _("Every other weight is the checkpoint's. Nothing is retrained: deeper layers still expect the original "
+          "patches."),
+    ))
+    i = st.columns([2, 3])[0].slider(_("Filter to compare"), 0, D - 1, 0, key="proj_filter")
     big = 256
     a, b, c = st.columns(3)
     (png0, lo0, hi0), (png1, lo1, hi1) = kernel_pictures(weights_key, i, original.patch_embed.weight, model.patch_embed.weight, big)
-    picture(a, png0, width=big, caption=f"checkpoint filter {i}: {P0}×{P0}, values {lo0:.3g} … {hi0:.3g}")
-    picture(b, png1, width=big, caption=f"PI-resized filter {i}: {P}×{P}, values {lo1:.3g} … {hi1:.3g}")
+    picture(a, png0, width=big, caption=_("checkpoint filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(
+        i=i, p=P0, lo=lo0, hi=hi0))
+    picture(b, png1, width=big, caption=_("PI-resized filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(
+        i=i, p=P, lo=lo1, hi=hi1))
     sel = selected_patch(vin)
     r, col = divmod(sel, gw)
     diff, scale = pi_check(vin.cache_key, sel, original.patch_embed.weight, model.patch_embed.weight, vin.pixel_values)
     with c:
-        st.metric("max |⟨Bx, w′⟩ − ⟨x, w⟩| over all filters", f"{diff:.2e}")
-        st.caption(f"x: your selected patch {sel} (row {r}, column {col}) resampled to {P0}×{P0}; Bx: x enlarged back "
-                   f"to {P}×{P} bilinearly. Tokens reach {scale:.3g} in magnitude.")
+        st.metric(_("max |⟨Bx, w′⟩ − ⟨x, w⟩| over all filters"), f"{diff:.2e}")
+        st.caption(sentences(
+            _("x: your selected patch {index} (row {row}, column {col}) resampled to {p0}×{p0}; Bx: x enlarged back "
+              "to {p}×{p} bilinearly.").format(index=sel, row=r, col=col, p0=P0, p=P),
+            _("Tokens reach {scale:.3g} in magnitude.").format(scale=scale),
+        ))
     show_source(ViT.with_patch_size, resize_patch_kernel, emb.pi_resize_check)
 
 # ---- 5. The token matrix -------------------------------------------------------------------------------------
-st.header(f"The tokens: an N × D = {N} × {D} matrix")
+st.header(_("The tokens: an N × D = {n} × {d} matrix").format(n=N, d=D))
 budget = viz.MAX_HEATMAP_CELLS
 row_blocks = -(-N // max(1, budget // 16)) if N * 16 > budget else 1
 rows_per = -(-N // row_blocks)
@@ -244,62 +271,77 @@ cols_per = -(-D // col_blocks)
 controls = st.columns(2)
 cb = rb = 0
 if col_blocks > 1:
-    cb = controls[0].selectbox("Dimensions shown", range(col_blocks), key="proj_dims",
+    cb = controls[0].selectbox(_("Dimensions shown"), range(col_blocks), key="proj_dims",
                                format_func=lambda k: f"{k * cols_per}–{min(D, (k + 1) * cols_per) - 1}")
 if row_blocks > 1:
-    rb = controls[1].selectbox("Tokens shown", range(row_blocks), key="proj_rows",
+    rb = controls[1].selectbox(_("Tokens shown"), range(row_blocks), key="proj_rows",
                                format_func=lambda k: f"{k * rows_per}–{min(N, (k + 1) * rows_per) - 1}")
 r0, c0 = rb * rows_per, cb * cols_per
 view = tokens[r0 : r0 + rows_per, c0 : c0 + cols_per]
 sel = selected_patch(vin)
-st.plotly_chart(token_figure(vin.cache_key, r0, c0, rows_per, cols_per, sel, tokens), key="tokens",
+st.plotly_chart(token_figure(vin.cache_key, r0, c0, rows_per, cols_per, sel, language(), tokens), key="tokens",
                 config={"displayModeBar": False})
-shown_note = "" if view.size == tokens.size else (
-    f" To keep the chart under 400 KB it shows {view.shape[0]} tokens × {view.shape[1]} dimensions at a time "
-    f"({view.size:,} of {tokens.size:,} numbers); pick another block above, or download all of them.")
-st.caption(f"Row i is token x_p^i E + b for patch i (raster order); the black frame marks your selected patch {sel}. "
-           f"Hover for values.{shown_note}")
+shown_note = [] if view.size == tokens.size else [
+    _("To keep the chart under 400 KB it shows {rows} tokens × {cols} dimensions at a time ({shown:,} of {total:,} "
+      "numbers); pick another block above, or download all of them.").format(
+        rows=view.shape[0], cols=view.shape[1], shown=view.size, total=tokens.size)]
+st.caption(sentences(
+    _("Row i is token x_p^i E + b for patch i (raster order); the black frame marks your selected patch "
+      "{index}.").format(index=sel),
+    _("Hover for values."),
+    *shown_note,
+))
 downloads = st.columns(2)
-downloads[0].download_button("All tokens (N × D) · CSV", lambda: csv_bytes(tokens), f"tokens_{N}x{D}.csv", "text/csv",
+downloads[0].download_button(_("All tokens (N × D)") + " · CSV", lambda: csv_bytes(tokens), f"tokens_{N}x{D}.csv", "text/csv",
                              on_click="ignore", key="tokens_csv")
-downloads[1].download_button("All tokens (N × D) · NPY", lambda: npy_bytes(tokens), f"tokens_{N}x{D}.npy",
+downloads[1].download_button(_("All tokens (N × D)") + " · NPY", lambda: npy_bytes(tokens), f"tokens_{N}x{D}.npy",
                              "application/octet-stream", on_click="ignore", key="tokens_npy")
 
 # ---- 6. Principal components of the tokens as colours -------------------------------------------------------
-st.header("The tokens' top three principal components as colours")
-stage = st.radio("Tokens from", ["projection", "last"], horizontal=True, key="proj_pca_stage",
-                 format_func={"projection": "this page: x_p E + b", "last": f"after all {len(model.blocks)} encoder layers"}.get)
+st.header(_("The tokens' top three principal components as colours"))
+stage = st.radio(_("Tokens from"), ["projection", "last"], horizontal=True, key="proj_pca_stage",
+                 format_func={"projection": _("this page: x_p E + b"),
+                              "last": _("after all {layers} encoder layers").format(layers=len(model.blocks))}.get)
 if stage == "last" and N + 1 > emb.MAX_LAYER_TOKENS:
-    st.info(f"{N + 1:,} tokens are too many to run all encoder layers on interactively (attention grows with the square "
-            "of the sequence length): showing the projection's tokens. Choose a larger patch size or a lower resolution.",
-            icon=":material/speed:")
+    st.info(sentences(
+        _("{tokens:,} tokens are too many to run all encoder layers on interactively (attention grows with the square "
+          "of the sequence length): showing the projection's tokens.").format(tokens=N + 1),
+        _("Choose a larger patch size or a lower resolution."),
+    ), icon=":material/speed:")
     stage = "projection"
-with st.spinner(f"Running all {len(model.blocks)} encoder layers on {N + 1:,} tokens…", show_time=True):
+with st.spinner(_("Running all {layers} encoder layers on {tokens:,} tokens…").format(layers=len(model.blocks),
+                                                                                      tokens=N + 1), show_time=True):
     pca_png, explained, red = pca_colours(vin.cache_key, stage, (gh, gw), P, model, vin.pixel_values, tokens)
 left, right = st.columns(2)
 picture(left, image_jpeg(vin.cache_key, vin.shown, gw * P, gh * P), width="stretch",
-           caption=f"the input, cropped to the {gh}×{gw} whole patches the model reads ({gh * P}×{gw * P} px)")
+        caption=_("the input, cropped to the {gh}×{gw} whole patches the model reads ({height}×{width} px)").format(
+            gh=gh, gw=gw, height=gh * P, width=gw * P))
 picture(right, pca_png, width="stretch",
-            caption=f"red, green, blue = principal components 1, 2, 3 of the {N} tokens "
-                    f"({', '.join(f'{100 * e:.1f}%' for e in explained)} of the variance); one square per patch")
+        caption=_("red, green, blue = principal components 1, 2, 3 of the {n} tokens ({shares} of the variance); one "
+                  "square per patch").format(n=N, shares=", ".join(f"{100 * e:.1f}%" for e in explained)))
 corr = float(np.corrcoef(red, data["brightness"])[0, 1]) if red.std() > 0 and data["brightness"].std() > 0 else 0.0
 if stage == "projection":
-    st.markdown(
-        "Right after the projection each token depends only on its own patch's pixels, through one linear map, so "
-        "these colours describe pixels, not objects: here red (component 1) correlates with the patches' mean pixel "
-        f"value at **r = {corr:+.2f}**"
-        + (" — it is essentially brightness. " if abs(corr) > 0.8 else ". ")
-        + "What makes DINO famous is the **last layer**: there, with pretrained weights, the first components separate "
-        "the object from the background and its parts from each other (choose *after all encoder layers* above). "
-        + ("" if trained else "With the random weights shown now, the deep tokens carry no such meaning: mostly noise.")
-    )
+    if abs(corr) > 0.8:
+        colours = _("Right after the projection each token depends only on its own patch's pixels, through one linear "
+                    "map, so these colours describe pixels, not objects: here red (component 1) correlates with the "
+                    "patches' mean pixel value at **r = {r:+.2f}** — it is essentially brightness.")
+    else:
+        colours = _("Right after the projection each token depends only on its own patch's pixels, through one linear "
+                    "map, so these colours describe pixels, not objects: here red (component 1) correlates with the "
+                    "patches' mean pixel value at **r = {r:+.2f}**.")
+    st.markdown(sentences(
+        colours.format(r=corr),
+        _("What makes DINO famous is the **last layer**: there, with pretrained weights, the first components separate "
+          "the object from the background and its parts from each other (choose *after all encoder layers* above)."),
+        "" if trained else _("With the random weights shown now, the deep tokens carry no such meaning: mostly noise."),
+    ))
 else:
     st.markdown(
-        ("With these pretrained weights, tokens of the same object part point in similar directions after the encoder, "
-         "so the colours group into parts of the scene." if trained else
-         "These are **random** weights: nothing was learned, so the colours carry no meaning beyond what leaks through "
-         "the residual connections from the pixels. With pretrained DINO weights the same picture separates the "
-         "object from the background.")
+        _("With these pretrained weights, tokens of the same object part point in similar directions after the "
+          "encoder, so the colours group into parts of the scene.") if trained else
+        _("These are **random** weights: nothing was learned, so the colours carry no meaning beyond what leaks "
+          "through the residual connections from the pixels. With pretrained DINO weights the same picture separates "
+          "the object from the background.")
     )
 show_source(emb.tokens_pca_rgb)
 stage_footer("projection")

@@ -15,6 +15,7 @@ import vitviz
 from ui.shell import (ENCODER_TOKEN_LIMIT, VIT_MODELS, context, download_array, lazy_tabs, show_notes, show_source,
                       stage_footer, stage_header, vit_input)
 from vitviz import norms
+from vitviz.i18n import _
 from vitviz.models.vit import PRESETS, ViT
 from vitviz.viz import attention as att_viz
 from vitviz.viz import norms as viz
@@ -59,7 +60,7 @@ def _neighbour_picture(cache_key: str, _tr: norms.NormTrace, _image, patch: int)
 
 def _weights(one) -> str:
     """Which weights a compared model shows, in two words (the full reason is in the page's note)."""
-    return "trained weights" if one.model.source in vitviz.HUB_IDS.values() else "**random weights**"
+    return _("trained weights") if one.model.source in vitviz.HUB_IDS.values() else _("**random weights**")
 
 
 def _outlier_counts(tr: norms.NormTrace) -> list[int]:
@@ -70,34 +71,35 @@ ctx = context()
 vin = vit_input(ctx)
 stage_header(
     "registers",
-    "After every layer each token is a vector; its **L2 norm** ‖z‖ says how large it is. In large ViTs a few "
-    "**patch tokens on dull background** end up with norms many times larger than the rest: the model has "
-    "repurposed them to store global information, and their patch is lost. *Vision Transformers Need Registers* "
-    "(Darcet et al., ICLR 2024) found them and gave the model a few extra tokens, **registers**, to use instead. "
-    "Look for them on your image, layer by layer, with and without registers.",
+    _("After every layer each token is a vector; its **L2 norm** ‖z‖ says how large it is. In large ViTs a few "
+      "**patch tokens on dull background** end up with norms many times larger than the rest: the model has "
+      "repurposed them to store global information, and their patch is lost. *Vision Transformers Need Registers* "
+      "(Darcet et al., ICLR 2024) found them and gave the model a few extra tokens, **registers**, to use instead. "
+      "Look for them on your image, layer by layer, with and without registers."),
 )
 show_notes(vin)
 model = vin.model
 random_weights = getattr(model, "source", None) in vitviz.HUB_IDS
 if random_weights:
-    st.warning("**Random weights.** Untrained tokens all have about the same norm, so the histogram has one mode and "
-               "no patch stands out: that is the expected picture here, not a failure. With **Trained weights** you "
-               "see what training does to the norms.", icon=":material/casino:")
+    st.warning(_("**Random weights.** Untrained tokens all have about the same norm, so the histogram has one mode "
+                 "and no patch stands out: that is the expected picture here, not a failure. With **Trained weights** "
+                 "you see what training does to the norms."), icon=":material/casino:")
 gh, gw = vin.grid
 n, p, pre = gh * gw, vin.patch_size, model.config.prefix
 if n + pre > ENCODER_TOKEN_LIMIT:
-    st.error(f"This input makes {n:,} patches: a pass through all layers would take minutes on this computer. "
-             "Choose a larger patch size P or a lower resolution in the sidebar.", icon=":material/memory:")
+    st.error(_("This input makes {n:,} patches: a pass through all layers would take minutes on this computer. "
+               "Choose a larger patch size P or a lower resolution in the sidebar.").format(n=n), icon=":material/memory:")
     stage_footer("registers")
     st.stop()
 
-with st.spinner("Running the model once on your image (every layer's tokens)…", show_time=True):
+with st.spinner(_("Running the model once on your image (every layer's tokens)…"), show_time=True):
     tr = _norms(vin.cache_key, model, vin.pixel_values)
 depth = tr.depth
 if not 1 <= int(st.session_state.get("nlayer") or depth) <= depth:
     st.session_state["nlayer"] = depth
-layer = st.slider("Layer", 1, depth, value=depth, key="nlayer", bind="query-params",
-                  help="The norms after this encoder layer (before the final LayerNorm, which would equalise them).") - 1
+layer = st.slider(_("Layer"), 1, depth, value=depth, key="nlayer", bind="query-params",
+                  help=_("The norms after this encoder layer (before the final LayerNorm, which would equalise "
+                         "them).")) - 1
 
 
 def token_norms() -> None:
@@ -105,39 +107,44 @@ def token_norms() -> None:
     values = tr.patch_norms(layer)
     picture, count, split = _norm_picture(vin.cache_key, layer, tr, vin.shown, p)
     m = st.columns(4)
-    m[0].metric("High-norm patches", f"{count} of {n:,}", help="Patches above the valley of the histogram")
-    m[1].metric("Median patch norm", f"{np.median(values):.1f}")
-    m[2].metric("Largest patch norm", f"{values.max():.1f}", help=f"{values.max() / np.median(values):.1f}× the median")
+    m[0].metric(_("High-norm patches"), _("{count} of {n:,}").format(count=count, n=n),
+                help=_("Patches above the valley of the histogram"))
+    m[1].metric(_("Median patch norm"), f"{np.median(values):.1f}")
+    m[2].metric(_("Largest patch norm"), f"{values.max():.1f}",
+                help=_("{ratio:.1f}× the median").format(ratio=values.max() / np.median(values)))
     reg = tr.norms[layer, 1:pre]
-    m[3].metric(f"Norms of the {pre - 1} registers" if pre > 1 else "CLS norm",
+    m[3].metric(_("Norms of the {n} registers").format(n=pre - 1) if pre > 1 else _("CLS norm"),
                 (f"{reg.min():.0f} – {reg.max():.0f}" if reg.max() - reg.min() >= 0.5 else f"{reg.mean():.0f}") if pre > 1
-                else f"{tr.norms[layer, 0]:.1f}", help="Each register's norm is marked on the histogram" if pre > 1 else None)
+                else f"{tr.norms[layer, 0]:.1f}", help=_("Each register's norm is marked on the histogram") if pre > 1 else None)
     left, right = st.columns(2, gap="large")
-    left.image(picture, width="stretch", caption=f"‖z‖ of every patch after layer {layer + 1} (bright = large); "
-                                                  "high-norm patches outlined in red")
+    left.image(picture, width="stretch", caption=_("‖z‖ of every patch after layer {layer} (bright = large); "
+                                                   "high-norm patches outlined in red").format(layer=layer + 1))
     with right:
-        st.plotly_chart(viz.histogram_figure(split, tr.norms[layer, 1:pre], title=f"Patch norms after layer {layer + 1}"),
+        st.plotly_chart(viz.histogram_figure(split, tr.norms[layer, 1:pre],
+                                             title=_("Patch norms after layer {layer}").format(layer=layer + 1)),
                         key="norm-hist", theme=None, config={"displaylogo": False})
     if split.threshold is None:
-        st.info(f"**One mode at layer {layer + 1}:** no patch norm stands clear of the others (the widest gap is "
-                f"{split.gap:.1f} standard deviations of the lower group; {norms.MIN_GAP:g} would count as a second mode).",
+        st.info(_("**One mode at layer {layer}:** no patch norm stands clear of the others (the widest gap is "
+                  "{gap:.1f} standard deviations of the lower group; {min_gap:g} would count as a second mode).").format(
+                    layer=layer + 1, gap=split.gap, min_gap=norms.MIN_GAP),
                 icon=":material/equalizer:")
     else:
-        st.markdown(f"**Two modes at layer {layer + 1}:** {count} patches ({count / n:.1%}) lie above the valley at "
-                    f"‖z‖ = {split.threshold:.1f}, a gap of {split.gap:.1f} standard deviations of the others.")
+        st.markdown(_("**Two modes at layer {layer}:** {count} patches ({share:.1%}) lie above the valley at "
+                      "‖z‖ = {threshold:.1f}, a gap of {gap:.1f} standard deviations of the others.").format(
+            layer=layer + 1, count=count, share=count / n, threshold=split.threshold, gap=split.gap))
     st.plotly_chart(viz.depth_figure(tr.norms, pre, _outlier_counts(tr), layer + 1), key="norm-depth", theme=None,
                     config={"displaylogo": False})
     st.latex(r"\lVert z_i^{(l)} \rVert_2 = \Big(\sum_{d=1}^{D} \big(z_{i,d}^{(l)}\big)^2\Big)^{1/2}"
              r"\qquad\text{threshold} = \text{valley of the histogram between Otsu's two classes}")
-    st.markdown(
+    st.markdown(_(
         "The paper drew a fixed line at 150 for its ViT-g; the right line differs per model and layer, so it is "
         "computed here from your image: Otsu's method splits the norms into two groups, and the line goes in the "
         "middle of the emptiest bins between them — only when the upper group is small (≤ 25 %) and stands clear "
         "of the rest. **Where the paper saw artifacts:** in DINOv2 from ViT-L up (not in S or B), in OpenCLIP and "
         "DeiT-III at B and L, from about a third of the depth on; not in the original DINO. A small model or a "
         "random one showing none is a finding too — compare DINOv2-L with and without registers (a 1.2 GB download "
-        "each) to see them appear and vanish.")
-    download_array(f"Token norms (layers × {pre + n} tokens)", tr.norms, "token-norms")
+        "each) to see them appear and vanish."))
+    download_array(_("Token norms (layers × {tokens} tokens)").format(tokens=pre + n), tr.norms, "token-norms")
     show_source(norms.valley_split, norms.trace_norms)
 
 
@@ -149,24 +156,24 @@ def neighbours() -> None:
     r = norms.pearson(tr.neighbours, values)
     left, right = st.columns(2, gap="large")
     left.image(_neighbour_picture(vin.cache_key, tr, vin.shown, p), width="stretch",
-               caption="Cosine similarity of each patch embedding x_p E to its 4 neighbours (bright = 1, alike)")
+               caption=_("Cosine similarity of each patch embedding x_p E to its 4 neighbours (bright = 1, alike)"))
     right.image(_norm_picture(vin.cache_key, layer, tr, vin.shown, p)[0], width="stretch",
-                caption=f"‖z‖ after layer {layer + 1}, high-norm patches outlined")
+                caption=_("‖z‖ after layer {layer}, high-norm patches outlined").format(layer=layer + 1))
     m = st.columns(3)
-    m[0].metric("Correlation (similarity, norm)", f"{r:+.2f}", help="Pearson r over all patches")
+    m[0].metric(_("Correlation (similarity, norm)"), f"{r:+.2f}", help=_("Pearson r over all patches"))
     if outliers.any():
-        m[1].metric("Similarity of high-norm patches", f"{tr.neighbours[outliers].mean():.3f}")
-        m[2].metric("Similarity of the others", f"{tr.neighbours[~outliers].mean():.3f}")
+        m[1].metric(_("Similarity of high-norm patches"), f"{tr.neighbours[outliers].mean():.3f}")
+        m[2].metric(_("Similarity of the others"), f"{tr.neighbours[~outliers].mean():.3f}")
     else:
-        m[1].metric("High-norm patches", "none at this layer")
+        m[1].metric(_("High-norm patches"), _("none at this layer"))
     st.latex(r"s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}{\lVert e_i\rVert\,\lVert e_j\rVert},"
              r"\qquad e_i = x_p^i E\ \text{(before E_pos)},\ \ \mathcal N(i) = \text{up, down, left, right}")
-    st.markdown(
+    st.markdown(_(
         "Darcet et al. (§2.1, Fig. 5) found that high-norm tokens appear on patches that are **redundant**: right after "
         "the patch embedding they are very similar to their four neighbours (sky, wall, blur). The model can overwrite "
         "such a patch without losing much — and uses it as scratch memory for global information. Here the "
         "correlation is computed on your image; with trained DINOv2-L you should see the outlined patches on the "
-        "brightest areas of the left picture.")
+        "brightest areas of the left picture."))
     show_source(norms.neighbour_similarity)
 
 
@@ -177,32 +184,36 @@ def _pair() -> tuple[str, str]:
 def with_without() -> None:
     """The same image through DINOv2 without and with registers: last-layer CLS attention and norms."""
     pair = _pair()
-    st.markdown(f"The same image through **{VIT_MODELS[pair[0]]}** and **{VIT_MODELS[pair[1]]}**, at this page's "
-                "resolution and P = 14. Top: the last layer's CLS attention to the patches (mean of the heads); "
-                "bottom: the last layer's token norms with the high-norm patches outlined.")
+    st.markdown(_("The same image through **{without}** and **{with_registers}**, at this page's resolution and "
+                  "P = 14. Top: the last layer's CLS attention to the patches (mean of the heads); bottom: the last "
+                  "layer's token norms with the high-norm patches outlined.").format(
+        without=_(VIT_MODELS[pair[0]]), with_registers=_(VIT_MODELS[pair[1]])))
     columns = st.columns(2, gap="large")
     for column, name in zip(columns, pair):
         other = vit_input(replace(ctx, model_name=name, patch_size=14))
         with column:
-            st.markdown(f"**{VIT_MODELS[name]}** · {_weights(other)}")
-            with st.spinner(f"Running {name}…", show_time=True):
+            st.markdown(f"**{_(VIT_MODELS[name])}** · {_weights(other)}")
+            with st.spinner(_("Running {model}…").format(model=name), show_time=True):
                 tr_other = _norms(other.cache_key, other.model, other.pixel_values)
             last = tr_other.depth - 1
             values = tr_other.patch_norms(last)
             picture, count, split = _norm_picture(other.cache_key, last, tr_other, other.shown, 14)
             cls = tr_other.cls_attention.mean(0)
             st.image(_cls_picture(other.cache_key, tr_other, other.shown, 14), width="stretch",
-                     caption=f"CLS attention, last layer · {cls[tr_other.prefix:].sum():.1%} to patches"
-                             + (f", {cls[1:tr_other.prefix].sum():.1%} to the registers" if tr_other.prefix > 1 else ""))
+                     caption=_("CLS attention, last layer · {share:.1%} to patches").format(
+                         share=cls[tr_other.prefix:].sum())
+                     + (_(", {share:.1%} to the registers").format(share=cls[1:tr_other.prefix].sum())
+                        if tr_other.prefix > 1 else ""))
             st.image(picture, width="stretch",
-                     caption=f"‖z‖ after the last layer · {count} high-norm patches · largest {values.max():.0f}, "
-                             f"median {np.median(values):.0f}"
-                             + (" · registers " + ", ".join(f"{x:.0f}" for x in tr_other.norms[last, 1:tr_other.prefix])
-                                if tr_other.prefix > 1 else ""))
-    st.markdown(
+                     caption=_("‖z‖ after the last layer · {count} high-norm patches · largest {largest:.0f}, "
+                               "median {median:.0f}").format(count=count, largest=values.max(), median=np.median(values))
+                     + (" · " + _("registers {values}").format(
+                         values=", ".join(f"{x:.0f}" for x in tr_other.norms[last, 1:tr_other.prefix]))
+                        if tr_other.prefix > 1 else ""))
+    st.markdown(_(
         "With registers, the paper's DINOv2-L loses its high-norm patches: the large norms move into the registers, "
         "the CLS attention stops jumping to background spots and outlines the object, and dense tasks get better "
-        "(Darcet et al., Fig. 1, 7 and Table 2). Small models show little either way.")
+        "(Darcet et al., Fig. 1, 7 and Table 2). Small models show little either way."))
     show_source(ViT.add_registers)
 
 
@@ -213,35 +224,38 @@ def _colours(cache_key: str, threshold: float, _features_tensor, grid: tuple[int
 
 def colours() -> None:
     """DINOv2's Fig. 1: the first three principal components of the last layer's patch features as RGB."""
-    threshold = st.slider("Foreground threshold on the first component", 0.0, 1.0, 0.5, 0.05, key="fgth",
-                          bind="query-params", help="Patches whose first component (scaled to 0…1) is above it are "
-                                                    "foreground; the rest is drawn black.")
-    compare = st.toggle("Side by side: DINO, DINOv2 and DINOv2 with registers", key="fgcmp", bind="query-params")
+    threshold = st.slider(_("Foreground threshold on the first component"), 0.0, 1.0, 0.5, 0.05, key="fgth",
+                          bind="query-params", help=_("Patches whose first component (scaled to 0…1) is above it are "
+                                                      "foreground; the rest is drawn black."))
+    compare = st.toggle(_("Side by side: DINO, DINOv2 and DINOv2 with registers"), key="fgcmp", bind="query-params")
     shown = [(ctx.model_name, vin)] if not compare else [  # vit_input's caches make the current model's free
         (name, vit_input(replace(ctx, model_name=name, patch_size=PRESETS[name].patch_size))) for name in COMPARED]
     columns = st.columns(len(shown) + (0 if compare else 1), gap="medium")
     if not compare:
-        columns[0].image(vin.shown, width="stretch", caption="The input")
+        columns[0].image(vin.shown, width="stretch", caption=_("The input"))
         columns = columns[1:]
     for column, (name, one) in zip(columns, shown):
         with column:
             features = _features(one.cache_key, one.model, one.pixel_values)
             out = _colours(one.cache_key, float(threshold), features, one.grid)
-            st.plotly_chart(viz.colour_figure(out.rgb, out.components, out.foreground, title=VIT_MODELS[name]),
+            st.plotly_chart(viz.colour_figure(out.rgb, out.components, out.foreground, title=_(VIT_MODELS[name])),
                             key=f"colours-{name}", theme=None, config={"displaylogo": False})
-            st.caption(f"{int(out.foreground.sum())} of {out.foreground.size} patches foreground · the 3 components "
-                       f"explain {out.explained.sum():.0%} of the foreground's variance · {_weights(one)}")
+            st.caption(_("{foreground} of {n} patches foreground · the 3 components explain {share:.0%} of the "
+                         "foreground's variance · {weights}").format(
+                foreground=int(out.foreground.sum()), n=out.foreground.size, share=out.explained.sum(),
+                weights=_weights(one)))
     st.latex(r"u = \operatorname{minmax}(\bar F v_1),\quad \text{fg} = \{i : u_i > t\},\quad "
              r"\text{RGB}_i = \operatorname{minmax}\big(\bar F_{\text{fg}}\, [v_1'\, v_2'\, v_3']\big)_i")
-    st.caption("F̄: the last layer's patch features after the final LayerNorm, centred (N × D); v₁: their first principal "
-               "direction; v′₁…v′₃: the first three of the foreground patches alone; minmax scales each column to 0…1.")
-    st.markdown(
+    st.caption(_("F̄: the last layer's patch features after the final LayerNorm, centred (N × D); v₁: their first "
+                 "principal direction; v′₁…v′₃: the first three of the foreground patches alone; minmax scales each "
+                 "column to 0…1."))
+    st.markdown(_(
         "Each patch's last-layer feature (D numbers) is reduced to three by **PCA**, and the three become red, green "
         "and blue. First, one PCA over all patches: its first component separates foreground from background "
         "(its sign is arbitrary, so it is flipped to make most border patches background); then a second PCA on the "
         "foreground patches alone gives the colours, each channel scaled to 0…1. Trained DINOv2 paints matching "
         "parts of objects in matching colours (Oquab et al. 2024, Fig. 1); random weights give colours without "
-        "meaning. Hover a patch for its three component values.")
+        "meaning. Hover a patch for its three component values."))
     show_source(norms.feature_colours)
 
 

@@ -2,7 +2,6 @@
 the layer slider, the comparisons, the registers on the attention page, and a model switch that resets P."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 

@@ -411,7 +411,7 @@ def test_attention_rows_sum_to_one_and_taps_agree(checkpoints):
     assert t[f"{block}.windows"].shape == (2 * 30, 16, 16)
     assert torch.equal(t[f"{block}.labels"], region_labels(20, 24, 4, 2))
     assert torch.equal(t[f"{block}.mask"], shift_mask(20, 24, 4, 2))
-    assert f"stages.0.blocks.0.mask" not in t and not t["stages.0.blocks.0.labels"].any()
+    assert "stages.0.blocks.0.mask" not in t and not t["stages.0.blocks.0.labels"].any()
     q, k = t[f"{block}.attn.q"], t[f"{block}.attn.k"]
     scores = q @ k.transpose(-2, -1) * 8**-0.5 + t[f"{block}.rel_bias"] + t[f"{block}.mask"].repeat(2, 1, 1)[:, None]
     torch.testing.assert_close(t[f"{block}.attn.probs"], scores.softmax(-1), rtol=RTOL, atol=ATOL)

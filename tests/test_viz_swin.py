@@ -20,7 +20,6 @@ from vitviz.models.swin import (
     resize_bias_table,
     shift_mask,
     window_and_shift,
-    window_partition,
 )
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz.trace import trace

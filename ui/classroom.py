@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from vitviz.i18n import _
+
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 7
 EXPIRY_S = 3 * 3600
@@ -143,7 +145,7 @@ class MemoryClassStore(ClassStore):
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
 
 
 def normalise(code: str) -> str:
@@ -175,7 +177,7 @@ class RedisClassStore(ClassStore):
         try:
             return work(self._redis)
         except self._errors as err:
-            raise ClassUnavailable(f"The class server (Redis) does not answer: {err}") from None
+            raise ClassUnavailable(_("The class server (Redis) does not answer: {error}").format(error=err)) from None
 
     def _touch(self, pipe, code: str) -> None:
         for key in self._keys(code):

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from vitviz.i18n import _, language
 from vitviz.viz.patches import PatchGrid, denormalize, fit_height, grid_figure
 
 from .shell import VitInput, select_patch
@@ -62,9 +63,9 @@ def patch_picker(n: int, label: str | None = None) -> int:
         # Re-set as a session value: a widget's value is dropped when another page's widget takes the key over,
         # so without this a page switch would fall back to 0 wherever the URL does not carry the selection.
         st.session_state["patch"] = min(max(int(current), 0), n - 1)
-    return int(st.number_input(label or f"Selected patch (0 – {n - 1}, raster order)", min_value=0, max_value=n - 1,
-                               step=1, key="patch", bind="query-params",
-                               help="Click a patch on the image, or type its index. Pages 1, 2, 3 and 5 share it."))
+    return int(st.number_input(label or _("Selected patch (0 – {last}, raster order)").format(last=n - 1),
+                               min_value=0, max_value=n - 1, step=1, key="patch", bind="query-params",
+                               help=_("Click a patch on the image, or type its index. Pages 1, 2, 3 and 5 share it.")))
 
 
 def patch_from_event(event, grid: PatchGrid) -> int | None:
@@ -103,12 +104,17 @@ def clickable_grid(vin: VitInput, grid: PatchGrid, selected: int, plot_width: in
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
 
 
-@st.cache_resource(max_entries=96, show_spinner=False)
 def cached_figure(name: str, cache_key: str, selected: int, size: int, _build: Callable[[], go.Figure]) -> go.Figure:
-    """A figure built once per (name, input, selected patch, size) and shared read-only.
+    """A figure built once per (name, input, selected patch, size, language) and shared read-only.
 
     Building a plotly figure (validation) costs more than all the page's numpy work; st.plotly_chart only reads
     the figure (`to_dict()` copies it), so one object can serve every session. `size` stands for whatever else
-    `_build` depends on (a height, a count).
+    `_build` depends on (a height, a count). The figures' titles and hover texts are in the run's language.
     """
+    return _cached_figure(name, cache_key, selected, size, language(), _build)
+
+
+@st.cache_resource(max_entries=96, show_spinner=False)
+def _cached_figure(name: str, cache_key: str, selected: int, size: int, lang: str,
+                   _build: Callable[[], go.Figure]) -> go.Figure:
     return _build()

@@ -25,23 +25,25 @@ from vitviz.images import SAMPLES, load_sample
 from vitviz.models import vit as vit_models
 from vitviz.models.common import pick_device
 from vitviz.preprocess import resize_and_crop, to_pixel_values
+from vitviz.i18n import N_, _
 from vitviz.weights import DOWNLOAD_COMMAND
 
+from . import i18n
 from .stages import neighbours
 from .stages import stage as stage_of
 
-VIT_MODELS = {
-    "dino-vits16": "DINO ViT-S/16 (self-supervised)",
-    "dino-vits8": "DINO ViT-S/8 (self-supervised)",
-    "deit-tiny": "DeiT-Tiny/16 (ImageNet classifier)",
-    "vit-base-16": "ViT-B/16 (ImageNet classifier)",
-    "dinov2-small": "DINOv2 ViT-S/14 (self-supervised)",
-    "dinov2-small-reg": "DINOv2 ViT-S/14 with 4 registers",
-    "dinov2-small-cls": "DINOv2 ViT-S/14 + linear ImageNet classifier",
-    "dinov2-large": "DINOv2 ViT-L/14 (a 1.2 GB download)",
-    "dinov2-large-reg": "DINOv2 ViT-L/14 with 4 registers (a 1.2 GB download)",
+VIT_MODELS = {  # preset -> description (English; shown through _())
+    "dino-vits16": N_("DINO ViT-S/16 (self-supervised)"),
+    "dino-vits8": N_("DINO ViT-S/8 (self-supervised)"),
+    "deit-tiny": N_("DeiT-Tiny/16 (ImageNet classifier)"),
+    "vit-base-16": N_("ViT-B/16 (ImageNet classifier)"),
+    "dinov2-small": N_("DINOv2 ViT-S/14 (self-supervised)"),
+    "dinov2-small-reg": N_("DINOv2 ViT-S/14 with 4 registers"),
+    "dinov2-small-cls": N_("DINOv2 ViT-S/14 + linear ImageNet classifier"),
+    "dinov2-large": N_("DINOv2 ViT-L/14 (a 1.2 GB download)"),
+    "dinov2-large-reg": N_("DINOv2 ViT-L/14 with 4 registers (a 1.2 GB download)"),
 }
-SOURCES = {"sample": "Sample photo", "upload": "Upload", "camera": "Camera"}
+SOURCES = {"sample": N_("Sample photo"), "upload": N_("Upload"), "camera": N_("Camera")}
 RESOLUTIONS = list(range(64, 513, 16))
 # Beyond this many tokens a full encoder pass takes minutes on a laptop CPU (attention is quadratic); pages that
 # run the encoder say so instead. dino-vits8 at 480×480 (3,601 tokens) stays within it.
@@ -129,22 +131,25 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
     try:
         local = hub.find_local(repo, name)
     except vitviz.ModelLoadError as err:  # a damaged shard index on this machine
-        return _load(name, device), f"The trained weights of {repo} on this machine cannot be read — {err} {_RANDOM}"
+        return _load(name, device), _("The trained weights of {repo} on this machine cannot be read — {err} {random}").format(
+            repo=repo, err=err, random=_(_RANDOM))
     if local is not None:
         return _trained(name, repo, device)
     if hub.settings().offline:
-        return _load(name, device), (f"The trained weights of {repo} are not on this machine and this server is "
-                                     f"offline. {_RANDOM} Before class, run `{DOWNLOAD_COMMAND}` on this computer.")
+        return _load(name, device), _("The trained weights of {repo} are not on this machine and this server is "
+                                      "offline. {random} Before class, run `{command}` on this computer.").format(
+            repo=repo, random=_(_RANDOM), command=DOWNLOAD_COMMAND)
     download = hub.download_in_background(repo)
     if download.state == "failed":
-        return _load(name, device), (f"Trained weights unavailable — {download.error} {_RANDOM} Before class, run "
-                                     f"`{DOWNLOAD_COMMAND}` on this computer while it is online.")
+        return _load(name, device), _("Trained weights unavailable — {error} {random} Before class, run "
+                                      "`{command}` on this computer while it is online.").format(
+            error=download.error, random=_(_RANDOM), command=DOWNLOAD_COMMAND)
     if download.state == "done":  # finished between the lookup above and now
         return _trained(name, repo, device)
     st.session_state.setdefault("_awaiting", set()).add(repo)
-    return _load(name, device), (f"Downloading the trained weights of {repo} (once for this server; progress at the top "
-                                 "of the page). Until they are here this page shows **random weights**; it switches by "
-                                 "itself.")
+    return _load(name, device), _("Downloading the trained weights of {repo} (once for this server; progress at the "
+                                  "top of the page). Until they are here this page shows **random weights**; it "
+                                  "switches by itself.").format(repo=repo)
 
 
 def _trained(name: str, repo: str, device: str) -> tuple[torch.nn.Module, str | None]:
@@ -152,10 +157,11 @@ def _trained(name: str, repo: str, device: str) -> tuple[torch.nn.Module, str | 
     try:
         return _load(repo, device), None
     except vitviz.ModelLoadError as err:
-        return _load(name, device), f"The trained weights of {repo} on this machine cannot be loaded — {err} {_RANDOM}"
+        return _load(name, device), _("The trained weights of {repo} on this machine cannot be loaded — {err} {random}").format(
+            repo=repo, err=err, random=_(_RANDOM))
 
 
-_RANDOM = "This page shows **random weights** instead: the structure is real, the patterns are noise."
+_RANDOM = N_("This page shows **random weights** instead: the structure is real, the patterns are noise.")
 
 
 def download_progress(slot) -> None:
@@ -169,6 +175,7 @@ def download_progress(slot) -> None:
 
 @st.fragment(run_every=1.0)
 def _download_fragment() -> None:
+    i18n.apply()  # a fragment's run starts here, not in app.py
     finished = False
     for repo in sorted(st.session_state.get("_awaiting", ())):
         download = hub.download_of(repo)
@@ -176,12 +183,15 @@ def _download_fragment() -> None:
             st.session_state["_awaiting"].discard(repo)
             finished = True
         elif download.state == "checking":
-            st.progress(0.0, text=f"Trained weights · {repo}: asking the hub…")
+            st.progress(0.0, text=_("Trained weights · {repo}: asking the hub…").format(repo=repo))
         else:
             left, digits = download.seconds_left, 0 if download.total_bytes >= 10e6 else 1
-            st.progress(download.fraction, text=(
-                f"Trained weights · {repo}: {download.done_bytes / 1e6:.{digits}f} of {download.total_bytes / 1e6:.{digits}f} MB · "
-                f"{download.mb_per_s:.1f} MB/s" + (f" · {left:.0f} s left" if left is not None else "")))
+            text = _("Trained weights · {repo}: {done} of {total} MB · {rate:.1f} MB/s").format(
+                repo=repo, done=f"{download.done_bytes / 1e6:.{digits}f}", total=f"{download.total_bytes / 1e6:.{digits}f}",
+                rate=download.mb_per_s)
+            if left is not None:
+                text += " · " + _("{seconds:.0f} s left").format(seconds=left)
+            st.progress(download.fraction, text=text)
     if finished:
         st.rerun(scope="app")
 
@@ -198,12 +208,12 @@ def vit_input(ctx: Context) -> VitInput:
     native_p = model.config.patch_size
     if ctx.patch_size != native_p:
         model = _adapted(model, model.source, ctx.patch_size)
-        notes.append(
-            f"The checkpoint reads {native_p}×{native_p} patches. At P = {ctx.patch_size} its projection kernel is "
-            f"resampled to {ctx.patch_size}×{ctx.patch_size} with FlexiViT's pseudo-inverse resize, and the position "
+        notes.append(_(
+            "The checkpoint reads {native}×{native} patches. At P = {p} its projection kernel is "
+            "resampled to {p}×{p} with FlexiViT's pseudo-inverse resize, and the position "
             "embeddings are interpolated to the new grid; all other weights are the checkpoint's. A model trained at "
-            f"P = {native_p} was never trained on such patches: expect the deeper stages to degrade."
-        )
+            "P = {native} was never trained on such patches: expect the deeper stages to degrade."
+        ).format(native=native_p, p=ctx.patch_size))
     shown, pixel_values = model_input(ctx, model.preprocessing)
     h, w = pixel_values.shape[-2:]
     # model.source is the hub id or the preset actually loaded: a hub fallback never shares keys with real weights.
@@ -235,16 +245,16 @@ def _decode(digest: str, _data: bytes) -> Image.Image:
 
 
 def _image_from_sidebar() -> tuple[Image.Image, str, str]:
-    source = st.sidebar.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="src")
-    sample = st.sidebar.selectbox("Sample photo", list(SAMPLES), key="img", bind="query-params",
+    source = st.sidebar.radio(_("Image"), list(SOURCES), format_func=lambda s: _(SOURCES[s]), horizontal=True, key="src")
+    sample = st.sidebar.selectbox(_("Sample photo"), list(SAMPLES), key="img", bind="query-params",
                                   disabled=source != "sample")
     file, label = None, None
     if source == "upload":
-        file = st.sidebar.file_uploader("Your photo (JPEG, PNG, WebP, …)", key="upload")
+        file = st.sidebar.file_uploader(_("Your photo (JPEG, PNG, WebP, …)"), key="upload")
         label = file.name if file is not None else None
     elif source == "camera":
-        file = st.sidebar.camera_input("Take a photo", key="camera")
-        label = "camera photo"
+        file = st.sidebar.camera_input(_("Take a photo"), key="camera")
+        label = _("camera photo")
     # Read, hashed and decoded once per file: later runs of the session reuse it (a bad file is tried every run, so
     # its message stays up while it is in the uploader).
     if file is not None and st.session_state.get("last_file_id") != file.file_id:
@@ -262,10 +272,10 @@ def _image_from_sidebar() -> tuple[Image.Image, str, str]:
     if source != "sample" and "ctx" not in st.session_state and file is None:
         # A new session that starts on Upload or Camera is a page that reconnected: its server process restarted,
         # or it was moved to another process of a school's server. Its photo stayed with the old session.
-        st.sidebar.warning("Your photo is no longer on the server (it restarted, or your page reconnected to "
-                           "another of its processes): please add it again.", icon=":material/sync_problem:")
+        st.sidebar.warning(_("Your photo is no longer on the server (it restarted, or your page reconnected to "
+                             "another of its processes): please add it again."), icon=":material/sync_problem:")
     elif source != "sample":
-        st.sidebar.caption("No photo yet — showing the sample until you add one.")
+        st.sidebar.caption(_("No photo yet — showing the sample until you add one."))
     image = load_sample(sample)
     return image, f"sample:{sample}", sample
 
@@ -283,23 +293,29 @@ def _thumbnail(image_key: str, _image: Image.Image) -> bytes:
 
 def sidebar() -> Context:
     """Draw the shared sidebar once per run and return the resulting Context."""
+    i18n.switch()
     image, key, label = _image_from_sidebar()
     st.sidebar.image(_thumbnail(key, image), caption=label, width="stretch", output_format="JPEG")
     # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
-    name = st.sidebar.selectbox("ViT model", list(VIT_MODELS), key="model", bind="query-params", on_change=_native_patch)
-    st.sidebar.caption(VIT_MODELS[name])
+    name = st.sidebar.selectbox(_("ViT model"), list(VIT_MODELS), key="model", bind="query-params",
+                                on_change=_native_patch)
+    st.sidebar.caption(_(VIT_MODELS[name]))
     native_p = vit_models.PRESETS[name].patch_size
-    patch_size = st.sidebar.slider("Patch size P (px)", 4, 64, value=native_p, key="ps", bind="query-params",
-                                   help=f"The checkpoint reads {native_p}×{native_p} patches; other sizes adapt its projection.")
-    pretrained = st.sidebar.toggle("Trained weights", value=True, key="hub", bind="query-params",
-                                   help="On: the real checkpoint's weights (downloaded once per server, or prepared "
-                                        f"with `{DOWNLOAD_COMMAND}`). Off: deterministic random weights of the same "
-                                        "architecture, to see what training changes.")
-    resolution = st.sidebar.select_slider("Input resolution (px)", RESOLUTIONS, value=224, key="res", bind="query-params")
-    keep_aspect = st.sidebar.toggle("Keep the photo's aspect ratio", value=False, key="aspect", bind="query-params",
-                                    help="Off: square input, as the checkpoints were trained. On: the shorter side gets the resolution.")
+    patch_size = st.sidebar.slider(_("Patch size P (px)"), 4, 64, value=native_p, key="ps", bind="query-params",
+                                   help=_("The checkpoint reads {p}×{p} patches; other sizes adapt its projection.").format(
+                                       p=native_p))
+    pretrained = st.sidebar.toggle(_("Trained weights"), value=True, key="hub", bind="query-params",
+                                   help=_("On: the real checkpoint's weights (downloaded once per server, or prepared "
+                                          "with `{command}`). Off: deterministic random weights of the same "
+                                          "architecture, to see what training changes.").format(command=DOWNLOAD_COMMAND))
+    resolution = st.sidebar.select_slider(_("Input resolution (px)"), RESOLUTIONS, value=224, key="res",
+                                          bind="query-params")
+    keep_aspect = st.sidebar.toggle(_("Keep the photo's aspect ratio"), value=False, key="aspect", bind="query-params",
+                                    help=_("Off: square input, as the checkpoints were trained. On: the shorter side gets "
+                                           "the resolution."))
     device = str(pick_device())
-    st.sidebar.caption(f"Models run on **{device}** · PyTorch {torch.__version__.split('+')[0]}")
+    st.sidebar.caption(_("Models run on **{device}** · PyTorch {version}").format(
+        device=device, version=torch.__version__.split('+')[0]))
     ctx = Context(image, key, label, name, patch_size, pretrained, resolution, keep_aspect, device)
     st.session_state["ctx"] = ctx
     return ctx
@@ -357,7 +373,7 @@ def stage_header(key: str, intro: str) -> None:
     """Title and one-paragraph introduction of a stage page (keyed: the presenter view of a lesson step shows the
     step's title and text instead)."""
     with st.container(key="vv-intro"):
-        st.title(stage_of(key).title.split("·", 1)[1].strip())
+        st.title(_(stage_of(key).title).split("·", 1)[1].strip())
         st.markdown(intro)
 
 
@@ -366,24 +382,43 @@ def stage_footer(key: str) -> None:
     before, after = neighbours(key)
     params = {k: v for k, v in st.query_params.to_dict().items()}
     st.divider()
-    left, _, right = st.container(key="vv-footer").columns([2, 3, 2])
+    left, _gap, right = st.container(key="vv-footer").columns([2, 3, 2])
     with left:
         if before is not None:
-            st.page_link(before.file, label=f"← {before.title}", query_params=params)
+            st.page_link(before.file, label=f"← {_(before.title)}", query_params=params)
         else:
-            st.page_link("pages/overview.py", label="← Overview", query_params=params)
+            st.page_link("pages/overview.py", label=f"← {_('Overview')}", query_params=params)
     with right:
         if after is not None:
-            st.page_link(after.file, label=f"{after.title} →", query_params=params)
+            st.page_link(after.file, label=f"{_(after.title)} →", query_params=params)
 
 
 def lazy_tabs(page: str, steps: tuple[Callable[[], None], ...]) -> None:
-    """One tab per step of the page (`STAGES`' labels, one function each that draws it), the open tab bound to the
-    URL under the stage's tab key. Only the open tab's function runs (st.tabs with on_change="rerun"): a run
-    computes and draws one step, not all of them."""
+    """One tab per step of the page (`STAGES`' labels, one function each that draws it), the open tab in the URL
+    under the stage's tab key. Only the open tab's function runs (st.tabs with on_change): a run computes and draws
+    one step, not all of them.
+
+    The URL and `st.session_state[tab_key]` hold the tab's English label whatever the language, so a link opens
+    the same tab in both; the st.tabs widget (its own key) shows the labels in the session's language. It is not
+    bound to the URL itself because a bound st.tabs writes its label, which would change with the language."""
     stage = stage_of(page)
     assert len(steps) == len(stage.tabs), (page, stage.tabs)
-    tabs = st.tabs(list(stage.tabs), key=stage.tab_key, on_change="rerun", bind="query-params")
+    ids, labels = stage.tabs, [_(label) for label in stage.tabs]
+    ss, qp, widget = st.session_state, st.query_params, f"vv-tabs-{stage.tab_key}"
+    current = ss.get(stage.tab_key) or qp.get(stage.tab_key)
+    if current not in ids:  # also a hostile or outdated link
+        current = ids[0]
+    ss[stage.tab_key] = current
+    ss[widget] = labels[ids.index(current)]
+
+    def opened() -> None:
+        ss[stage.tab_key] = ids[labels.index(ss[widget])]
+
+    if current == ids[0]:
+        qp.pop(stage.tab_key, None)
+    else:
+        qp[stage.tab_key] = current
+    tabs = st.tabs(labels, key=widget, on_change=opened)
     for tab, draw in zip(tabs, steps):
         if tab.open:
             with tab:
@@ -400,7 +435,7 @@ def show_source(*functions) -> None:
     cannot drift."""
     # keyed, so that a lesson's presenter view can hide the code panels (`hide=code`)
     key = "vv-source-" + hashlib.sha1("|".join(f.__qualname__ for f in functions).encode()).hexdigest()[:10]
-    with st.container(key=key), st.expander("The code that computed this", icon=":material/code:"):
+    with st.container(key=key), st.expander(_("The code that computed this"), icon=":material/code:"):
         for fn in functions:
             st.caption(f"`{fn.__module__}.{fn.__qualname__}`")
             st.code(_source(fn), language="python")

@@ -15,6 +15,7 @@ import io
 import random
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
@@ -22,12 +23,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from vitviz.i18n import _, language
 from vitviz.models.vit import PRESETS
 from vitviz.viz.patches import grid_figure
 
-from . import classroom
+from . import classroom, i18n
 from .classroom import ClassError, ClassStore, ClassUnavailable
-from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, load_lessons
+from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, lesson_files, load_lessons
 from .patches import cached_figure, model_patches, patch_from_event
 from .shell import VIT_MODELS, vit_input
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
@@ -94,15 +96,17 @@ class View:
         return self.lesson.steps[self.step - 1] if self.lesson else None
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _lessons(signature: tuple) -> tuple[dict[str, Lesson], list[str]]:
-    return load_lessons(LESSON_DIR)
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _lessons(folder: str, signature: tuple, lang: str) -> tuple[dict[str, Lesson], list[str]]:
+    return load_lessons(Path(folder), lang)
 
 
 def lessons() -> tuple[dict[str, Lesson], list[str]]:
-    """The lessons on disk by id and one message per unusable file, re-read when a file changes."""
-    signature = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(LESSON_DIR.glob("*.toml")))
-    return _lessons(signature)
+    """The lessons on disk by id, in the session's language, and one message per unusable file (in that language),
+    re-read when a file or its translation changes."""
+    lang = language()
+    signature = tuple((str(p.relative_to(LESSON_DIR)), p.stat().st_mtime_ns) for p in lesson_files(LESSON_DIR, lang))
+    return _lessons(str(LESSON_DIR), signature, lang)
 
 
 def presenting() -> bool:
@@ -129,8 +133,9 @@ def prepare(current_page: str) -> View:
         lesson_id, step = target
         lesson = found.get(lesson_id)
         if lesson is None:
-            problems.append(f"There is no lesson “{lesson_id}”." + (
-                f" The lessons are: {', '.join(sorted(found))}." if found else ""))
+            problems.append(_("There is no lesson “{lesson}”. The lessons are: {lessons}.").format(
+                lesson=lesson_id, lessons=", ".join(sorted(found))) if found else
+                _("There is no lesson “{lesson}”.").format(lesson=lesson_id))
             qp.pop("lesson", None), qp.pop("step", None)
             ss.pop("lesson_at", None)
         else:
@@ -147,7 +152,8 @@ def prepare(current_page: str) -> View:
     hide = tuple(f.strip() for f in qp.get("hide", "").split(",") if f.strip())
     unknown = [f for f in hide if f not in HIDE_FLAGS]
     if unknown:
-        problems.append(f"Unknown hide flag {', '.join(unknown)}: the flags are {', '.join(HIDE_FLAGS)}.")
+        problems.append(_("Unknown hide flag {unknown}: the flags are {flags}.").format(
+            unknown=", ".join(unknown), flags=", ".join(HIDE_FLAGS)))
     if lesson is not None or asked or code:
         problems += file_problems  # a teacher who uses lessons must hear about a broken file
     return View(current_page, lesson, at[1] if lesson else 1, presenting(), tuple(f for f in hide if f in HIDE_FLAGS), tuple(problems))
@@ -184,7 +190,7 @@ def _enter(lesson: Lesson, n: int) -> None:
     qp["lesson"], qp["step"] = lesson.id, str(n)
     # Also to the page shown: the address then holds the lesson keys and whatever the widgets write back (their
     # non-default values), never a value of the previous step that a widget on this page still bound.
-    kept = {k: qp[k] for k in ("lesson", "step", "present", "hide", "join") if k in qp}
+    kept = {k: qp[k] for k in ("lesson", "step", "present", "hide", "join", i18n.KEY) if k in qp}
     st.switch_page(_file(step.page), query_params=kept)
 
 
@@ -209,11 +215,13 @@ def _join(code: str, problems: list[str]) -> tuple[str, int] | None:
     try:
         state = STORE.join(code, _member())
     except ClassUnavailable as err:
-        problems.append(f"{err} The class cannot be joined right now: try the link again in a moment.")
+        problems.append(_("{error} The class cannot be joined right now: try the link again in a moment.").format(
+            error=err))
         return None
     except ClassError:
-        problems.append(f"There is no class with the code {classroom.normalise(code)} (it may have ended: a class "
-                        "closes 3 hours after its last activity). Check the code with your teacher.")
+        problems.append(_("There is no class with the code {code} (it may have ended: a class closes 3 hours after "
+                          "its last activity). Check the code with your teacher.").format(
+            code=classroom.normalise(code)))
         st.query_params.pop("join", None)
         return None
     st.session_state["class"] = {"code": state.code, "following": True}
@@ -257,13 +265,13 @@ def bar(view: View):
     with box:
         head, counter, prev, nxt = st.columns([9, 2, 2, 2], vertical_alignment="center")
         head.markdown(f"### {step.title}")
-        head.caption(f"Lesson · **{lesson.title}** — {lesson.goal}")
+        head.caption(_("Lesson · **{title}** — {goal}").format(title=lesson.title, goal=lesson.goal))
         counter.markdown(f"<div style='font-size:1.6rem;text-align:center' data-testid='lesson-counter'>"
                          f"{n} / {total}</div>", unsafe_allow_html=True)
-        prev.button("Previous", key="lesson-prev", icon=":material/arrow_back:", disabled=n == 1, width="stretch",
-                    on_click=_go, args=(lesson.id, n - 1), help="PageUp or ←")
-        nxt.button("Next", key="lesson-next", icon=":material/arrow_forward:", disabled=n == total, type="primary",
-                   width="stretch", on_click=_go, args=(lesson.id, n + 1), help="PageDown or →")
+        prev.button(_("Previous"), key="lesson-prev", icon=":material/arrow_back:", disabled=n == 1, width="stretch",
+                    on_click=_go, args=(lesson.id, n - 1), help=_("PageUp or ←"))
+        nxt.button(_("Next"), key="lesson-next", icon=":material/arrow_forward:", disabled=n == total, type="primary",
+                   width="stretch", on_click=_go, args=(lesson.id, n + 1), help=_("PageDown or →"))
         with st.container(key="lesson-text"):
             st.markdown(step.text)
         if st.session_state.get("class"):
@@ -282,7 +290,7 @@ def question(view: View, box) -> bool:
     with box:
         answered = _question(lesson, view.step, step.question, view) if step.question else True
     if step.page != view.page:
-        st.page_link(_file(step.page), label="Back to this step's page", icon=":material/undo:",
+        st.page_link(_file(step.page), label=_("Back to this step's page"), icon=":material/undo:",
                      query_params={"lesson": lesson.id, "step": str(view.step)})
     return answered
 
@@ -295,7 +303,7 @@ def _go(lesson_id: str, n: int) -> None:
         try:
             STORE.move(teacher["code"], teacher["token"], n)
         except ClassUnavailable as err:
-            st.session_state["class_problem"] = f"{err} The class did not move with you."
+            st.session_state["class_problem"] = _("{error} The class did not move with you.").format(error=err)
         except ClassError:
             st.session_state.pop("teaching", None)
     follower = st.session_state.get("class")
@@ -307,8 +315,8 @@ def _go(lesson_id: str, n: int) -> None:
 
 def _teacher_box(lesson: Lesson, n: int, teacher: dict | None) -> None:
     if teacher is None:
-        st.button("Start a class", key="class-start", icon=":material/groups:", on_click=_start, args=(lesson.id, n),
-                  help="Students who open the join link follow you from step to step.")
+        st.button(_("Start a class"), key="class-start", icon=":material/groups:", on_click=_start,
+                  args=(lesson.id, n), help=_("Students who open the join link follow you from step to step."))
         return
     _teacher_live(lesson.steps[n - 1].question, n)
 
@@ -317,44 +325,47 @@ def _start(lesson_id: str, n: int) -> None:
     try:
         code, token = STORE.create(lesson_id, n)
     except ClassUnavailable as err:
-        st.session_state["class_problem"] = f"{err} No class was started."
+        st.session_state["class_problem"] = _("{error} No class was started.").format(error=err)
         return
     st.session_state["teaching"] = {"code": code, "token": token}  # the token never leaves this session
 
 
 @st.fragment(run_every=TEACHER_EVERY_S)
 def _teacher_live(question: Question | None, n: int) -> None:
+    i18n.apply()  # a fragment's run starts here, not in app.py
     teacher = st.session_state["teaching"]
     found = _class_now(lambda: (STORE.state(teacher["code"]), STORE.answers(teacher["code"], n) if question else {}),
-                       "teaching", "This class has ended (3 hours without activity). Start a new one.")
+                       "teaching", _("This class has ended (3 hours without activity). Start a new one."))
     if found is None:
         return
     state, counts = found
     link = join_link(state.code)
     if teacher.get("show_join", True):  # large at first, for the class to scan; then out of the way
         left, right = st.columns([3, 2], vertical_alignment="top")
-        left.markdown(f"Class code **<span data-testid='class-code' style='font-size:2.2rem;letter-spacing:.2em'>"
-                      f"{state.code}</span>**", unsafe_allow_html=True)
-        left.markdown(f"Join link: `{link}`")
+        code = (f"**<span data-testid='class-code' style='font-size:2.2rem;letter-spacing:.2em'>{state.code}"
+                "</span>**")
+        left.markdown(_("Class code {code}").format(code=code), unsafe_allow_html=True)
+        left.markdown(_("Join link: `{link}`").format(link=link))
         if urlsplit(link).hostname in ("localhost", "127.0.0.1", "::1"):
-            left.caption("This address works only on this computer: for students' laptops, open the app by this "
-                         "computer's network address (start it with `--server.address 0.0.0.0`).")
-        left.button("Hide the join code", key="class-hide", icon=":material/visibility_off:",
+            left.caption(_("This address works only on this computer: for students' laptops, open the app by this "
+                           "computer's network address (start it with `--server.address 0.0.0.0`)."))
+        left.button(_("Hide the join code"), key="class-hide", icon=":material/visibility_off:",
                     on_click=teacher.__setitem__, args=("show_join", False))
-        right.image(qr_png(link), caption="Scan to join", width=260)
+        right.image(qr_png(link), caption=_("Scan to join"), width=260)
     else:
-        st.button(f"Show the join code ({state.code})", key="class-show", icon=":material/qr_code:",
-                  on_click=teacher.__setitem__, args=("show_join", True))
-    here = f" · {state.here} on the page now" if state.here != state.joined else ""
-    st.markdown(f"<span data-testid='class-joined'>**{state.joined}** students joined{here}</span>",
-                unsafe_allow_html=True)
+        st.button(_("Show the join code ({code})").format(code=state.code), key="class-show",
+                  icon=":material/qr_code:", on_click=teacher.__setitem__, args=("show_join", True))
+    joined = (_("**{joined}** students joined · {here} on the page now") if state.here != state.joined else
+              _("**{joined}** students joined")).format(joined=state.joined, here=state.here)
+    st.markdown(f"<span data-testid='class-joined'>{joined}</span>", unsafe_allow_html=True)
     if question is not None:
         if counts:
             st.plotly_chart(answers_figure(question, counts), key=f"answers-{n}", config={"displayModeBar": False})
-            listed = " · ".join(f"{html.escape(a)}: <b>{k}</b>" for a, k in sorted(counts.items(), key=lambda item: -item[1]))
+            listed = " · ".join(f"{html.escape(_answer_label(question, a))}: <b>{k}</b>"
+                                for a, k in sorted(counts.items(), key=lambda item: -item[1]))
             st.markdown(f"<span data-testid='class-answers'>{listed}</span>", unsafe_allow_html=True)
         else:
-            st.caption("No answers yet: they appear here as the students answer.")
+            st.caption(_("No answers yet: they appear here as the students answer."))
 
 
 def _class_now(read, forget: str, ended: str):
@@ -387,19 +398,39 @@ def qr_png(text: str) -> bytes:
 
 
 def answers_figure(question: Question, counts: dict[str, int]) -> go.Figure:
-    """The class's answers to the question as horizontal bars, the right answer in green."""
+    """The class's answers to the question as horizontal bars, the right answer in green. A choice is recorded as
+    its English option and shown in the question's language, so a class may answer in both."""
     if question.kind == "choice":
+        stored = list(question.option_keys or question.options)
         labels = list(question.options)
     else:
-        labels = sorted(counts, key=lambda a: (len(a), a))
-    right = [question.is_right(_parse(question, a)) for a in labels]
-    fig = go.Figure(go.Bar(x=[counts.get(a, 0) for a in labels], y=labels, orientation="h",
+        stored = labels = sorted(counts, key=lambda a: (len(a), a))
+    right = [question.is_right(_parse(question, a)) for a in stored]
+    values = [counts.get(a, 0) for a in stored]
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h",
                            marker_color=["#1a9850" if r else "#8c8c8c" for r in right],
-                           text=[counts.get(a, 0) for a in labels], textposition="auto"))
+                           text=values, textposition="auto"))
     fig.update_layout(height=80 + 34 * max(len(labels), 1), margin=dict(l=8, r=8, t=30, b=8),
-                      title=f"Answers so far: {sum(counts.values())}", xaxis=dict(dtick=1, rangemode="tozero"),
-                      yaxis=dict(autorange="reversed"))
+                      title=_("Answers so far: {count}").format(count=sum(counts.values())),
+                      xaxis=dict(dtick=1, rangemode="tozero"), yaxis=dict(autorange="reversed"))
     return fig
+
+
+def _answer_label(question: Question, stored: str) -> str:
+    """An answer as the class recorded it, as this session shows it (a choice in the question's language)."""
+    if question.kind == "choice":
+        position = question.position(stored)
+        return stored if position is None else question.options[position]
+    return stored
+
+
+def _stored(question: Question, given) -> str:
+    """An answer as the class records it: the same in every language (a choice as its English option)."""
+    if question.kind == "choice":
+        position = question.position(given)
+        keys = question.option_keys or question.options
+        return keys[position] if position is not None else str(given)
+    return _text(given)
 
 
 def _parse(question: Question, text: str):
@@ -425,8 +456,9 @@ def _follow() -> None:
 
 def _following() -> None:
     """The follower's fragment: move with the teacher, or explore alone until one click follows again."""
+    i18n.apply()  # a fragment's run starts here, not in app.py
     follower = st.session_state["class"]
-    state = _class_now(lambda: STORE.state(follower["code"], _member()), "class", "This class has ended.")
+    state = _class_now(lambda: STORE.state(follower["code"], _member()), "class", _("This class has ended."))
     if state is None:
         return
     if follower["following"]:
@@ -434,11 +466,13 @@ def _following() -> None:
             lesson = lessons()[0].get(state.lesson)
             if lesson is not None:  # straight to the step's page: one full run per move, not two
                 _enter(lesson, min(max(state.step, 1), len(lesson.steps)))
-        st.caption(f"Following the teacher · class {state.code} · {state.joined} joined")
-        st.button("Explore on my own", key="class-explore", icon=":material/explore:", on_click=_explore, args=(False,))
+        st.caption(_("Following the teacher · class {code} · {joined} joined").format(code=state.code,
+                                                                                       joined=state.joined))
+        st.button(_("Explore on my own"), key="class-explore", icon=":material/explore:", on_click=_explore,
+                  args=(False,))
     else:
-        st.caption(f"Exploring on your own · the teacher is on step {state.step}")
-        st.button("Follow the teacher", key="class-follow", icon=":material/groups:", type="primary",
+        st.caption(_("Exploring on your own · the teacher is on step {step}").format(step=state.step))
+        st.button(_("Follow the teacher"), key="class-follow", icon=":material/groups:", type="primary",
                   on_click=_explore, args=(True,))
 
 
@@ -459,7 +493,7 @@ def _question(lesson: Lesson, n: int, question: Question, view: View) -> bool:
     whether the panel may be shown."""
     answers = st.session_state.setdefault("answers", {})
     key = f"{lesson.id}:{n}"
-    st.markdown(f"**Predict first:** {question.prompt}")
+    st.markdown(_("**Predict first:** {prompt}").format(prompt=question.prompt))
     if key not in answers:
         given = _ask(question, key)
         if given is not None:
@@ -467,33 +501,46 @@ def _question(lesson: Lesson, n: int, question: Question, view: View) -> bool:
             follower = st.session_state.get("class")
             if follower:
                 try:
-                    STORE.answer(follower["code"], _member(), n, _text(given))
+                    STORE.answer(follower["code"], _member(), n, _stored(question, given))
                 except ClassError as err:
-                    why = err if isinstance(err, ClassUnavailable) else "the class has ended."
-                    st.warning(f"Your answer could not be counted for the class: {why}", icon=":material/cloud_off:")
+                    why = err if isinstance(err, ClassUnavailable) else _("the class has ended.")
+                    st.warning(_("Your answer could not be counted for the class: {why}").format(why=why),
+                               icon=":material/cloud_off:")
         elif st.session_state.get("teaching") or view.present:
-            if st.button("Reveal the answer", key=f"reveal-{key}", icon=":material/visibility:"):
+            if st.button(_("Reveal the answer"), key=f"reveal-{key}", icon=":material/visibility:"):
                 answers[key] = "revealed"
                 st.rerun()
             return False
         else:
-            st.caption("The panel that answers it appears once you have answered.")
+            st.caption(_("The panel that answers it appears once you have answered."))
             return False
     given = answers[key]
-    shown = (lambda v: f"“{v}”") if question.kind == "choice" else _text
     if given == "revealed":
-        st.info(f"**Answer:** {shown(question.answer)}. {question.explanation}", icon=":material/lightbulb:")
+        st.info(_("**Answer:** {answer}. {explanation}").format(answer=_shown(question, question.answer),
+                                                                explanation=question.explanation),
+                icon=":material/lightbulb:")
     elif question.is_right(given):
-        st.success(f"**Right** — {shown(given)}. {question.explanation}", icon=":material/check_circle:")
+        st.success(_("**Right** — {given}. {explanation}").format(given=_shown(question, given),
+                                                                 explanation=question.explanation),
+                   icon=":material/check_circle:")
     else:
-        st.error(f"**Not quite** — you answered {shown(given)}; the answer is {shown(question.answer)}. "
-                 f"{question.explanation}", icon=":material/cancel:")
+        st.error(_("**Not quite** — you answered {given}; the answer is {answer}. {explanation}").format(
+            given=_shown(question, given), answer=_shown(question, question.answer),
+            explanation=question.explanation), icon=":material/cancel:")
     return True
+
+
+def _shown(question: Question, value) -> str:
+    """An answer in a verdict: a choice as its option in quotes (in the session's language), else as `_text`."""
+    if question.kind == "choice":
+        position = question.position(value)
+        return f"“{value if position is None else question.options[position]}”"
+    return _text(value)
 
 
 def _text(value) -> str:
     if isinstance(value, tuple) and value and isinstance(value[0], tuple):
-        return " or ".join(f"row {r}, column {c}" for r, c in value)
+        return _(" or ").join(_("row {row}, column {col}").format(row=r, col=c) for r, c in value)
     if isinstance(value, tuple):
         return f"{value[0]},{value[1]}"
     if isinstance(value, float):
@@ -503,15 +550,16 @@ def _text(value) -> str:
 
 def _ask(question: Question, key: str):
     """The answer input of a question; returns the answer once given, else None."""
-    if question.kind == "choice":
-        choice = st.radio("Your answer", question.options, index=None, key=f"q-{key}", label_visibility="collapsed")
-        if st.button("Answer", key=f"qa-{key}", disabled=choice is None):
-            return choice
+    if question.kind == "choice":  # the options in the session's language; the answer is kept as a position
+        choice = st.radio(_("Your answer"), question.options, index=None, key=f"q-{key}",
+                          label_visibility="collapsed")
+        if st.button(_("Answer"), key=f"qa-{key}", disabled=choice is None):
+            return question.position(choice)
         return None
     if question.kind == "number":
-        field, button, _ = st.columns([2, 1, 4], vertical_alignment="bottom")
-        value = field.number_input("Your answer", value=None, key=f"q-{key}", placeholder="a number")
-        if button.button("Answer", key=f"qa-{key}", disabled=value is None, width="stretch"):
+        field, button = st.columns([2, 1, 4], vertical_alignment="bottom")[:2]
+        value = field.number_input(_("Your answer"), value=None, key=f"q-{key}", placeholder=_("a number"))
+        if button.button(_("Answer"), key=f"qa-{key}", disabled=value is None, width="stretch"):
             return float(value)
         return None
     return _ask_patch(key)
@@ -522,9 +570,9 @@ def _ask_patch(key: str):
     vin = vit_input(st.session_state["ctx"])
     grid = model_patches(vin).grid
     # shared read-only like the patch pages' grids: built (and validated) once per input, not on every run
-    fig = cached_figure("question-grid", vin.cache_key, -1, 420,
+    fig = cached_figure(f"question-grid:{language()}", vin.cache_key, -1, 420,  # its hover text is in words
                         lambda: grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420))
-    st.caption("Click the patch on the image.")
+    st.caption(_("Click the patch on the image."))
     event = st.plotly_chart(fig, key=f"q-{key}", on_select="rerun", selection_mode="points",
                             config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
     index = patch_from_event(event, grid)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .i18n import _
 from .trace import trace
 
 FUSIONS = ("mean", "max", "min")
@@ -67,9 +68,9 @@ def token_label(index: int, grid: tuple[int, int], prefix: int = 1) -> str:
     if index == 0:
         return "CLS"
     if index < prefix:
-        return f"register {index}"
+        return _("register {r}").format(r=index)
     r, c = divmod(index - prefix, grid[1])
-    return f"patch ({r}, {c})"
+    return _("patch ({r}, {c})").format(r=r, c=c)
 
 
 def _block_distances(q: Tensor, k: Tensor, scale: float, dist: Tensor) -> Tensor:
@@ -228,7 +229,7 @@ def top_predictions(logits: Tensor, labels: Sequence[str], k: int = 5) -> list[t
     """(label, probability) of the k most probable classes of one image's logits (classes,)."""
     probs = logits.float().softmax(-1)
     values, indices = probs.topk(min(k, probs.numel()))
-    return [(labels[i] if i < len(labels) else f"class {i}", float(p)) for p, i in zip(values.tolist(), indices.tolist())]
+    return [(labels[i] if i < len(labels) else _("class {i}").format(i=i), float(p)) for p, i in zip(values.tolist(), indices.tolist())]
 
 
 @dataclass(frozen=True, eq=False)
@@ -303,7 +304,7 @@ def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK)
     q, k, v = ([recorded[f"blocks.{i}.attn.{name}"][0] for i in range(depth)] for name in "qkv")
     p, prefix = model.config.patch_size, model.config.prefix
     grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
-    heads, tokens, _ = q[0].shape
+    heads, tokens, _d = q[0].shape
     pos = grid_positions(grid)
     step = max(1, block // (heads * tokens))
     sums = torch.zeros(depth, heads, dtype=torch.float64)

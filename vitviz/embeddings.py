@@ -91,7 +91,7 @@ def filter_pca(weight: Tensor, k: int = 28) -> tuple[np.ndarray, np.ndarray]:
     weight (D, C, P, P), the Conv2d kernel; X = W.reshape(D, C·P·P), rows centred, SVD, components
     Vᵀ[:k].reshape(k, C, P, P). Returns (components (k, C, P, P), explained-variance fractions (k,)).
     """
-    d, c, p, _ = weight.shape
+    d, c, p = weight.shape[:3]
     result = pca(weight.reshape(d, c * p * p), k)
     return result.components.reshape(-1, c, p, p), result.explained
 
@@ -262,7 +262,7 @@ def shuffle_test(model, tokens: Tensor, e_pos: Tensor, layers: int = 1, seed: in
     batch = torch.cat([x, x[:, order], x + e_pos, x[:, order] + e_pos])
     with torch.inference_mode():
         for block in model.blocks[:layers]:
-            batch, _ = block(batch)
+            batch = block(batch)[0]
     plain, shuffled, plain_pos, shuffled_pos = batch.double().unbind(0)
 
     def rel(a: Tensor, b: Tensor) -> float:

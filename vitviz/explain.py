@@ -37,13 +37,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import rollout_layer, rollout_row
+from .i18n import N_
 from .models.swin import stage_grids
 from .trace import trace, trace_gradients
 
 VIT_METHODS = ("attention", "rollout", "grad_rollout", "gradcam")
 FEATURE_METHODS = ("gradcam",)  # Swin and MobileViT: windowed or per-offset attention has no CLS row to read
-METHOD_NAMES = {"attention": "CLS attention (last layer)", "rollout": "Attention rollout",
-                "grad_rollout": "Gradient rollout", "gradcam": "Grad-CAM"}
+METHOD_NAMES = {"attention": N_("CLS attention (last layer)"), "rollout": N_("Attention rollout"),  # shown through _()
+                "grad_rollout": N_("Gradient rollout"), "gradcam": N_("Grad-CAM")}
 STEPS = tuple(range(0, 101, 10))  # k: percent of the patches removed (deletion) or put back (insertion)
 SEEDS = 5  # random rankings behind the baseline band (each costs as much as one method)
 BLUR_SIGMA = 8.0  # px: what a removed Swin or MobileViT cell shows instead (RISE used σ = 5 at 224 px)
@@ -181,10 +182,10 @@ def _curves(rankings: Tensor, steps: Sequence[int], run, batch_size) -> Tensor:
     for count, items in _kept_sets(rankings, steps).items():
         unique = items[:1] if count in (0, n) else items
         size = max(1, batch_size(count))
-        probs = torch.cat([run([idx for *_, idx in unique[i:i + size]]) for i in range(0, len(unique), size)])
+        probs = torch.cat([run([idx for *_job, idx in unique[i:i + size]]) for i in range(0, len(unique), size)])
         if out is None:
             out = torch.empty(rankings.shape[0], 2, len(steps), probs.shape[-1])
-        for i, (m, curve, s, _) in enumerate(items):
+        for i, (m, curve, s, _kept) in enumerate(items):
             out[m, curve, s] = probs[i if len(unique) == len(items) else 0]
     return out
 

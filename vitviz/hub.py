@@ -18,6 +18,10 @@ here ever unpickles.
 
 huggingface_hub reads its environment at import; this module reads `HF_ENDPOINT`, `HF_HUB_CACHE` and
 `HF_HUB_OFFLINE` at every call instead, so that a process can be pointed at a mirror or taken offline at any time.
+
+A download's failure outlives the run that started it (every waiting session reads it, each in its own language), so
+the errors a download can raise are written by a function (`_sentence`) that `ModelLoadError.in_language` calls again
+for each reader.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from .i18n import N_, _
+
 CONVERSION_PR_TITLE = "Adding `safetensors` variant of this model"
 CONVERSION_BOT = "SFconvertbot"
 REACH_TIMEOUT_S = 3.0  # a hub that has not answered the repo's file list in this time counts as unreachable
@@ -41,7 +47,22 @@ _EXTRA_FILES = ("config.json", "preprocessor_config.json")
 
 
 class ModelLoadError(ValueError):
-    """A model source that cannot be loaded; the message is one sentence a user can act on."""
+    """A model source that cannot be loaded; the message is one sentence a user can act on, in the language of the
+    run that raised it. Raised with a function that writes the sentence instead (`_sentence`), the error can also
+    say it in another run's language (`in_language`): a background download's failure is read by every session."""
+
+    def __init__(self, message: str | Callable[[], str]):
+        self.render = message if callable(message) else None
+        super().__init__(message() if callable(message) else message)
+
+    def in_language(self) -> str:
+        """The message in the current run's language (as raised, where it was raised as a plain sentence)."""
+        return self.render() if self.render is not None else str(self)
+
+
+def _sentence(message: str, **fields) -> Callable[[], str]:
+    """A function that writes `message` (marked with N_) with `fields` in the language of the run that calls it."""
+    return lambda: _(message).format(**fields)
 
 
 @dataclass(frozen=True)
@@ -114,10 +135,11 @@ def _shards(index_file: Path) -> list[str]:
     try:
         weight_map = json.loads(index_file.read_text())["weight_map"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ModelLoadError(f"{index_file.name} of this checkpoint is not a valid shard index.") from err
+        raise ModelLoadError(_sentence(N_("{name} of this checkpoint is not a valid shard index."),
+                                       name=index_file.name)) from err
     names = list(dict.fromkeys(weight_map.values()))
     if any("/" in n or "\\" in n or n.startswith(".") for n in names):  # an index must not point outside the repo
-        raise ModelLoadError(f"{index_file.name} names shard files outside the checkpoint.")
+        raise ModelLoadError(_sentence(N_("{name} names shard files outside the checkpoint."), name=index_file.name))
     return names
 
 
@@ -167,7 +189,8 @@ def fetch(repo_id: str, tqdm_class=None, on_files: Callable[[list[tuple[str, int
     that says what went wrong (unreachable, not found, gated, server error, stalled)."""
     s = settings()
     if s.offline:
-        raise ModelLoadError(f"{repo_id} is not on this machine and HF_HUB_OFFLINE is set, so the hub is not asked.")
+        raise ModelLoadError(_sentence(N_("{repo} is not on this machine and HF_HUB_OFFLINE is set, so the hub is not "
+                                          "asked."), repo=repo_id))
     with _hub_errors(repo_id, s):
         return _fetch(s, repo_id, tqdm_class, on_files)
 
@@ -199,9 +222,11 @@ def _fetch(s: HubSettings, repo_id: str, tqdm_class, on_files) -> LocalCheckpoin
             elif _BIN_INDEX in sizes:
                 layout, weights, converted = "sharded pytorch_model.bin (converted to safetensors)", [_BIN_INDEX], True
             else:
-                raise ModelLoadError(f"{repo_id} has no weights vitviz can read (no safetensors, no pytorch_model.bin).")
+                raise ModelLoadError(_sentence(N_("{repo} has no weights vitviz can read (no safetensors, no "
+                                                  "pytorch_model.bin)."), repo=repo_id))
     if "config.json" not in sizes:
-        raise ModelLoadError(f"{repo_id} has no config.json, so it is not a transformers-format checkpoint.")
+        raise ModelLoadError(_sentence(N_("{name} has no config.json, so it is not a transformers-format checkpoint."),
+                                       name=repo_id))
 
     def get(name: str) -> Path:
         from huggingface_hub import hf_hub_download
@@ -255,23 +280,28 @@ class _hub_errors:
     def __exit__(self, kind, err, tb):
         if err is None or isinstance(err, ModelLoadError):
             return False
+        raise ModelLoadError(lambda: self.describe(err)) from err
+
+    def describe(self, err: BaseException) -> str:
+        """What went wrong, in one sentence in the current run's language."""
         from huggingface_hub import errors
 
-        where = "the Hugging Face hub" if "huggingface.co" in self.s.endpoint else f"the hub at {self.s.endpoint}"
+        where = (_("the Hugging Face hub") if "huggingface.co" in self.s.endpoint else
+                 _("the hub at {endpoint}").format(endpoint=self.s.endpoint))
         status = _status(err)
         if isinstance(err, errors.GatedRepoError) or status in (401, 403):
-            message = (f"{self.repo_id} is gated or private on {where}: it needs an access token, so it cannot be "
-                       "downloaded here.")
-        elif isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError)) or status == 404:
-            message = f"{self.repo_id} was not found on {where} (is the mirror complete?)."
-        elif status is not None and status >= 500:
-            message = f"{where} answered with a server error ({status}) for {self.repo_id}; try again later."
-        elif _is_timeout(err):
-            message = (f"the download of {self.repo_id} from {where} stalled (no data for "
-                       f"{_download_timeout():.0f} s); check the network and try again.")
-        else:
-            message = f"{where} cannot be reached ({type(err).__name__}), so {self.repo_id} was not downloaded."
-        raise ModelLoadError(message) from err
+            return _("{repo} is gated or private on {where}: it needs an access token, so it cannot be downloaded "
+                     "here.").format(repo=self.repo_id, where=where)
+        if isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError)) or status == 404:
+            return _("{repo} was not found on {where} (is the mirror complete?).").format(repo=self.repo_id, where=where)
+        if status is not None and status >= 500:
+            return _("{where} answered with a server error ({status}) for {repo}; try again later.").format(
+                where=where, status=status, repo=self.repo_id)
+        if _is_timeout(err):
+            return _("the download of {repo} from {where} stalled (no data for {seconds:.0f} s); check the network "
+                     "and try again.").format(repo=self.repo_id, where=where, seconds=_download_timeout())
+        return _("{where} cannot be reached ({error}), so {repo} was not downloaded.").format(
+            where=where, error=type(err).__name__, repo=self.repo_id)
 
 
 def _causes(err: BaseException | None):
@@ -313,13 +343,14 @@ def convert_bin(paths: list[Path], out: Path) -> Path:
             part = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # restricted unpickler
         except RuntimeError as err:
             if "zip" not in str(err).lower():  # only the legacy (pre-zip) format cannot be memory-mapped
-                raise ModelLoadError(f"{path.name} is not a readable PyTorch checkpoint.") from err
+                raise ModelLoadError(_sentence(N_("{name} is not a readable PyTorch checkpoint."),
+                                               name=path.name)) from err
             part = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # the restricted unpickler's UnpicklingError, a truncated file, …
-            raise ModelLoadError(f"{path.name} was refused: it holds more than tensors (a pickle that could run "
-                                 "code) or is damaged, so it was not loaded.") from err
+            raise ModelLoadError(_sentence(N_("{name} was refused: it holds more than tensors (a pickle that could run "
+                                              "code) or is damaged, so it was not loaded."), name=path.name)) from err
         if not isinstance(part, dict) or not all(isinstance(v, torch.Tensor) for v in part.values()):
-            raise ModelLoadError(f"{path.name} does not hold a state dict of tensors.")
+            raise ModelLoadError(_sentence(N_("{name} does not hold a state dict of tensors."), name=path.name))
         state.update({k: v.contiguous().clone() for k, v in part.items()})  # safetensors refuses shared storage
     write_atomically(out, lambda tmp: save_file(state, str(tmp)))
     return out
@@ -350,7 +381,12 @@ class Download:
     done_bytes: int = 0
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
-    error: str | None = None  # the ModelLoadError sentence, when failed
+    failure: ModelLoadError | None = None  # why it failed, when failed (`error` says it)
+
+    @property
+    def error(self) -> str | None:
+        """Why the download failed, in the current run's language (each session that reads it has its own)."""
+        return self.failure.in_language() if self.failure is not None else None
 
     @property
     def mb_per_s(self) -> float:
@@ -426,8 +462,8 @@ def _run_download(download: Download) -> None:
     try:
         fetch(download.repo_id, tqdm_class=Progress, on_files=on_files)
     except Exception as err:  # never let a background thread die silently: the sessions wait on its state
-        download.error = str(err) if isinstance(err, ModelLoadError) else (
-            f"the download of {download.repo_id} failed ({type(err).__name__}).")
+        download.failure = err if isinstance(err, ModelLoadError) else ModelLoadError(_sentence(
+            N_("the download of {repo} failed ({error})."), repo=download.repo_id, error=type(err).__name__))
         download.ended, download.state = time.monotonic(), "failed"  # ended first: readers compare it once failed
     else:
         download.done_bytes = max(download.done_bytes, download.total_bytes)

@@ -64,6 +64,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from .i18n import N_, _
+
 __all__ = [
     "ImageError",
     "MAX_PIXELS",
@@ -105,15 +107,15 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 # Modes whose values do not fit 0..255 and need explicit scaling.
 _WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 
-_PLEASE_CONVERT = "please export it as PNG or JPEG and upload that instead."
+_PLEASE_CONVERT = N_("please export it as PNG or JPEG and upload that instead.")
 
 
 class ImageError(ValueError):
     """A file that cannot be used as a picture.
 
     The message is a single plain sentence meant to be shown to a student
-    as-is; the original low-level exception, if any, is kept as
-    ``__cause__`` for logs.
+    as-is, in the language of the run that raised it (``vitviz.i18n``); the
+    original low-level exception, if any, is kept as ``__cause__`` for logs.
     """
 
 
@@ -133,10 +135,10 @@ def load_image(data: bytes) -> Image.Image:
     if not data.strip():
         # Also covers files of only whitespace, which Pillow would call
         # "unidentified" -- "empty" is the more useful thing to hear.
-        raise ImageError(
+        raise ImageError(_(
             "The file is empty, so there is no picture to look at; "
             "please choose a different file."
-        )
+        ))
 
     try:
         img = _read(data)
@@ -166,9 +168,9 @@ def sample_path(name: str) -> pathlib.Path:
         filename = SAMPLES[name]
     except (KeyError, TypeError):
         choices = ", ".join(sorted(SAMPLES))
-        raise ImageError(
-            f"There is no sample picture called {name!r}; the samples are: {choices}."
-        ) from None
+        raise ImageError(_(
+            "There is no sample picture called {name}; the samples are: {choices}."
+        ).format(name=repr(name), choices=choices)) from None
     return _ASSETS_DIR / filename
 
 
@@ -182,10 +184,10 @@ def load_sample(name: str) -> Image.Image:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ImageError(
-            f"The sample picture {name!r} is missing from this installation "
-            f"(expected at {path})."
-        ) from exc
+        raise ImageError(_(
+            "The sample picture {name} is missing from this installation "
+            "(expected at {path})."
+        ).format(name=repr(name), path=path)) from exc
     return load_image(data)
 
 
@@ -212,11 +214,11 @@ def _open(data: bytes) -> ImageFile.ImageFile:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(
+        raise ImageError(_(
             "This image claims to be far larger than the "
-            f"{_megapixels(MAX_PIXELS)} megapixel limit, so it was rejected "
+            "{limit} megapixel limit, so it was rejected "
             "to protect the app; please upload a smaller picture."
-        ) from exc
+        ).format(limit=_megapixels(MAX_PIXELS))) from exc
     except Exception as exc:
         # Pillow raises many types here (UnidentifiedImageError, SyntaxError,
         # struct.error, ...); none of them is meaningful to a student, so
@@ -229,23 +231,23 @@ def _check_size(size: tuple[int, int]) -> None:
     """Reject zero-size, tiny and oversized images using header dimensions only."""
     width, height = size
     if width <= 0 or height <= 0:
-        raise ImageError(
-            f"This image has no pixels (it is {width} x {height}); "
+        raise ImageError(_(
+            "This image has no pixels (it is {width} x {height}); "
             "please choose a different file."
-        )
+        ).format(width=width, height=height))
     if width * height > MAX_PIXELS:
-        raise ImageError(
-            f"This image is {width} x {height} pixels "
-            f"({_megapixels(width * height)} megapixels), more than the "
-            f"{_megapixels(MAX_PIXELS)} megapixel limit; please shrink it "
+        raise ImageError(_(
+            "This image is {width} x {height} pixels "
+            "({megapixels} megapixels), more than the "
+            "{limit} megapixel limit; please shrink it "
             "and upload it again."
-        )
+        ).format(width=width, height=height, megapixels=_megapixels(width * height), limit=_megapixels(MAX_PIXELS)))
     if min(width, height) < MIN_SIDE:
-        raise ImageError(
-            f"This image is too small ({width} x {height} pixels) for a vision "
-            f"model to see anything; please use a picture at least {MIN_SIDE} "
+        raise ImageError(_(
+            "This image is too small ({width} x {height} pixels) for a vision "
+            "model to see anything; please use a picture at least {min_side} "
             "pixels on each side."
-        )
+        ).format(width=width, height=height, min_side=MIN_SIDE))
 
 
 def _decode(img: ImageFile.ImageFile) -> None:
@@ -264,23 +266,29 @@ def _decode(img: ImageFile.ImageFile) -> None:
         # Animated GIF/APNG/WebP open on frame 0, which is what we want.
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(
+        raise ImageError(_(
             "This image is far too large to unpack safely, so it was rejected; "
             "please upload a smaller picture."
-        ) from exc
+        )) from exc
     except MemoryError as exc:
-        raise ImageError(
+        raise ImageError(_(
             "This image needs more memory to open than the app has; "
             "please upload a smaller picture."
-        ) from exc
+        )) from exc
     except Exception as exc:
         # Truncated uploads end up here (OSError "image file is truncated"),
         # as do corrupt chunks and unsupported codecs inside known formats.
-        fmt = _format_name(img.format)
-        raise ImageError(
-            f"This {fmt} file looks damaged or incomplete and could not be "
-            f"read to the end; please try re-saving or re-downloading it."
-        ) from exc
+        if img.format:
+            message = _(
+                "This {format} file looks damaged or incomplete and could not be "
+                "read to the end; please try re-saving or re-downloading it."
+            ).format(format=img.format)
+        else:  # Pillow named no format: "image file", one sentence of its own for the translation
+            message = _(
+                "This image file looks damaged or incomplete and could not be "
+                "read to the end; please try re-saving or re-downloading it."
+            )
+        raise ImageError(message) from exc
 
 
 def _exif_upright(img: Image.Image) -> Image.Image:
@@ -313,10 +321,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     try:
         return img.convert("RGB")
     except Exception as exc:
-        raise ImageError(
-            f"This image uses a colour format ({mode}) that the app cannot "
-            f"display; {_PLEASE_CONVERT}"
-        ) from exc
+        raise ImageError(_(
+            "This image uses a colour format ({mode}) that the app cannot "
+            "display; {convert}"
+        ).format(mode=mode, convert=_(_PLEASE_CONVERT))) from exc
 
 
 def _wide_to_l(img: Image.Image) -> Image.Image:
@@ -390,12 +398,12 @@ def _describe_unreadable(data: bytes) -> str:
     lowered = stripped[:4096].lower()
 
     if _looks_like_svg(lowered):
-        return (
+        return _(
             "This is an SVG vector drawing, which has no pixels for the model "
             "to look at; please export it as PNG or JPEG and upload that instead."
         )
     if lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered[:1024]:
-        return (
+        return _(
             "This is a web page (HTML) saved with an image name, not a picture; "
             "open it in a browser, right-click the picture and choose "
             "'Save image as' instead."
@@ -403,24 +411,24 @@ def _describe_unreadable(data: bytes) -> str:
 
     zero = _zero_size_from_header(data)
     if zero is not None:
-        return (
-            f"This image has no pixels (its header says {zero[0]} x {zero[1]}); "
+        return _(
+            "This image has no pixels (its header says {width} x {height}); "
             "please choose a different file."
-        )
+        ).format(width=zero[0], height=zero[1])
 
     named = _sniff_format(data)
     if named is not None:
         return named
 
     if _looks_like_text(head):
-        return (
+        return _(
             "This is a text file, not a picture, even if its name ends in an "
             "image extension; please choose a real PNG or JPEG photo."
         )
-    return (
+    return _(
         "This file is not an image format the app can read, or it is damaged; "
-        f"{_PLEASE_CONVERT}"
-    )
+        "{convert}"
+    ).format(convert=_(_PLEASE_CONVERT))
 
 
 def _looks_like_svg(lowered: bytes) -> bool:
@@ -476,8 +484,10 @@ _VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", 
 def _sniff_format(data: bytes) -> str | None:
     """Name a known non-image or unsupported format from its magic bytes.
 
-    Returns a one-sentence message, or None when the bytes are not recognised.
+    Returns a one-sentence message (in the run's language), or None when the
+    bytes are not recognised.
     """
+    convert = _(_PLEASE_CONVERT)
     fmt_msg = None
     if data[4:8] == b"ftyp":
         major = data[8:12]
@@ -486,17 +496,18 @@ def _sniff_format(data: bytes) -> str | None:
         brands = {major} | {data[i : i + 4] for i in range(16, min(box_len, 64), 4)}
         generic_heif = major in {b"mif1", b"msf1"} and not brands & _AVIF_BRANDS
         if brands & _HEIF_BRANDS or generic_heif:
-            fmt_msg = (
+            fmt_msg = _(
                 "This is a HEIC/HEIF photo (the iPhone's default format), which "
                 "the app cannot read; on the phone, set Camera > Formats to "
                 "'Most Compatible', or export it as JPEG or PNG and upload that."
             )
         elif brands & _AVIF_BRANDS:
-            fmt_msg = f"This AVIF image could not be decoded; {_PLEASE_CONVERT}"
+            fmt_msg = _("This AVIF image could not be decoded; {convert}").format(convert=convert)
         elif major == b"crx ":
-            fmt_msg = f"This is a camera RAW file (Canon CR3), which the app cannot read; {_PLEASE_CONVERT}"
+            fmt_msg = _("This is a camera RAW file (Canon CR3), which the app cannot read; {convert}").format(
+                convert=convert)
         elif brands & _VIDEO_BRANDS:
-            fmt_msg = (
+            fmt_msg = _(
                 "This is a video file, not a picture; please take a screenshot "
                 "of the frame you want and upload it as PNG or JPEG."
             )
@@ -505,45 +516,44 @@ def _sniff_format(data: bytes) -> str | None:
 
     for magic, name in _MAGIC:
         if data.startswith(magic):
-            return name
+            return _(name).format(convert=convert)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return f"This WebP image looks damaged or uses a feature the app cannot read; {_PLEASE_CONVERT}"
+        return _("This WebP image looks damaged or uses a feature the app cannot read; {convert}").format(
+            convert=convert)
     if data[:4] == b"RIFF" and data[8:12] in {b"WAVE", b"AVI "}:
-        return "This is an audio or video file, not a picture; please upload a PNG or JPEG image."
+        return _("This is an audio or video file, not a picture; please upload a PNG or JPEG image.")
     return None
 
 
+# Magic bytes -> the message (English, translated where it is returned; "{convert}" is _PLEASE_CONVERT).
 _MAGIC: list[tuple[bytes, str]] = [
-    (b"%PDF", "This is a PDF document, not a picture; "
-     "please export the page or figure you want as PNG or JPEG and upload that."),
-    (b"PK\x03\x04", "This is a ZIP archive (or an Office document, which is a ZIP inside), "
-     "not a picture; please unzip it and upload one PNG or JPEG image from it."),
-    (b"8BPS", f"This Photoshop (PSD) file could not be read; {_PLEASE_CONVERT}"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", f"This is a JPEG XL image, which the app cannot read; {_PLEASE_CONVERT}"),
-    (b"\xff\x0a", f"This is a JPEG XL image, which the app cannot read; {_PLEASE_CONVERT}"),
-    (b"\x89PNG\r\n\x1a\n", "This PNG file looks damaged or incomplete; "
-     "please try re-saving or re-downloading it."),
-    (b"\xff\xd8\xff", "This JPEG file looks damaged or incomplete; "
-     "please try re-saving or re-downloading it."),
-    (b"GIF8", "This GIF file looks damaged or incomplete; "
-     "please try re-saving or re-downloading it."),
-    (b"II*\x00", f"This TIFF (or camera RAW) file uses a variant the app cannot read; {_PLEASE_CONVERT}"),
-    (b"MM\x00*", f"This TIFF (or camera RAW) file uses a variant the app cannot read; {_PLEASE_CONVERT}"),
-    (b"Rar!\x1a\x07", "This is a RAR archive, not a picture; please extract it and upload one PNG or JPEG image."),
-    (b"7z\xbc\xaf\x27\x1c", "This is a 7-Zip archive, not a picture; please extract it and upload one PNG or JPEG image."),
-    (b"\x1f\x8b", "This is a gzip-compressed file, not a picture; please decompress it, "
-     "and if it is a drawing (.svgz) export it as PNG or JPEG."),
-    (b"ID3", "This is an audio file, not a picture; please upload a PNG or JPEG image."),
-    (b"OggS", "This is an audio or video file, not a picture; please upload a PNG or JPEG image."),
-    (b"\x1a\x45\xdf\xa3", "This is a video file, not a picture; please take a screenshot "
-     "of the frame you want and upload it as PNG or JPEG."),
-    (b"\x7fELF", "This is a program file, not a picture; please upload a PNG or JPEG image."),
+    (b"%PDF", N_("This is a PDF document, not a picture; "
+                 "please export the page or figure you want as PNG or JPEG and upload that.")),
+    (b"PK\x03\x04", N_("This is a ZIP archive (or an Office document, which is a ZIP inside), "
+                        "not a picture; please unzip it and upload one PNG or JPEG image from it.")),
+    (b"8BPS", N_("This Photoshop (PSD) file could not be read; {convert}")),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", N_("This is a JPEG XL image, which the app cannot read; {convert}")),
+    (b"\xff\x0a", N_("This is a JPEG XL image, which the app cannot read; {convert}")),
+    (b"\x89PNG\r\n\x1a\n", N_("This PNG file looks damaged or incomplete; "
+                                "please try re-saving or re-downloading it.")),
+    (b"\xff\xd8\xff", N_("This JPEG file looks damaged or incomplete; "
+                          "please try re-saving or re-downloading it.")),
+    (b"GIF8", N_("This GIF file looks damaged or incomplete; "
+                 "please try re-saving or re-downloading it.")),
+    (b"II*\x00", N_("This TIFF (or camera RAW) file uses a variant the app cannot read; {convert}")),
+    (b"MM\x00*", N_("This TIFF (or camera RAW) file uses a variant the app cannot read; {convert}")),
+    (b"Rar!\x1a\x07", N_("This is a RAR archive, not a picture; please extract it and upload one PNG or JPEG "
+                         "image.")),
+    (b"7z\xbc\xaf\x27\x1c", N_("This is a 7-Zip archive, not a picture; please extract it and upload one PNG or "
+                                "JPEG image.")),
+    (b"\x1f\x8b", N_("This is a gzip-compressed file, not a picture; please decompress it, "
+                     "and if it is a drawing (.svgz) export it as PNG or JPEG.")),
+    (b"ID3", N_("This is an audio file, not a picture; please upload a PNG or JPEG image.")),
+    (b"OggS", N_("This is an audio or video file, not a picture; please upload a PNG or JPEG image.")),
+    (b"\x1a\x45\xdf\xa3", N_("This is a video file, not a picture; please take a screenshot "
+                               "of the frame you want and upload it as PNG or JPEG.")),
+    (b"\x7fELF", N_("This is a program file, not a picture; please upload a PNG or JPEG image.")),
 ]
-
-
-def _format_name(fmt: str | None) -> str:
-    """A friendly name for a Pillow format code ("JPEG", "PNG", ...)."""
-    return fmt if fmt else "image"
 
 
 def _megapixels(pixels: int) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 
 from . import hub
 from .hub import ModelLoadError
+from .i18n import _
 from .models import mobilevit, swin, vit
 from .models.common import init_random, pick_device
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
@@ -88,10 +89,10 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     elif Path(source_str).is_dir():
         model = _load_checkpoint(_dir_checkpoint(Path(source_str)))
     else:
-        raise ModelLoadError(
-            f"{source_str!r} is neither a checkpoint directory nor a supported model; "
-            f"choose a preset ({', '.join(HUB_IDS)}) or a hub id ({', '.join(HUB_IDS.values())})."
-        )
+        raise ModelLoadError(_(
+            "{source} is neither a checkpoint directory nor a supported model; "
+            "choose a preset ({presets}) or a hub id ({repos})."
+        ).format(source=repr(source_str), presets=", ".join(HUB_IDS), repos=", ".join(HUB_IDS.values())))
     model.source = source_str
     return model.eval().requires_grad_(False).to(pick_device(device))
 
@@ -104,11 +105,12 @@ def trained_checkpoint(repo_id: str, tqdm_class=None, download: bool = True) -> 
         return local
     if download and not hub.settings().offline:
         return hub.fetch(repo_id, tqdm_class)
-    raise ModelLoadError(
-        f"the trained weights of {repo_id} are not on this machine and the hub is not asked "
-        f"({'offline' if hub.settings().offline else 'no download here'}); run `{DOWNLOAD_COMMAND}` while online, "
+    raise ModelLoadError(_(
+        "the trained weights of {repo} are not on this machine and the hub is not asked "
+        "({reason}); run `{command}` while online, "
         "or copy a folder written by its --to option and point VITVIZ_WEIGHTS_DIR at it."
-    )
+    ).format(repo=repo_id, reason=_("offline") if hub.settings().offline else _("no download here"),
+             command=DOWNLOAD_COMMAND))
 
 def _build_preset(name: str) -> nn.Module:
     family = next(f for f in FAMILIES.values() if name in f.presets)
@@ -119,10 +121,12 @@ def _build_preset(name: str) -> nn.Module:
 
 def _dir_checkpoint(path: Path) -> hub.LocalCheckpoint:
     if not (path / "config.json").is_file():
-        raise ModelLoadError(f"{path} has no config.json, so it is not a transformers-format checkpoint.")
+        raise ModelLoadError(_("{name} has no config.json, so it is not a transformers-format checkpoint.").format(
+            name=path))
     weights = hub.safetensors_in(path)
     if not weights:
-        raise ModelLoadError(f"{path} has no model.safetensors; only safetensors weights are loaded, never pickles.")
+        raise ModelLoadError(_("{path} has no model.safetensors; only safetensors weights are loaded, never "
+                               "pickles.").format(path=path))
     return hub.LocalCheckpoint(path, weights, "directory", "model.safetensors")
 
 
@@ -133,7 +137,8 @@ def read_state_dict(checkpoint: hub.LocalCheckpoint) -> dict[str, torch.Tensor]:
         try:
             state.update(load_file(file, device="cpu"))
         except Exception as err:  # safetensors raises its own error types for a damaged header or a short file
-            raise ModelLoadError(f"{file.name} is not a complete safetensors file ({type(err).__name__}).") from err
+            raise ModelLoadError(_("{name} is not a complete safetensors file ({error}).").format(
+                name=file.name, error=type(err).__name__)) from err
     return state
 
 
@@ -142,18 +147,18 @@ def _load_checkpoint(checkpoint: hub.LocalCheckpoint) -> nn.Module:
     try:
         hf_config = json.loads(config_file.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"{config_file} is not valid JSON.") from err
+        raise ModelLoadError(_("{file} is not valid JSON.").format(file=config_file)) from err
     family = FAMILIES.get(hf_config.get("model_type"))
     if family is None:
-        raise ModelLoadError(
-            f"model_type {hf_config.get('model_type')!r} is not supported; vitviz loads {', '.join(FAMILIES)}."
-        )
+        raise ModelLoadError(_("model_type {model_type} is not supported; vitviz loads {families}.").format(
+            model_type=repr(hf_config.get("model_type")), families=", ".join(FAMILIES)))
     model = family.model_class(family.config_from_hf(hf_config))
     state = family.convert_state_dict(read_state_dict(checkpoint))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         names = ", ".join(p.name for p in checkpoint.weights)
-        raise ModelLoadError(f"the weights in {names} do not fit the {family.model_type} architecture: {err}") from err
+        raise ModelLoadError(_("the weights in {names} do not fit the {model_type} architecture: {error}").format(
+            names=names, model_type=family.model_type, error=err)) from err
     model.preprocessing = Preprocessing.from_dir(checkpoint.folder, _DEFAULT_PREPROCESSING[family.model_type])
     return model

@@ -17,6 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from ..i18n import _
+
 CMAP = "inferno"  # perceptually uniform, dark = little attention (matplotlib name; `colorscale` gives plotly the same)
 SELECT = (255, 214, 0)  # the selected query patch, as on the patching page
 SELECT_HEX = "#ffd600"
@@ -132,13 +134,14 @@ def _axes(width: float, height: float) -> dict:
 
 
 def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patch_px: float, *, title: str,
-                 height: int = 560, vmax: float | None = None, cmap: str = CMAP, value_name: str = "attention") -> go.Figure:
+                 height: int = 560, vmax: float | None = None, cmap: str = CMAP, value_name: str | None = None) -> go.Figure:
     """A rendered overlay (JPEG bytes of `overlay`, size (w, h) px) made clickable: one invisible marker per patch.
 
     values (gh, gw) are the numbers the colours show; patch_px is a patch's side in the picture's pixels. A click
     returns the marker's point_index, the patch's raster index; hover shows row, column and value. The colour bar
-    matches the overlay.
+    matches the overlay. value_name names the values (default: "attention", in the run's language).
     """
+    value_name = _("attention") if value_name is None else value_name
     gh, gw = values.shape
     w, h = size
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
@@ -146,7 +149,7 @@ def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patc
     uri = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
     invisible = dict(marker=dict(opacity=0.01))
     markers = dict(
-        type="scatter", mode="markers", showlegend=False, name="patches",
+        type="scatter", mode="markers", showlegend=False, name=_("patches"),
         x=((cols.ravel() + 0.5) * patch_px).astype(np.float32), y=((rows.ravel() + 0.5) * patch_px).astype(np.float32),
         customdata=np.stack([rows.ravel(), cols.ravel(), values.ravel()], -1).astype(np.float32),
         marker=dict(symbol="square", size=max(4.0, min(60.0, patch_px * (height - 60) / h)), opacity=0.01,
@@ -154,7 +157,8 @@ def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patc
                     colorbar=dict(_colorbar(value_name), orientation="h", y=-0.02, yanchor="top", len=0.9,
                                   title=dict(text=value_name, side="top"))),
         selected=invisible, unselected=invisible,
-        hovertemplate="patch (%{customdata[0]}, %{customdata[1]})<br>" + value_name + " %{customdata[2]:.4f}<extra></extra>",
+        hovertemplate=(_("patch ({r}, {c})").format(r="%{customdata[0]}", c="%{customdata[1]}") + "<br>" + value_name
+                       + " %{customdata[2]:.4f}<extra></extra>"),
     )
     layout = dict(
         height=height, margin=dict(l=4, r=4, t=40, b=80), title=dict(text=title, font=dict(size=16)),
@@ -171,10 +175,11 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
     """
     depth, heads = distance.shape
     offsets = (np.arange(heads) - (heads - 1) / 2) * min(0.08, 0.6 / heads)
-    data = [dict(type="scatter", mode="markers", name=f"head {h + 1}", x=np.arange(1, depth + 1) + offsets[h],
+    data = [dict(type="scatter", mode="markers", name=_("head {h}").format(h=h + 1), x=np.arange(1, depth + 1) + offsets[h],
                  y=distance[:, h], customdata=np.arange(1, depth + 1),
                  marker=dict(size=10, color=HEAD_COLOURS[h % len(HEAD_COLOURS)], line=dict(width=1, color="white")),
-                 hovertemplate=f"layer %{{customdata}}, head {h + 1}<br>%{{y:.1f}} px<extra></extra>")
+                 hovertemplate=(_("layer {layer}, head {head}").format(layer="%{customdata}", head=h + 1)
+                                + "<br>%{y:.1f} px<extra></extra>"))
             for h in range(heads)]
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=uniform, y1=uniform, line=dict(dash="dash", color="#444", width=2))]
     if layer is not None:
@@ -183,11 +188,11 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
     layout = dict(
         height=height, margin=dict(l=60, r=10, t=40, b=50), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
         annotations=[dict(xref="paper", x=0.01, y=uniform, yanchor="bottom", xanchor="left", showarrow=False,
-                          text=f"uniform attention: {uniform:.1f} px", font=dict(size=14))],
-        title=dict(text="Mean attention distance per head", font=dict(size=16)),
-        xaxis=dict(title="layer (network depth)", dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
+                          text=_("uniform attention: {d:.1f} px").format(d=uniform), font=dict(size=14))],
+        title=dict(text=_("Mean attention distance per head"), font=dict(size=16)),
+        xaxis=dict(title=_("layer (network depth)"), dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
                    tickfont=dict(size=14)),
-        yaxis=dict(title="mean attention distance (px)", rangemode="tozero", gridcolor="#ddd", tickfont=dict(size=14)),
+        yaxis=dict(title=_("mean attention distance (px)"), rangemode="tozero", gridcolor="#ddd", tickfont=dict(size=14)),
         legend=dict(font=dict(size=13)),
     )
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_attention.py
@@ -203,15 +208,17 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     t = matrix.shape[0]
     heatmap = dict(type="heatmap", z=matrix.astype(np.float32), x=labels, y=labels, colorscale=colorscale(),
                    zmin=0, zmax=float(matrix.max()),
-                   colorbar=_colorbar("attention"), hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.4f}<extra></extra>")
+                   colorbar=_colorbar(_("attention")),
+                   hovertemplate=(_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("attention")
+                                  + " %{z:.4f}<extra></extra>"))
     step = max(1, math.ceil(t / 16))
     ticks = dict(type="category", tickmode="array", tickvals=labels[::step], tickfont=dict(size=12), showgrid=False,
                  automargin=True)
     shapes = [] if query is None else [dict(type="rect", x0=-0.5, x1=t - 0.5, y0=query - 0.5, y1=query + 0.5,
                                             line=dict(color=SELECT_HEX, width=2))]
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", xaxis=dict(ticks, title="key token j"),
-                  yaxis=dict(ticks, title="query token i", autorange="reversed", scaleanchor="x"))
+                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", xaxis=dict(ticks, title=_("key token j")),
+                  yaxis=dict(ticks, title=_("query token i"), autorange="reversed", scaleanchor="x"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
@@ -222,9 +229,9 @@ def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height:
     text = [[f"{label}: {100 * w:.1f}%" if w >= 1e-3 else f"{label}: {100 * w:.2g}%" for label, w in zip(labels, z[0])]]
     heatmap = dict(type="heatmap", z=z, x=labels, y=[""], colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
                    showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=14),
-                   hovertemplate="%{x}<br>attention %{z:.5f}<extra></extra>", xgap=3, ygap=3)
+                   hovertemplate="%{x}<br>" + _("attention") + " %{z:.5f}<extra></extra>", xgap=3, ygap=3)
     layout = dict(height=height, margin=dict(l=10, r=10, t=34, b=6), font=dict(size=14),
-                  title=dict(text="Tokens with no place on the image (same colour scale)", font=dict(size=14)),
+                  title=dict(text=_("Tokens with no place on the image (same colour scale)"), font=dict(size=14)),
                   xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(showgrid=False, showticklabels=False))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
@@ -235,8 +242,10 @@ def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: in
     patches = row[prefix:]
     heatmap = dict(type="heatmap", z=patches.reshape(grid).astype(np.float32), colorscale=colorscale(),
                    zmin=0, zmax=float(patches.max()),
-                   colorbar=_colorbar("attention"), hovertemplate="key patch (%{y}, %{x})<br>attention %{z:.5f}<extra></extra>")
+                   colorbar=_colorbar(_("attention")),
+                   hovertemplate=(_("key patch ({r}, {c})").format(r="%{y}", c="%{x}") + "<br>" + _("attention")
+                                  + " %{z:.5f}<extra></extra>"))
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), xaxis=dict(title="column", showgrid=False, constrain="domain"),
-                  yaxis=dict(title="row", autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
+                  font=dict(size=14), xaxis=dict(title=_("column"), showgrid=False, constrain="domain"),
+                  yaxis=dict(title=_("row"), autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
+from vitviz.i18n import N_, _
+
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
 MAX_PANEL_BYTES = 390_000  # what one chart may send (the issue's budget is 400 KB per panel)
 MAX_IMAGE_WIDTH = 1460  # st.image re-encodes anything wider (streamlit image_utils.MAXIMUM_CONTENT_WIDTH)
@@ -78,7 +80,7 @@ def to_uint8(unit: np.ndarray) -> np.ndarray:
 
 def mosaic(images: np.ndarray, cols: int, cell_px: int, gap_px: int = 3, background: int = 255) -> Image.Image:
     """Lay out k small RGB images (k, h, w, 3) in [0, 1] on a grid, each enlarged (nearest) to about cell_px wide."""
-    k, h, w, _ = images.shape
+    k, h, w = images.shape[:3]
     scale = max(1, round(cell_px / w))
     rows = -(-k // cols)
     ch, cw = h * scale, w * scale
@@ -108,14 +110,21 @@ def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520) -> go.
     n, k = z.shape
     fig = go.Figure(go.Heatmap(
         z=np.asarray(z, np.float32), x0=col0, dx=1, y0=row0, dy=1, colorscale="RdBu_r", zmid=0,
-        colorbar=dict(title=dict(text="value"), thickness=14),
-        hovertemplate="token %{y} · dimension %{x}<br>value %{z:.4f}<extra></extra>",
+        colorbar=dict(title=dict(text=_("value")), thickness=14),
+        hovertemplate=_("token {token} · dimension {dim}").format(token="%{y}", dim="%{x}") + "<br>"
+        + _("value {value}").format(value="%{z:.4f}") + "<extra></extra>",
     ))
     fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT,
-                      xaxis_title=f"embedding dimension d (showing {col0}–{col0 + k - 1})",
-                      yaxis_title=f"token = patch index (showing {row0}–{row0 + n - 1})")
+                      xaxis_title=_("embedding dimension d (showing {first}–{last})").format(first=col0,
+                                                                                            last=col0 + k - 1),
+                      yaxis_title=_("token = patch index (showing {first}–{last})").format(first=row0,
+                                                                                          last=row0 + n - 1))
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+# hover label of a cell of a tiled similarity image, per axis name: which query position, which other one
+TILE_LABELS = {"col": N_("query col {query} · other col {other}"), "row": N_("query row {query} · other row {other}")}
 
 
 def _tile_labels(size: int, stride: int, inner: int, gap: int, name: str) -> list[str]:
@@ -125,8 +134,9 @@ def _tile_labels(size: int, stride: int, inner: int, gap: int, name: str) -> lis
     labels = []
     cells = len(range(0, size, inner))
     tiles = tile_positions(size, stride, inner)
+    label = _(TILE_LABELS[name])
     for k, (t, shown) in enumerate(tiles):
-        labels += [f"query {name} {t} · other {name} {c}" for c in shown]
+        labels += [label.format(query=t, other=c) for c in shown]
         labels += [f"pad {name} {k}.{g}" for g in range(cells - len(shown))]  # NaN cells, never hovered
         if k < len(tiles) - 1:
             labels += [f"gap {name} {k}.{g}" for g in range(gap)]  # categories must be unique; gap cells are NaN
@@ -147,15 +157,15 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
     low = float(np.nanmin(z)) if np.isfinite(z).any() else -1.0
     fig = go.Figure(go.Heatmap(
         z=z, x=x, y=y, colorscale="Viridis", zmin=min(low, 0.99), zmax=1, hoverongaps=False,
-        showscale=colorbar, colorbar=dict(title=dict(text="cosine", side="right"), thickness=12, orientation="h",
+        showscale=colorbar, colorbar=dict(title=dict(text=_("cosine"), side="right"), thickness=12, orientation="h",
                                           y=-0.02, yanchor="top", len=0.9),
-        hovertemplate="%{y} · %{x}<br>cosine similarity %{z:.3f}<extra></extra>",
+        hovertemplate="%{y} · %{x}<br>" + _("cosine similarity {value}").format(value="%{z:.3f}") + "<extra></extra>",
     ))
     fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
                       plot_bgcolor="white")
-    fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title="patch column →")
+    fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title=_("patch column →"))
     fig.update_yaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, autorange="reversed",
-                     scaleanchor="x", constrain="domain", title="← patch row")
+                     scaleanchor="x", constrain="domain", title=_("← patch row"))
     return fig
 
 
@@ -163,9 +173,10 @@ def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
     """Fraction of variance along each principal component."""
     k = len(explained)
     fig = go.Figure(go.Bar(x=np.arange(1, k + 1), y=np.asarray(explained) * 100, marker_color="#4c78a8",
-                           hovertemplate="component %{x}: %{y:.2f}% of the variance<extra></extra>"))
+                           hovertemplate=_("component {k}: {share} % (of the variance)").format(k="%{x}", share="%{y:.2f}")
+                           + "<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=10, b=50), font=FONT,
-                      xaxis_title="principal component", yaxis_title="% of variance")
+                      xaxis_title=_("principal component"), yaxis_title=_("variance explained (%)"))
     return fig
 
 

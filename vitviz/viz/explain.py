@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from ..i18n import _
 from .attention import backdrop, colourise, overlay
 
 CMAP = "inferno"  # one colour map for every explanation map
@@ -36,25 +37,27 @@ def map_picture(image: Image.Image, values: np.ndarray, width: int, patch: int |
 
 def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: dict[str, str], random: np.ndarray, *,
                   title: str | None, height: int = 480) -> go.Figure:
-    """Probability of the class against k % for each method (curves: method -> (K,)), and the random rankings
-    (S, K) as their mean and a band of ± 2 standard deviations."""
+    """Probability of the class against k % for each method (curves: method -> (K,), named by `names`, which the
+    page gives in the run's language), and the random rankings (S, K) as their mean and a band of ± 2 standard
+    deviations."""
     x = list(steps)
     mean, std = random.mean(axis=0), random.std(axis=0, ddof=1)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x + x[::-1], y=list(np.clip(mean + 2 * std, 0, 1)) + list(np.clip(mean - 2 * std, 0, 1))[::-1],
                              fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip",
-                             name=f"random ± 2σ ({len(random)} orders)"))
-    fig.add_trace(go.Scatter(x=x, y=mean, name="random (mean)", line=dict(color="#777", dash="dash"),
-                             hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>random</extra>"))
+                             name=_("random ± 2σ ({n} orders)").format(n=len(random))))
+    fig.add_trace(go.Scatter(x=x, y=mean, name=_("random (mean)"), line=dict(color="#777", dash="dash"),
+                             hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + _("random") + "</extra>"))
     for method, y in curves.items():
         fig.add_trace(go.Scatter(x=x, y=y, name=names[method], mode="lines+markers",
                                  line=dict(color=COLOURS.get(method), width=2.5),
                                  hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + names[method] + "</extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=60, r=10, t=20 if title is None else 40, b=10), font=FONT,
                       legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), plot_bgcolor="white")
-    fig.update_xaxes(title="k (% of the patches, most important first)", ticksuffix=" %", gridcolor="#eee",
-                     range=[-2, 102])
-    fig.update_yaxes(title="probability of the class", gridcolor="#eee", rangemode="tozero", tickformat=".2~%")
+    # "%" as a field: a bare "% o" would make the catalog take the message for a printf format
+    fig.update_xaxes(title=_("k ({percent} of the patches, most important first)").format(percent="%"), ticksuffix=" %",
+                     gridcolor="#eee", range=[-2, 102])
+    fig.update_yaxes(title=_("probability of the class"), gridcolor="#eee", rangemode="tozero", tickformat=".2~%")
     return fig
 
 
@@ -66,10 +69,10 @@ def lens_figure(probs: np.ndarray, labels: Sequence[str], *, chosen: int, height
     fig = go.Figure(go.Heatmap(z=probs, x=list(range(1, depth + 1)), y=names, colorscale="Blues", zmin=0,
                                zmax=max(float(probs.max()), 1e-6),
                                colorbar=dict(title="p"),
-                               hovertemplate="layer %{x}<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
+                               hovertemplate=_("layer %{x}") + "<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT,
-                      title="The final top classes, layer by layer")
-    fig.update_xaxes(title="layer", dtick=1)
+                      title=_("The final top classes, layer by layer"))
+    fig.update_xaxes(title=_("layer"), dtick=1)
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
 
@@ -78,9 +81,9 @@ def rank_figure(ranks: np.ndarray, label: str, *, height: int = 360) -> go.Figur
     """The chosen class's rank (1 = top) after every layer: ranks (L,), on a reversed log axis."""
     layers = list(range(1, len(ranks) + 1))
     fig = go.Figure(go.Scatter(x=layers, y=ranks, mode="lines+markers", line=dict(color="#d62728", width=2.5),
-                               hovertemplate="layer %{x}: rank %{y}<extra></extra>"))
+                               hovertemplate=_("layer %{x}: rank %{y}") + "<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=50), font=FONT, plot_bgcolor="white",
-                      title=f"Rank of “{label}” by depth")
-    fig.update_xaxes(title="layer", dtick=1 if len(ranks) <= 12 else 2, gridcolor="#eee")
-    fig.update_yaxes(title="rank (1 = top)", type="log", autorange="reversed", gridcolor="#eee")
+                      title=_("Rank of “{label}” by depth").format(label=label))
+    fig.update_xaxes(title=_("layer"), dtick=1 if len(ranks) <= 12 else 2, gridcolor="#eee")
+    fig.update_yaxes(title=_("rank (1 = top)"), type="log", autorange="reversed", gridcolor="#eee")
     return fig

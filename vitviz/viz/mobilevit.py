@@ -22,6 +22,7 @@ from einops import reduce
 from torch import nn
 from PIL import Image, ImageDraw, ImageFont
 
+from ..i18n import _
 from ..models.mobilevit import patch_multiple
 from .attention import colourise
 
@@ -103,7 +104,7 @@ class Unfolding:
 def offset_label(u: Unfolding, p: int) -> str:
     """'p = 3 (row 1, col 1 in the patch)'."""
     i, j = divmod(p, u.pw)
-    return f"p = {p} (row {i}, col {j} in the patch)"
+    return _("p = {p} (row {row}, col {col} in the patch)").format(p=p, row=i, col=j)
 
 
 def cell_size(rows: int, cols: int, width: int = 640, max_height: int = 640) -> int:
@@ -249,8 +250,10 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
         mode="markers", showlegend=False, name="pixels",
         marker=dict(symbol="square", size=max(3.0, min(60.0, cell * plot_h / picture.height)), color="#000", opacity=0.01),
         selected=invisible, unselected=invisible,
-        hovertemplate="pixel (row %{customdata[0]}, col %{customdata[1]})<br>offset p = %{customdata[2]}, "
-                      "patch n = %{customdata[3]}<extra></extra>",
+        # plotly's %{…} fields go in as placeholder values, so the translated sentences keep them
+        hovertemplate=(_("pixel (row {row}, col {col})").format(row="%{customdata[0]}", col="%{customdata[1]}")
+                       + "<br>" + _("offset p = {p}, patch n = {n}").format(p="%{customdata[2]}", n="%{customdata[3]}")
+                       + "<extra></extra>"),
     )
     axis = dict(showgrid=False, zeroline=False, visible=False)
     layout = dict(
@@ -292,7 +295,8 @@ def unfolded_figure(values: np.ndarray, u: Unfolding, channel: int, selected: tu
     heatmap = dict(
         type="heatmap", z=values.astype(np.float32), y=labels, colorscale=FEATURE_CMAP.capitalize(),
         colorbar=dict(title=dict(text=f"X_U[p, n, {channel}]", side="right"), thickness=14, tickfont=dict(size=13)),
-        hovertemplate="offset %{y}, patch n=%{x}<br>value %{z:.4f}<extra></extra>",
+        hovertemplate=(_("offset {p}, patch n={n}").format(p="%{y}", n="%{x}") + "<br>"
+                       + _("value {v}").format(v="%{z:.4f}") + "<extra></extra>"),
     )
     shapes = []
     if selected is not None:
@@ -301,9 +305,10 @@ def unfolded_figure(values: np.ndarray, u: Unfolding, channel: int, selected: tu
                   dict(type="rect", x0=k - 0.5, x1=k + 0.5, y0=p - 0.5, y1=p + 0.5, line=dict(color="white", width=2))]
     layout = dict(
         height=height or int(min(420, 120 + 26 * p_count)), margin=dict(l=80, r=10, t=40, b=50), shapes=shapes,
-        title=dict(text=f"X_U[:, :, {channel}] — {p_count} sequences (offsets) × {n} patches, channel {channel}",
+        title=dict(text=_("X_U[:, :, {channel}] — {sequences} sequences (offsets) × {patches} patches, channel "
+                          "{channel}").format(channel=channel, sequences=p_count, patches=n),
                    font=dict(size=16)),
-        xaxis=dict(title=dict(text="patch n (raster order over the nh × nw patch grid)"), tickfont=dict(size=13)),
+        xaxis=dict(title=dict(text=_("patch n (raster order over the nh × nw patch grid)")), tickfont=dict(size=13)),
         yaxis=dict(type="category", autorange="reversed", tickmode="array", tickvals=labels[::step], ticktext=ticktext,
                    tickfont=dict(size=14)),
     )
@@ -524,9 +529,9 @@ class _AfterTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor, output_attentions: bool = False, patch_size: tuple[int, int] = (2, 2)):
         """`stages.2.block.input` (b, C, H, W) -> logits (b, classes) or None, as `MobileViT.forward` ends."""
-        x, _ = self.stages[2].block(x, patch_size, output_attentions)
+        x, _attn = self.stages[2].block(x, patch_size, output_attentions)
         for stage in self.stages[3:]:
-            x, _ = stage(x, patch_size, output_attentions)
+            x, _attn = stage(x, patch_size, output_attentions)
         x = self.expand(x)
         return self.head(reduce(x, "b c h w -> b c", "mean")) if self.head is not None else None
 

@@ -16,6 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
+from vitviz.i18n import N_, _, language
+
 CHANNEL_NAMES = ("R", "G", "B")
 # A value v of channel c is drawn in that channel's colour: black at 0, the pure colour at 0.5, white at 1
 # (a lightness ramp, so the mid values of a photo stay vivid on a projector instead of murky).
@@ -168,7 +170,7 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
         mode="markers", showlegend=False, name="patches",
         marker=dict(symbol="square", size=max(4.0, min(80.0, patch * scale)), color="#000", opacity=0.01),
         selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)),
-        hovertemplate="patch %{pointNumber}<br>click to select<extra></extra>",
+        hovertemplate=_("patch {n}").format(n="%{pointNumber}") + "<br>" + _("click to select") + "<extra></extra>",
     ))
 
     shapes, notes = [], []
@@ -178,10 +180,10 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
                                line=dict(color="rgb(200,0,0)", width=1), layer="above"))
     red = dict(color="rgb(180,0,0)", size=14)
     if grid.drop_right:
-        notes.append(dict(x=w, y=h / 2, text=f"← {grid.drop_right} px<br>dropped", showarrow=False,
+        notes.append(dict(x=w, y=h / 2, text=_("← {px} px<br>dropped").format(px=grid.drop_right), showarrow=False,
                           xanchor="left", xshift=4, font=red))
     if grid.drop_bottom:
-        notes.append(dict(x=uw / 2, y=h, text=f"↑ {grid.drop_bottom} px dropped", showarrow=False,
+        notes.append(dict(x=uw / 2, y=h, text=_("↑ {px} px dropped").format(px=grid.drop_bottom), showarrow=False,
                           yanchor="top", yshift=-2, font=red))
     if selected is not None and 0 <= selected < grid.n:
         top, left, bottom, right = grid.box(selected)
@@ -191,9 +193,9 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
     tick = patch * max(1, math.ceil(max(grid.rows, grid.cols) / 10))  # ≤ ~10 labelled patch boundaries per axis
     axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=0, dtick=tick, ticks="outside",
                 tickfont=dict(size=13))
-    title = f"{grid.rows} × {grid.cols} = {grid.n} patches of {patch}×{patch} px"
+    title = _("{rows} × {cols} = {n} patches of {p}×{p} px").format(rows=grid.rows, cols=grid.cols, n=grid.n, p=patch)
     if step > 1:
-        title += f" · grid lines every {step} patches (too dense to draw all)"
+        title += " · " + _("grid lines every {step} patches (too dense to draw all)").format(step=step)
     # One constructor call: plotly validates the whole figure once (add_shape/update_layout re-validate each time).
     return go.Figure(data=traces, layout=dict(
         height=height, margin=dict(l=55, r=75 if grid.drop_right else 20, t=40, b=60 if grid.drop_bottom else 40),
@@ -270,9 +272,11 @@ def patch_zoom_figure(patch01: np.ndarray, index: int, height: int = 380) -> go.
         data=[go.Image(z=rgb, hovertemplate="p1 = %{y}, p2 = %{x}<br>R G B = %{z}<extra></extra>")],
         layout=dict(
             height=height, margin=dict(l=50, r=10, t=36, b=45),
-            title=dict(text=f"patch {index}: {p}×{p} pixels × {patch01.shape[-1]} channels", font=dict(size=15)),
-            xaxis=dict(title=dict(text="p2 (column in the patch)"), dtick=tick, showgrid=False),
-            yaxis=dict(title=dict(text="p1 (row)"), dtick=tick, showgrid=False),
+            title=dict(text=_("patch {index}: {p}×{p} pixels × {c} channels").format(index=index, p=p,
+                                                                                     c=patch01.shape[-1]),
+                       font=dict(size=15)),
+            xaxis=dict(title=dict(text=_("p2 (column in the patch)")), dtick=tick, showgrid=False),
+            yaxis=dict(title=dict(text=_("p1 (row)")), dtick=tick, showgrid=False),
         ),
     )
 
@@ -297,7 +301,8 @@ def vector_strip_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, ch
                   font=dict(size=15, color="white" if luminance[k] < 140 else "black")) for k in range(count)]
     return go.Figure(data=[go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip")], layout=dict(
         height=height, margin=dict(l=10, r=10, t=34, b=64), annotations=notes,
-        title=dict(text=f"x_p[k] for k = 0…{count - 1}: ({patch}·{patch}·{channels} = {vector.size} numbers in all)",
+        title=dict(text=_("x_p[k] for k = 0…{last}: ({p}·{p}·{c} = {size} numbers in all)").format(
+                       last=count - 1, p=patch, c=channels, size=vector.size),
                    font=dict(size=15)),
         xaxis=dict(tickmode="array", tickvals=list(range(count)), tickfont=dict(size=13), showgrid=False,
                    ticktext=[f"k={k}<br>{label}" for k, label in enumerate(labels)]),
@@ -314,7 +319,7 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
     shift = np.arange(vector.size) % c  # channel index of each element
     z = (shift + np.clip(vector01, 0, 0.999)).reshape(p, width).astype(np.float32)
     scale = []
-    names = {0: "red", 1: "green", 2: "blue"}
+    names = {0: N_("red"), 1: N_("green"), 2: N_("blue")}
     for ch in range(c):  # the same black → pure colour → white ramp as channel_colours, one block per channel
         lo, hi = ch / c, (ch + 1) / c
         colour = CHANNEL_RGB[ch % 3].astype(int)
@@ -327,12 +332,14 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
     heatmap = go.Heatmap(
         z=z, x=x, y=y, zmin=0, zmax=c, colorscale=scale, showscale=False,
         customdata=vector.reshape(p, width).astype(np.float32),
-        hovertemplate="%{y}, %{x}<br>value %{customdata:.3f}<extra></extra>",
+        hovertemplate="%{y}, %{x}<br>" + _("value {value}").format(value="%{customdata:.3f}") + "<extra></extra>",
     )
     return go.Figure(data=[heatmap], layout=dict(
         height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50),
-        title=dict(text=f"all {vector.size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); "
-                        f"{', '.join(names[i] for i in range(c))} take turns", font=dict(size=15)),
+        title=dict(text=_("all {size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); {channels} take turns")
+                   .format(size=vector.size, p=p, c=c, width=width,
+                           channels=("、" if language() == "zh" else ", ").join(_(names[i]) for i in range(c))),
+                   font=dict(size=15)),
         xaxis=dict(type="category", tickmode="array", tickvals=ticks, ticktext=[t.split()[0] for t in ticks],
                    tickfont=dict(size=12), showgrid=False),
         yaxis=dict(type="category", autorange="reversed", tickmode="array",

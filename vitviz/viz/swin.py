@@ -8,6 +8,7 @@ figures take numpy arrays and return PIL images or plotly figure dicts (no strea
 """
 from __future__ import annotations
 
+import html
 import io
 import math
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from einops import rearrange
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 
+from ..i18n import _
 from ..models.common import VisionOutput
 from ..models.swin import (
     MASK_VALUE,
@@ -99,7 +101,7 @@ class _UpToStage(nn.Module):
     def forward(self, pixel_values: Tensor, output_attentions: bool = False, window_size: int | None = None):
         x, size = self._embed(pixel_values)
         for stage in self.stages:
-            x, size, _ = stage(x, size, window_size, need_weights=False)
+            x, size, _attn = stage(x, size, window_size, need_weights=False)
         return VisionOutput(x)
 
 
@@ -139,10 +141,10 @@ class Pca:
         xc = x - mean
         n, c = xc.shape
         if n >= c:
-            _, vecs = torch.linalg.eigh(xc.T @ xc)  # ascending
+            _vals, vecs = torch.linalg.eigh(xc.T @ xc)  # ascending
             comps = vecs[:, -3:].flip(1)
         else:
-            _, vecs = torch.linalg.eigh(xc @ xc.T)
+            _vals, vecs = torch.linalg.eigh(xc @ xc.T)
             u = vecs[:, -3:].flip(1)
             comps = xc.T @ u
             comps = comps / comps.norm(dim=0).clamp_min(1e-12)
@@ -298,7 +300,7 @@ def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int)
     with torch.inference_mode():
         x0 = t[input_tap]
         x1 = t[f"stages.{stage}.blocks.0.out"]
-        w1, _ = window_and_shift(*grid, nominal, nominal // 2)
+        w1, _s = window_and_shift(*grid, nominal, nominal // 2)
         normed = _pre_shift(blocks[1], x1, grid, w1)  # (1, Hp, Wp, C)
         h, w = grid
         pca = Pca.fit(normed[0, :h, :w].reshape(h * w, -1))
@@ -338,7 +340,7 @@ def rerun_with_shift(model: Swin, run: StageRun, shift: int) -> BlockView:
         shifted = block.shift(normed, shift)
         padded = tuple(shifted.shape[1:3])
         windows = block.partition(shifted, window)
-        _, probs = block.window_attention(windows, padded, window, shift, run.nominal, need_weights=True)
+        _out, probs = block.window_attention(windows, padded, window, shift, run.nominal, need_weights=True)
         bias = block.relative_position_bias(window, run.nominal)
         checks = {"unshift": _max_diff(block.unshift(shifted, shift), normed),
                   "reverse": _max_diff(window_reverse(windows, window, *padded), shifted)}
@@ -496,20 +498,22 @@ def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: 
         glob.append(msa_cost(h, h, channels).attention)
         win.append(wmsa_cost(h, h, channels, window).attention)
     lines = [
-        ("4hwC² (projections, both)", proj, "#000000", "dot"),
-        ("2(hw)²C (MSA attention)", glob, "#D55E00", "solid"),
-        (f"2M²hwC (W-MSA attention, M = {window})", win, "#0072B2", "solid"),
-        ("Ω(MSA) total", [a + b for a, b in zip(proj, glob)], "#D55E00", "dash"),
-        ("Ω(W-MSA) total", [a + b for a, b in zip(proj, win)], "#0072B2", "dash"),
+        (_("4hwC² (projections, both)"), proj, "#000000", "dot"),
+        (_("2(hw)²C (MSA attention)"), glob, "#D55E00", "solid"),
+        (_("2M²hwC (W-MSA attention, M = {m})").format(m=window), win, "#0072B2", "solid"),
+        (_("Ω(MSA) total"), [a + b for a, b in zip(proj, glob)], "#D55E00", "dash"),
+        (_("Ω(W-MSA) total"), [a + b for a, b in zip(proj, win)], "#0072B2", "dash"),
     ]
     data = [dict(type="scatter", mode="lines", name=name, x=xs, y=ys, line=dict(color=colour, dash=dash, width=3),
-                 hovertemplate="%{x} px: %{y:.3s} multiply-adds<extra>" + name + "</extra>")
+                 hovertemplate="%{x} px: %{y:.3s} " + _("multiply-adds") + "<extra>" + name + "</extra>")
             for name, ys, colour, dash in lines]
     layout = dict(
         height=height, margin=dict(l=70, r=10, t=40, b=10), font=dict(size=14), plot_bgcolor="white",
-        title=dict(text=f"One attention layer of stage {stage + 1} (C = {channels}, P = {patch})", font=dict(size=16)),
-        xaxis=dict(title="input resolution (px, square)", gridcolor="#eee"),
-        yaxis=dict(title="multiply-adds", type="log", gridcolor="#ddd", exponentformat="SI"),
+        title=dict(text=_("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=stage + 1, c=channels,
+                                                                                             p=patch),
+                   font=dict(size=16)),
+        xaxis=dict(title=_("input resolution (px, square)"), gridcolor="#eee"),
+        yaxis=dict(title=_("multiply-adds"), type="log", gridcolor="#ddd", exponentformat="SI"),
         legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
         shapes=[dict(type="line", xref="x", yref="paper", x0=resolution, x1=resolution, y0=0, y1=1,
                      line=dict(color="#555", width=2, dash="dot"))],
@@ -649,7 +653,7 @@ def partition_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], 
     padding tokens grey-hatched. With a shift, the windows are those of the rolled map drawn where their tokens are
     in the image (Fig. 2 right): the wrapped strips (first s rows / columns) are hatched and join the window on the
     far side. `selected`: that window's tokens framed in yellow."""
-    ids, _ = window_index_map(*padded, window, shift)
+    ids, _tok = window_index_map(*padded, window, shift)
     nw = padded[1] // window
     # checker colours by the window's row and column in the partition
     colour_index = (ids // nw % 2) * 2 + ids % nw % 2
@@ -768,7 +772,7 @@ def head_mosaic(maps: np.ndarray, query: int, cell: int, masked: np.ndarray | No
     query framed; keys with `masked` (M, M) True (mask −100) crossed out."""
     from .attention import colourise
 
-    heads, m, _ = maps.shape
+    heads, m, _m = maps.shape
     columns = columns or heads
     rows = -(-heads // columns)
     size = m * cell
@@ -844,19 +848,25 @@ def png(picture: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def legend_swatches(colours, labels, size: int = 22) -> Image.Image:
-    """A one-row legend: a swatch per colour with its label."""
-    font = _font(15)
-    widths = [size + 8 + int(font.getlength(label)) + 18 for label in labels]
-    picture = Image.new("RGB", (sum(widths), size + 8), (255, 255, 255))
-    draw = ImageDraw.Draw(picture)
-    x = 0
-    for colour, label, w in zip(colours, labels, widths):
-        draw.rectangle([x, 4, x + size, 4 + size], fill=colour if isinstance(colour, tuple) else _rgb(colour),
-                       outline=(0, 0, 0))
-        draw.text((x + size + 6, 4 + size / 2), label, fill=(0, 0, 0), font=font, anchor="lm")
-        x += w
-    return picture
+def _css_colour(colour) -> str:
+    """A "#RRGGBB" colour as given, an (r, g, b) tuple as "#rrggbb"."""
+    return colour if isinstance(colour, str) else "#{:02x}{:02x}{:02x}".format(*colour)
+
+
+def legend_html(items, size: int = 22) -> str:
+    """A legend as HTML (for st.markdown with unsafe_allow_html): items [(colours, label), …], each one or more
+    swatches followed by its label. The browser draws the words (any language, the page's own font, large enough
+    for a projector); the label is escaped. One line, wrapping on a narrow screen; no blank line inside (a blank
+    line would end the HTML block in markdown)."""
+    swatch = (f"display:inline-block;width:{size}px;height:{size}px;border:1px solid #333;border-radius:2px;"
+              "flex:none")
+    groups = []
+    for colours, label in items:
+        boxes = "".join(f'<span style="{swatch};background:{_css_colour(c)}"></span>' for c in colours)
+        text = f"<span>{html.escape(label)}</span>" if label else ""
+        groups.append(f'<span style="display:inline-flex;align-items:center;gap:5px">{boxes}{text}</span>')
+    return ('<div style="display:flex;flex-wrap:wrap;align-items:center;gap:8px 24px;font-size:1.05rem;'
+            f'line-height:1.5;margin:0.2rem 0 0.6rem 0">{"".join(groups)}</div>')
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -873,9 +883,9 @@ def mask_figure(mask: np.ndarray, labels: np.ndarray, *, title: str, query: int 
     tokens = [f"{i} ({i // m},{i % m}) r{flat[i]}" for i in range(n)]
     heat = dict(type="heatmap", z=np.asarray(mask, np.float32), zmin=MASK_VALUE, zmax=0, colorscale=MASK_SCALE,
                 x=tokens, y=tokens, xgap=0, ygap=0,
-                colorbar=dict(title=dict(text="mask", side="right"), tickvals=[MASK_VALUE, 0], thickness=14,
+                colorbar=dict(title=dict(text=_("mask"), side="right"), tickvals=[MASK_VALUE, 0], thickness=14,
                               tickfont=dict(size=13)),
-                hovertemplate="query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>")
+                hovertemplate=_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("mask") + " %{z:.0f}<extra></extra>")
     ticks = dict(type="category", showticklabels=False, showgrid=False, ticks="")
     shapes = []
     if query is not None:
@@ -883,8 +893,9 @@ def mask_figure(mask: np.ndarray, labels: np.ndarray, *, title: str, query: int 
                            line=dict(color="#FFD600", width=3)))
     layout = dict(height=height, margin=dict(l=40, r=10, t=40, b=40), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(ticks, title="key token j (row-major in the window)", constrain="domain"),
-                  yaxis=dict(ticks, title="query token i", autorange="reversed", scaleanchor="x", constrain="domain"))
+                  xaxis=dict(ticks, title=_("key token j (row-major in the window)"), constrain="domain"),
+                  yaxis=dict(ticks, title=_("query token i"), autorange="reversed", scaleanchor="x",
+                             constrain="domain"))
     return dict(data=[heat], layout=layout)
 
 
@@ -901,13 +912,13 @@ def bias_table_figure(table: np.ndarray, window: int, *, title: str, height: int
     labels = [f"{i}: (dy {i // side - window + 1:+d}, dx {i % side - window + 1:+d})" for i in idx]
     vmax = float(np.abs(table).max()) or 1.0
     heat = dict(type="heatmap", z=np.asarray(table, np.float32), y=labels, x=[str(h + 1) for h in range(heads)],
-                zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar("bias"),
-                hovertemplate="row %{y}<br>head %{x}<br>bias %{z:.4f}<extra></extra>")
+                zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar(_("bias")),
+                hovertemplate=_("row") + " %{y}<br>" + _("head") + " %{x}<br>" + _("bias") + " %{z:.4f}<extra></extra>")
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white",
-                  xaxis=dict(title="head", side="bottom", type="category", tickfont=dict(size=12)),
-                  yaxis=dict(title=f"row idx of the table (0 … {rows - 1})", autorange="reversed", type="category",
-                             showticklabels=False))
+                  xaxis=dict(title=_("head"), side="bottom", type="category", tickfont=dict(size=12)),
+                  yaxis=dict(title=_("row idx of the table (0 … {last})").format(last=rows - 1), autorange="reversed",
+                             type="category", showticklabels=False))
     return dict(data=[heat], layout=layout)
 
 
@@ -924,15 +935,15 @@ def bias_grid_figure(table: np.ndarray, window: int, head: int, query: int, used
     qi, qj = divmod(query, m)
     r0, c0 = qi + window - m, qj + window - m
     heat = dict(type="heatmap", z=grid, x=offsets, y=offsets, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE,
-                colorbar=_bias_colorbar("bias"),
-                hovertemplate="dy %{y}, dx %{x}<br>bias %{z:.4f}<extra></extra>")
+                colorbar=_bias_colorbar(_("bias")),
+                hovertemplate="dy %{y}, dx %{x}<br>" + _("bias") + " %{z:.4f}<extra></extra>")
     shapes = [dict(type="rect", xref="x", yref="y", x0=c0 - 0.5, x1=c0 + m - 0.5, y0=r0 - 0.5, y1=r0 + m - 0.5,
                    line=dict(color="#FFD600", width=4))]
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(title="dx = query col − key col", type="category", constrain="domain"),
-                  yaxis=dict(title="dy = query row − key row", type="category", autorange="reversed", scaleanchor="x",
-                             constrain="domain"))
+                  xaxis=dict(title=_("dx = query col − key col"), type="category", constrain="domain"),
+                  yaxis=dict(title=_("dy = query row − key row"), type="category", autorange="reversed",
+                             scaleanchor="x", constrain="domain"))
     return dict(data=[heat], layout=layout)
 
 
@@ -942,11 +953,11 @@ def bias_query_figure(bias: np.ndarray, query: int, *, title: str, height: int =
     z = np.asarray(bias, np.float32).reshape(m, m)
     vmax = float(np.abs(z).max()) or 1.0
     qi, qj = divmod(query, m)
-    heat = dict(type="heatmap", z=z, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar("bias"),
-                hovertemplate="key (%{y}, %{x})<br>bias %{z:.4f}<extra></extra>")
+    heat = dict(type="heatmap", z=z, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar(_("bias")),
+                hovertemplate=_("key") + " (%{y}, %{x})<br>" + _("bias") + " %{z:.4f}<extra></extra>")
     shapes = [dict(type="rect", x0=qj - 0.5, x1=qj + 0.5, y0=qi - 0.5, y1=qi + 0.5, line=dict(color="#FFD600", width=4))]
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(title="key column in the window", dtick=1, constrain="domain"),
-                  yaxis=dict(title="key row", autorange="reversed", scaleanchor="x", dtick=1, constrain="domain"))
+                  xaxis=dict(title=_("key column in the window"), dtick=1, constrain="domain"),
+                  yaxis=dict(title=_("key row"), autorange="reversed", scaleanchor="x", dtick=1, constrain="domain"))
     return dict(data=[heat], layout=layout)
