@@ -61,16 +61,21 @@ def _key(*parts) -> str:
 
 
 def _clamp(key: str, low: int, high: int) -> None:
-    """Keep a widget's stored value inside its current range (the range moves with M and the stage)."""
+    """A widget's stored value outside its current range (the range moves with M and the stage, a deep link may ask
+    for anything) is forgotten: the widget starts again from its default. Forgotten, not overwritten: a value set
+    through Session State on a widget with a default makes Streamlit log a warning."""
     value = st.session_state.get(key)
     if isinstance(value, (int, float)) and not low <= value <= high:
-        st.session_state[key] = min(max(int(value), low), high)
+        st.session_state.pop(key)
 
 
 def _on_window_change() -> None:
     """A new window size starts from its own default shift M//2 (the shift slider's range changes too), and from the
-    default window and query: the old indices would point into a different partition."""
-    st.session_state["shift"] = int(st.session_state["M"]) // 2
+    default window and query: the old indices would point into a different partition. The shift is forgotten, not
+    set: the slider then starts from its default (M//2), read by no stale URL value, and Streamlit has no value set
+    through Session State to warn about."""
+    st.session_state.pop("shift", None)
+    st.query_params.pop("shift", None)
     _forget_selection()
 
 
