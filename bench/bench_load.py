@@ -17,12 +17,14 @@ slider p50/p95 per page, errors, lost uploads, RSS peak and CPU per process.
     python bench/bench_load.py [--sessions 30] [--ramp 60] [--think 4] [--client protocol|browser]
     python bench/bench_load.py --sessions 30 --think 4 --replicas 1 2     # one process vs two, side by side
     python bench/bench_load.py --sessions 60 --think 10 --replicas 2
+    python bench/bench_load.py --sessions 30 --think 4 --replicas 2 --kill-after 45   # a process dies mid-class
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+from signal import SIGKILL
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ from vitviz.runtime import bench_setup  # noqa: E402
 
 from tests.browser import streamlit_server  # noqa: E402
 from tests.load import LoadReport, classroom, protocol_classroom  # noqa: E402
-from tests.school import replica_pids, serving  # noqa: E402
+from tests.school import healthy, replica_pids, serving  # noqa: E402
 from tests.test_load import RSS_BUDGET_MB  # noqa: E402
 
 
@@ -58,6 +60,16 @@ def report_run(report: LoadReport, elapsed: float) -> None:
     print(f"wall time {elapsed:.0f} s")
     for error in report.errors[:20]:
         print("ERROR", error)
+
+
+def wait_healthy(url: str, timeout_s: float) -> bool:
+    """True once `url` answers 200 within `timeout_s`."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if healthy(url):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def side_by_side(runs: dict[int, LoadReport]) -> None:
@@ -89,6 +101,9 @@ def main() -> None:
                         help="protocol: headless websocket client (measures the server); browser: Chromium here")
     parser.add_argument("--replicas", type=int, nargs="+", metavar="N",
                         help="through deploy/serve.py with N processes behind HAProxy, once per N given")
+    parser.add_argument("--kill-after", type=float, metavar="S",
+                        help="with --replicas N > 1: SIGKILL the first process S seconds into the class (serve "
+                             "starts it again); the report counts the sessions interrupted and recovered")
     args = parser.parse_args()
     bench_setup()
     client = "headless protocol (tests/protocol.py)" if args.client == "protocol" else "Chromium on this machine"
@@ -103,10 +118,17 @@ def main() -> None:
             start = time.monotonic()
             if replicas:
                 print(f"\n== {replicas} process{'es' if replicas > 1 else ''} behind HAProxy (deploy/serve.py)", flush=True)
-                with serving(Path(tmp), replicas=replicas, env=env) as (url, _base, log_path):
+                with serving(Path(tmp), replicas=replicas, env=env) as (url, base, log_path):
+                    kill = {}
+                    if args.kill_after is not None and replicas > 1:
+                        kill = {"kill": (args.kill_after, lambda: os.kill(replica_pids(log_path)[base + 1], SIGKILL))}
                     start = time.monotonic()
                     report = run(url, list(replica_pids(log_path).values()), args.sessions, Path(tmp),
-                                 ramp_s=args.ramp, think_s=args.think, run_log=run_log)
+                                 ramp_s=args.ramp, think_s=args.think, run_log=run_log, **kill)
+                    if kill:
+                        back = wait_healthy(f"http://127.0.0.1:{base + 1}/_stcore/health", 120)
+                        print(f"the killed process (port {base + 1}) "
+                              + ("is back: serve started it again" if back else "did NOT come back within 120 s"))
             else:
                 with streamlit_server(env=env) as (url, proc):
                     start = time.monotonic()

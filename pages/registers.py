@@ -167,7 +167,7 @@ def neighbours() -> None:
     else:
         m[1].metric(_("High-norm patches"), _("none at this layer"))
     st.latex(r"s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}{\lVert e_i\rVert\,\lVert e_j\rVert},"
-             r"\qquad e_i = x_p^i E\ \text{(before E_pos)},\ \ \mathcal N(i) = \text{up, down, left, right}")
+             r"\qquad e_i = x_p^i E,\ \ \mathcal N(i) = \{\uparrow, \downarrow, \leftarrow, \rightarrow\}")
     st.markdown(_(
         "Darcet et al. (§2.1, Fig. 5) found that high-norm tokens appear on patches that are **redundant**: right after "
         "the patch embedding they are very similar to their four neighbours (sky, wall, blur). The model can overwrite "

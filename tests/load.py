@@ -17,30 +17,38 @@ as in class, where every browser runs on its own laptop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
 import statistics
 import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import websockets
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from ui.stages import STAGES
 
 from .apptest import photo
 from .browser import CHROMIUM, CHROMIUM_ARGS
-from .protocol import FINAL, MAIN, SIDEBAR, Answer, StreamlitSession
+from .protocol import FINAL, MAIN, SIDEBAR, Answer, ProtocolError, StreamlitSession
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MiB, from /proc (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident set size of a process in MiB, from /proc (Linux); 0 once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -60,18 +68,23 @@ def machine_cpu_seconds() -> float:
 
 class RssSampler(threading.Thread):
     """Samples the RSS of one or several processes every `period` seconds until stopped: `samples` holds
-    (seconds, MiB summed over the processes), `peaks` each process's largest RSS."""
+    (seconds, MiB summed over the processes), `peaks` each process's largest RSS, `cpu` each one's CPU seconds when
+    last seen alive (a process killed during the run keeps its last figure)."""
 
     def __init__(self, *pids: int, period: float = 0.5):
         super().__init__(daemon=True)
         self.pids, self.period, self.samples = pids, period, []
         self.peaks = dict.fromkeys(pids, 0.0)
+        self.cpu = {pid: cpu_seconds(pid) for pid in pids}
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         start = time.monotonic()
         while not self._stop_event.is_set():
             now = {pid: rss_mb(pid) for pid in self.pids}
+            for pid in self.pids:
+                with contextlib.suppress(FileNotFoundError):
+                    self.cpu[pid] = cpu_seconds(pid)
             self.peaks = {pid: max(self.peaks[pid], mib) for pid, mib in now.items()}
             self.samples.append((time.monotonic() - start, sum(now.values())))
             self._stop_event.wait(self.period)
@@ -98,6 +111,10 @@ class LoadReport:
     other_cpu_s: float = 0.0  # CPU time everything else used: mostly Chromium (browser client)
     client: str = "browser"  # which client drove the sessions: "browser" (Chromium) or "protocol" (headless)
     client_cpu_s: float = 0.0  # CPU time of the protocol clients (this process); not part of other_cpu_s
+    killed_at: float | None = None  # monotonic time a server process was killed during the run (None: none was)
+    interrupted: dict[int, float] = field(default_factory=dict)  # session -> seconds from the kill to its page
+    #                                                                 drawn again by another process
+    recovered: list[int] = field(default_factory=list)  # interrupted sessions that finished their visit afterwards
 
     def table(self) -> str:
         def pct(values, q):
@@ -124,6 +141,12 @@ class LoadReport:
                      f"{self.server_cpu_s:.0f} s, {cpu}")
         lines.append(f"errors {len(self.errors)} · server RSS start {self.rss[0][1]:.0f} MiB, peak {peak:.0f} MiB, "
                      f"end {self.rss[-1][1]:.0f} MiB" if self.rss else f"errors {len(self.errors)}")
+        if self.killed_at is not None:
+            back = sorted(self.interrupted.values())
+            lines.append(f"a process killed mid-class: {len(self.interrupted)} sessions interrupted, "
+                         f"{len(self.recovered)} recovered (page back on another process "
+                         + (f"{statistics.median(back):.1f} s median, {back[-1]:.1f} s at most after the kill)"
+                            if back else "—)"))
         if len(self.peak_rss) > 1:
             lines.append("per process (pid: RSS peak, CPU): " + ", ".join(
                 f"{pid}: {mib:.0f} MiB, {self.cpu_by_pid.get(pid, 0):.0f} s" for pid, mib in self.peak_rss.items()))
@@ -285,7 +308,7 @@ def _measured(report: LoadReport, server_pid: int | list[int], run_log: Path | N
     pids = server_pid if isinstance(server_pid, list) else [server_pid]
     sampler = RssSampler(*pids)
     sampler.start()
-    cpu_start = {pid: cpu_seconds(pid) for pid in pids}, machine_cpu_seconds(), time.process_time()
+    cpu_start = dict(sampler.cpu), machine_cpu_seconds(), time.process_time()
     # Its own thread: pytest's sync Playwright fixtures may already run an event loop in this one.
     worker = threading.Thread(target=lambda: asyncio.run(sessions()))
     try:
@@ -293,7 +316,10 @@ def _measured(report: LoadReport, server_pid: int | list[int], run_log: Path | N
         worker.join()
     finally:
         report.rss, report.peak_rss = sampler.stop(), sampler.peaks
-        report.cpu_by_pid = {pid: cpu_seconds(pid) - cpu_start[0][pid] for pid in pids}
+        for pid in pids:
+            with contextlib.suppress(FileNotFoundError):
+                sampler.cpu[pid] = cpu_seconds(pid)
+        report.cpu_by_pid = {pid: sampler.cpu[pid] - cpu_start[0][pid] for pid in pids}
         report.server_cpu_s = sum(report.cpu_by_pid.values())
         if report.client == "protocol":
             report.client_cpu_s = time.process_time() - cpu_start[2]
@@ -327,36 +353,66 @@ async def _protocol_session(url: str, index: int, report: LoadReport, delay_s: f
                             think_s: float = 0.0) -> None:
     """One student over the protocol, the same visit as `_session` in Chromium: open the app, choose Upload, upload
     their own photo, then every page through the navigation, each time one step of the page's first slider (the
-    sidebar's patch size where the page has none)."""
+    sidebar's patch size where the page has none).
+
+    When the run kills a server process (`report.killed_at`), an action that finds its websocket closed does what
+    the browser does: it reconnects to the same URL with the same cookies (HAProxy sends the dead process's cookie
+    to a live one: a new session, its page and settings from the URL), checks that the page says the photo must be
+    added again, uploads it again and repeats the action. The old session's broken images are not counted as
+    errors: the page was reloaded."""
     rng = random.Random(index)
+    name = f"student{index:02d}.jpg"
+    data = photo(360 + 8 * index, 240 + 4 * index, seed=100 + index)
+    session = StreamlitSession(url, timeout=180)
 
     async def think() -> None:  # a student reads the page before the next action
         if think_s:
             await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
 
+    async def upload() -> None:
+        _note(report, index, "source", await session.set_widget("src", "Upload"))
+        _note(report, index, "upload", await session.upload("upload", name, data, "image/jpeg"))
+
+    async def act(action) -> Answer:
+        nonlocal session
+        try:
+            return await action()
+        except (ProtocolError, websockets.ConnectionClosed, OSError):
+            if report.killed_at is None or index in report.interrupted:
+                raise
+        old, session = session, StreamlitSession(url, timeout=180)
+        with contextlib.suppress(Exception):
+            await old.close()
+        session.cookies = dict(old.cookies)
+        answer = await session.open(old.page, urllib.parse.urlencode(old.query, doseq=True))
+        report.interrupted[index] = time.monotonic() - report.killed_at
+        _note(report, index, "reconnect", answer)
+        if not any("no longer on the server" in text for text in answer.texts()):
+            report.errors.append(f"session {index}: reconnected, but the page did not say the photo was gone")
+        await upload()
+        return await action()
+
     await asyncio.sleep(delay_s)
-    name = f"student{index:02d}.jpg"
-    session = StreamlitSession(url, timeout=180)
     try:
         start = time.monotonic()
         _note(report, index, "open", await session.open())
         report.open_s.append(time.monotonic() - start)
-        _note(report, index, "source", await session.set_widget("src", "Upload"))
-        data = photo(360 + 8 * index, 240 + 4 * index, seed=100 + index)
-        _note(report, index, "upload", await session.upload("upload", name, data, "image/jpeg"))
+        await upload()
         for stage in STAGES:
             await think()
-            answer = await session.navigate(stage.key)
+            answer = await act(lambda stage=stage: session.navigate(stage.key))
             report.render_s.setdefault(stage.key, []).append(answer.seconds)
             _note(report, index, stage.key, answer)
             sliders = session.sliders(MAIN) or session.sliders(SIDEBAR)  # the patch size comes first there
             if sliders:
                 await think()
-                answer = await session.step_slider(sliders[0])
+                answer = await act(lambda key=sliders[0]: session.step_slider(key))
                 report.slider_s.setdefault(stage.key, []).append(answer.seconds)
                 _note(report, index, f"{stage.key} slider {sliders[0]}", answer)
         if name not in session.image_captions(SIDEBAR):
             report.lost_uploads.append(index)
+        elif index in report.interrupted:
+            report.recovered.append(index)
     except Exception as err:  # a hung run, a refused upload or a closed socket is a load-test error
         report.errors.append(f"session {index}: {type(err).__name__}: {str(err)[:200]}")
     finally:
@@ -364,18 +420,30 @@ async def _protocol_session(url: str, index: int, report: LoadReport, delay_s: f
         report.errors += [f"session {index}: {error}" for error in session.errors]
 
 
-async def _run_protocol(url: str, sessions: int, report: LoadReport, ramp_s: float, think_s: float) -> None:
+async def _run_protocol(url: str, sessions: int, report: LoadReport, ramp_s: float, think_s: float,
+                        kill: tuple[float, Callable[[], None]] | None = None) -> None:
     # Uploads and image fetches are blocking stdlib HTTP calls in threads; a browser has its own connections, so
     # give every session a few threads rather than queueing all of them behind asyncio's default handful.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=max(8, 4 * sessions)))
     step = ramp_s / max(sessions - 1, 1)
-    await asyncio.gather(*(_protocol_session(url, i, report, i * step, think_s) for i in range(sessions)))
+
+    async def killer(after_s: float, kill_process: Callable[[], None]) -> None:
+        await asyncio.sleep(after_s)
+        report.killed_at = time.monotonic()
+        kill_process()
+
+    await asyncio.gather(*(_protocol_session(url, i, report, i * step, think_s) for i in range(sessions)),
+                         *([killer(*kill)] if kill else []))
 
 
 def protocol_classroom(url: str, server_pid: int | list[int], sessions: int, tmp: Path, ramp_s: float = 0.0,
-                       think_s: float = 0.0, run_log: Path | None = None) -> LoadReport:
+                       think_s: float = 0.0, run_log: Path | None = None,
+                       kill: tuple[float, Callable[[], None]] | None = None) -> LoadReport:
     """`classroom()` with the headless protocol client instead of Chromium (same visits, arrivals and think
     times); returns the same LoadReport, its render_s the page-change answer times and slider_s the slider answer
-    times. `tmp` is unused (the photos never touch the disk); it keeps the two signatures alike."""
+    times. `tmp` is unused (the photos never touch the disk); it keeps the two signatures alike. `kill`
+    (seconds, function): the function is called that many seconds after the first arrival, to kill a server
+    process in the middle of the class; the report then counts the sessions interrupted and recovered."""
     report = LoadReport(sessions, client="protocol")
-    return _measured(report, server_pid, run_log, lambda: _run_protocol(url, sessions, report, ramp_s, think_s))
+    return _measured(report, server_pid, run_log,
+                     lambda: _run_protocol(url, sessions, report, ramp_s, think_s, kill))
