@@ -24,7 +24,6 @@ import re
 import statistics
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -356,9 +355,9 @@ async def _protocol_session(url: str, index: int, report: LoadReport, delay_s: f
     sidebar's patch size where the page has none).
 
     When the run kills a server process (`report.killed_at`), an action that finds its websocket closed does what
-    the browser does: it reconnects to the same URL with the same cookies (HAProxy sends the dead process's cookie
-    to a live one: a new session, its page and settings from the URL), checks that the page says the photo must be
-    added again, uploads it again and repeats the action. The old session's broken images are not counted as
+    the browser does: it reconnects to the same URL with the same cookies and widget states (HAProxy sends the dead
+    process's cookie to a live one: a new session, its page and settings from the URL), checks that the page says
+    the photo must be added again, uploads it again and repeats the action. The old session's broken images are not counted as
     errors: the page was reloaded."""
     rng = random.Random(index)
     name = f"student{index:02d}.jpg"
@@ -383,8 +382,7 @@ async def _protocol_session(url: str, index: int, report: LoadReport, delay_s: f
         old, session = session, StreamlitSession(url, timeout=180)
         with contextlib.suppress(Exception):
             await old.close()
-        session.cookies = dict(old.cookies)
-        answer = await session.open(old.page, urllib.parse.urlencode(old.query, doseq=True))
+        answer = await session.reopen(old)
         report.interrupted[index] = time.monotonic() - report.killed_at
         _note(report, index, "reconnect", answer)
         if not any("no longer on the server" in text for text in answer.texts()):

@@ -189,8 +189,9 @@ class StreamlitSession:
 
     # ---- connecting -------------------------------------------------------------------------------------------
 
-    async def open(self, path: str = "", query: str = "") -> Answer:
-        """Open `base_url/path?query` like a browser tab; returns the answer to the first script run."""
+    async def open(self, path: str = "", query: str = "", states: WidgetStates | None = None) -> Answer:
+        """Open `base_url/path?query` like a browser tab; returns the answer to the first script run. `states`: the
+        widget states sent with that run (none for a new tab; see `reopen`)."""
         self.page, self.query = path.strip("/"), urllib.parse.parse_qs(query, keep_blank_values=True)
         await self._get(f"/{self.page}" + (f"?{query}" if query else ""))  # the HTML page
         health, host_config = await asyncio.gather(self._get("/_stcore/health"), self._get("/_stcore/host-config"))
@@ -203,8 +204,15 @@ class StreamlitSession:
             additional_headers={"Cookie": self._cookie_header()} if self.cookies else None,
             max_size=None, open_timeout=self.timeout)
         self._reader = asyncio.create_task(self._read_forever())
-        # The first run names the page by its url path; there is no script hash yet and no widget state.
-        return await self._rerun(WidgetStates(), page_name=self.page)
+        # The first run names the page by its url path; there is no script hash yet.
+        return await self._rerun(states or WidgetStates(), page_name=self.page)
+
+    async def reopen(self, old: StreamlitSession) -> Answer:
+        """What the browser does when the websocket of `old` drops: connect again to the same URL with the same
+        cookies, and send the widget states the page still holds with the first run, so that the new session (on
+        whichever process the balancer picks) starts from them."""
+        self.cookies = dict(old.cookies)
+        return await self.open(old.page, urllib.parse.urlencode(old.query, doseq=True), states=old._all_states())
 
     async def close(self) -> None:
         """Close the websocket (the server keeps the session for its disconnectedSessionTTL) and stop fetching."""
