@@ -24,15 +24,14 @@ from vitviz.runtime import bench_setup  # noqa: E402
 PHASES = ("health answers", "page HTML loaded", "title drawn", "run finished")
 
 
-def cold_start(browser, cache: str, launcher: bool = True) -> list[float]:
+def cold_start(browser, cache: str) -> list[float]:
     """Seconds from spawn to each of PHASES."""
     from tests.browser import free_port
 
     port = free_port()
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     start = time.monotonic()
-    start_cmd = ["ui.launch"] if launcher else ["streamlit", "run", "app.py"]
-    proc = subprocess.Popen([sys.executable, "-m", *start_cmd, "--server.headless", "true", "--server.address", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
                              "--server.port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_CACHE": cache})
     try:
@@ -41,6 +40,8 @@ def cold_start(browser, cache: str, launcher: bool = True) -> list[float]:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
                 break
             except OSError:
+                if proc.poll() is not None or time.monotonic() - start > 120:
+                    raise SystemExit(f"the server did not start (exit status {proc.poll()}): run `python3 tasks.py run`")
                 time.sleep(0.05)
         times = [time.monotonic() - start]
         page.goto(f"http://127.0.0.1:{port}", wait_until="domcontentloaded")
@@ -58,27 +59,20 @@ def cold_start(browser, cache: str, launcher: bool = True) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--compare", action="store_true",
-                        help="also plain `streamlit run app.py` (no preloading), interleaved with the launcher's runs")
     args = parser.parse_args()
     bench_setup()
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
-    kinds = {"python -m ui.launch (tasks.py run)": True} | ({"streamlit run app.py": False} if args.compare else {})
-    runs: dict[str, list[list[float]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as cache, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        for _ in range(args.runs):
-            for kind, launcher in kinds.items():
-                runs[kind].append(cold_start(browser, cache, launcher))
+        runs = [cold_start(browser, cache) for _ in range(args.runs)]
         browser.close()
-    for kind, found in runs.items():
-        print(f"{kind}: seconds from spawn, {args.runs} runs")
-        for i, phase in enumerate(PHASES):
-            values = [run[i] for run in found]
-            print(f"  {phase:<20} median {statistics.median(values):.2f}   runs: {' '.join(f'{v:.2f}' for v in values)}")
+    print(f"streamlit run app.py: seconds from spawn, {args.runs} runs")
+    for i, phase in enumerate(PHASES):
+        values = [run[i] for run in runs]
+        print(f"  {phase:<20} median {statistics.median(values):.2f}   runs: {' '.join(f'{v:.2f}' for v in values)}")
 
 
 if __name__ == "__main__":
