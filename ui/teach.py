@@ -49,6 +49,8 @@ HIDE_FLAGS = {
 PRESENTER_CSS = """
 html { font-size: 19px; }
 [data-testid="stMainBlockContainer"] { padding-top: 1.2rem; max-width: 100%; }
+/* the header holds only the sidebar's >> button, left of the content: its white band would cut the title in half */
+[data-testid="stHeader"] { background: transparent; }
 .st-key-lesson-text p { font-size: 1.25rem; line-height: 1.4; }
 .st-key-lesson-bar h3 { font-size: 1.7rem; }
 """
