@@ -135,16 +135,23 @@ class Supervisor:
                     self.say(f"replica on port {port} exited ({proc.returncode}); starting it again")
                     self.start_replica(port)
 
-    def stop(self) -> None:
-        for proc in [*self.replicas.values(), *self.others]:
+    def stop(self, grace_s: float = 10) -> None:
+        """SIGTERM to every process at once, SIGKILL to those still running `grace_s` seconds later."""
+        self.say("stopping")
+        procs = [*self.replicas.values(), *self.others]
+        for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in [*self.replicas.values(), *self.others]:
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
             try:
-                proc.wait(15)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                self.say(f"{proc.args[0]} (pid {proc.pid}) did not stop within {grace_s:.0f} s: killed")
                 proc.kill()
+                proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+        self.say("stopped")
 
 
 def main() -> None:
@@ -161,6 +168,8 @@ def main() -> None:
         return
     supervisor = Supervisor(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops everything, even where serve was started in the background (which leaves SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         supervisor.start()
         supervisor.watch()

@@ -61,14 +61,17 @@ def serving(tmp_path: Path, *flags: str, replicas: int = 2, env: dict | None = N
             time.sleep(0.3)
         yield url, base, log_path
     finally:
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a process started in the background by a non-interactive shell ignores SIGINT
+        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
+            proc.wait(60)  # serve gives its processes 10 s, then kills them
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
     if proc.returncode != 0 or "Traceback" in log_path.read_text(errors="replace"):
-        raise AssertionError("serve failed:\n" + log_path.read_text(errors="replace")[-3000:])
+        raise AssertionError(f"serve failed (exit status {proc.returncode}):\n"
+                             + log_path.read_text(errors="replace")[-3000:])
 
 
 def replica_pids(log_path: Path) -> dict[int, int]:
