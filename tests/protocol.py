@@ -212,7 +212,11 @@ class StreamlitSession:
         cookies, and send the widget states the page still holds with the first run, so that the new session (on
         whichever process the balancer picks) starts from them."""
         self.cookies = dict(old.cookies)
-        return await self.open(old.page, urllib.parse.urlencode(old.query, doseq=True), states=old._all_states())
+        answer = await self.open(old.page, urllib.parse.urlencode(old.query, doseq=True), states=old._all_states())
+        # The page's widget manager outlives the socket: the widgets drawn again keep their values in later runs
+        active = set(self._widget_nodes())
+        self._states |= {wid: state for wid, state in old._states.items() if wid in active}
+        return answer
 
     async def close(self) -> None:
         """Close the websocket (the server keeps the session for its disconnectedSessionTTL) and stop fetching."""
