@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +26,7 @@ PHASES = ("health answers", "page HTML loaded", "title drawn", "run finished")
 def cold_start(browser, cache: str) -> list[float]:
     """Seconds from spawn to each of PHASES."""
     from tests.browser import free_port
+    from tests.school import healthy
 
     port = free_port()
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
@@ -35,14 +35,10 @@ def cold_start(browser, cache: str) -> list[float]:
                              "--server.port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_CACHE": cache})
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() - start > 120:
-                    raise SystemExit(f"the server did not start (exit status {proc.poll()}): run `python3 tasks.py run`")
-                time.sleep(0.05)
+        while not healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+            if proc.poll() is not None or time.monotonic() - start > 120:
+                raise SystemExit(f"the server did not start (exit status {proc.poll()}): run `python3 tasks.py run`")
+            time.sleep(0.05)
         times = [time.monotonic() - start]
         page.goto(f"http://127.0.0.1:{port}", wait_until="domcontentloaded")
         times.append(time.monotonic() - start)

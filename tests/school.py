@@ -43,15 +43,18 @@ def healthy(url: str) -> bool:
 
 
 @contextmanager
-def serving(tmp_path: Path, *flags: str, replicas: int = 2, env: dict | None = None):
-    """`deploy/serve.py --replicas N *flags` on free ports; yields (url, base port, serve's log file). `env`: more
-    environment for serve and its processes."""
+def serving(tmp_path: Path, *flags: str, replicas: int = 2, env: dict | None = None,
+            stop: signal.Signals = signal.SIGTERM, background: bool = False):
+    """`deploy/serve.py --replicas N *flags` on free ports; yields (url, base port, serve's log file), then stops
+    serve with `stop` and fails unless it exited cleanly. `env`: more environment for serve and its processes;
+    `background`: started as a shell's background job is, with SIGINT ignored."""
     base = free_ports(replicas + 2)
     log_path = tmp_path / "serve.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", str(replicas),
                              "--port", str(base), *flags], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None)
     url = f"http://127.0.0.1:{base}"
     try:
         deadline = time.monotonic() + 180
@@ -61,8 +64,9 @@ def serving(tmp_path: Path, *flags: str, replicas: int = 2, env: dict | None = N
             time.sleep(0.3)
         yield url, base, log_path
     finally:
-        # SIGTERM, not SIGINT: a process started in the background by a non-interactive shell ignores SIGINT
-        proc.send_signal(signal.SIGTERM)
+        # SIGTERM by default, not SIGINT: a process started in the background by a non-interactive shell, as the
+        # load bench often is, inherits SIGINT ignored
+        proc.send_signal(stop)
         try:
             proc.wait(60)  # serve gives its processes 10 s, then kills them
         except subprocess.TimeoutExpired:

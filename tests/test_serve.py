@@ -9,8 +9,6 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,9 +16,9 @@ import pytest
 from playwright.sync_api import expect
 
 from .apptest import photo
-from .browser import ROOT, goto, wait_idle
+from .browser import goto, wait_idle
 from .protocol import ProtocolError, StreamlitSession
-from .school import free_ports, healthy, replica_pids, serving
+from .school import healthy, replica_pids, serving
 
 pytestmark = pytest.mark.browser
 
@@ -162,26 +160,11 @@ def test_without_the_sticky_cookie_uploads_reach_the_wrong_process(school, tmp_p
 
 def test_ctrl_c_stops_every_process_even_when_started_in_the_background(tmp_path):
     """A shell's background job starts with SIGINT ignored, and children inherit that: serve must still stop on
-    Ctrl-C (SIGINT), with its Streamlit process, HAProxy and all, instead of running on unseen."""
+    Ctrl-C (SIGINT), with its Streamlit process, HAProxy and all, instead of running on unseen. `serving` fails
+    unless serve exits with status 0 within 60 s."""
     require_servers()
-    base = free_ports(3)
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "serve.py"), "--replicas", "1", "--port",
-                                 str(base)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-        try:
-            deadline = time.monotonic() + 180
-            while "serve: ready" not in log_path.read_text(errors="replace"):
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
-                time.sleep(0.3)
-            children = list(replica_pids(log_path).values())
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(60) == 0, log_path.read_text(errors="replace")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with serving(tmp_path, replicas=1, stop=signal.SIGINT, background=True) as (_url, base, log_path):
+        children = list(replica_pids(log_path).values())
     assert "serve: stopped" in log_path.read_text(errors="replace")
     assert not healthy(f"http://127.0.0.1:{base}/_stcore/health")  # HAProxy is gone
     for pid in children:
