@@ -5,10 +5,6 @@ import time
 from ui.server import keep_upload_replies
 
 keep_upload_replies()  # a file chosen while a run starts must not lose its upload URL (Streamlit 1.67)
-# Imported here, before any page runs: Streamlit imports these lazily, and two sessions' first runs racing on
-# that import saw a partially initialised pandas ("has no attribute 'Series'"). The import lock makes a run wait.
-import pandas  # noqa: F401
-import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch
 
@@ -37,6 +33,11 @@ start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
         lesson = teach.prepare(page.url_path or "overview")  # before any widget: a step sets the widgets' values
+        if lesson.lesson or lesson.page != "overview":
+            # Before any chart or table. Plotly looks pandas up in sys.modules, where another session's import in
+            # progress leaves it half-initialised ("has no attribute 'Series'"); a run importing it here waits for
+            # that import to finish. The overview draws neither, so a cold start's first page skips its 0.35 s.
+            import pandas  # noqa: F401
         teach.style(lesson)
         progress = st.container()  # stays empty unless trained weights are being downloaded
         bar = teach.bar(lesson)

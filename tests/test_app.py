@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from ui.stages import STAGES
+
 from .apptest import PAGES, app, assert_clean, errors, photo, upload
 
 BAD_UPLOADS = {
@@ -40,7 +42,8 @@ def test_deep_link_sets_page_and_settings():
     assert_clean(at)
     ctx = ctx_of(at)
     assert (ctx.image_label, ctx.model_name, ctx.resolution, ctx.keep_aspect) == ("coffee", "deit-tiny", 160, True)
-    assert any("(160, " in c.value for c in at.code), [c.value for c in at.code]
+    shapes = [m.value for m in at.markdown if m.value.startswith("`")]  # the overview's shape of every stage
+    assert len(shapes) == len(STAGES) and any("(160, " in s for s in shapes), shapes
 
 
 @pytest.mark.parametrize("name", list(BAD_UPLOADS))

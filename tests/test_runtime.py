@@ -203,3 +203,23 @@ def test_flushing_zeroes_only_values_below_the_smallest_normal_float():
         print(before[1] > 0, before[2] > 0, after[0] == before[0], after[1], after[2], after[3] == before[3])
     """)
     assert out.split() == ["True", "True", "True", "0.0", "0.0", "True"]
+
+
+def test_the_first_page_imports_only_what_it_draws():
+    """A cold start's first page, the overview, draws no chart or table and finds no weights on a new machine: it
+    imports neither pandas (0.35 s) nor huggingface_hub's download code (0.2 s). A run that may draw charts (here
+    the overview in a lesson, whose questions are charts) imports pandas before drawing."""
+    out = run_python("""
+        import os, sys, tempfile
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_HUB_CACHE"] = tempfile.mkdtemp()
+        from tests.apptest import app
+
+        at = app()
+        assert not at.exception and at.title[0].value == "How a vision transformer sees your image"
+        first = [name in sys.modules for name in ("pandas", "huggingface_hub.file_download")]
+        at = app(lesson="pixels-to-tokens", step="1")  # its first step is the overview
+        assert not at.exception, [e.message for e in at.exception]
+        print(*first, "pandas" in sys.modules, "pandas" in open("pages/overview.py").read())
+    """)
+    assert out.split() == ["False", "False", "True", "False"]

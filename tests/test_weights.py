@@ -10,6 +10,7 @@ from transformers import ViTConfig as HFViTConfig
 from transformers import ViTForImageClassification
 
 import vitviz
+from vitviz.models.common import build_uninitialised, init_random
 from vitviz.weights import HUB_IDS, ModelLoadError
 
 from .helpers import perturb_
@@ -94,3 +95,25 @@ def test_loaded_model_is_frozen_eval_and_on_the_chosen_device(tmp_path):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert model.pos_embed.device.type == ("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
     assert model.preprocessing == vitviz.weights.PREPROCESSING["vit-base-16"]  # no preprocessor_config.json saved
+
+
+@pytest.mark.parametrize("name", [n for n in HUB_IDS if n not in vitviz.weights.LARGE_DOWNLOADS])
+def test_a_preset_built_uninitialised_equals_one_built_the_usual_way(name):
+    """Presets skip the layers' own initialisation (built on the meta device, then init_random sets everything):
+    every parameter and buffer, BatchNorm statistics included, must be what a normally built model gets."""
+    family = next(f for f in vitviz.weights.FAMILIES.values() if name in f.presets)
+    usual = init_random(family.model_class(family.presets[name]), name).state_dict()
+    fast = vitviz.load_model(name, device="cpu").state_dict()
+    assert fast.keys() == usual.keys()
+    assert all(torch.equal(fast[k], usual[k]) for k in usual), [k for k in usual if not torch.equal(fast[k], usual[k])]
+
+
+def test_init_random_refuses_a_buffer_it_cannot_set():
+    class WithBuffer(torch.nn.Module):
+        def __init__(self, config=None):
+            super().__init__()
+            self.proj = torch.nn.Linear(4, 4)
+            self.register_buffer("table", torch.arange(4.0))
+
+    with pytest.raises(TypeError, match="table"):
+        init_random(build_uninitialised(WithBuffer, None), "x")

@@ -144,6 +144,10 @@ def _shards(index_file: Path) -> list[str]:
 
 
 def _cached(s: HubSettings, repo_id: str, filename: str, revision: str) -> Path | None:
+    # The cache's layout (models--org--name): without the repo's folder there is nothing to find, and the lookup
+    # below imports ~0.2 s of huggingface_hub's download code into the first page of a machine without weights.
+    if not (s.cache_dir / f"models--{repo_id.replace('/', '--')}").is_dir():
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(repo_id, filename, cache_dir=s.cache_dir, revision=revision)

@@ -20,7 +20,7 @@ from . import hub
 from .hub import ModelLoadError
 from .i18n import _
 from .models import mobilevit, swin, vit
-from .models.common import init_random, pick_device
+from .models.common import build_uninitialised, init_random, pick_device
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 FAMILIES = {f.model_type: f for f in (vit.FAMILY, vit.DINOV2_FAMILY, vit.DINOV2_REGISTERS_FAMILY, swin.FAMILY,
@@ -114,7 +114,7 @@ def trained_checkpoint(repo_id: str, tqdm_class=None, download: bool = True) -> 
 
 def _build_preset(name: str) -> nn.Module:
     family = next(f for f in FAMILIES.values() if name in f.presets)
-    model = init_random(family.model_class(family.presets[name]), name)
+    model = init_random(build_uninitialised(family.model_class, family.presets[name]), name)
     model.preprocessing = PREPROCESSING[name]
     return model
 
@@ -152,7 +152,7 @@ def _load_checkpoint(checkpoint: hub.LocalCheckpoint) -> nn.Module:
     if family is None:
         raise ModelLoadError(_("model_type {model_type} is not supported; vitviz loads {families}.").format(
             model_type=repr(hf_config.get("model_type")), families=", ".join(FAMILIES)))
-    model = family.model_class(family.config_from_hf(hf_config))
+    model = build_uninitialised(family.model_class, family.config_from_hf(hf_config))
     state = family.convert_state_dict(read_state_dict(checkpoint))
     try:
         model.load_state_dict(state, strict=True)
