@@ -7,10 +7,6 @@ from ui.stages import STAGES
 from vitviz.explain import STEPS
 from vitviz.i18n import _
 
-ctx = context()
-vin = vit_input(ctx)
-model = vin.model
-
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def vit_shapes(cache_key: str, _model, _pixel_values) -> dict[str, tuple]:
@@ -19,13 +15,27 @@ def vit_shapes(cache_key: str, _model, _pixel_values) -> dict[str, tuple]:
     return {name: tuple(t[name].shape) for name in t.records} | {"input": tuple(_pixel_values.shape)}
 
 
+ctx = context()
 st.title(_("How a vision transformer sees your image"))
 st.markdown(
     _("Follow your image through every stage of a Vision Transformer. Each page shows tensors computed by the "
       "real PyTorch model, the live numbers, the equation, and the code that produced them. Change the image, "
       "model or resolution in the sidebar: every page follows.")
 )
-show_notes(vin)
+notes = st.container()  # which model the page shows, once it is loaded
+left, right = st.columns([3, 2])
+shape_of = {}
+with left:
+    for stage in STAGES:
+        with st.container(border=True):
+            st.page_link(stage.file, label=f"**{_(stage.title)}** — {_(stage.summary)}",
+                         query_params=st.query_params.to_dict())
+            shape_of[stage.key] = st.empty()
+# Everything above goes out before the model is built: at a cold start the browser loads and draws it meanwhile.
+vin = vit_input(ctx)
+model = vin.model
+with notes:
+    show_notes(vin)
 shown = vin.shown
 shapes = vit_shapes(vin.cache_key, model, vin.pixel_values)
 c = model.config
@@ -47,13 +57,8 @@ flow = {
     "explain": _("a classifier's class → 4 maps ({gh}, {gw}), deletion/insertion (maps, 2, {steps}), logit lens "
                  "(L, classes)").format(gh=gh, gw=gw, steps=len(STEPS)),
 }
-left, right = st.columns([3, 2])
-with left:
-    for stage in STAGES:
-        with st.container(border=True):
-            st.page_link(stage.file, label=f"**{_(stage.title)}** — {_(stage.summary)}",
-                         query_params=st.query_params.to_dict())
-            st.markdown(f"`{flow[stage.key]}`")  # not st.code: its highlighter is 1.5 MB of JavaScript to load
+for key, slot in shape_of.items():
+    slot.markdown(f"`{flow[key]}`")  # not st.code: its highlighter is 1.5 MB of JavaScript to load
 with right:
     st.image(shown, caption=_("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
         model=ctx.model_name, height=shown.height, width=shown.width, gh=gh, gw=gw, n=gh * gw, p=p),
