@@ -43,13 +43,45 @@ def test_traced_forward_returns_what_untraced_returns(model):
     assert all(torch.equal(a, b) for a, b in zip(full.attentions, plain.attentions))
 
 
-def test_hooks_are_removed_even_when_the_forward_fails(model):
+def test_a_trace_changes_nothing_on_the_shared_model(model):
+    """Recording is the tracing thread's state: no hook is added to the model, even during the forward (where
+    another session's forward of the same model would meet it)."""
+    during = []
+    handle = model.patches.register_forward_hook(lambda *a: during.append(hook_count(model)))
+    try:
+        vitviz.trace(model, torch.ones(1, 3, 32, 32))
+    finally:
+        handle.remove()
+    assert during == [1]  # the test's own hook, nothing else
+
+
+def test_recording_ends_even_when_the_forward_fails(model):
     before = model(torch.ones(1, 3, 32, 32), output_attentions=False).last_hidden_state
     vitviz.trace(model, torch.ones(1, 3, 32, 32))
     with pytest.raises(ValueError):
         vitviz.trace(model, torch.ones(1, 3, 4, 4))
-    assert hook_count(model) == 0
+    assert hook_count(model) == 0 and not any(m.active for m in model.modules() if isinstance(m, common.Tap))
     assert torch.equal(model(torch.ones(1, 3, 32, 32), output_attentions=False).last_hidden_state, before)
+
+
+def test_a_trace_inside_a_trace_gives_each_its_own_records(model):
+    """A nested trace (a stage method traced while a forward is being traced) records its own taps, and the outer
+    trace goes on recording after it."""
+    inner = {}
+
+    def nested(*_):
+        if not inner:  # the nested trace meets this hook too
+            inner["t"] = None
+            inner["t"] = vitviz.trace(model, torch.zeros(1, 3, 32, 32), include="position", method="embed")
+
+    handle = model.patches.register_forward_hook(nested)
+    try:
+        outer = vitviz.trace(model, torch.ones(1, 3, 32, 32), include=["patches", "blocks.2.out"])
+    finally:
+        handle.remove()
+    assert list(inner["t"].records) == ["position"] and sorted(outer.records) == ["blocks.2.out", "patches"]
+    alone = vitviz.trace(model, torch.ones(1, 3, 32, 32), include=["patches", "blocks.2.out"])
+    assert torch.equal(outer["blocks.2.out"], alone["blocks.2.out"])
 
 
 def test_only_requested_layers_materialise_attention(model, monkeypatch):

@@ -18,22 +18,30 @@ from einops import rearrange
 from torch import Tensor, nn
 
 
-# Taps being recorded by vitviz.trace in the current thread. Models are shared between app sessions, which run
-# in separate threads, so recording state must be per thread rather than "has a hook".
+# What vitviz.trace records in the current thread: `names` {tap: qualified name} of the taps asked for, `records`
+# the dict they fill, `keep` applied to each tensor. Models are shared between app sessions, which run in separate
+# threads: the recording state is per thread, and a trace changes nothing on the model (no hooks to add or remove).
 RECORDING = threading.local()
 
 
 class Tap(nn.Identity):
     """A named point in a forward pass that returns its input unchanged.
 
-    `vitviz.trace` registers forward hooks on taps to record what passes through. `active` is true while the
-    current thread records this tap, so a module can compute an intermediate that the fast path skips (explicit
-    attention probabilities instead of fused SDPA) only when someone records it.
+    While `vitviz.trace` records this tap in the current thread, what passes through is stored under the tap's
+    qualified name. `active` is true then, so a module can compute an intermediate that the fast path skips
+    (explicit attention probabilities instead of fused SDPA) only when someone records it.
     """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (any shape) -> x, recorded when this thread's trace asked for this tap."""
+        name = (getattr(RECORDING, "names", None) or {}).get(self)
+        if name is not None:
+            RECORDING.records[name] = RECORDING.keep(x)
+        return x
 
     @property
     def active(self) -> bool:
-        return self in getattr(RECORDING, "taps", ())
+        return self in (getattr(RECORDING, "names", None) or {})
 
 
 @dataclass
