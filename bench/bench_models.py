@@ -2,7 +2,8 @@
 
 For each family: median time of our untraced forward (`output_attentions=False`: fused SDPA), our fully traced
 forward (`vitviz.trace(model, x)`: every tap recorded, explicit softmax in every layer) and transformers' eager
-forward with attentions (MobileViT has none). Ratios are what to compare on CPU; absolute times only on a GPU.
+forward with attentions (MobileViT has none). Ratios are what to compare on CPU (each the median of the ratios
+within a round); absolute times only on a GPU.
 
     python bench/bench_models.py [--device cuda] [--repeats 15] [--threads 1] [--only dino-vits16 swin-tiny]
                                  [--glibc-malloc]
@@ -45,8 +46,9 @@ def hf_models():
     yield "mobilevit-s", MobileViTForImageClassification(MobileViTConfig(num_labels=1000)), 256, {}
 
 
-def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
-    """Median time of each function, measured round-robin so that background load hits all alike.
+def round_robin_ms(fns, repeats: int, device: torch.device) -> list[list[float]]:
+    """Each function's time in every round, the functions measured one after the other in each round (in reverse
+    order every other round), so that background load hits all alike and a ratio can be taken within a round.
 
     Wall time, except single-threaded on CPU: there the calling thread's CPU time, which time spent waiting for
     a core on a busy machine does not inflate.
@@ -56,8 +58,9 @@ def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
         for _ in range(2):
             fn()
     times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
+    for round_ in range(repeats):
+        order = list(zip(fns, times))
+        for fn, bucket in order if round_ % 2 == 0 else order[::-1]:  # no function always first, or always last
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = clock()
@@ -65,7 +68,14 @@ def medians_ms(fns, repeats: int, device: torch.device) -> list[float]:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             bucket.append((clock() - start) * 1000)
-    return [statistics.median(bucket) for bucket in times]
+    return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of the ratio within each round: a slow spell of a shared machine (other tenants' memory
+    traffic slows even the thread's CPU time) scales both sides of a round alike, where it can fall on one
+    side's median and not the other's."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator))
 
 
 def main() -> None:
@@ -94,10 +104,12 @@ def main() -> None:
         reference = reference.eval().to(device)
         x = torch.randn(1, 3, side, side, device=device)
         with torch.inference_mode():
-            untraced, traced, theirs = medians_ms(
+            untraced, traced, theirs = round_robin_ms(
                 [lambda: ours(x, output_attentions=False), lambda: vitviz.trace(ours, x), lambda: reference(x, **kwargs)],
                 args.repeats, device)
-        print(f"{name:<15}{untraced:>18.1f}{traced:>16.1f}{theirs:>17.1f}{untraced / theirs:>13.2f}{traced / untraced:>17.2f}", flush=True)
+        ms = [statistics.median(t) for t in (untraced, traced, theirs)]
+        print(f"{name:<15}{ms[0]:>18.1f}{ms[1]:>16.1f}{ms[2]:>17.1f}{paired_ratio(untraced, theirs):>13.2f}"
+              f"{paired_ratio(traced, untraced):>17.2f}", flush=True)
 
 
 if __name__ == "__main__":
