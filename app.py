@@ -38,6 +38,8 @@ try:
             # progress leaves it half-initialised ("has no attribute 'Series'"); a run importing it here waits for
             # that import to finish. The overview draws neither, so a cold start's first page skips its 0.35 s.
             import pandas  # noqa: F401
+
+            freeze_loaded_objects(after="pandas")
         teach.style(lesson)
         progress = st.container()  # stays empty unless trained weights are being downloaded
         bar = teach.bar(lesson)

@@ -18,3 +18,10 @@ def perturb_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def save(model: torch.nn.Module, path: Path) -> Path:
     model.save_pretrained(path)
     return path
+
+
+def recording_ended(model) -> bool:
+    """Whether this thread records nothing any more: no trace state left behind, no tap of `model` active."""
+    from vitviz.models.common import RECORDING, Tap
+
+    return not getattr(RECORDING, "names", None) and not any(m.active for m in model.modules() if isinstance(m, Tap))

@@ -16,7 +16,7 @@ from vitviz import embeddings as emb
 from vitviz.models.vit import ViT, ViTConfig
 from vitviz.viz import embeddings as viz
 
-from .helpers import perturb_
+from .helpers import perturb_, recording_ended
 
 PATCH = st.integers(4, 64)  # the sidebar's patch-size slider
 GRID = st.tuples(st.integers(1, 24), st.integers(1, 24))
@@ -32,10 +32,6 @@ def model():
     return small_vit()
 
 
-def hook_count(model) -> int:
-    return sum(len(m._forward_hooks) for m in model.modules())
-
-
 # ---- tracing the embedding stage ----------------------------------------------------------------------------------
 
 def test_embedding_trace_records_what_the_full_trace_records(model):
@@ -46,13 +42,13 @@ def test_embedding_trace_records_what_the_full_trace_records(model):
     for name in emb.EMBED_TAPS:
         torch.testing.assert_close(mine[name], full[name], rtol=0, atol=0)
     assert mine["tokens"].shape == (1, 1 + 15, 24) and mine["e_pos"].shape == (1, 16, 24)
-    assert hook_count(model) == 0
+    assert recording_ended(model)
 
 
-def test_embedding_trace_removes_hooks_on_error(model):
+def test_embedding_trace_ends_its_recording_on_error(model):
     with pytest.raises(ValueError):
         emb.embedding_trace(model, torch.randn(1, 3, 4, 4))  # smaller than one patch
-    assert hook_count(model) == 0
+    assert recording_ended(model)
 
 
 @settings(max_examples=25, deadline=None)

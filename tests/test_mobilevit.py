@@ -12,6 +12,8 @@ from transformers.models.mobilevit.modeling_mobilevit import MobileViTLayer
 import vitviz
 from vitviz.models.mobilevit import PRESETS, MobileViT, MobileViTBlock, MobileViTConfig, config_from_hf, fold, unfold
 
+from .helpers import recording_ended
+
 RTOL, ATOL = 1e-4, 1e-5
 XXS = dict(neck_hidden_sizes=[16, 16, 24, 48, 64, 80, 320], hidden_sizes=[64, 80, 96], expand_ratio=2.0)
 MOBILEVIT_STAGES = (2, 3, 4)
@@ -284,8 +286,8 @@ def test_tracing_leaves_no_hooks_and_does_not_change_outputs(checkpoints):
     trace = vitviz.trace(ours, x)
     assert len(trace.records) == len(vitviz.tap_names(ours))
     with pytest.raises(RuntimeError):
-        vitviz.trace(ours, torch.rand(1, 5, 64, 64))  # fails inside forward: hooks must still go
-    assert not any(m._forward_hooks or m._forward_pre_hooks for m in ours.modules())
+        vitviz.trace(ours, torch.rand(1, 5, 64, 64))  # fails inside forward: the recording must still end
+    assert recording_ended(ours)
     with torch.no_grad():
         after = ours(x, output_attentions=False)
     assert torch.equal(before.last_hidden_state, after.last_hidden_state) and torch.equal(before.logits, after.logits)

@@ -15,7 +15,6 @@ from transformers import SwinForImageClassification, SwinModel
 from transformers.models.swin.modeling_swin import SwinAttention, SwinPatchMerging, SwinRelativePositionBias
 
 import vitviz
-from vitviz.models.common import Tap
 from vitviz.models.swin import (
     PRESETS,
     PatchMerging,
@@ -32,7 +31,7 @@ from vitviz.models.swin import (
     window_reverse,
 )
 
-from .helpers import perturb_, save
+from .helpers import perturb_, recording_ended, save
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -426,13 +425,12 @@ def test_fast_path_matches_explicit_attention(checkpoints):
     torch.testing.assert_close(fast.last_hidden_state, explicit.last_hidden_state, rtol=RTOL, atol=ATOL)
 
 
-def test_tracing_leaves_no_hooks_and_no_change(checkpoints):
+def test_tracing_leaves_no_recording_and_no_change(checkpoints):
     ours = vitviz.load_model(checkpoints["backbone"][1], device="cpu")
     x = torch.randn(1, 3, 24, 24)
     before = ours(x, output_attentions=False).last_hidden_state
     vitviz.trace(ours, x)
-    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in ours.modules()) == 0
-    assert not any(m.active for m in ours.modules() if isinstance(m, Tap))
+    assert recording_ended(ours)
     assert torch.equal(ours(x, output_attentions=False).last_hidden_state, before)
 
 

@@ -9,6 +9,8 @@ import vitviz
 from vitviz.models import common
 from vitviz.models.vit import ViT, ViTConfig
 
+from .helpers import recording_ended
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -60,7 +62,7 @@ def test_recording_ends_even_when_the_forward_fails(model):
     vitviz.trace(model, torch.ones(1, 3, 32, 32))
     with pytest.raises(ValueError):
         vitviz.trace(model, torch.ones(1, 3, 4, 4))
-    assert hook_count(model) == 0 and not any(m.active for m in model.modules() if isinstance(m, common.Tap))
+    assert recording_ended(model)
     assert torch.equal(model(torch.ones(1, 3, 32, 32), output_attentions=False).last_hidden_state, before)
 
 
@@ -97,7 +99,7 @@ def test_only_requested_layers_materialise_attention(model, monkeypatch):
 def test_unknown_pattern_is_an_error(model):
     with pytest.raises(KeyError, match="no tap matches"):
         vitviz.trace(model, torch.randn(1, 3, 32, 32), include="blocks.9.attn.probs")
-    assert hook_count(model) == 0
+    assert recording_ended(model)
 
 
 def test_tap_names_lists_every_tap_once(model):

@@ -109,10 +109,12 @@ def keep_freed_memory(trim_mb: int = 128, arenas: int = 2) -> bool:
                 and mallopt(_M_ARENA_MAX, arenas))
 
 
-@functools.cache  # once per process: app.py runs on every rerun
-def freeze_loaded_objects() -> int:
+@functools.cache  # once per process and `after`: app.py runs on every rerun
+def freeze_loaded_objects(after: str = "") -> int:
     """Move every object alive now (the imported libraries: torch, streamlit, plotly, …) into the collector's
     permanent generation (`gc.freeze`, CPython ≥ 3.7). Returns how many objects that frozen generation holds.
+    `after` names a library imported later, by some runs only (pandas: ~37,000 objects): the first call with it
+    freezes that library too, with whatever else is alive at that moment (a few sessions' objects, once).
 
     Streamlit runs `gc.collect(2)` after every script run (`runner.postScriptGC`; this app replaces it with
     `CycleCollector`). A full collection walks every tracked object: with this app's imports about 300,000, measured

@@ -2,7 +2,7 @@
 
 Multi-head self-attention follows Vaswani et al. 2017, §3.2 ("Attention Is All You Need"), in the pre-norm
 arrangement of the ViT paper (Dosovitskiy et al. 2021, §3.1, Eq. 2–3). `Tap` is the observation point that
-`vitviz.trace` hooks, in the spirit of vit-pytorch's `Recorder`: the models never keep tensors for the app.
+`vitviz.trace` records, in the spirit of vit-pytorch's `Recorder`: the models never keep tensors for the app.
 """
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def rename_keys(
 
 
 def build_uninitialised(model_class: type[nn.Module], config) -> nn.Module:
-    """`model_class(config)` on the CPU with every parameter and buffer left uninitialised, for a caller that sets
+    """`model_class(config)` in CPU memory with every parameter and buffer left uninitialised, for a caller that sets
     them all next (`init_random`, or a strict `load_state_dict`). Built on the meta device: nn.Linear's own Kaiming
     initialisation, overwritten at once anyway, took 0.16 s of ViT-S/16's first page at a cold start."""
     with torch.device("meta"):
@@ -159,16 +159,14 @@ def init_random(model: nn.Module, name: str) -> nn.Module:
     reference code; convolutions get He-normal weights so activations keep their scale through
     MobileViT's deep conv stack (its BatchNorms run on stored statistics in eval mode: mean 0, variance 1).
     """
+    norms = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    unset = {n for n, _ in model.named_buffers()} - {f"{n}.{b}" for n, m in norms for b, _ in m.named_buffers()}
+    if unset:  # a buffer added to a model must be given its value here
+        raise TypeError(f"init_random does not know how to set the buffers {sorted(unset)}")
     generator = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-        unset = {n for n, _ in model.named_buffers()} - {f"{n}.{b}" for n, m in model.named_modules()
-                                                          if isinstance(m, nn.modules.batchnorm._BatchNorm)
-                                                          for b, _ in m.named_buffers(recurse=False)}
-        if unset:  # a buffer added to a model must be given its value here
-            raise TypeError(f"init_random does not know how to set the buffers {sorted(unset)}")
+        for _, norm in norms:
+            norm.reset_running_stats()
         for param_name, param in model.named_parameters():
             leaf = param_name.rsplit(".", 1)[-1]
             if param.ndim == 1 and leaf in ("weight", "lambda1"):  # normalisation and LayerScale scales

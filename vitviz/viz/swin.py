@@ -284,8 +284,8 @@ def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int)
     """Trace the real Swin on pixel_values (1, 3, H, W) up to stage `stage` (0-based) with M = `window`
     (None: the checkpoint's) and keep what the page shows of the stage's first two blocks and its patch merging.
 
-    The stages after `stage` do not change anything shown, so they are not run. Not thread-safe on a shared model:
-    tracing hooks the model's taps (the page runs it under a lock).
+    The stages after `stage` do not change anything shown, so they are not run. Safe on a model shared by threads:
+    what a trace records is the calling thread's state.
     """
     nominal = window or model.config.window_size
     depth = len(model.stages[stage].blocks)
