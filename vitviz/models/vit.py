@@ -203,7 +203,8 @@ class ViT(nn.Module):
         cfg = replace(self.config, patch_size=patch_size, image_size=self.config.grid * patch_size)
         state = dict(self.state_dict())
         state["patch_embed.weight"] = resize_patch_kernel(self.patch_embed.weight.detach(), patch_size)
-        model = ViT(cfg).to(self.pos_embed.device)
+        with torch.device("meta"):  # no memory and no initialisation for parameters that are replaced at once
+            model = ViT(cfg)
         model.load_state_dict(state, assign=True)
         for attr in ("preprocessing", "source"):  # set by load_model; the same checkpoint still defines them
             if hasattr(self, attr):
