@@ -20,6 +20,7 @@ from ui.store import RunStore
 from vitviz import attention as att
 from vitviz.i18n import _, sentences
 from vitviz.viz import attention as viz
+from vitviz.viz.encode import jpeg
 
 MAX_TOKENS = 4097  # 64 × 64 patches + CLS: beyond, even one head's T × T matrix passes 67 MB
 MATRIX_MAX_PATCHES = 1600  # draw the full N × N heatmap up to a 40 × 40 grid
@@ -83,7 +84,7 @@ def _cell(token: int, grid: tuple[int, int], prefix: int) -> tuple[int, int] | N
 def _head_pictures(cache_key: str, layer: int, token: int, _rows: np.ndarray, _image, patch: int, prefix: int) -> list[bytes]:
     """JPEG of each head's attention row `_rows` (heads, T) of query `token` in `layer`, over the image."""
     base = _backdrop(cache_key, HEAD_PX, _image, patch)
-    return [viz.jpeg(viz.overlay(base, row[prefix:].reshape(base.grid), query=_cell(token, base.grid, prefix)))
+    return [jpeg(viz.overlay(base, row[prefix:].reshape(base.grid), query=_cell(token, base.grid, prefix)))
             for row in _rows]
 
 
@@ -93,7 +94,7 @@ def _big_picture(cache_key: str, layer: int, head: int, token: int, _row: np.nda
     """JPEG (and size) of one head's attention row, enlarged: the background of the clickable figure."""
     base = _backdrop(cache_key, BIG_PX, _image, patch)
     picture = viz.overlay(base, _row[prefix:].reshape(base.grid), query=_cell(token, base.grid, prefix))
-    return viz.jpeg(picture), picture.size
+    return jpeg(picture), picture.size
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -102,7 +103,7 @@ def _mask_pictures(cache_key: str, t: float, _tr: att.AttentionTrace, _image) ->
     base = _backdrop(cache_key, HEAD_PX, _image, _tr.patch_size)
     masks = att.mass_threshold_mask(_tr.cls_attention(-1), t).cpu().numpy()
     colours = viz.HEAD_COLOURS
-    return [(viz.jpeg(viz.mask_overlay(base, m.reshape(_tr.grid), colours[h % len(colours)])), int(m.sum()))
+    return [(jpeg(viz.mask_overlay(base, m.reshape(_tr.grid), colours[h % len(colours)])), int(m.sum()))
             for h, m in enumerate(masks)]
 
 
@@ -112,7 +113,7 @@ def _rollout(cache_key: str, layers: int, fusion: str, discard: float, _tr: att.
     rolled = _tr.rollout(layers, fusion, discard).cpu().numpy()
     alone = att.fuse_heads(_tr.rows(layers - 1, 0)[:, None], fusion)[0].cpu().numpy()
     base = _backdrop(cache_key, BIG_PX, _image, _tr.patch_size)
-    draw = lambda row: viz.jpeg(viz.overlay(base, row[_tr.prefix:].reshape(_tr.grid)))  # noqa: E731
+    draw = lambda row: jpeg(viz.overlay(base, row[_tr.prefix:].reshape(_tr.grid)))  # noqa: E731
     return rolled, draw(rolled), draw(alone)
 
 

@@ -21,7 +21,7 @@ from vitviz import hub
 from vitviz.i18n import N_, _, ngettext
 from vitviz.models.vit import PRESETS
 from vitviz.viz import explain as viz
-from vitviz.viz.attention import jpeg
+from vitviz.viz.encode import jpeg
 
 PX = 300  # width of each map
 CLASSIFIERS = {  # preset -> description (shown through _())

@@ -10,6 +10,7 @@ from ui.shell import context, show_notes, show_source, stage_footer, stage_heade
 from vitviz.i18n import _, sentences
 from vitviz.models.vit import ViT
 from vitviz.viz import patches as viz
+from vitviz.viz.encode import png
 
 MATRIX_DOWNLOAD_MAX = 1_000_000  # values: beyond this the matrix is only offered as code, not as a file
 MATRIX_PX = 860  # the matrix picture's width at most: the main column at 1400 px with the sidebar open
@@ -24,7 +25,7 @@ def matrix_base(cache_key: str, _flat01: np.ndarray, channels: int, size: tuple[
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def matrix_png(cache_key: str, selected: int, _base, n: int) -> bytes:
-    return viz.png_bytes(viz.mark_row(_base, n, selected))
+    return png(viz.mark_row(_base, n, selected))
 
 
 ctx = context()

@@ -22,8 +22,7 @@ from vitviz.attention import top_predictions
 from vitviz.i18n import _, language, N_, sentences
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold
 from vitviz.viz import mobilevit as mv
-from vitviz.viz.attention import jpeg
-from vitviz.viz.patches import png_bytes
+from vitviz.viz.encode import jpeg, png
 
 MODELS = {"mobilevit-xxs": N_("MobileViT-XXS (1.3 M parameters, ImageNet classifier)"),
           "mobilevit-s": N_("MobileViT-S (5.6 M parameters, ImageNet classifier)")}
@@ -74,14 +73,14 @@ def _map_title(u: mv.Unfolding) -> str:
 @st.cache_data(max_entries=8, show_spinner=False)
 def _legend(ph: int, pw: int) -> bytes:
     u = mv.Unfolding(ph, pw, ph, pw)
-    return png_bytes(mv.legend_picture(u, cell=max(30, min(56, 240 // max(ph, pw)))))
+    return png(mv.legend_picture(u, cell=max(30, min(56, 240 // max(ph, pw)))))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _features(key: str, channels: tuple[int, ...], _maps: np.ndarray) -> list[bytes]:
     h, w = _maps.shape[-2:]
     cell = mv.cell_size(h, w, FEATURE_PX, FEATURE_PX)
-    return [png_bytes(mv.feature_picture(_maps[c], cell)) for c in channels]
+    return [png(mv.feature_picture(_maps[c], cell)) for c in channels]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -6,6 +6,7 @@ from ui.shell import context, show_notes, show_source, stage_footer, stage_heade
 from vitviz.i18n import _, sentences
 from vitviz.models.vit import ViT
 from vitviz.viz import patches as viz
+from vitviz.viz.encode import png
 
 GALLERY_TILES = 324  # tiles drawn at most: more would be neither readable nor light (payload)
 
@@ -14,7 +15,7 @@ GALLERY_TILES = 324  # tiles drawn at most: more would be neither readable nor l
 def gallery_png(cache_key: str, selected: int, _patches01) -> tuple[bytes, int, range]:
     """The gallery as one PNG (a few hundred KB at most), its width and the patch indices it shows."""
     picture, shown = viz.patch_gallery(_patches01, selected=selected, max_tiles=GALLERY_TILES)
-    return viz.png_bytes(picture), picture.width, shown
+    return png(picture), picture.width, shown
 
 
 ctx = context()

@@ -11,11 +11,12 @@ from vitviz import embeddings as emb
 from vitviz.i18n import _, language, ngettext, sentences
 from vitviz.models.vit import ViT
 from vitviz.viz import embeddings as viz
+from vitviz.viz.encode import fitted, image_format
 
 
 def picture(where, data: bytes, **kwargs) -> None:
     """st.image of encoded bytes, sent as they are (no re-encoding by Streamlit)."""
-    where.image(data, output_format=viz.image_format(data), **kwargs)
+    where.image(data, output_format=image_format(data), **kwargs)
 
 
 ctx = context()
@@ -64,8 +65,8 @@ def photo_pair(cache_key: str, _image, patch: int, n: int) -> tuple[bytes, bytes
     pixels = np.asarray(_image.convert("RGB"))
     gh, gw = pixels.shape[0] // patch, pixels.shape[1] // patch
     shuffled = emb.shuffle_patches(pixels, patch, emb.patch_permutation(n))
-    return (viz.encode(Image.fromarray(pixels[: gh * patch, : gw * patch]), photo=True),
-            viz.encode(Image.fromarray(shuffled), photo=True))
+    return (fitted(Image.fromarray(pixels[: gh * patch, : gw * patch]), photo=True),
+            fitted(Image.fromarray(shuffled), photo=True))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

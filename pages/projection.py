@@ -14,6 +14,7 @@ from vitviz import embeddings as emb
 from vitviz.i18n import _, language, sentences
 from vitviz.models.vit import ViT, resize_patch_kernel
 from vitviz.viz import embeddings as viz
+from vitviz.viz.encode import fitted, image_format
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 def picture(where, data: bytes, **kwargs) -> None:
     """st.image of encoded bytes, sent as they are (no re-encoding by Streamlit)."""
-    where.image(data, output_format=viz.image_format(data), **kwargs)
+    where.image(data, output_format=image_format(data), **kwargs)
 
 
 ctx = context()
@@ -79,9 +80,9 @@ def filter_pictures(key: str, lang: str, _weight) -> dict:
     comps, explained = emb.filter_pca(w, 28)
     cell = max(40, min(72, 4 * w.shape[-1]))
     return {
-        "filters": viz.encode(viz.mosaic(first, 8, cell)),
+        "filters": fitted(viz.mosaic(first, 8, cell)),
         "count": count,
-        "pca": viz.encode(viz.mosaic(emb.normalise_filters(comps), 7, cell)),
+        "pca": fitted(viz.mosaic(emb.normalise_filters(comps), 7, cell)),
         "explained": explained,
         "bar": viz.as_spec(viz.explained_bar(explained)),  # small: a dict is fine
         "k": len(comps),
@@ -98,7 +99,7 @@ def pca_colours(cache_key: str, stage: str, grid: tuple[int, int], patch: int, _
     else:
         tokens = torch.from_numpy(_tokens)
     rgb, explained = emb.tokens_pca_rgb(tokens, grid)
-    return viz.encode(viz.enlarge(rgb, (grid[1] * patch, grid[0] * patch))), explained, rgb[..., 0].reshape(-1)
+    return fitted(viz.enlarge(rgb, (grid[1] * patch, grid[0] * patch))), explained, rgb[..., 0].reshape(-1)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)  # a shared figure: nobody mutates it, no copy per run
@@ -119,7 +120,7 @@ def kernel_pictures(key: str, i: int, _original, _resized, size: int) -> tuple[t
     for weight in (_original, _resized):
         w = weight[i].detach().float().cpu()
         image = viz.enlarge(emb.normalise_filters(w[None].numpy())[0], (size, size))
-        out.append((viz.encode(image), float(w.min()), float(w.max())))
+        out.append((fitted(image), float(w.min()), float(w.max())))
     return tuple(out)
 
 
@@ -136,7 +137,7 @@ def pi_check(cache_key: str, selected: int, _original, _resized, _pixel_values) 
 @st.cache_data(max_entries=16, show_spinner=False)
 def image_jpeg(cache_key: str, _image, width: int, height: int) -> bytes:
     """The model's input image cropped to whole patches (what the conv reads), as JPEG."""
-    return viz.encode(_image.crop((0, 0, width, height)), photo=True)
+    return fitted(_image.crop((0, 0, width, height)), photo=True)
 
 
 stage_header(

@@ -19,6 +19,7 @@ from vitviz.i18n import _
 from vitviz.models.vit import PRESETS, ViT
 from vitviz.viz import attention as att_viz
 from vitviz.viz import norms as viz
+from vitviz.viz.encode import jpeg
 
 PX = 560  # width of the norm and attention pictures
 COMPARED = ("dino-vits16", "dinov2-small", "dinov2-small-reg")  # the feature-colour comparison
@@ -42,20 +43,20 @@ def _norm_picture(cache_key: str, layer: int, _tr: norms.NormTrace, _image, patc
     outliers = split.outliers(values)
     base = att_viz.backdrop(_image, patch, PX)
     picture = viz.norm_overlay(base, values.reshape(_tr.grid), outliers.reshape(_tr.grid))
-    return att_viz.jpeg(picture), int(outliers.sum()), split
+    return jpeg(picture), int(outliers.sum()), split
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _cls_picture(cache_key: str, _tr: norms.NormTrace, _image, patch: int) -> bytes:
     """The last layer's CLS attention to the patches (mean over heads) over the image."""
     base = att_viz.backdrop(_image, patch, PX)
-    return att_viz.jpeg(att_viz.overlay(base, _tr.cls_attention[:, _tr.prefix:].mean(0).reshape(_tr.grid)))
+    return jpeg(att_viz.overlay(base, _tr.cls_attention[:, _tr.prefix:].mean(0).reshape(_tr.grid)))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _neighbour_picture(cache_key: str, _tr: norms.NormTrace, _image, patch: int) -> bytes:
     base = att_viz.backdrop(_image, patch, PX)
-    return att_viz.jpeg(att_viz.overlay(base, _tr.neighbours.reshape(_tr.grid), vmax=1.0, cmap="viridis"))
+    return jpeg(att_viz.overlay(base, _tr.neighbours.reshape(_tr.grid), vmax=1.0, cmap="viridis"))
 
 
 def _weights(one) -> str:

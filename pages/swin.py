@@ -34,7 +34,7 @@ from vitviz.models.swin import (
     window_partition,
 )
 from vitviz.viz import swin as sv
-from vitviz.viz.attention import jpeg
+from vitviz.viz.encode import jpeg, png
 
 MODEL = "swin-tiny"
 PATCH_SIZES = (4, 8, 16)
@@ -148,13 +148,13 @@ def _feature_png(key: str, which: str, step: int, shift: int, window: int, cell:
     moved = {"before": 0, "step": step, "after": shift}[which]
     rgb = sv.rolled(_rgb, step) if which == "step" else _rgb
     strips = (sv.rolled(rows, moved), sv.rolled(cols, moved))
-    return sv.png(sv.feature_picture(rgb, window, cell, strips=strips, padding=sv.rolled(pad, moved),
-                                        window_lines=moved == shift and which != "before"))
+    return png(sv.feature_picture(rgb, window, cell, strips=strips, padding=sv.rolled(pad, moved),
+                                  window_lines=moved == shift and which != "before"), level=1)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _labels_png(key: str, back: int, window: int, cell: int, _labels: np.ndarray) -> bytes:
-    return sv.png(sv.labels_picture(_labels, window, cell, back=back))
+    return png(sv.labels_picture(_labels, window, cell, back=back), level=1)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -166,7 +166,7 @@ def _footprint_jpeg(key: str, token_px: int, grid: tuple[int, int], padded: tupl
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _mosaic_png(key: str, query: int, cell: int, columns: int, _maps: np.ndarray, _masked) -> bytes:
-    return sv.png(sv.head_mosaic(_maps, query, cell, _masked, columns))
+    return png(sv.head_mosaic(_maps, query, cell, _masked, columns), level=1)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

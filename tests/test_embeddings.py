@@ -15,6 +15,7 @@ import vitviz
 from vitviz import embeddings as emb
 from vitviz.models.vit import ViT, ViTConfig
 from vitviz.viz import embeddings as viz
+from vitviz.viz import encode
 
 from .helpers import perturb_, recording_ended
 
@@ -283,8 +284,8 @@ def test_token_heatmap_and_mosaic():
 @pytest.mark.parametrize("size,photo", [((64, 64), False), ((1536, 512), False), ((1536, 512), True)])
 def test_encode_fits_the_panel_budget(size, photo):
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    data = viz.encode(noise, photo=photo)
-    assert len(data) <= viz.MAX_PANEL_BYTES
+    data = encode.fitted(noise, photo=photo)
+    assert len(data) <= encode.MAX_PANEL_BYTES
     decoded = Image.open(io.BytesIO(data))
     assert decoded.width <= 1460  # st.image would re-encode anything wider
     kind = decoded.format

@@ -15,6 +15,7 @@ from PIL import Image
 from vitviz.images import load_sample
 from vitviz.models.vit import ViT, ViTConfig
 from vitviz.viz import patches as viz
+from vitviz.viz import encode
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -218,11 +219,11 @@ def test_matrix_of_a_photo_stays_under_400_kb(p):
     g = 224 // p
     flat01 = photo[: g * p, : g * p].reshape(g, p, g, p, 3).transpose(0, 2, 1, 3, 4).reshape(g * g, -1)
     base = viz.matrix_base(flat01, 3, (860, int(min(520, max(160, g * g * 2))))).quantize(250)
-    assert len(viz.png_bytes(viz.mark_row(base, g * g, g * g // 2))) <= 400_000
+    assert len(encode.png(viz.mark_row(base, g * g, g * g // 2))) <= 400_000
 
 
 def test_png_bytes_are_a_png():
-    data = viz.png_bytes(Image.new("RGB", (10, 10), "red"), colors=8)
+    data = encode.png(Image.new("RGB", (10, 10), "red"), colors=8)
     assert Image.open(io.BytesIO(data)).format == "PNG"
 
 

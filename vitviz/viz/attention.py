@@ -7,8 +7,6 @@ beyond the last whole patch, which the model never sees, is dimmed.
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from ..i18n import _
+from .encode import jpeg_uri
 
 CMAP = "inferno"  # perceptually uniform, dark = little attention (matplotlib name; `colorscale` gives plotly the same)
 SELECT = (255, 214, 0)  # the selected query patch, as on the patching page
@@ -120,13 +119,6 @@ def mask_overlay(base: Backdrop, mask: np.ndarray, colour: str | tuple[int, int,
     return photo
 
 
-def jpeg(image: Image.Image, quality: int = 88) -> bytes:
-    """JPEG bytes of a picture (what st.image gets, so it is not re-encoded on every rerun)."""
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 def _axes(width: float, height: float) -> dict:
     axis = dict(showgrid=False, zeroline=False, visible=False)
     return dict(xaxis=dict(axis, range=[0, width], constrain="domain"),
@@ -146,7 +138,7 @@ def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patc
     w, h = size
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
     top = float(values.max()) if vmax is None else float(vmax)
-    uri = "data:image/jpeg;base64," + base64.b64encode(picture).decode()
+    uri = jpeg_uri(picture)
     invisible = dict(marker=dict(opacity=0.01))
     markers = dict(
         type="scatter", mode="markers", showlegend=False, name=_("patches"),

@@ -12,9 +12,9 @@ from PIL import Image
 
 from vitviz.i18n import N_, _
 
+from .encode import MAX_PANEL_BYTES
+
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
-MAX_PANEL_BYTES = 390_000  # what one chart may send (the issue's budget is 400 KB per panel)
-MAX_IMAGE_WIDTH = 1460  # st.image re-encodes anything wider (streamlit image_utils.MAXIMUM_CONTENT_WIDTH)
 FONT = dict(size=15)
 
 
@@ -35,42 +35,6 @@ def as_spec(fig: go.Figure) -> dict:
     spec = fig.to_dict()
     spec.get("layout", {}).pop("template", None)
     return spec
-
-
-def encode(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = False, max_width: int = MAX_IMAGE_WIDTH) -> bytes:
-    """The image as PNG (exact pixels) when that fits max_bytes, else as JPEG at the best quality that fits,
-    else (pure noise, e.g. thousands of shuffled 4-px patches) as a smaller JPEG.
-
-    photo=True goes straight to JPEG (a photograph as PNG can weigh megabytes). Images wider than max_width are
-    shrunk first: st.image would otherwise shrink and re-encode them itself (JPEG quality 90, any size).
-    """
-    import io
-
-    if image.width > max_width:
-        resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
-        image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
-
-    if not photo:
-        buf = io.BytesIO()
-        image.save(buf, "PNG", optimize=False)
-        if buf.tell() <= max_bytes:
-            return buf.getvalue()
-    rgb = image.convert("RGB")
-    while True:
-        for quality in (92, 85, 75, 60):
-            buf = io.BytesIO()
-            rgb.save(buf, "JPEG", quality=quality)
-            if buf.tell() <= max_bytes:
-                return buf.getvalue()
-        if min(rgb.size) <= 16:
-            return buf.getvalue()
-        rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)), Image.Resampling.LANCZOS)
-
-
-def image_format(data: bytes) -> str:
-    """"PNG" or "JPEG", from the bytes' signature: pass it as st.image's output_format, or Streamlit re-encodes
-    every RGB image as JPEG (quality 90) on every run."""
-    return "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG"
 
 
 def to_uint8(unit: np.ndarray) -> np.ndarray:

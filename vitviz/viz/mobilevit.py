@@ -8,9 +8,7 @@ streamlit, no model), so any map size and patch size can be tested.
 """
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import math
 from dataclasses import dataclass
 
@@ -25,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..i18n import _
 from ..models.mobilevit import patch_multiple
 from .attention import colourise
+from .encode import jpeg_uri
 
 # Okabe & Ito's colour-blind-safe palette (black left out: the patch borders are black), plus a mid grey.
 # Offsets p = 0…7 each get their own colour; beyond 8 offsets the colours repeat and the numbers in the cells
@@ -226,12 +225,6 @@ def legend_picture(u: Unfolding, cell: int = 44) -> Image.Image:
     return picture
 
 
-def _data_uri(picture: Image.Image) -> str:
-    buf = io.BytesIO()
-    picture.save(buf, "JPEG", quality=88)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int = 600) -> go.Figure:
     """The offset picture as a plotly figure with one invisible marker per map pixel, so a click returns the
     pixel: customdata [r, c, p, n]. Hover tells the pixel's offset and patch.
@@ -258,7 +251,7 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
     axis = dict(showgrid=False, zeroline=False, visible=False)
     layout = dict(
         height=height, margin=dict(l=4, r=4, t=40, b=4), title=dict(text=title, font=dict(size=16)),
-        images=[dict(source=_data_uri(picture), xref="x", yref="y", x=0, y=0, sizex=picture.width,
+        images=[dict(source=jpeg_uri(picture), xref="x", yref="y", x=0, y=0, sizex=picture.width,
                      sizey=picture.height, sizing="stretch", layer="below")],
         xaxis=dict(axis, range=[0, picture.width], constrain="domain"),
         yaxis=dict(axis, range=[picture.height, 0], scaleanchor="x", constrain="domain", constraintoward="top"),

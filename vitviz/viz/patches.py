@@ -7,8 +7,6 @@ k = (p1·P + p2)·C + c. Every function here is pure (no streamlit, no model), s
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 from dataclasses import dataclass
 
@@ -17,6 +15,8 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
 from vitviz.i18n import N_, _, language
+
+from .encode import jpeg_uri
 
 CHANNEL_NAMES = ("R", "G", "B")
 # A value v of channel c is drawn in that channel's colour: black at 0, the pure colour at 0.5, white at 1
@@ -113,12 +113,6 @@ def channel_colours(values01: np.ndarray, channels: int = 3) -> np.ndarray:
     return np.round(rgb).astype(np.uint8)
 
 
-def _data_uri(rgb: np.ndarray, quality: int = 85) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def fit_height(height: int, width: int, plot_width: int, max_height: int = 640, min_height: int = 260) -> int:
     """Figure height (px, margins included) that shows an H×W image plot_width wide without blank bands."""
     return int(min(max_height, max(min_height, plot_width * height / width + 100)))
@@ -144,7 +138,7 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
     f = max(h, w) / max_side  # the figure is at most ~640 px: a bigger image would only add payload
     shown = image if f <= 1 else np.asarray(Image.fromarray(image).resize((round(w / f), round(h / f)), Image.BOX))
     dx, dy = w / shown.shape[1], h / shown.shape[0]
-    traces = [go.Image(source=_data_uri(shown), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip")]
+    traces = [go.Image(source=jpeg_uri(Image.fromarray(shown), 85), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip")]
 
     plot_px = height - 90
     step = grid_line_step(grid, plot_px)
@@ -386,12 +380,3 @@ def matrix_image(flat01: np.ndarray, channels: int = 3, selected: int | None = N
     """`matrix_base` with the selected patch's row marked (see `mark_row`)."""
     picture = matrix_base(flat01, channels, size)
     return picture if selected is None else mark_row(picture, flat01.shape[0], selected)
-
-
-def png_bytes(picture: Image.Image, colors: int | None = None) -> bytes:
-    """PNG file of a picture; with `colors`, palette-quantised first (median cut) to keep big pictures light."""
-    if colors is not None and picture.mode != "P":
-        picture = picture.quantize(colors, method=Image.Quantize.MEDIANCUT)
-    buf = io.BytesIO()
-    picture.save(buf, "PNG", compress_level=3)  # zlib level 3: nearly the size of the default 6, half the time
-    return buf.getvalue()

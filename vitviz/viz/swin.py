@@ -9,7 +9,6 @@ figures take numpy arrays and return PIL images or plotly figure dicts (no strea
 from __future__ import annotations
 
 import html
-import io
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -839,13 +838,6 @@ def grid_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], width
     lines[:, ::cell * step] = True
     canvas[lines] = canvas[lines] * 0.3 + 255 * 0.7
     return _to_image(canvas)
-
-
-def png(picture: Image.Image) -> bytes:
-    """PNG bytes at zlib level 1: these pictures are flat colours, level 1 is nearly as small and twice as fast."""
-    buf = io.BytesIO()
-    picture.save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def _css_colour(colour) -> str:

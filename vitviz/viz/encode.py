@@ -1,0 +1,73 @@
+"""Pictures as the bytes a page sends: the one place where images are encoded (PNG, JPEG, data URIs).
+
+Pages hand st.image bytes, never a PIL image or an array: Streamlit would re-encode those on every run (JPEG
+quality 90, any size). Plotly figures take their background pictures as data URIs.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+MAX_PANEL_BYTES = 390_000  # what one picture may send (the budget is 400 KB per panel)
+MAX_IMAGE_WIDTH = 1460  # st.image re-encodes anything wider (streamlit image_utils.MAXIMUM_CONTENT_WIDTH)
+
+
+def jpeg(image: Image.Image, quality: int = 88) -> bytes:
+    """JPEG bytes of a picture (what st.image gets, so it is not re-encoded on every rerun)."""
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png(picture: Image.Image, colors: int | None = None, level: int = 3) -> bytes:
+    """PNG bytes of a picture; with `colors`, palette-quantised first (median cut) to keep big pictures light.
+
+    level is zlib's: 3 is nearly as small as the default 6 in half the time; flat-colour diagrams take 1.
+    """
+    if colors is not None and picture.mode != "P":
+        picture = picture.quantize(colors, method=Image.Quantize.MEDIANCUT)
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def jpeg_uri(picture: Image.Image | bytes, quality: int = 88) -> str:
+    """A picture (or JPEG bytes) as a `data:image/jpeg;base64,…` URI, for a Plotly figure's background image."""
+    data = picture if isinstance(picture, bytes) else jpeg(picture, quality)
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = False,
+           max_width: int = MAX_IMAGE_WIDTH) -> bytes:
+    """The image as PNG (exact pixels) when that fits max_bytes, else as JPEG at the best quality that fits,
+    else (pure noise, e.g. thousands of shuffled 4-px patches) as a smaller JPEG.
+
+    photo=True goes straight to JPEG (a photograph as PNG can weigh megabytes). Images wider than max_width are
+    shrunk first.
+    """
+    if image.width > max_width:
+        resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
+        image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
+    if not photo:
+        buf = io.BytesIO()
+        image.save(buf, "PNG", optimize=False)
+        if buf.tell() <= max_bytes:
+            return buf.getvalue()
+    rgb = image.convert("RGB")
+    while True:
+        for quality in (92, 85, 75, 60):
+            buf = io.BytesIO()
+            rgb.save(buf, "JPEG", quality=quality)
+            if buf.tell() <= max_bytes:
+                return buf.getvalue()
+        if min(rgb.size) <= 16:
+            return buf.getvalue()
+        rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)), Image.Resampling.LANCZOS)
+
+
+def image_format(data: bytes) -> str:
+    """"PNG" or "JPEG", from the bytes' signature: pass it as st.image's output_format, or Streamlit re-encodes
+    every RGB image as JPEG (quality 90) on every run."""
+    return "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG"
