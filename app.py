@@ -9,7 +9,9 @@ import streamlit as st
 import torch
 
 from ui import i18n, teach
-from ui.shell import counted_run, download_progress, sidebar
+from ui.models import download_progress
+from ui.server import counted_run
+from ui.sidebar import sidebar
 from ui.stages import STAGES
 from vitviz.i18n import _
 from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory

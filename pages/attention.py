@@ -14,8 +14,10 @@ import streamlit as st
 
 import vitviz
 from ui.patches import patch_picker
-from ui.shell import (context, download_array, lazy_tabs, select_patch, show_notes, show_source, stage_footer,
-                      stage_header, vit_input)
+from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.context import context
+from ui.models import show_notes, vit_input
+from ui.patches import select_patch
 from ui.store import RunStore
 from vitviz import attention as att
 from vitviz.i18n import _, sentences

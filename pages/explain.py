@@ -14,8 +14,10 @@ import streamlit as st
 import torch
 
 import vitviz
-from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
-                      stage_header, vit_input)
+from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.context import context
+from ui.image_input import model_input
+from ui.models import get_model, vit_input
 from vitviz import explain as ex
 from vitviz import hub
 from vitviz.i18n import N_, _, ngettext

@@ -6,7 +6,9 @@ import streamlit as st
 from PIL import Image
 
 from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
-from ui.shell import context, show_notes, show_source, stage_footer, stage_header, vit_input
+from ui.chrome import show_source, stage_footer, stage_header
+from ui.context import context
+from ui.models import show_notes, vit_input
 from vitviz.i18n import _, sentences
 from vitviz.models.vit import ViT
 from vitviz.viz import patches as viz

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, show_source, stage_footer,
-                      stage_header)
+from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.context import context
+from ui.image_input import model_input
+from ui.models import get_model
 from vitviz.attention import top_predictions
 from vitviz.i18n import _, language, N_, sentences
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold

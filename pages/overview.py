@@ -2,7 +2,8 @@
 import streamlit as st
 
 import vitviz
-from ui.shell import context, show_notes, vit_input
+from ui.context import context
+from ui.models import show_notes, vit_input
 from ui.stages import STAGES
 from vitviz.explain import STEPS
 from vitviz.i18n import _

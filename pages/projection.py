@@ -9,7 +9,10 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
-from ui.shell import context, get_model, selected_patch, show_notes, show_source, stage_footer, stage_header, vit_input
+from ui.chrome import show_source, stage_footer, stage_header
+from ui.context import context
+from ui.models import get_model, show_notes, vit_input
+from ui.patches import selected_patch
 from vitviz import embeddings as emb
 from vitviz.i18n import _, language, sentences
 from vitviz.models.vit import ViT, resize_patch_kernel

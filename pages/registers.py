@@ -12,8 +12,9 @@ import numpy as np
 import streamlit as st
 
 import vitviz
-from ui.shell import (ENCODER_TOKEN_LIMIT, VIT_MODELS, context, download_array, lazy_tabs, show_notes, show_source,
-                      stage_footer, stage_header, vit_input)
+from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.context import context
+from ui.models import ENCODER_TOKEN_LIMIT, show_notes, vit_input, VIT_MODELS
 from vitviz import norms
 from vitviz.i18n import _
 from vitviz.models.vit import PRESETS, ViT

@@ -19,8 +19,11 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.shell import (context, download_array, get_model, lazy_tabs, model_input, runs_in_progress, show_source,
-                      stage_footer, stage_header)
+from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.context import context
+from ui.image_input import model_input
+from ui.models import get_model
+from ui.server import runs_in_progress
 from ui.store import RunStore
 from vitviz.i18n import _, language, N_, ngettext, sentences
 from vitviz.models.swin import (

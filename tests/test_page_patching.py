@@ -10,7 +10,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import vitviz
-from ui.shell import model_input
+from ui.image_input import model_input
 from vitviz.models.vit import ViT
 from vitviz.viz.patches import PatchGrid
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import vitviz
-from ui.shell import model_input
+from ui.image_input import model_input
 from vitviz import embeddings as emb
 
 from .apptest import app, assert_clean, photo, upload

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ui import shell
+from ui import models as ui_models
 from vitviz import hub
 
 from .apptest import PAGES, app, assert_clean
@@ -42,9 +42,9 @@ def online(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("VITVIZ_CACHE", str(tmp_path / "vitviz"))
     monkeypatch.setattr(hub, "_downloads", {})
-    shell._load.clear()
+    ui_models._load.clear()
     yield point_at
-    shell._load.clear()  # later tests must not meet these weights under the hub id
+    ui_models._load.clear()  # later tests must not meet these weights under the hub id
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.shell import counted_run, runs_in_progress
+from ui.server import counted_run, runs_in_progress
 from vitviz.runtime import CycleCollector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,18 +170,18 @@ def test_the_apps_start_up_flushes_denormals_in_the_script_thread():
     """Streamlit runs app.py in a thread of its own per run; by the time the sidebar (and any model) runs there,
     denormals are flushed, while the interpreter's main thread, which runs no app code, is left as it was."""
     out = run_python("""
-        import ui.shell
+        import ui.sidebar
         from tests.apptest import app
         from vitviz.runtime import denormals_flushed
 
         seen = []
-        real_sidebar = ui.shell.sidebar
+        real_sidebar = ui.sidebar.sidebar
 
         def spy():
             seen.append(denormals_flushed())
             return real_sidebar()
 
-        ui.shell.sidebar = spy  # app.py imports it by name at its first run, after this
+        ui.sidebar.sidebar = spy  # app.py imports it by name at its first run, after this
         before = denormals_flushed()
         at = app()
         assert not at.exception, [e.message for e in at.exception]

@@ -14,7 +14,7 @@ import torch
 from vitviz.i18n import _, language
 from vitviz.viz.patches import PatchGrid, denormalize, fit_height, grid_figure
 
-from .shell import VitInput, select_patch
+from .models import VitInput
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,14 @@ def cached_figure(name: str, cache_key: str, selected: int, size: int, _build: C
 def _cached_figure(name: str, cache_key: str, selected: int, size: int, lang: str,
                    _build: Callable[[], go.Figure]) -> go.Figure:
     return _build()
+
+
+def selected_patch(vin: VitInput) -> int:
+    """The patch selected on any page (raster index, clamped to the current grid)."""
+    n = vin.grid[0] * vin.grid[1]
+    return min(int(st.session_state.get("patch", 0)), n - 1)
+
+
+def select_patch(index: int) -> None:
+    """Select a patch for this and the next pages (call from click callbacks)."""
+    st.session_state["patch"] = int(index)

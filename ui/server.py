@@ -1,7 +1,9 @@
 """Fixes to the Streamlit server process that the app needs, installed by app.py (idempotent)."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 
 @functools.cache  # once per process: app.py calls it on every run
@@ -27,3 +29,25 @@ def keep_upload_replies() -> None:
         self._queue.extend(replies)  # not deltas: the coalescing index of deltas is unaffected
 
     ForwardMsgQueue.clear = clear_keeping_upload_replies
+
+
+_runs = 0  # script runs in progress on this server, over all sessions (see counted_run)
+_runs_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def counted_run():
+    """Count the enclosed script run in `runs_in_progress()` until it ends, finished, stopped or interrupted."""
+    global _runs
+    with _runs_lock:
+        _runs += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+
+
+def runs_in_progress() -> int:
+    """Script runs that app.py has started and not yet ended, in every session of this server."""
+    return _runs

@@ -14,7 +14,7 @@ class Stage:
     file: str  # page script under pages/
     summary: str  # one line for the overview
     keys: tuple[str, ...] = ()  # the page's own widget keys bound to the URL (what a lesson step may set)
-    tabs: tuple[str, ...] = ()  # English labels of the page's step tabs, in order: the URL's values (ui.shell.lazy_tabs
+    tabs: tuple[str, ...] = ()  # English labels of the page's step tabs, in order: the URL's values (ui.chrome.lazy_tabs
     #                               shows them translated)
 
     @property

@@ -31,7 +31,7 @@ from . import classroom, i18n
 from .classroom import ClassError, ClassStore, ClassUnavailable
 from .lessons import LESSON_DIR, PAGES, Lesson, Question, Step, lesson_files, load_lessons
 from .patches import cached_figure, model_patches, patch_from_event
-from .shell import VIT_MODELS, vit_input
+from .models import vit_input, VIT_MODELS
 from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
 
 STORE: ClassStore = classroom.store_from_env()  # every session of this server process (or, with Redis, of all) shares it

@@ -1,0 +1,56 @@
+"""The shared sidebar: image, model, patch size, trained weights, resolution and aspect, drawn once per run.
+
+Settings that make sense in a link are widgets bound to query parameters, so a teacher can share a URL that
+opens the same page, sample image and settings. Heavy objects live in bounded caches, never in session state.
+"""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from vitviz.i18n import _
+from vitviz.models import vit as vit_models
+from vitviz.models.common import pick_device
+from vitviz.weights import DOWNLOAD_COMMAND
+
+from . import i18n
+from .context import Context, remember
+from .image_input import image_from_sidebar, thumbnail
+from .models import VIT_MODELS
+
+RESOLUTIONS = list(range(64, 513, 16))
+
+
+def sidebar() -> Context:
+    """Draw the shared sidebar once per run and return the resulting Context."""
+    i18n.switch()
+    image, key, label = image_from_sidebar()
+    st.sidebar.image(thumbnail(key, image), caption=label, width="stretch", output_format="JPEG")
+    # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
+    name = st.sidebar.selectbox(_("ViT model"), list(VIT_MODELS), key="model", bind="query-params",
+                                on_change=_native_patch)
+    st.sidebar.caption(_(VIT_MODELS[name]))
+    native_p = vit_models.PRESETS[name].patch_size
+    patch_size = st.sidebar.slider(_("Patch size P (px)"), 4, 64, value=native_p, key="ps", bind="query-params",
+                                   help=_("The checkpoint reads {p}×{p} patches; other sizes adapt its projection.").format(
+                                       p=native_p))
+    pretrained = st.sidebar.toggle(_("Trained weights"), value=True, key="hub", bind="query-params",
+                                   help=_("On: the real checkpoint's weights (downloaded once per server, or prepared "
+                                          "with `{command}`). Off: deterministic random weights of the same "
+                                          "architecture, to see what training changes.").format(command=DOWNLOAD_COMMAND))
+    resolution = st.sidebar.select_slider(_("Input resolution (px)"), RESOLUTIONS, value=224, key="res",
+                                          bind="query-params")
+    keep_aspect = st.sidebar.toggle(_("Keep the photo's aspect ratio"), value=False, key="aspect", bind="query-params",
+                                    help=_("Off: square input, as the checkpoints were trained. On: the shorter side gets "
+                                           "the resolution."))
+    device = str(pick_device())
+    st.sidebar.caption(_("Models run on **{device}** · PyTorch {version}").format(
+        device=device, version=torch.__version__.split('+')[0]))
+    ctx = Context(image, key, label, name, patch_size, pretrained, resolution, keep_aspect, device)
+    remember(ctx)
+    return ctx
+
+
+def _native_patch() -> None:
+    """A new model starts at its own patch size (14 for DINOv2, 8 or 16 for the others), not at the last one's."""
+    st.session_state["ps"] = vit_models.PRESETS[st.session_state["model"]].patch_size
