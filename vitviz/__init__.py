@@ -2,7 +2,7 @@
 from .images import ImageError, load_image
 from .preprocess import Preprocessing, preprocess
 from .trace import Trace, tap_names, trace
-from .weights import HUB_IDS, ModelLoadError, load_model, presets
+from .weights import HUB_IDS, ModelLoadError, is_trained, load_model, presets
 
 __all__ = [
     "HUB_IDS",
@@ -10,6 +10,7 @@ __all__ = [
     "ModelLoadError",
     "Preprocessing",
     "Trace",
+    "is_trained",
     "load_image",
     "load_model",
     "preprocess",

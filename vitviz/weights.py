@@ -97,6 +97,12 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     return model.eval().requires_grad_(False).to(pick_device(device))
 
 
+def is_trained(model: nn.Module) -> bool:
+    """Whether a model from `load_model` holds a checkpoint's weights (a hub repo or a folder), not a preset's
+    deterministic random ones. The one place that question is answered."""
+    return getattr(model, "source", None) not in HUB_IDS
+
+
 def trained_checkpoint(repo_id: str, tqdm_class=None, download: bool = True) -> hub.LocalCheckpoint:
     """The local files of a supported hub checkpoint, downloaded first if they are not on this machine (and
     `download` is True and the process is not offline)."""
