@@ -8,7 +8,9 @@ keep_upload_replies()  # a file chosen while a run starts must not lose its uplo
 import streamlit as st
 import torch
 
-from ui import i18n, teach
+from ui import i18n, lesson_routing, presenter
+from ui.lesson_bar import bar as lesson_bar
+from ui.questions import question
 from ui.models import download_progress
 from ui.server import counted_run
 from ui.sidebar import sidebar
@@ -26,7 +28,7 @@ freeze_loaded_objects()  # full collections then skip the imported libraries' ob
 
 i18n.apply()  # the session's language, before any text of this run
 st.set_page_config(page_title=_("vitviz — how vision transformers see"), page_icon=":material/visibility:",
-                   layout="wide", initial_sidebar_state="collapsed" if teach.presenting() else "auto")
+                   layout="wide", initial_sidebar_state="collapsed" if lesson_routing.presenting() else "auto")
 
 overview = st.Page("pages/overview.py", title=_("Overview"), icon=":material/route:", url_path="overview", default=True)
 stages = [st.Page(s.file, title=_(s.title), icon=s.icon, url_path=s.key) for s in STAGES]
@@ -34,7 +36,7 @@ page = st.navigation({"vitviz": [overview], _("The pipeline"): stages})
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server
-        lesson = teach.prepare(page.url_path or "overview")  # before any widget: a step sets the widgets' values
+        lesson = lesson_routing.prepare(page.url_path or "overview")  # before any widget: a step sets the widgets' values
         if lesson.lesson or lesson.page != "overview":
             # Before any chart or table. Plotly looks pandas up in sys.modules, where another session's import in
             # progress leaves it half-initialised ("has no attribute 'Series'"); a run importing it here waits for
@@ -42,11 +44,11 @@ try:
             import pandas  # noqa: F401
 
             freeze_loaded_objects(after="pandas")
-        teach.style(lesson)
+        presenter.style(lesson.present, lesson.hide, lesson.lesson is not None)
         progress = st.container()  # stays empty unless trained weights are being downloaded
-        bar = teach.bar(lesson)
+        bar = lesson_bar(lesson)
         sidebar()
-        if teach.question(lesson, bar):  # a step's question keeps the page hidden until it is answered
+        if question(lesson, bar):  # a step's question keeps the page hidden until it is answered
             page.run()
         download_progress(progress)  # after the page: it has asked for the weights it shows
 finally:  # also after a run stopped by a rerun

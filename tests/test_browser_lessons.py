@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from ui.lessons import LESSON_DIR, load_lessons
 from ui.stages import STAGES
-from ui.teach import SETTING_KEYS
+from ui.lesson_routing import SETTING_KEYS
 
 from .browser import assert_healthy, goto, wait_idle
 

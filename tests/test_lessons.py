@@ -152,7 +152,7 @@ def test_every_shipped_lesson_has_a_complete_chinese_translation():
 
 
 def test_a_chinese_answer_to_a_choice_question_is_judged_like_the_english_one():
-    from ui import teach
+    from ui import answers
 
     english, chinese = both()
     choices = [(lid, n, s.question, chinese[lid].steps[n - 1].question) for lid, lesson in english.items()
@@ -165,17 +165,17 @@ def test_a_chinese_answer_to_a_choice_question_is_judged_like_the_english_one():
             # the option in Chinese, its position and the English option: one verdict
             assert zh.is_right(option_zh) == zh.is_right(i) == zh.is_right(option_en) == en.is_right(i) == verdict
             # a class records the English option, whichever language the student answered in
-            assert teach._stored(zh, i) == teach._stored(en, i) == option_en
-            assert teach._answer_label(zh, option_en) == option_zh
+            assert answers.stored_answer(zh, i) == answers.stored_answer(en, i) == option_en
+            assert answers.answer_label(zh, option_en) == option_zh
         assert not zh.is_right(None) and not zh.is_right("something else") and not zh.is_right(len(zh.options))
     # the teacher's chart in Chinese counts the answers the class recorded (in English), the right one in green
     lesson_id, n, en, zh = choices[0]
     counts = {en.options[0]: 3, en.options[1]: 2}
-    bars = teach.answers_figure(zh, counts).data[0]
+    bars = answers.answers_figure(zh, counts).data[0]
     assert list(bars.y) == list(zh.options)
     assert list(bars.x) == [3, 2] + [0] * (len(zh.options) - 2)
     assert [c == "#1a9850" for c in bars.marker.color] == [i == zh.index for i in range(len(zh.options))]
-    assert teach.answers_figure(en, counts).data[0].x == bars.x
+    assert answers.answers_figure(en, counts).data[0].x == bars.x
 
 
 def zh_lesson(tmp_path, translation: str | None, lesson_id: str = "windows-and-patches"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.apptest import app, assert_clean
-from ui import teach
+from ui import class_session, lesson_routing
 from ui.classroom import RedisClassStore
 from ui.lessons import LESSON_DIR, PAGES, load_lessons
 
@@ -131,7 +131,7 @@ def test_an_unknown_lesson_and_a_malformed_file_get_a_clear_sentence(tmp_path, m
     good = (LESSON_DIR / "attention.toml").read_text(encoding="utf-8")
     (tmp_path / "attention.toml").write_text(good, encoding="utf-8")
     (tmp_path / "broken.toml").write_text(good.replace('tab = "Rollout"', 'tab = "Roll out"'), encoding="utf-8")
-    monkeypatch.setattr(teach, "LESSON_DIR", tmp_path)
+    monkeypatch.setattr(lesson_routing, "LESSON_DIR", tmp_path)
     at = app(lesson="attention")
     assert_clean(at)
     assert counter(at) == "1 / 8"
@@ -147,12 +147,12 @@ def test_an_unknown_lesson_and_a_malformed_file_get_a_clear_sentence(tmp_path, m
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_a_class_follows_its_teacher_and_counts_answers_exactly(kind, request, monkeypatch):
     if kind == "redis":  # as on a server of several processes (VITVIZ_REDIS_URL)
-        monkeypatch.setattr(teach, "STORE", RedisClassStore(request.getfixturevalue("redis_url")))
+        monkeypatch.setattr(class_session, "STORE", RedisClassStore(request.getfixturevalue("redis_url")))
     teacher = app(lesson="windows-and-patches")
     teacher.button(key="class-start").click().run()
     assert_clean(teacher)
-    code = teacher.session_state["teaching"]["code"]
-    token = teacher.session_state["teaching"]["token"]
+    code = teacher.session_state["teaching"].code
+    token = teacher.session_state["teaching"].token
     assert any(code in m.value for m in teacher.markdown)
     assert not any(token in m.value for m in teacher.markdown)  # the secret is never drawn
     students = [app(join=code) for _ in range(2)]
@@ -160,9 +160,9 @@ def test_a_class_follows_its_teacher_and_counts_answers_exactly(kind, request, m
         assert_clean(s)
         assert counter(s) == "1 / 8"
         assert not any(b.key == "class-start" for b in s.button)  # a student cannot start or move the class
-    assert teach.STORE.state(code).joined == 2
+    assert class_session.STORE.state(code).joined == 2
     teacher.button(key="lesson-next").click().run()
-    assert teach.STORE.state(code).step == 2
+    assert class_session.STORE.state(code).step == 2
     for s in students:
         s.run()  # the follower's poll (AppTest reruns the whole script for a fragment)
         assert_clean(s)
@@ -171,18 +171,18 @@ def test_a_class_follows_its_teacher_and_counts_answers_exactly(kind, request, m
     answer(students[1], "windows-and-patches", 2, right=False)
     question = LESSONS["windows-and-patches"].steps[1].question
     wrong = next(o for o in question.options if o != question.answer)
-    assert teach.STORE.answers(code, 2) == {question.answer: 1, wrong: 1}
+    assert class_session.STORE.answers(code, 2) == {question.answer: 1, wrong: 1}
     teacher.run()
     assert any(f"{question.answer}: <b>1</b>" in m.value for m in teacher.markdown)
     # a student stepping alone explores on their own and does not move the class
     students[1].button(key="lesson-next").click().run()
-    assert counter(students[1]) == "3 / 8" and teach.STORE.state(code).step == 2
-    assert students[1].session_state["class"]["following"] is False
+    assert counter(students[1]) == "3 / 8" and class_session.STORE.state(code).step == 2
+    assert students[1].session_state["class"].following is False
     teacher.button(key="lesson-next").click().run()
     students[1].run()
     assert counter(students[1]) == "3 / 8"  # exploring: not moved
     students[1].button(key="class-follow").click().run()
-    assert counter(students[1]) == "3 / 8" and students[1].session_state["class"]["following"] is True
+    assert counter(students[1]) == "3 / 8" and students[1].session_state["class"].following is True
     teacher.button(key="lesson-next").click().run()
     for s in students:
         s.run()
