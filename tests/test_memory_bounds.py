@@ -53,7 +53,7 @@ def _leaves(value, depth=0):
 
 
 def test_session_state_holds_one_image_and_no_arrays():
-    """Per-session state is the current upload (one ≤ 1024 px image, shared by `ctx` and `last_image`) and
+    """Per-session state is the current upload (one ≤ 1024 px image, shared by `ctx` and `photo`) and
     settings: tensors, arrays and traces live in the bounded shared caches, never per session."""
     import numpy as np
     import torch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 
 import streamlit as st
 import torch
@@ -15,6 +16,22 @@ from vitviz.i18n import N_, _
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 
 from .context import Context, has_context
+
+_PHOTO = "photo"  # session-state key: the student's last good upload or camera photo (a `Photo`)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """The student's own photo, kept in the session so that later runs reuse it without decoding it again."""
+
+    image: Image.Image  # RGB, longest side ≤ 1024 px
+    digest: str  # sha256 of the file's bytes: the cache key of everything derived from it
+    label: str  # the file name, or "camera photo"
+    file_id: str  # the uploader's id of the file it came from: a new file is read, the same one is not
+
+
+def _photo() -> Photo | None:
+    return st.session_state.get(_PHOTO)
 
 SOURCES = {"sample": N_("Sample photo"), "upload": N_("Upload"), "camera": N_("Camera")}
 
@@ -38,7 +55,7 @@ def image_from_sidebar() -> tuple[Image.Image, str, str]:
         label = _("camera photo")
     # Read, hashed and decoded once per file: later runs of the session reuse it (a bad file is tried every run, so
     # its message stays up while it is in the uploader).
-    if file is not None and st.session_state.get("last_file_id") != file.file_id:
+    if file is not None and (_photo() is None or _photo().file_id != file.file_id):
         data = file.getvalue()
         digest = hashlib.sha256(data).hexdigest()
         try:
@@ -46,10 +63,9 @@ def image_from_sidebar() -> tuple[Image.Image, str, str]:
         except vitviz.ImageError as err:
             st.sidebar.error(str(err))
         else:
-            st.session_state["last_image"] = (image, digest, label)
-            st.session_state["last_file_id"] = file.file_id
-    if source != "sample" and "last_image" in st.session_state:
-        return st.session_state["last_image"]
+            st.session_state[_PHOTO] = Photo(image, digest, label, file.file_id)
+    if source != "sample" and (photo := _photo()) is not None:
+        return photo.image, photo.digest, photo.label
     if source != "sample" and not has_context() and file is None:
         # A new session that starts on Upload or Camera is a page that reconnected: its server process restarted,
         # or it was moved to another process of a school's server. Its photo stayed with the old session.

@@ -91,7 +91,7 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
             error=download.error, random=_(_RANDOM), command=DOWNLOAD_COMMAND)
     if download.state == "done":  # finished between the lookup above and now
         return _trained(name, repo, device)
-    st.session_state.setdefault("_awaiting", set()).add(repo)
+    _awaited().add(repo)
     return _load(name, device), _("Downloading the trained weights of {repo} (once for this server; progress at the "
                                   "top of the page). Until they are here this page shows **random weights**; it "
                                   "switches by itself.").format(repo=repo)
@@ -109,11 +109,16 @@ def _trained(name: str, repo: str, device: str) -> tuple[torch.nn.Module, str | 
 _RANDOM = N_("This page shows **random weights** instead: the structure is real, the patterns are noise.")
 
 
+def _awaited() -> set[str]:
+    """The hub repos whose download this session waits for (to show their progress, then rerun on them)."""
+    return st.session_state.setdefault("_awaiting", set())
+
+
 def download_progress(slot) -> None:
     """The trained-weights downloads this session waits for, as progress bars in `slot` (a container at the top of
     the page: MB, MB/s, seconds left), updated every second; the page reruns on trained weights when one is done.
     Called after the page, which has asked for its weights by then."""
-    if st.session_state.get("_awaiting"):
+    if _awaited():
         with slot:
             _download_fragment()
 
@@ -122,10 +127,10 @@ def download_progress(slot) -> None:
 def _download_fragment() -> None:
     i18n.apply()  # a fragment's run starts here, not in app.py
     finished = False
-    for repo in sorted(st.session_state.get("_awaiting", ())):
+    for repo in sorted(_awaited()):
         download = hub.download_of(repo)
         if download is None or download.state in ("done", "failed"):
-            st.session_state["_awaiting"].discard(repo)
+            _awaited().discard(repo)
             finished = True
         elif download.state == "checking":
             st.progress(0.0, text=_("Trained weights · {repo}: asking the hub…").format(repo=repo))
