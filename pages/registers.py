@@ -7,18 +7,17 @@ the layer slider only reads them. Four lazy tabs: a run draws the open one.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
-import numpy as np
 import streamlit as st
 
 import vitviz
 from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
 from ui.context import context
-from ui.models import ENCODER_TOKEN_LIMIT, show_notes, vit_input, VIT_MODELS
+from ui.models import ENCODER_TOKEN_LIMIT, show_notes, vit_input, VIT_MODELS, VitInput
 from vitviz import norms
 from vitviz.i18n import _
 from vitviz.models.vit import PRESETS, ViT
-from vitviz.viz import attention as att_viz
 from vitviz.viz import norms as viz
 from vitviz.viz.encode import jpeg
 
@@ -37,36 +36,24 @@ def _features(cache_key: str, _model, _pixel_values):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _norm_picture(cache_key: str, layer: int, _tr: norms.NormTrace, _image, patch: int) -> tuple[bytes, int, norms.Split]:
-    """JPEG of layer `layer`'s patch norms over the image with the high-norm patches outlined, their count, the split."""
-    values = _tr.patch_norms(layer)
-    split = norms.valley_split(values)
-    outliers = split.outliers(values)
-    base = att_viz.backdrop(_image, patch, PX)
-    picture = viz.norm_overlay(base, values.reshape(_tr.grid), outliers.reshape(_tr.grid))
-    return jpeg(picture), int(outliers.sum()), split
+def _norm_picture(cache_key: str, layer: int, _layer: norms.LayerNorms, _image, patch: int) -> bytes:
+    """JPEG of layer `layer`'s patch norms over the image with the high-norm patches outlined."""
+    return jpeg(viz.norm_picture(_image, patch, PX, _layer))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _cls_picture(cache_key: str, _tr: norms.NormTrace, _image, patch: int) -> bytes:
-    """The last layer's CLS attention to the patches (mean over heads) over the image."""
-    base = att_viz.backdrop(_image, patch, PX)
-    return jpeg(att_viz.overlay(base, _tr.cls_attention[:, _tr.prefix:].mean(0).reshape(_tr.grid)))
+    return jpeg(viz.cls_picture(_image, patch, PX, _tr))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _neighbour_picture(cache_key: str, _tr: norms.NormTrace, _image, patch: int) -> bytes:
-    base = att_viz.backdrop(_image, patch, PX)
-    return jpeg(att_viz.overlay(base, _tr.neighbours.reshape(_tr.grid), vmax=1.0, cmap="viridis"))
+    return jpeg(viz.neighbour_picture(_image, patch, PX, _tr))
 
 
-def _weights(one) -> str:
+def _weights(one: VitInput) -> str:
     """Which weights a compared model shows, in two words (the full reason is in the page's note)."""
-    return _("trained weights") if one.model.source in vitviz.HUB_IDS.values() else _("**random weights**")
-
-
-def _outlier_counts(tr: norms.NormTrace) -> list[int]:
-    return [int(norms.valley_split(tr.patch_norms(i)).outliers(tr.patch_norms(i)).sum()) for i in range(tr.depth)]
+    return _("trained weights") if vitviz.is_trained(one.model) else _("**random weights**")
 
 
 ctx = context()
@@ -80,62 +67,65 @@ stage_header(
       "Look for them on your image, layer by layer, with and without registers."),
 )
 show_notes(vin)
-model = vin.model
-random_weights = getattr(model, "source", None) in vitviz.HUB_IDS
-if random_weights:
+if not vitviz.is_trained(vin.model):
     st.warning(_("**Random weights.** Untrained tokens all have about the same norm, so the histogram has one mode "
                  "and no patch stands out: that is the expected picture here, not a failure. With **Trained weights** "
                  "you see what training does to the norms."), icon=":material/casino:")
 gh, gw = vin.grid
-n, p, pre = gh * gw, vin.patch_size, model.config.prefix
-if n + pre > ENCODER_TOKEN_LIMIT:
+if gh * gw + vin.model.config.prefix > ENCODER_TOKEN_LIMIT:
     st.error(_("This input makes {n:,} patches: a pass through all layers would take minutes on this computer. "
-               "Choose a larger patch size P or a lower resolution in the sidebar.").format(n=n), icon=":material/memory:")
+               "Choose a larger patch size P or a lower resolution in the sidebar.").format(n=gh * gw),
+             icon=":material/memory:")
     stage_footer("registers")
     st.stop()
 
 with st.spinner(_("Running the model once on your image (every layer's tokens)…"), show_time=True):
-    tr = _norms(vin.cache_key, model, vin.pixel_values)
-depth = tr.depth
-if not 1 <= int(st.session_state.get("nlayer") or depth) <= depth:
-    st.session_state["nlayer"] = depth
-layer = st.slider(_("Layer"), 1, depth, value=depth, key="nlayer", bind="query-params",
-                  help=_("The norms after this encoder layer (before the final LayerNorm, which would equalise "
-                         "them).")) - 1
+    tr = _norms(vin.cache_key, vin.model, vin.pixel_values)
+if not 1 <= int(st.session_state.get("nlayer") or tr.depth) <= tr.depth:
+    st.session_state["nlayer"] = tr.depth
+chosen = tr.layer(st.slider(_("Layer"), 1, tr.depth, value=tr.depth, key="nlayer", bind="query-params",
+                            help=_("The norms after this encoder layer (before the final LayerNorm, which would "
+                                   "equalise them).")) - 1)
 
 
-def token_norms() -> None:
-    """Every patch token's norm after the chosen layer, the valley between the modes, the outliers."""
-    values = tr.patch_norms(layer)
-    picture, count, split = _norm_picture(vin.cache_key, layer, tr, vin.shown, p)
+def _norm_metrics(one: norms.LayerNorms) -> None:
+    """The high-norm count, the median and largest patch norm, the registers' (or CLS's) norm."""
     m = st.columns(4)
-    m[0].metric(_("High-norm patches"), _("{count} of {n:,}").format(count=count, n=n),
+    m[0].metric(_("High-norm patches"), _("{count} of {n:,}").format(count=one.count, n=one.patches),
                 help=_("Patches above the valley of the histogram"))
-    m[1].metric(_("Median patch norm"), f"{np.median(values):.1f}")
-    m[2].metric(_("Largest patch norm"), f"{values.max():.1f}",
-                help=_("{ratio:.1f}× the median").format(ratio=values.max() / np.median(values)))
-    reg = tr.norms[layer, 1:pre]
-    m[3].metric(_("Norms of the {n} registers").format(n=pre - 1) if pre > 1 else _("CLS norm"),
-                (f"{reg.min():.0f} – {reg.max():.0f}" if reg.max() - reg.min() >= 0.5 else f"{reg.mean():.0f}") if pre > 1
-                else f"{tr.norms[layer, 0]:.1f}", help=_("Each register's norm is marked on the histogram") if pre > 1 else None)
+    m[1].metric(_("Median patch norm"), f"{one.median:.1f}")
+    m[2].metric(_("Largest patch norm"), f"{one.largest:.1f}", help=_("{ratio:.1f}× the median").format(ratio=one.ratio))
+    if one.registers.size:
+        low, high = one.register_range
+        m[3].metric(_("Norms of the {n} registers").format(n=one.registers.size),
+                    f"{low:.0f} – {high:.0f}" if high - low >= 0.5 else f"{one.register_mean:.0f}",
+                    help=_("Each register's norm is marked on the histogram"))
+    else:
+        m[3].metric(_("CLS norm"), f"{one.cls:.1f}")
+
+
+def token_norms(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> None:
+    """Every patch token's norm after the chosen layer, the valley between the modes, the outliers."""
+    _norm_metrics(one)
     left, right = st.columns(2, gap="large")
-    left.image(picture, width="stretch", caption=_("‖z‖ of every patch after layer {layer} (bright = large); "
-                                                   "high-norm patches outlined in red").format(layer=layer + 1))
+    left.image(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), width="stretch",
+               caption=_("‖z‖ of every patch after layer {layer} (bright = large); "
+                         "high-norm patches outlined in red").format(layer=one.layer + 1))
     with right:
-        st.plotly_chart(viz.histogram_figure(split, tr.norms[layer, 1:pre],
-                                             title=_("Patch norms after layer {layer}").format(layer=layer + 1)),
+        st.plotly_chart(viz.histogram_figure(one.split, one.registers,
+                                             title=_("Patch norms after layer {layer}").format(layer=one.layer + 1)),
                         key="norm-hist", theme=None, config={"displaylogo": False})
-    if split.threshold is None:
+    if one.split.threshold is None:
         st.info(_("**One mode at layer {layer}:** no patch norm stands clear of the others (the widest gap is "
                   "{gap:.1f} standard deviations of the lower group; {min_gap:g} would count as a second mode).").format(
-                    layer=layer + 1, gap=split.gap, min_gap=norms.MIN_GAP),
+                    layer=one.layer + 1, gap=one.split.gap, min_gap=norms.MIN_GAP),
                 icon=":material/equalizer:")
     else:
         st.markdown(_("**Two modes at layer {layer}:** {count} patches ({share:.1%}) lie above the valley at "
                       "‖z‖ = {threshold:.1f}, a gap of {gap:.1f} standard deviations of the others.").format(
-            layer=layer + 1, count=count, share=count / n, threshold=split.threshold, gap=split.gap))
-    st.plotly_chart(viz.depth_figure(tr.norms, pre, _outlier_counts(tr), layer + 1), key="norm-depth", theme=None,
-                    config={"displaylogo": False})
+            layer=one.layer + 1, count=one.count, share=one.share, threshold=one.split.threshold, gap=one.split.gap))
+    st.plotly_chart(viz.depth_figure(tr.norms, tr.prefix, tr.outlier_counts, one.layer + 1), key="norm-depth",
+                    theme=None, config={"displaylogo": False})
     st.latex(r"\lVert z_i^{(l)} \rVert_2 = \Big(\sum_{d=1}^{D} \big(z_{i,d}^{(l)}\big)^2\Big)^{1/2}"
              r"\qquad\text{threshold} = \text{valley of the histogram between Otsu's two classes}")
     st.markdown(_(
@@ -146,26 +136,23 @@ def token_norms() -> None:
         "DeiT-III at B and L, from about a third of the depth on; not in the original DINO. A small model or a "
         "random one showing none is a finding too — compare DINOv2-L with and without registers (a 1.2 GB download "
         "each) to see them appear and vanish."))
-    download_array(_("Token norms (layers × {tokens} tokens)").format(tokens=pre + n), tr.norms, "token-norms")
+    download_array(_("Token norms (layers × {tokens} tokens)").format(tokens=tr.norms.shape[1]), tr.norms,
+                   "token-norms")
     show_source(norms.valley_split, norms.trace_norms)
 
 
-def neighbours() -> None:
+def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> None:
     """The paper's check: outliers sit on patches that look like their neighbours right after the patch embedding."""
-    values = tr.patch_norms(layer)
-    split = norms.valley_split(values)
-    outliers = split.outliers(values)
-    r = norms.pearson(tr.neighbours, values)
     left, right = st.columns(2, gap="large")
-    left.image(_neighbour_picture(vin.cache_key, tr, vin.shown, p), width="stretch",
+    left.image(_neighbour_picture(vin.cache_key, tr, vin.shown, vin.patch_size), width="stretch",
                caption=_("Cosine similarity of each patch embedding x_p E to its 4 neighbours (bright = 1, alike)"))
-    right.image(_norm_picture(vin.cache_key, layer, tr, vin.shown, p)[0], width="stretch",
-                caption=_("‖z‖ after layer {layer}, high-norm patches outlined").format(layer=layer + 1))
+    right.image(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), width="stretch",
+                caption=_("‖z‖ after layer {layer}, high-norm patches outlined").format(layer=one.layer + 1))
     m = st.columns(3)
-    m[0].metric(_("Correlation (similarity, norm)"), f"{r:+.2f}", help=_("Pearson r over all patches"))
-    if outliers.any():
-        m[1].metric(_("Similarity of high-norm patches"), f"{tr.neighbours[outliers].mean():.3f}")
-        m[2].metric(_("Similarity of the others"), f"{tr.neighbours[~outliers].mean():.3f}")
+    m[0].metric(_("Correlation (similarity, norm)"), f"{one.correlation:+.2f}", help=_("Pearson r over all patches"))
+    if one.outlier_similarity is not None:
+        m[1].metric(_("Similarity of high-norm patches"), f"{one.outlier_similarity:.3f}")
+        m[2].metric(_("Similarity of the others"), f"{one.other_similarity:.3f}")
     else:
         m[1].metric(_("High-norm patches"), _("none at this layer"))
     st.latex(r"s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}{\lVert e_i\rVert\,\lVert e_j\rVert},"
@@ -179,39 +166,33 @@ def neighbours() -> None:
     show_source(norms.neighbour_similarity)
 
 
-def _pair() -> tuple[str, str]:
-    return ("dinov2-large", "dinov2-large-reg") if "large" in ctx.model_name else ("dinov2-small", "dinov2-small-reg")
+def _compared(name: str) -> None:
+    """One model of the with/without comparison: its last layer's CLS attention and token norms, with captions."""
+    other = vit_input(replace(ctx, model_name=name, patch_size=14))
+    st.markdown(f"**{_(VIT_MODELS[name])}** · {_weights(other)}")
+    with st.spinner(_("Running {model}…").format(model=name), show_time=True):
+        tr_other = _norms(other.cache_key, other.model, other.pixel_values)
+    last = tr_other.layer(tr_other.depth - 1)
+    registers = last.registers.size > 0
+    st.image(_cls_picture(other.cache_key, tr_other, other.shown, 14), width="stretch",
+             caption=_("CLS attention, last layer · {share:.1%} to patches").format(share=tr_other.cls_to_patches)
+             + (_(", {share:.1%} to the registers").format(share=tr_other.cls_to_registers) if registers else ""))
+    st.image(_norm_picture(other.cache_key, last.layer, last, other.shown, 14), width="stretch",
+             caption=_("‖z‖ after the last layer · {count} high-norm patches · largest {largest:.0f}, "
+                       "median {median:.0f}").format(count=last.count, largest=last.largest, median=last.median)
+             + (" · " + _("registers {values}").format(values=", ".join(f"{x:.0f}" for x in last.registers))
+                if registers else ""))
 
 
-def with_without() -> None:
-    """The same image through DINOv2 without and with registers: last-layer CLS attention and norms."""
-    pair = _pair()
+def with_without(pair: tuple[str, str]) -> None:
+    """The same image through DINOv2 without and with registers (`pair`): last-layer CLS attention and norms."""
     st.markdown(_("The same image through **{without}** and **{with_registers}**, at this page's resolution and "
                   "P = 14. Top: the last layer's CLS attention to the patches (mean of the heads); bottom: the last "
                   "layer's token norms with the high-norm patches outlined.").format(
         without=_(VIT_MODELS[pair[0]]), with_registers=_(VIT_MODELS[pair[1]])))
-    columns = st.columns(2, gap="large")
-    for column, name in zip(columns, pair):
-        other = vit_input(replace(ctx, model_name=name, patch_size=14))
+    for column, name in zip(st.columns(2, gap="large"), pair):
         with column:
-            st.markdown(f"**{_(VIT_MODELS[name])}** · {_weights(other)}")
-            with st.spinner(_("Running {model}…").format(model=name), show_time=True):
-                tr_other = _norms(other.cache_key, other.model, other.pixel_values)
-            last = tr_other.depth - 1
-            values = tr_other.patch_norms(last)
-            picture, count, split = _norm_picture(other.cache_key, last, tr_other, other.shown, 14)
-            cls = tr_other.cls_attention.mean(0)
-            st.image(_cls_picture(other.cache_key, tr_other, other.shown, 14), width="stretch",
-                     caption=_("CLS attention, last layer · {share:.1%} to patches").format(
-                         share=cls[tr_other.prefix:].sum())
-                     + (_(", {share:.1%} to the registers").format(share=cls[1:tr_other.prefix].sum())
-                        if tr_other.prefix > 1 else ""))
-            st.image(picture, width="stretch",
-                     caption=_("‖z‖ after the last layer · {count} high-norm patches · largest {largest:.0f}, "
-                               "median {median:.0f}").format(count=count, largest=values.max(), median=np.median(values))
-                     + (" · " + _("registers {values}").format(
-                         values=", ".join(f"{x:.0f}" for x in tr_other.norms[last, 1:tr_other.prefix]))
-                        if tr_other.prefix > 1 else ""))
+            _compared(name)
     st.markdown(_(
         "With registers, the paper's DINOv2-L loses its high-norm patches: the large norms move into the registers, "
         "the CLS attention stops jumping to background spots and outlines the object, and dense tasks get better "
@@ -224,7 +205,7 @@ def _colours(cache_key: str, threshold: float, _features_tensor, grid: tuple[int
     return norms.feature_colours(_features_tensor, grid, threshold)
 
 
-def colours() -> None:
+def colours(vin: VitInput) -> None:
     """DINOv2's Fig. 1: the first three principal components of the last layer's patch features as RGB."""
     threshold = st.slider(_("Foreground threshold on the first component"), 0.0, 1.0, 0.5, 0.05, key="fgth",
                           bind="query-params", help=_("Patches whose first component (scaled to 0…1) is above it are "
@@ -244,8 +225,7 @@ def colours() -> None:
                             key=f"colours-{name}", theme=None, config={"displaylogo": False})
             st.caption(_("{foreground} of {n} patches foreground · the 3 components explain {share:.0%} of the "
                          "foreground's variance · {weights}").format(
-                foreground=int(out.foreground.sum()), n=out.foreground.size, share=out.explained.sum(),
-                weights=_weights(one)))
+                foreground=out.foreground_count, n=out.patches, share=out.explained_share, weights=_weights(one)))
     st.latex(r"u = \operatorname{minmax}(\bar F v_1),\quad \text{fg} = \{i : u_i > t\},\quad "
              r"\text{RGB}_i = \operatorname{minmax}\big(\bar F_{\text{fg}}\, [v_1'\, v_2'\, v_3']\big)_i")
     st.caption(_("F̄: the last layer's patch features after the final LayerNorm, centred (N × D); v₁: their first "
@@ -261,5 +241,7 @@ def colours() -> None:
     show_source(norms.feature_colours)
 
 
-lazy_tabs("registers", (token_norms, neighbours, with_without, colours))
+PAIR = ("dinov2-large", "dinov2-large-reg") if "large" in ctx.model_name else ("dinov2-small", "dinov2-small-reg")
+lazy_tabs("registers", (partial(token_norms, tr, chosen, vin), partial(neighbours, tr, chosen, vin),
+                        partial(with_without, PAIR), partial(colours, vin)))
 stage_footer("registers")

@@ -107,3 +107,52 @@ def test_trace_norms_of_dinov2_with_registers_matches_the_taps():
     assert t.patch_norms(3).shape == (24,)
     features = norms.last_patch_features(model, x)
     assert features.shape == (24, 384)
+
+
+def constructed_trace() -> norms.NormTrace:
+    """3 × 4 patches after CLS and 2 registers, two layers: one mode, then two patches 40× the rest."""
+    low = [1.0, 1.2, 0.9, 1.1, 1.3, 0.8, 1.05, 0.95, 1.15, 0.85]
+    patches = np.array(low[:4] + [50.0] + low[4:8] + [60.0] + low[8:])  # outliers at patches 4 and 9
+    layers = np.stack([np.r_[7.0, 3.0, 3.2, np.linspace(1, 1.3, 12)], np.r_[9.5, 30.0, 20.0, patches]])
+    neighbours = np.linspace(0.1, 0.65, 12)
+    cls = np.zeros((2, 15))
+    cls[0, [0, 1, 2, 7]] = [0.1, 0.2, 0.3, 0.4]  # head 0: half to the registers
+    cls[1, [3, 14]] = [0.5, 0.5]  # head 1: all to two patches
+    return norms.NormTrace(layers.astype(np.float32), 3, (3, 4), neighbours.astype(np.float32), cls.astype(np.float32))
+
+
+def test_a_layers_numbers_are_counted_by_hand():
+    tr = constructed_trace()
+    one = tr.layer(1)
+    assert one.count == 2 and one.patches == 12 and one.share == pytest.approx(2 / 12)
+    assert np.flatnonzero(one.outliers).tolist() == [4, 9]
+    assert one.grid_outliers[1, 0] and one.grid_outliers[2, 1] and one.grid_values[2, 1] == 60
+    assert 1.3 < one.split.threshold < 50
+    assert one.median == pytest.approx((1.05 + 1.1) / 2)  # the 6th and 7th of the 12 sorted values
+    assert one.largest == 60 and one.ratio == pytest.approx(60 / 1.075, rel=1e-6)
+    assert one.register_range == (20.0, 30.0) and one.register_mean == 25 and one.cls == 9.5
+    v, s = one.values.astype(np.float64), tr.neighbours.astype(np.float64)
+    expected_r = ((v - v.mean()) * (s - s.mean())).sum() / np.sqrt(((v - v.mean()) ** 2).sum() * ((s - s.mean()) ** 2).sum())
+    assert one.correlation == pytest.approx(expected_r, rel=1e-6)
+    assert one.outlier_similarity == pytest.approx((s[4] + s[9]) / 2, rel=1e-6)
+    assert one.other_similarity == pytest.approx((s.sum() - s[4] - s[9]) / 10, rel=1e-6)
+    first = tr.layer(0)
+    assert first.count == 0 and first.outlier_similarity is None and first.other_similarity is None
+    assert tr.outlier_counts == (0, 2)
+
+
+def test_cls_attention_shares_and_maps():
+    tr = constructed_trace()
+    assert tr.cls_to_registers == pytest.approx((0.2 + 0.3) / 2)  # mean over the 2 heads
+    assert tr.cls_to_patches == pytest.approx((0.4 + 1.0) / 2)
+    expected = np.zeros(12)
+    expected[[4, 0, 11]] = [0.2, 0.25, 0.25]  # token 7 is patch 4; tokens 3 and 14 are patches 0 and 11
+    np.testing.assert_allclose(tr.cls_map, expected.reshape(3, 4), atol=1e-7)
+    np.testing.assert_array_equal(tr.neighbour_map.ravel(), tr.neighbours)
+
+
+def test_feature_colours_counts():
+    feats, mask = object_features()
+    out = norms.feature_colours(feats, (10, 12))
+    assert out.patches == 120 and out.foreground_count == int(mask.sum())
+    assert out.explained_share == pytest.approx(float(out.explained[0] + out.explained[1] + out.explained[2]), rel=1e-6)

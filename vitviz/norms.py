@@ -43,6 +43,109 @@ class NormTrace:
         """(N,) norms of the patch tokens after `layer` (0-based)."""
         return self.norms[layer, self.prefix:]
 
+    def layer(self, layer: int) -> LayerNorms:
+        """What the page says about the norms after `layer` (0-based): the split, the outliers, their numbers."""
+        values = self.patch_norms(layer)
+        split = valley_split(values)
+        return LayerNorms(layer, self.grid, values, split, split.outliers(values), self.norms[layer, 1:self.prefix],
+                          float(self.norms[layer, 0]), self.neighbours, pearson(self.neighbours, values))
+
+    @property
+    def outlier_counts(self) -> tuple[int, ...]:
+        """(L,) how many patches lie above each layer's valley."""
+        return tuple(self.layer(i).count for i in range(self.depth))
+
+    @property
+    def neighbour_map(self) -> np.ndarray:
+        """(gh, gw) `neighbours` on the patch grid."""
+        return self.neighbours.reshape(self.grid)
+
+    @property
+    def cls_map(self) -> np.ndarray:
+        """(gh, gw) the last layer's CLS attention to the patches, mean over the heads."""
+        return self.cls_attention[:, self.prefix:].mean(0).reshape(self.grid)
+
+    @property
+    def cls_to_patches(self) -> float:
+        """Share of the last layer's CLS attention (mean over the heads) that goes to the patches."""
+        return float(self.cls_attention.mean(0)[self.prefix:].sum())
+
+    @property
+    def cls_to_registers(self) -> float:
+        """Share of it that goes to the registers (0 without registers)."""
+        return float(self.cls_attention.mean(0)[1:self.prefix].sum())
+
+
+@dataclass(frozen=True, eq=False)
+class LayerNorms:
+    """One layer of a `NormTrace` as the token-norm views read it. Read-only, like the trace."""
+
+    layer: int  # 0-based
+    grid: tuple[int, int]  # (gh, gw) patches
+    values: np.ndarray  # (N,) the patch tokens' norms
+    split: Split  # the valley between the histogram's modes, if any
+    outliers: np.ndarray  # (N,) bool: the patches above the valley
+    registers: np.ndarray  # (R,) the registers' norms (empty without registers)
+    cls: float  # the CLS token's norm
+    neighbours: np.ndarray  # (N,) each patch embedding's similarity to its 4 neighbours (`neighbour_similarity`)
+    correlation: float  # Pearson r of `neighbours` and `values` over the patches
+
+    @property
+    def patches(self) -> int:
+        return self.values.size
+
+    @property
+    def count(self) -> int:
+        """How many patches are outliers."""
+        return int(self.outliers.sum())
+
+    @property
+    def share(self) -> float:
+        """The outliers' share of the patches."""
+        return self.count / self.patches
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.values))
+
+    @property
+    def largest(self) -> float:
+        return float(self.values.max())
+
+    @property
+    def ratio(self) -> float:
+        """The largest patch norm over the median."""
+        return float(self.values.max() / np.median(self.values))
+
+    @property
+    def register_range(self) -> tuple[float, float]:
+        """(smallest, largest) register norm; undefined without registers."""
+        return float(self.registers.min()), float(self.registers.max())
+
+    @property
+    def register_mean(self) -> float:
+        return float(self.registers.mean())
+
+    @property
+    def outlier_similarity(self) -> float | None:
+        """Mean neighbour similarity of the outliers (None when there are none)."""
+        return float(self.neighbours[self.outliers].mean()) if self.outliers.any() else None
+
+    @property
+    def other_similarity(self) -> float | None:
+        """Mean neighbour similarity of the other patches (None when there are no outliers)."""
+        return float(self.neighbours[~self.outliers].mean()) if self.outliers.any() else None
+
+    @property
+    def grid_values(self) -> np.ndarray:
+        """(gh, gw) `values` on the patch grid."""
+        return self.values.reshape(self.grid)
+
+    @property
+    def grid_outliers(self) -> np.ndarray:
+        """(gh, gw) `outliers` on the patch grid."""
+        return self.outliers.reshape(self.grid)
+
 
 def neighbour_similarity(tokens: Tensor, grid: tuple[int, int]) -> Tensor:
     """Mean cosine similarity of each patch token to its 4-neighbours (up, down, left, right; fewer at the border).
@@ -160,6 +263,19 @@ class FeatureColours:
     first: np.ndarray  # (N,) first component over all patches, min–max scaled to [0, 1], sign chosen by the border
     foreground: np.ndarray  # (N,) bool: first > threshold
     explained: np.ndarray  # (3,) explained-variance fractions of the foreground PCA
+
+    @property
+    def patches(self) -> int:
+        return self.foreground.size
+
+    @property
+    def foreground_count(self) -> int:
+        return int(self.foreground.sum())
+
+    @property
+    def explained_share(self) -> float:
+        """The share of the foreground's variance the three components explain."""
+        return float(self.explained.sum())
 
 
 def _principal(x: Tensor, k: int) -> tuple[Tensor, Tensor]:

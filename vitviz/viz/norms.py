@@ -1,13 +1,15 @@
 """Pictures and figures of the token-norm and feature-colour views (see `vitviz.norms`)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from ..i18n import _
-from ..norms import Split
-from .attention import Backdrop, overlay
+from ..norms import LayerNorms, NormTrace, Split
+from .attention import Backdrop, backdrop, overlay
 
 OUTLIER = (255, 40, 40)  # outline of a high-norm patch
 FONT = dict(size=14)
@@ -23,6 +25,21 @@ def norm_overlay(base: Backdrop, values: np.ndarray, outliers: np.ndarray, vmax:
         x0, y0 = round(c * size), round(r * size)
         draw.rectangle([x0, y0, round((c + 1) * size) - 1, round((r + 1) * size) - 1], outline=OUTLIER, width=width)
     return picture
+
+
+def norm_picture(image: Image.Image, patch: int, width: int, layer: LayerNorms) -> Image.Image:
+    """One layer's patch norms over the image at `width` px, its high-norm patches outlined."""
+    return norm_overlay(backdrop(image, patch, width), layer.grid_values, layer.grid_outliers)
+
+
+def cls_picture(image: Image.Image, patch: int, width: int, tr: NormTrace) -> Image.Image:
+    """The last layer's CLS attention to the patches (mean over the heads) over the image at `width` px."""
+    return overlay(backdrop(image, patch, width), tr.cls_map)
+
+
+def neighbour_picture(image: Image.Image, patch: int, width: int, tr: NormTrace) -> Image.Image:
+    """Each patch embedding's similarity to its 4 neighbours over the image at `width` px (1 = alike, bright)."""
+    return overlay(backdrop(image, patch, width), tr.neighbour_map, vmax=1.0, cmap="viridis")
 
 
 def histogram_figure(split: Split, registers: np.ndarray, *, title: str, height: int = 380) -> go.Figure:
@@ -57,7 +74,7 @@ def histogram_figure(split: Split, registers: np.ndarray, *, title: str, height:
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_norms.py
 
 
-def depth_figure(norms: np.ndarray, prefix: int, outliers: list[int], layer: int, height: int = 380) -> go.Figure:
+def depth_figure(norms: np.ndarray, prefix: int, outliers: Sequence[int], layer: int, height: int = 380) -> go.Figure:
     """Per layer (x, 1-based): the median and the largest patch norm, the largest register norm, and how many
     patches are above that layer's valley (`outliers`, one count per layer, on the right axis)."""
     layers = np.arange(1, norms.shape[0] + 1)
@@ -69,7 +86,7 @@ def depth_figure(norms: np.ndarray, prefix: int, outliers: list[int], layer: int
     if prefix > 1:
         data.append(dict(type="scatter", x=layers, y=norms[:, 1:prefix].max(1), name=_("largest register"),
                          mode="lines+markers", line=dict(color="#2ca02c", dash="dash")))
-    data.append(dict(type="bar", x=layers, y=outliers, name=_("high-norm patches"), yaxis="y2", opacity=0.35,
+    data.append(dict(type="bar", x=layers, y=list(outliers), name=_("high-norm patches"), yaxis="y2", opacity=0.35,
                      marker=dict(color="#d62728"),
                      hovertemplate=_("layer {layer}: {count} high-norm patches").format(layer="%{x}", count="%{y}")
                      + "<extra></extra>"))
