@@ -1,19 +1,46 @@
 """Landing page: the whole pipeline at a glance, with the tensor shapes for the current image and settings."""
 import streamlit as st
 
-import vitviz
 from ui.context import context
 from ui.models import show_notes, vit_input
 from ui.stages import STAGES
-from vitviz.explain import STEPS
 from vitviz.i18n import _
+from vitviz.patching import PipelineShapes, pipeline_shapes
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def vit_shapes(cache_key: str, _model, _pixel_values) -> dict[str, tuple]:
-    """Shapes of the embedding stages, run through the real stage methods (no encoder: cheap at any size)."""
-    t = vitviz.trace(_model, _pixel_values, include=["patches", "flat", "embeddings", "position"], method="embed")
-    return {name: tuple(t[name].shape) for name in t.records} | {"input": tuple(_pixel_values.shape)}
+def vit_shapes(cache_key: str, _model, _pixel_values) -> PipelineShapes:
+    """The embedding stages' shapes for this input (traced once per model, P, image and size)."""
+    return pipeline_shapes(_model, _pixel_values)
+
+
+def flow_texts(s: PipelineShapes) -> dict[str, str]:
+    """Each stage's line of the flow: the shape it hands on, with this input's numbers."""
+    sequence = _("1+R+N, 1+R+N with R = {r} registers").format(r=s.registers) if s.registers else "1+N, 1+N"
+    return {
+        "patching": _("image (H, W, C) = ({h}, {w}, {c}) → patches ({gh}, {gw}, {p}, {p}, {c})").format(
+            h=s.height, w=s.width, c=s.channels, gh=s.rows, gw=s.cols, p=s.patch),
+        "flattening": f"→ (N, P²·C) = {s.flat[1:]}",
+        "projection": _("→ tokens (N, D) = {shape}").format(shape=s.embeddings[1:]),
+        "position": _("→ with CLS + E_pos (1+N, D) = {shape}").format(shape=s.position[1:]),
+        "attention": _("→ per layer (heads, {sequence}) = ({heads}, {tokens}, {tokens})").format(
+            sequence=sequence, heads=s.heads, tokens=s.tokens),
+        "registers": _("→ ‖z‖ of every token after each of the {depth} layers: ({depth}, {tokens})").format(
+            depth=s.depth, tokens=s.tokens),
+        "swin": _("Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224"),
+        "mobilevit": _("MobileViT: (b·P, N, d) — attention across patches per pixel offset"),
+        "explain": _("a classifier's class → 4 maps ({gh}, {gw}), deletion/insertion (maps, 2, {steps}), logit lens "
+                     "(L, classes)").format(gh=s.rows, gw=s.cols, steps=s.steps),
+    }
+
+
+def draw_input(shown, s: PipelineShapes, model_name: str, device: str) -> None:
+    """The picture the model receives, and the model's sizes."""
+    st.image(shown, caption=_("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
+        model=model_name, height=s.height, width=s.width, gh=s.rows, gw=s.cols, n=s.n, p=s.patch), width="stretch")
+    kind = _("pretrained") if s.trained else _("random-init sandbox")
+    st.caption(_("Model: {model}, {kind} · D = {dim}, {depth} layers, {heads} heads · device {device}").format(
+        model=model_name, kind=kind, dim=s.dim, depth=s.depth, heads=s.heads, device=device))
 
 
 ctx = context()
@@ -34,36 +61,11 @@ with left:
             shape_of[stage.key] = st.empty()
 # Everything above goes out before the model is built: at a cold start the browser loads and draws it meanwhile.
 vin = vit_input(ctx)
-model = vin.model
 with notes:
     show_notes(vin)
-shown = vin.shown
-shapes = vit_shapes(vin.cache_key, model, vin.pixel_values)
-c = model.config
-gh, gw, p = *shapes["patches"][1:3], c.patch_size
-tokens = shapes["position"][1] + c.registers  # the registers join after E_pos
-sequence = _("1+R+N, 1+R+N with R = {r} registers").format(r=c.registers) if c.registers else "1+N, 1+N"
-flow = {
-    "patching": _("image (H, W, C) = ({h}, {w}, {c}) → patches ({gh}, {gw}, {p}, {p}, {c})").format(
-        h=shapes["input"][2], w=shapes["input"][3], c=c.channels, gh=gh, gw=gw, p=p),
-    "flattening": f"→ (N, P²·C) = {shapes['flat'][1:]}",
-    "projection": _("→ tokens (N, D) = {shape}").format(shape=shapes["embeddings"][1:]),
-    "position": _("→ with CLS + E_pos (1+N, D) = {shape}").format(shape=shapes["position"][1:]),
-    "attention": _("→ per layer (heads, {sequence}) = ({heads}, {tokens}, {tokens})").format(
-        sequence=sequence, heads=c.heads, tokens=tokens),
-    "registers": _("→ ‖z‖ of every token after each of the {depth} layers: ({depth}, {tokens})").format(
-        depth=c.depth, tokens=tokens),
-    "swin": _("Swin-T: windows of M×M tokens, merged 56²×96 → 7²×768 at 224"),
-    "mobilevit": _("MobileViT: (b·P, N, d) — attention across patches per pixel offset"),
-    "explain": _("a classifier's class → 4 maps ({gh}, {gw}), deletion/insertion (maps, 2, {steps}), logit lens "
-                 "(L, classes)").format(gh=gh, gw=gw, steps=len(STEPS)),
-}
+shapes = vit_shapes(vin.cache_key, vin.model, vin.pixel_values)
+flow = flow_texts(shapes)
 for key, slot in shape_of.items():
     slot.markdown(f"`{flow[key]}`")  # not st.code: its highlighter is 1.5 MB of JavaScript to load
 with right:
-    st.image(shown, caption=_("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
-        model=ctx.model_name, height=shown.height, width=shown.width, gh=gh, gw=gw, n=gh * gw, p=p),
-             width="stretch")
-    kind = _("pretrained") if model.source in vitviz.HUB_IDS.values() else _("random-init sandbox")
-    st.caption(_("Model: {model}, {kind} · D = {dim}, {depth} layers, {heads} heads · device {device}").format(
-        model=ctx.model_name, kind=kind, dim=c.dim, depth=c.depth, heads=c.heads, device=ctx.device))
+    draw_input(vin.shown, shapes, ctx.model_name, ctx.device)

@@ -3,52 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
 from vitviz.i18n import _, language
-from vitviz.viz.patches import PatchGrid, denormalize, fit_height, grid_figure
+from vitviz.patching import Patches, cut_patches
+from vitviz.viz.patches import PatchGrid, fit_height, grid_figure
 
 from .models import VitInput
 
 
-@dataclass(frozen=True)
-class Patches:
-    """The model's patchify/flatten outputs for one input, as numpy, plus their [0, 1] display versions."""
-
-    input_shape: tuple[int, ...]  # pixel_values (1, C, H, W)
-    patches: np.ndarray  # (gh, gw, P, P, C): the model's values (normalised)
-    flat: np.ndarray  # (N, P·P·C) in (p1 p2 c) order: the model's values
-    patches01: np.ndarray  # patches de-normalised to [0, 1] for display
-    flat01: np.ndarray  # flat de-normalised to [0, 1] for display
-
-    @property
-    def grid(self) -> PatchGrid:
-        return PatchGrid(self.input_shape[2], self.input_shape[3], self.patches.shape[2])
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _patches(cache_key: str, _model, _pixel_values: torch.Tensor) -> Patches:
+def _patches(cache_key: str, _model, _pixel_values) -> Patches:
     """Shared by every session (read-only arrays): st.cache_data would copy ~10 MB per run at 512 × 1536."""
-    # The same calls and Tap outputs `vitviz.trace(model, x, include=["patches", "flat"])` records, without
-    # running the 12 encoder layers after them (tests/test_page_patching.py checks they are equal).
-    with torch.inference_mode():
-        patches = _model.patchify(_pixel_values)
-        flat = _model.flatten(patches)
-    prep = _model.preprocessing
-    patches_np = patches[0].float().cpu().numpy()
-    flat_np = flat[0].float().cpu().numpy()
-    n, c = flat_np.shape[0], patches_np.shape[-1]
-    patches01 = denormalize(patches_np, prep.mean, prep.std)
-    flat01 = denormalize(flat_np.reshape(n, -1, c), prep.mean, prep.std).reshape(n, -1)
-    for array in (patches_np, flat_np, patches01, flat01):
-        array.setflags(write=False)
-    return Patches(tuple(_pixel_values.shape), patches_np, flat_np, patches01, flat01)
+    return cut_patches(_model, _pixel_values)
 
 
 def model_patches(vin: VitInput) -> Patches:

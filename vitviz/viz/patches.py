@@ -219,6 +219,16 @@ def gallery_layout(grid: PatchGrid, max_width: int = 880, min_tile: int = 36) ->
     return cols, tile
 
 
+def gallery_window(grid: PatchGrid, selected: int, max_tiles: int = 324, max_width: int = 880) -> range:
+    """The raster indices the gallery draws: all N when they fit in max_tiles, else whole gallery lines (of
+    `gallery_layout`'s columns) centred on `selected` as far as the ends allow."""
+    cols, _tile = gallery_layout(grid, max_width)
+    lines_all = math.ceil(grid.n / cols)
+    lines_max = lines_all if grid.n <= max_tiles else max(1, max_tiles // cols)
+    first_line = min(max(0, selected // cols - lines_max // 2), max(0, lines_all - lines_max))
+    return range(first_line * cols, min(grid.n, (first_line + lines_max) * cols))
+
+
 def patch_gallery(patches: np.ndarray, selected: int = 0, max_tiles: int = 324,
                   max_width: int = 880) -> tuple[Image.Image, range]:
     """Patches (rows, cols, P, P, C) in [0, 1] as ONE picture in raster order, each tile labelled with its index.
@@ -229,11 +239,8 @@ def patch_gallery(patches: np.ndarray, selected: int = 0, max_tiles: int = 324,
     rows, cols_grid, p = patches.shape[:3]
     grid = PatchGrid(rows * p, cols_grid * p, p)
     cols, tile = gallery_layout(grid, max_width)
-    lines_all = math.ceil(grid.n / cols)
-    lines_max = lines_all if grid.n <= max_tiles else max(1, max_tiles // cols)
     selected = min(max(0, int(selected)), grid.n - 1)
-    first_line = min(max(0, selected // cols - lines_max // 2), max(0, lines_all - lines_max))
-    shown = range(first_line * cols, min(grid.n, (first_line + lines_max) * cols))
+    shown = gallery_window(grid, selected, max_tiles, max_width)
     flat = to_uint8(patches.reshape(grid.n, p, p, -1)[shown.start:shown.stop, ..., :3])
     digits = len(str(grid.n - 1))
     font_px = max(10, min(16, int(tile / (0.62 * digits))))
@@ -344,17 +351,24 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
 MATRIX_MARGIN = 28  # px left of the matrix picture, for the selected-row marker
 
 
-def matrix_base(flat01: np.ndarray, channels: int = 3, size: tuple[int, int] = (860, 480)) -> Image.Image:
-    """The N × P²C matrix (rows = patches in raster order, columns k in (p1 p2 c) order) as one RGB picture,
-    each value in its channel's colour, at most `size` (width, height): a whole number of pixels per row and
-    column when the matrix is smaller (crisp stripes), box-averaged when larger. A white margin on the left."""
-    n, k = flat01.shape
+def matrix_extent(n: int, k: int, size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) px an N × K matrix takes within `size`: a whole number of pixels per column and row when it
+    fits (crisp stripes), else all of the side (box-averaged)."""
     width = k * (size[0] // k) if k <= size[0] else size[0]
     height = n * (size[1] // n) if n <= size[1] else size[1]
+    return width, height
+
+
+def matrix_base(flat01: np.ndarray, channels: int = 3, size: tuple[int, int] = (860, 480),
+                colours: int | None = None) -> Image.Image:
+    """The N × P²C matrix (rows = patches in raster order, columns k in (p1 p2 c) order) as one RGB picture,
+    each value in its channel's colour, `matrix_extent` px within `size` (width, height), with a white margin on
+    the left. colours: quantise to a palette of that many colours (median cut), to keep the PNG light."""
+    width, height = matrix_extent(*flat01.shape, size)
     img = Image.fromarray(channel_colours(flat01, channels)).resize((width, height), Image.BOX)
     canvas = Image.new("RGB", (width + MATRIX_MARGIN, height + 8), "white")
     canvas.paste(img, (MATRIX_MARGIN, 4))
-    return canvas
+    return canvas if colours is None else canvas.quantize(colours, method=Image.Quantize.MEDIANCUT)
 
 
 def mark_row(picture: Image.Image, n: int, selected: int) -> Image.Image:
