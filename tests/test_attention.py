@@ -294,3 +294,160 @@ def test_figures_are_valid_plotly():
         go.Figure(fig.to_dict())  # raises on any invalid property
     with pytest.raises(ValueError):  # and validation is really on there
         go.Figure({"layout": {"heigth": 3}})
+
+
+# ---- What the page shows: AttentionView and its parts, against computations written out independently ----------
+
+
+@pytest.fixture(scope="module")
+def reg_traced():
+    """A ViT with 2 registers (prefix 3) on a 5 × 7 grid, its compact trace and the materialised probabilities."""
+    cfg = ViTConfig(image_size=32, patch_size=8, dim=24, depth=3, heads=3, mlp_dim=48, registers=2)
+    model = perturb_(common.init_random(ViT(cfg), "attn-reg-test"), seed=2).eval()
+    pixels = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(3))
+    probs = vitviz.trace(model, pixels, include=["blocks.*.attn.probs"])
+    return att.trace_attention(model, pixels), [probs[f"blocks.{i}.attn.probs"][0].double() for i in range(3)]
+
+
+def test_token_layout_counts_limits_and_labels():
+    layout = att.TokenLayout((5, 7), prefix=3)
+    assert (layout.patches, layout.tokens, layout.entries) == (35, 38, 1444)
+    assert layout.matrix_mb == 1444 * 4 / 2**20 and layout.matrix_gb == 1444 * 4 / 2**30
+    assert layout.uniform_weight == 1 / 38
+    assert [layout.short(j) for j in (0, 1, 2, 3, 4, 3 + 2 * 7 + 3, 37)] == ["CLS", "reg 1", "reg 2", "(0,0)", "(0,1)",
+                                                                           "(2,3)", "(4,6)"]
+    assert [layout.label(j) for j in (0, 2, 3 + 2 * 7 + 3)] == ["CLS", "register 2", "patch (2, 3)"]
+    assert layout.short_labels()[:4] == ["CLS", "reg 1", "reg 2", "(0,0)"] and len(layout.short_labels()) == 38
+    assert layout.prefix_labels() == ["CLS", "reg 1", "reg 2"]
+    assert (layout.cell(2), layout.cell(3 + 15)) == (None, (2, 1))
+    assert [layout.patch_token(i) for i in (-4, 0, 20, 35, 99)] == [3, 3, 23, 37, 37]
+    # The page traces up to 64 × 64 patches with CLS, draws the matrix up to 40 × 40, runs the rollout at once up to
+    # 1,601 tokens.
+    assert att.TokenLayout((64, 64), 1).traceable and not att.TokenLayout((64, 64), 2).traceable
+    assert att.TokenLayout((64, 64), 1).patch_limit == 4096
+    assert att.TokenLayout((40, 40), 5).matrix_shown and not att.TokenLayout((40, 41), 1).matrix_shown
+    assert not att.TokenLayout((40, 40), 1).rollout_waits and att.TokenLayout((40, 40), 2).rollout_waits
+
+
+def test_breakdown_recomputes_the_softmax_row_by_hand(traced):
+    """Scores, exponentials, the softmax's sum, the weights and Σ a·v of one query, with plain Python arithmetic."""
+    tr, _ = traced
+    q, k, v = (x[1][2].double().tolist() for x in (tr.q, tr.k, tr.v))
+    i, d = 9, len(q[0])
+    scores = [sum(a * b for a, b in zip(q[i], k[j])) / math.sqrt(d) for j in range(36)]
+    m = max(scores)
+    exps = [math.exp(s - m) for s in scores]
+    total = sum(exps)
+    weights = [e / total for e in exps]
+    top = sorted(range(36), key=lambda j: -weights[j])[:5]
+    output = [sum(weights[j] * v[j][c] for j in range(36)) for c in range(d)]
+    partial = [sum(weights[j] * v[j][c] for j in top) for c in range(d)]
+
+    b = tr.breakdown(1, 2, i, top=5)
+    assert list(b.top) == top and b.tokens == 36 and b.sqrt_d == pytest.approx(math.sqrt(8))
+    np.testing.assert_allclose(b.scores, scores, rtol=1e-5)
+    np.testing.assert_allclose(b.probs, weights, rtol=1e-5)
+    np.testing.assert_allclose(b.dots, [scores[j] * math.sqrt(d) for j in top], rtol=1e-5)
+    np.testing.assert_allclose(b.exps, [exps[j] for j in top], rtol=1e-5)
+    assert b.total == pytest.approx(total, rel=1e-5)
+    assert b.top_share == pytest.approx(sum(weights[j] for j in top), rel=1e-5)
+    assert b.uniform_share == 5 / 36
+    assert b.dims == 6 and b.sums.shape == (7, 6)
+    np.testing.assert_allclose(b.sums[:5], [[weights[j] * v[j][c] for c in range(6)] for j in top], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(b.sums[5], partial[:6], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(b.sums[6], output[:6], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(b.partial, partial, rtol=1e-4, atol=1e-7)
+    assert b.decimals == (4 if max(abs(x) for row in b.sums for x in row) >= 0.01 else 6)
+
+
+def test_breakdown_writes_more_decimals_for_tiny_sums():
+    g = torch.Generator().manual_seed(4)
+    q, k = torch.randn(40, 16, generator=g), torch.randn(40, 16, generator=g)
+    big = att.query_breakdown(q, k, torch.ones(40, 16), 3)
+    tiny = att.query_breakdown(q, k, torch.full((40, 16), 1e-3), 3)
+    assert big.decimals == 4 and big.sums[6] == pytest.approx([1.0] * 6)  # Σ a_j = 1, times v = 1
+    assert tiny.decimals == 6 and tiny.sums[6] == pytest.approx([1e-3] * 6)
+    assert att.query_breakdown(q[:, :4], k[:, :4], k[:, :4], 0).dims == 4  # d < 6: all of them
+
+
+def test_view_rows_shares_and_maps_equal_the_traced_probabilities(traced, model, pixels):
+    tr, probs = traced
+    view = att.attention_view(tr, 2, 1, 17, model.config.labels)
+    a = probs["blocks.2.attn.probs"][0, :, 17].double().numpy()  # (H, T)
+    assert (view.label, view.cell, view.layout) == ("patch (2, 2)", (2, 2), att.TokenLayout((5, 7), 1))
+    np.testing.assert_allclose(view.rows, a, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(view.row, a[1], rtol=1e-5, atol=1e-7)
+    for h in range(3):
+        patches = [a[h, 1 + r * 7 + c] for r in range(5) for c in range(7)]
+        np.testing.assert_allclose(view.patch_rows[h].ravel(), patches, rtol=1e-5, atol=1e-7)
+        assert view.patch_low[h] == pytest.approx(min(patches), rel=1e-5)
+        assert view.patch_high[h] == pytest.approx(max(patches), rel=1e-5)
+        assert view.patch_share[h] == pytest.approx(sum(patches), rel=1e-5)
+        assert view.cls_share[h] == pytest.approx(a[h, 0], rel=1e-5)
+        assert view.cls_share[h] + view.patch_share[h] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(view.register_share, np.zeros(3))
+    np.testing.assert_allclose(view.matrix(), probs["blocks.2.attn.probs"][0, 1].numpy(), rtol=1e-5, atol=1e-7)
+    assert view.breakdown.query == 17 and list(view.breakdown.top) == list(np.argsort(-a[1], kind="stable")[:5])
+    logits = model(pixels, output_attentions=False).logits[0].softmax(-1)
+    assert [p for _, p in view.predictions] == pytest.approx(sorted(logits.tolist(), reverse=True)[:5], abs=1e-6)
+    uniform = np.full((36, 36), 1 / 36)
+    assert view.uniform_distance == pytest.approx(brute_mean_distance(uniform, (5, 7), 8))
+    np.testing.assert_array_equal(view.distance, tr.distance)
+    assert view.rollout_gflop(3) == pytest.approx(2 * 3 * 3 * 36**2 * 8 / 1e9)
+
+
+def test_view_of_a_model_without_classifier_has_no_predictions(reg_traced):
+    tr, _ = reg_traced
+    assert tr.logits is None and att.attention_view(tr, 0, 0, 0, ()).predictions is None
+
+
+def test_view_with_registers_splits_cls_registers_and_patches(reg_traced):
+    tr, layers = reg_traced
+    view = att.attention_view(tr, 1, 2, 3 + 20, ())
+    a = layers[1][:, 23].numpy()
+    assert view.label == "patch (2, 6)" and view.layout.tokens == 38
+    for h in range(3):
+        assert view.cls_share[h] == pytest.approx(a[h, 0], rel=1e-5)
+        assert view.register_share[h] == pytest.approx(a[h, 1] + a[h, 2], rel=1e-5)
+        assert view.patch_share[h] == pytest.approx(sum(a[h, 3:]), rel=1e-5)
+        assert view.patch_high[h] == pytest.approx(max(a[h, 3:]), rel=1e-5)
+    np.testing.assert_allclose(view.patch_rows.reshape(3, -1), a[:, 3:], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("t", [0.3, 0.6, 1.0])
+def test_view_masks_are_dinos_on_the_last_layer(reg_traced, t):
+    tr, layers = reg_traced
+    masks = att.attention_view(tr, 0, 0, 0, ()).masks(t)
+    cls = layers[-1][:, 0].numpy()  # (H, T)
+    expected = dino_reference_mask(cls[:, 3:], t)
+    assert masks.t == t and masks.masks.shape == (3, 5, 7)
+    np.testing.assert_array_equal(masks.masks.reshape(3, -1), expected)
+    np.testing.assert_array_equal(masks.kept, expected.sum(-1))
+    np.testing.assert_allclose(masks.shares, expected.sum(-1) / 35)
+    np.testing.assert_allclose(masks.registers, cls[:, 1] + cls[:, 2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("fusion,discard", [("mean", 0.0), ("max", 0.4), ("min", 0.0)])
+def test_view_rollout_is_the_row_of_the_full_product(traced, fusion, discard):
+    tr, probs = traced
+    layers = [probs[f"blocks.{i}.attn.probs"][0].double() for i in range(3)]
+    rolled = att.attention_view(tr, 0, 0, 0, ()).rollout(2, fusion, discard)
+    full = loop_rollout([a.numpy() for a in layers[:2]], fusion, discard)[0]
+    fuse = {"mean": np.mean, "max": np.max, "min": np.min}[fusion]
+    alone = fuse(layers[1][:, 0].numpy(), axis=0)
+    assert (rolled.layers, rolled.fusion, rolled.discard) == (2, fusion, discard)
+    np.testing.assert_allclose(rolled.row, full, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(rolled.alone, alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(rolled.patch_map.ravel(), full[1:], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(rolled.alone_map.ravel(), alone[1:], rtol=1e-5, atol=1e-7)
+    assert (rolled.low, rolled.high, rolled.cls) == pytest.approx((full[1:].min(), full[1:].max(), full[0]), rel=1e-4)
+    assert rolled.registers == 0
+
+
+def test_view_rollout_counts_the_flow_into_registers(reg_traced):
+    tr, layers = reg_traced
+    rolled = att.attention_view(tr, 0, 0, 0, ()).rollout(3)
+    full = att.attention_rollout(layers, "mean", 0.0)[0].numpy()
+    np.testing.assert_allclose(rolled.row, full, rtol=1e-4, atol=1e-7)
+    assert rolled.registers == pytest.approx(full[1] + full[2], rel=1e-4)
+    assert rolled.row.sum() == pytest.approx(1.0, abs=1e-5)

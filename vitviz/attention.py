@@ -49,6 +49,10 @@ from .trace import trace
 
 FUSIONS = ("mean", "max", "min")
 _BLOCK = 1 << 22  # numbers per block of attention rows (16 MB in float32) when reducing a whole head
+MAX_TOKENS = 4097  # 64 × 64 patches + CLS: beyond, even one head's T × T matrix passes 67 MB
+MATRIX_MAX_PATCHES = 1600  # draw the full N × N heatmap up to a 40 × 40 grid
+ROLLOUT_AUTO_TOKENS = 1601  # beyond, the rollout (L·H matrices of T × T) waits for a button
+SHOWN_DIMS = 6  # numbers of a head's output the page writes out
 
 
 def attention_probs(q: Tensor, k: Tensor, scale: float) -> Tensor:
@@ -71,6 +75,96 @@ def token_label(index: int, grid: tuple[int, int], prefix: int = 1) -> str:
         return _("register {r}").format(r=index)
     r, c = divmod(index - prefix, grid[1])
     return _("patch ({r}, {c})").format(r=r, c=c)
+
+
+def short_label(index: int, grid: tuple[int, int], prefix: int = 1) -> str:
+    """The same token named for a table cell or a matrix axis: 'CLS', 'reg r' or '(row,col)'."""
+    if index == 0:
+        return "CLS"
+    if index < prefix:
+        return _("reg {r}").format(r=index)
+    return "({},{})".format(*divmod(int(index) - prefix, grid[1]))
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """The tokens of one input: CLS, the registers, then the patches in raster order, and what one head's T × T
+    attention matrix of them costs (what decides whether the page traces, draws the matrix, waits for the rollout)."""
+
+    grid: tuple[int, int]  # (gh, gw) patches
+    prefix: int  # tokens before the first patch: CLS and the R registers
+
+    @property
+    def patches(self) -> int:
+        """N = gh · gw."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def tokens(self) -> int:
+        """T = prefix + N."""
+        return self.prefix + self.patches
+
+    @property
+    def entries(self) -> int:
+        """T², the numbers in one head's attention matrix."""
+        return self.tokens**2
+
+    @property
+    def matrix_mb(self) -> float:
+        """MB (2²⁰ bytes) of one head's matrix in float32."""
+        return self.entries * 4 / 2**20
+
+    @property
+    def matrix_gb(self) -> float:
+        """GB (2³⁰ bytes) of one head's matrix in float32."""
+        return self.entries * 4 / 2**30
+
+    @property
+    def uniform_weight(self) -> float:
+        """1/T: every weight of a uniform attention row."""
+        return 1 / self.tokens
+
+    @property
+    def traceable(self) -> bool:
+        """Whether the page traces this input at all (see MAX_TOKENS)."""
+        return self.tokens <= MAX_TOKENS
+
+    @property
+    def patch_limit(self) -> int:
+        """The most patches a model with CLS only may have here."""
+        return MAX_TOKENS - 1
+
+    @property
+    def matrix_shown(self) -> bool:
+        """Whether the whole T × T matrix is drawn (else the query's row)."""
+        return self.patches <= MATRIX_MAX_PATCHES
+
+    @property
+    def rollout_waits(self) -> bool:
+        """Whether the rollout waits for a button instead of running at once."""
+        return self.tokens > ROLLOUT_AUTO_TOKENS
+
+    def patch_token(self, index: int) -> int:
+        """The token of patch `index` (raster order), clamped to the grid."""
+        return self.prefix + min(max(index, 0), self.patches - 1)
+
+    def cell(self, token: int) -> tuple[int, int] | None:
+        """(row, col) of a patch token; None for CLS and the registers."""
+        return None if token < self.prefix else divmod(token - self.prefix, self.grid[1])
+
+    def label(self, token: int) -> str:
+        return token_label(token, self.grid, self.prefix)
+
+    def short(self, token: int) -> str:
+        return short_label(token, self.grid, self.prefix)
+
+    def short_labels(self) -> list[str]:
+        """short(j) of every token j in order: the matrix's axis labels."""
+        return [self.short(j) for j in range(self.tokens)]
+
+    def prefix_labels(self) -> list[str]:
+        """short(j) of CLS and the registers."""
+        return [self.short(j) for j in range(self.prefix)]
 
 
 def _block_distances(q: Tensor, k: Tensor, scale: float, dist: Tensor) -> Tensor:
@@ -211,6 +305,44 @@ class QueryBreakdown:
     values: np.ndarray  # (k, d) their value vectors v_j
     output: np.ndarray  # (d,) Σ_j a_j v_j over all T keys: the head's output for this query
     scale: float  # 1/√d
+    exps: np.ndarray  # (k,) e^(s_j − m) of those keys, m = max s: the softmax's numerators as the page writes them
+    total: float  # Σ_j e^(s_j − m) over all T keys: the softmax's denominator
+    partial: np.ndarray  # (d,) Σ_j a_j v_j over those k keys only
+
+    @property
+    def tokens(self) -> int:
+        """T, the keys the softmax runs over."""
+        return len(self.probs)
+
+    @property
+    def sqrt_d(self) -> float:
+        return 1 / self.scale
+
+    @property
+    def top_share(self) -> float:
+        """The attention the k largest weights hold together."""
+        return float(self.probs[self.top].sum())
+
+    @property
+    def uniform_share(self) -> float:
+        """What k keys would hold under uniform attention: k/T."""
+        return len(self.top) / self.tokens
+
+    @property
+    def dims(self) -> int:
+        """How many of the d output numbers the page writes out."""
+        return min(SHOWN_DIMS, len(self.output))
+
+    @property
+    def sums(self) -> np.ndarray:
+        """(k + 2, dims): a_j · v_j of each of the k keys, their sum, then the output o over all keys."""
+        dims = self.dims
+        return np.vstack([self.probs[self.top, None] * self.values[:, :dims], self.partial[:dims], self.output[:dims]])
+
+    @property
+    def decimals(self) -> int:
+        """Decimals that show `sums` readably: tiny weights at thousands of tokens need more."""
+        return 4 if np.abs(self.sums).max() >= 0.01 else 6
 
 
 def query_breakdown(q: Tensor, k: Tensor, v: Tensor, query: int, top: int = 5) -> QueryBreakdown:
@@ -221,8 +353,10 @@ def query_breakdown(q: Tensor, k: Tensor, v: Tensor, query: int, top: int = 5) -
     probs = scores.softmax(-1)
     order = torch.argsort(probs, descending=True)[: min(top, probs.numel())]
     cpu = lambda x: x.detach().double().cpu().numpy()  # noqa: E731
-    return QueryBreakdown(query, cpu(q[query]), cpu(scores), cpu(probs), order.cpu().numpy(), cpu(dots[order]),
-                          cpu(v[order]), cpu(probs @ v), scale)
+    scores_, probs_, values, top_ = cpu(scores), cpu(probs), cpu(v[order]), order.cpu().numpy()
+    shifted = scores_ - scores_.max()  # the softmax's shift for numbers that cannot overflow, as the page explains it
+    return QueryBreakdown(query, cpu(q[query]), scores_, probs_, top_, cpu(dots[order]), values, cpu(probs @ v), scale,
+                          np.exp(shifted[top_]), float(np.exp(shifted).sum()), probs_[top_] @ values)
 
 
 def top_predictions(logits: Tensor, labels: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
@@ -262,8 +396,17 @@ class AttentionTrace:
         return self.q[0].shape[1]
 
     @property
+    def d_head(self) -> int:
+        """d, the dimension of one head's q, k and v."""
+        return self.q[0].shape[-1]
+
+    @property
     def scale(self) -> float:
-        return self.q[0].shape[-1] ** -0.5
+        return self.d_head**-0.5
+
+    @property
+    def layout(self) -> TokenLayout:
+        return TokenLayout(self.grid, self.prefix)
 
     @property
     def nbytes(self) -> int:
@@ -319,3 +462,166 @@ def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK)
     logits = recorded.output.logits
     return AttentionTrace(tuple(q), tuple(k), tuple(v), grid, p, (sums / patches).numpy(),
                           None if logits is None else logits[0], prefix)
+
+
+@dataclass(frozen=True)
+class DinoMasks:
+    """DINO's masks of the last layer's CLS attention at one mass fraction t, per head (Caron et al. 2021, Fig. 3)."""
+
+    t: float  # the fraction of each head's patch mass kept
+    masks: np.ndarray  # (H, gh, gw) bool: the smallest set of patches holding t of that mass
+    registers: np.ndarray  # (H,) CLS's attention to the registers, left out of the mass (zeros without registers)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """(H,) patches kept per head."""
+        return self.masks.sum((1, 2))
+
+    @property
+    def shares(self) -> np.ndarray:
+        """(H,) the kept fraction of the patches."""
+        return self.kept / self.masks[0].size
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The CLS row of the attention rollout through the first layers (Abnar & Zuidema 2020, §3), and for comparison
+    the last of those layers' fused CLS row alone."""
+
+    layers: int  # rolled through layers 1…layers
+    fusion: str  # how the heads were merged: mean, max or min
+    discard: float  # the lowest fraction of fused patch weights zeroed in each layer
+    row: np.ndarray  # (T,) R[CLS]: sums to 1
+    alone: np.ndarray  # (T,) fuse_h A_layers[CLS] of that layer alone
+    layout: TokenLayout  # which of the T tokens are patches
+
+    @property
+    def patch_map(self) -> np.ndarray:
+        """(gh, gw) R[CLS, patches] on the grid."""
+        return self.row[self.layout.prefix:].reshape(self.layout.grid)
+
+    @property
+    def alone_map(self) -> np.ndarray:
+        """(gh, gw) the single layer's fused CLS row on the grid."""
+        return self.alone[self.layout.prefix:].reshape(self.layout.grid)
+
+    @property
+    def low(self) -> float:
+        return self.row[self.layout.prefix:].min()
+
+    @property
+    def high(self) -> float:
+        return self.row[self.layout.prefix:].max()
+
+    @property
+    def cls(self) -> float:
+        """R[CLS, CLS]."""
+        return self.row[0]
+
+    @property
+    def registers(self) -> float:
+        """The share of the flow that ends in the registers."""
+        return self.row[1:self.layout.prefix].sum()
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionView:
+    """What the attention page shows for one layer, head and query token, from one stored trace.
+
+    The query's rows in every head and the selected head's computation are computed at once (H·T·d multiply-adds);
+    what costs more — a head's whole matrix, DINO's masks, the rollout — is computed by a method, only for the tab
+    that shows it. Row arrays are float32 as the model computed them, so the numbers quoted are the model's.
+    """
+
+    trace: AttentionTrace  # the stored q, k, v everything is computed from (shared between sessions, read-only)
+    layer: int  # 0-based
+    head: int  # 0-based
+    query: int  # token index of the query (0 = CLS)
+    rows: np.ndarray  # (H, T) the query's attention row in every head of the layer
+    breakdown: QueryBreakdown  # the selected head's scores, softmax and weighted sum for the query
+    predictions: tuple[tuple[str, float], ...] | None  # the top 5 (label, probability); None without a classifier
+    uniform_distance: float  # px: the mean attention distance of uniform attention over this grid
+
+    @property
+    def layout(self) -> TokenLayout:
+        return self.trace.layout
+
+    @property
+    def label(self) -> str:
+        """The query token's name: 'CLS', 'register r' or 'patch (row, col)'."""
+        return self.layout.label(self.query)
+
+    @property
+    def cell(self) -> tuple[int, int] | None:
+        """(row, col) of the query patch, None for CLS and the registers."""
+        return self.layout.cell(self.query)
+
+    @property
+    def row(self) -> np.ndarray:
+        """(T,) the selected head's row."""
+        return self.rows[self.head]
+
+    @property
+    def patch_rows(self) -> np.ndarray:
+        """(H, gh, gw) every head's row on the patch grid."""
+        return self.rows[:, self.layout.prefix:].reshape(-1, *self.layout.grid)
+
+    @property
+    def patch_low(self) -> np.ndarray:
+        """(H,) the smallest weight on a patch per head."""
+        return self.rows[:, self.layout.prefix:].min(-1)
+
+    @property
+    def patch_high(self) -> np.ndarray:
+        """(H,) the largest weight on a patch per head."""
+        return self.rows[:, self.layout.prefix:].max(-1)
+
+    @property
+    def cls_share(self) -> np.ndarray:
+        """(H,) the weight on the CLS key per head."""
+        return self.rows[:, 0]
+
+    @property
+    def register_share(self) -> np.ndarray:
+        """(H,) the weight on all registers together per head (zeros without registers)."""
+        return self.rows[:, 1:self.layout.prefix].sum(-1)
+
+    @property
+    def patch_share(self) -> np.ndarray:
+        """(H,) the weight on all patches together per head."""
+        return self.rows[:, self.layout.prefix:].sum(-1)
+
+    @property
+    def distance(self) -> np.ndarray:
+        """(L, H) mean attention distance in px."""
+        return self.trace.distance
+
+    def matrix(self) -> np.ndarray:
+        """The selected head's whole attention matrix: (T, T)."""
+        return self.trace.matrix(self.layer, self.head).cpu().numpy()
+
+    def masks(self, t: float) -> DinoMasks:
+        """DINO's masks of the last layer's CLS attention at mass fraction t."""
+        tr = self.trace
+        masks = mass_threshold_mask(tr.cls_attention(-1), t).cpu().numpy().reshape(-1, *tr.grid)
+        cls_rows = tr.rows(tr.depth - 1, 0).cpu().numpy()
+        return DinoMasks(t, masks, cls_rows[:, 1:tr.prefix].sum(-1))
+
+    def rollout(self, layers: int, fusion: str = "mean", discard: float = 0.0) -> Rollout:
+        """The CLS rollout through layers 1…layers, and that last layer's fused CLS row alone."""
+        tr = self.trace
+        alone = fuse_heads(tr.rows(layers - 1, 0)[:, None], fusion)[0].cpu().numpy()
+        return Rollout(layers, fusion, discard, tr.rollout(layers, fusion, discard).cpu().numpy(), alone, tr.layout)
+
+    def rollout_gflop(self, layers: int) -> float:
+        """GFLOP of the rollout through `layers` layers: every head's T × T matrix from q and k."""
+        tr = self.trace
+        return 2 * layers * tr.heads * tr.tokens**2 * tr.d_head / 1e9
+
+
+def attention_view(trace: AttentionTrace, layer: int, head: int, query: int, labels: Sequence[str]) -> AttentionView:
+    """What the page shows for `layer` and `head` (0-based) and token `query`; labels name the classifier's classes."""
+    predictions = None if trace.logits is None else tuple(top_predictions(trace.logits, labels))
+    return AttentionView(trace, layer, head, query, trace.rows(layer, query).cpu().numpy(),
+                         trace.breakdown(layer, head, query, top=5), predictions,
+                         uniform_attention_distance(trace.grid, trace.patch_size))
