@@ -13,7 +13,7 @@ import streamlit as st
 
 import vitviz
 from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
-from ui.context import context
+from ui.context import Context, context
 from ui.models import ENCODER_TOKEN_LIMIT, show_notes, vit_input, VIT_MODELS, VitInput
 from vitviz import norms
 from vitviz.i18n import _
@@ -166,8 +166,9 @@ def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> Non
     show_source(norms.neighbour_similarity)
 
 
-def _compared(name: str) -> None:
-    """One model of the with/without comparison: its last layer's CLS attention and token norms, with captions."""
+def _compared(ctx: Context, name: str) -> None:
+    """Model `name` of the with/without comparison at the sidebar's image and resolution, P = 14: its last layer's
+    CLS attention and token norms, with captions."""
     other = vit_input(replace(ctx, model_name=name, patch_size=14))
     st.markdown(f"**{_(VIT_MODELS[name])}** · {_weights(other)}")
     with st.spinner(_("Running {model}…").format(model=name), show_time=True):
@@ -184,15 +185,16 @@ def _compared(name: str) -> None:
                 if registers else ""))
 
 
-def with_without(pair: tuple[str, str]) -> None:
-    """The same image through DINOv2 without and with registers (`pair`): last-layer CLS attention and norms."""
+def with_without(ctx: Context) -> None:
+    """The same image through DINOv2 without and with registers: last-layer CLS attention and norms."""
+    pair = ("dinov2-large", "dinov2-large-reg") if "large" in ctx.model_name else ("dinov2-small", "dinov2-small-reg")
     st.markdown(_("The same image through **{without}** and **{with_registers}**, at this page's resolution and "
                   "P = 14. Top: the last layer's CLS attention to the patches (mean of the heads); bottom: the last "
                   "layer's token norms with the high-norm patches outlined.").format(
         without=_(VIT_MODELS[pair[0]]), with_registers=_(VIT_MODELS[pair[1]])))
     for column, name in zip(st.columns(2, gap="large"), pair):
         with column:
-            _compared(name)
+            _compared(ctx, name)
     st.markdown(_(
         "With registers, the paper's DINOv2-L loses its high-norm patches: the large norms move into the registers, "
         "the CLS attention stops jumping to background spots and outlines the object, and dense tasks get better "
@@ -205,8 +207,9 @@ def _colours(cache_key: str, threshold: float, _features_tensor, grid: tuple[int
     return norms.feature_colours(_features_tensor, grid, threshold)
 
 
-def colours(vin: VitInput) -> None:
-    """DINOv2's Fig. 1: the first three principal components of the last layer's patch features as RGB."""
+def colours(ctx: Context, vin: VitInput) -> None:
+    """DINOv2's Fig. 1: the first three principal components of the last layer's patch features as RGB, for the
+    sidebar's model (`vin`) or side by side for the three COMPARED."""
     threshold = st.slider(_("Foreground threshold on the first component"), 0.0, 1.0, 0.5, 0.05, key="fgth",
                           bind="query-params", help=_("Patches whose first component (scaled to 0…1) is above it are "
                                                       "foreground; the rest is drawn black."))
@@ -241,7 +244,6 @@ def colours(vin: VitInput) -> None:
     show_source(norms.feature_colours)
 
 
-PAIR = ("dinov2-large", "dinov2-large-reg") if "large" in ctx.model_name else ("dinov2-small", "dinov2-small-reg")
 lazy_tabs("registers", (partial(token_norms, tr, chosen, vin), partial(neighbours, tr, chosen, vin),
-                        partial(with_without, PAIR), partial(colours, vin)))
+                        partial(with_without, ctx), partial(colours, ctx, vin)))
 stage_footer("registers")

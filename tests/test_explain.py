@@ -241,3 +241,106 @@ def test_rankings_areas_and_verdicts():
     random = np.array([0.5, 0.52, 0.48, 0.51])
     assert ex.verdict(0.2, random, 0).beats and not ex.verdict(0.2, random, 1).beats
     assert ex.verdict(0.9, random, 1).beats and not ex.verdict(0.5, random, 1).beats
+
+
+def _spearman_by_hand(a: np.ndarray, b: np.ndarray) -> float:
+    """1 − 6 Σ d² / (n (n² − 1)) of two maps without ties."""
+    ra = np.empty(a.size)
+    rb = np.empty(b.size)
+    for rank, i in enumerate(sorted(range(a.size), key=lambda i: -a.ravel()[i])):
+        ra[i] = rank
+    for rank, i in enumerate(sorted(range(b.size), key=lambda i: -b.ravel()[i])):
+        rb[i] = rank
+    n = a.size
+    return 1 - 6 * ((ra - rb) ** 2).sum() / (n * (n * n - 1))
+
+
+def test_agreement_is_spearmans_rank_correlation():
+    a = np.array([[0.9, 0.1, 0.4], [0.3, 0.8, 0.2]])
+    b = np.array([[0.5, 0.2, 0.6], [0.1, 0.9, 0.3]])
+    e = ex.Explanation(0, (2, 3), {"attention": a, "gradcam": b, "rollout": -a}, torch.zeros(3))
+    agreement = e.agreement
+    assert e.methods == ("attention", "gradcam", "rollout") and e.stacked.shape == (3, 2, 3)
+    np.testing.assert_allclose(np.diag(agreement), 1)
+    assert agreement[0, 1] == pytest.approx(_spearman_by_hand(a, b)) == pytest.approx(1 - 6 * 12 / 210)  # d = (−2, 1, 1, −2, 1, 1)
+    assert agreement[0, 2] == pytest.approx(-1) and agreement[1, 0] == agreement[0, 1]
+    assert ex.rank_positions(np.array([0.2, 0.5, 0.2, 0.9])).tolist() == [2, 1, 3, 0]  # ties in raster order
+
+
+def test_prediction_is_the_models_top_classes(vit_pair, image):
+    _, ours = vit_pair
+    got = ex.predict(ours, image, k=3)
+    probs = ours(image).logits[0].softmax(-1).tolist()
+    order = sorted(range(7), key=lambda i: -probs[i])[:3]
+    assert got.classes == tuple(order) and got.labels == tuple(f"label{i}" for i in order)
+    np.testing.assert_allclose(got.probabilities, [probs[i] for i in order], rtol=1e-5)
+    assert ex.explain(ours, image, order[0]).methods == ex.VIT_METHODS
+
+
+def test_the_attention_budget_counts_tokens(vit_pair, image, monkeypatch):
+    _, ours = vit_pair  # 6 × 6 patches + CLS = 37 tokens, 4 heads, 3 layers: 4 · 3 · 37² = 16,428 numbers
+    monkeypatch.setattr(ex, "ATTENTION_BUDGET", 16_428)
+    assert ex.tokens_over_budget(ours, image) is None
+    monkeypatch.setattr(ex, "ATTENTION_BUDGET", 16_427)
+    assert ex.tokens_over_budget(ours, image) == 37
+    mobile = init_random(MobileViT(MOBILEVIT_PRESETS["mobilevit-xxs"]), "xxs")
+    assert ex.tokens_over_budget(mobile, image) is None
+
+
+def test_judging_constructed_curves():
+    steps = len(ex.STEPS)
+    falling = np.linspace(1, 0, steps)  # area 0.5
+    ours = np.stack([np.stack([np.zeros(steps), np.ones(steps)]),  # deletion area 0, insertion 1: beats both
+                     np.stack([falling, falling])])  # 0.5 both: inside the band
+    random = np.stack([np.stack([np.full(steps, v), np.full(steps, v)]) for v in (0.4, 0.5, 0.6, 0.45, 0.55)])
+    result = ex.judge(("gradcam", "attention"), ours, random)
+    mean, std = 0.5, np.sqrt(sum((v - 0.5) ** 2 for v in (0.4, 0.5, 0.6, 0.45, 0.55)) / 4)
+    np.testing.assert_allclose(result.random_mean, [mean, mean])
+    np.testing.assert_allclose(result.random_std, [std, std])
+    (d0, i0), (d1, i1) = result.verdicts
+    assert (d0.auc, i0.auc) == pytest.approx((0, 1)) and (d1.auc, i1.auc) == pytest.approx((0.5, 0.5))
+    assert d0.beats and i0.beats and not d1.beats and not i1.beats
+    assert d0.random_mean == pytest.approx(mean) and d0.random_std == pytest.approx(std)
+    assert result.beaten == ("gradcam",)
+
+
+def test_faithfulness_tests_every_map_against_the_band(vit_pair, image):
+    _, ours = vit_pair
+    explanation = ex.explain_vit(ours, image, 2)
+    band = ex.random_curves(ours, image, explanation.grid)
+    assert band.shape == (ex.SEEDS, 2, len(ex.STEPS), 7)
+    result = ex.faithfulness(ours, image, explanation, band)
+    for m, method in enumerate(explanation.maps):
+        expected = ex.token_curves(ours, image, ex.ranking(explanation.maps[method])[None])[0, ..., 2]
+        np.testing.assert_allclose(result.curves[m], expected.numpy(), **TOL)
+        areas = ex.area(expected.numpy())
+        assert result.verdicts[m][0] == ex.verdict(areas[0], ex.area(band[..., 2].numpy())[:, 0], 0)
+    np.testing.assert_allclose(result.random, band[..., 2].numpy())
+
+
+def test_the_lens_read_for_a_class_recomputes_ranks_from_the_logits(vit_pair, image):
+    _, ours = vit_pair
+    logits = ex.logit_lens(ours, image).float()  # (3, 7)
+    result = ex.lens(ours, image)
+    assert result.depth == 3 and result.labels == tuple(f"label{i}" for i in range(7)) and result.pool == "cls"
+    for target in range(7):
+        reading = result.read(target)
+        expected = [1 + sum(row[i] > row[target] for i in range(7)) for row in logits.tolist()]
+        assert reading.ranks.tolist() == expected
+        tops = [l for l in range(3) if all(r == 1 for r in expected[l:])]
+        assert reading.first_top1 == (tops[0] if tops else None)
+        final = sorted(range(7), key=lambda i: -logits[-1, i])[:5]
+        assert reading.rows == tuple(final + ([target] if target not in final else []))
+        assert reading.rows[reading.chosen] == target
+        assert reading.final_probability == pytest.approx(float(ours(image).logits[0].softmax(-1)[target]), rel=1e-4)
+    assert result.top[:, 0].tolist() == logits.argmax(-1).tolist()
+
+
+def test_the_lens_reading_of_constructed_probabilities():
+    probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.7, 0.1], [0.3, 0.4, 0.3], [0.1, 0.8, 0.1]])
+    lens = ex.LogitLens(probs, ("a", "b", "c"), "cls")
+    assert lens.read(1).ranks.tolist() == [2, 1, 1, 1] and lens.read(1).first_top1 == 1
+    assert lens.read(0).ranks.tolist() == [1, 2, 2, 2] and lens.read(0).first_top1 is None
+    assert lens.read(2).ranks.tolist() == [3, 3, 2, 2] and lens.read(2).rows == (1, 0, 2)
+    np.testing.assert_array_equal(lens.read(2).row_probs, probs[:, [1, 0, 2]].T)
+    assert lens.read(2).final_probability == 0.1

@@ -60,6 +60,24 @@ class Explanation:
     maps: dict[str, np.ndarray]  # method -> (gh, gw) float64 ≥ 0, in the method's own units
     logits: Tensor  # (classes,) of the unmodified image
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods mapped, in drawing order."""
+        return tuple(self.maps)
+
+    @property
+    def stacked(self) -> np.ndarray:
+        """Every map: (methods, gh, gw)."""
+        return np.stack([self.maps[m] for m in self.maps])
+
+    @property
+    def agreement(self) -> np.ndarray:
+        """Spearman's rank correlation between every two maps: (methods, methods), 1 on the diagonal.
+
+        The patches are ranked as `ranking` orders them (ties in raster order), so equal values never average."""
+        order = [rank_positions(v) for v in self.maps.values()]
+        return np.array([[np.corrcoef(a, b)[0, 1] for b in order] for a in order])
+
 
 def grad_cam(activations: Tensor, gradients: Tensor) -> Tensor:
     """Grad-CAM from one layer on the grid: activations and gradients (N, C) -> (N,) = relu(Z · mean_N(∂y/∂Z))."""
@@ -127,6 +145,54 @@ def explain_features(model: nn.Module, pixel_values: Tensor, target: int, **forw
     return Explanation(target, grid, {"gradcam": cam.double().reshape(grid).cpu().numpy()}, traced.output.logits[0])
 
 
+def is_vit(model: nn.Module) -> bool:
+    """Whether the classifier reads a CLS token through blocks of global attention (every map and the logit lens),
+    not a pooled feature map (Swin, MobileViT: Grad-CAM only, cells blurred instead of tokens removed)."""
+    return hasattr(model, "blocks")
+
+
+def explain(model: nn.Module, pixel_values: Tensor, target: int) -> Explanation:
+    """Every map the model allows for class `target`: pixel_values (1, C, H, W) (`explain_vit` or
+    `explain_features`)."""
+    if is_vit(model):
+        return explain_vit(model, pixel_values, target)
+    return explain_features(model, pixel_values, target)
+
+
+# heads × layers × T² attention numbers that the backward pass keeps twice (probabilities and their gradients):
+# ViT-B at 384 px (577 tokens) is about 48 M, 190 MB each; beyond it the page asks for a lower resolution.
+ATTENTION_BUDGET = 48_000_000
+
+
+def tokens_over_budget(model: nn.Module, pixel_values: Tensor) -> int | None:
+    """The tokens a ViT reads from pixel_values (1, C, H, W) when the gradients of all its attention maps would pass
+    ATTENTION_BUDGET, else None (also for Swin and MobileViT, whose attention is windowed or per offset)."""
+    if not is_vit(model):
+        return None
+    cfg = model.config
+    tokens = (pixel_values.shape[-2] // cfg.patch_size) * (pixel_values.shape[-1] // cfg.patch_size) + cfg.prefix
+    return tokens if cfg.heads * cfg.depth * tokens**2 > ATTENTION_BUDGET else None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The classifier's most probable classes for one image, the ones a student may ask to explain."""
+
+    classes: tuple[int, ...]  # class indices, the most probable first
+    probabilities: tuple[float, ...]  # their softmax probabilities
+    labels: tuple[str, ...]  # their names
+
+
+def predict(model: nn.Module, pixel_values: Tensor, k: int = 5) -> Prediction:
+    """The k most probable classes of pixel_values (1, C, H, W), from one forward pass without attention maps."""
+    with torch.inference_mode():
+        logits = model(pixel_values[:1], output_attentions=False).logits[0].float().cpu()
+    top = logits.softmax(-1).topk(k)
+    labels = model.config.labels
+    return Prediction(tuple(top.indices.tolist()), tuple(top.values.tolist()),
+                      tuple(labels[i] for i in top.indices.tolist()))
+
+
 def logit_lens(model: nn.Module, pixel_values: Tensor) -> Tensor:
     """The classifier read after every layer: pixel_values (1, C, H, W) -> logits (L, classes).
 
@@ -147,6 +213,11 @@ def ranking(values: np.ndarray | Tensor) -> Tensor:
     """
     flat = torch.as_tensor(np.asarray(values, dtype=np.float64)).flatten()
     return torch.sort(flat, descending=True, stable=True).indices
+
+
+def rank_positions(values: np.ndarray) -> np.ndarray:
+    """Each patch's place in `ranking`'s order, 0 = most important: (gh, gw) or (N,) -> (N,)."""
+    return np.argsort(np.argsort(-np.asarray(values).ravel(), kind="stable"))
 
 
 def random_rankings(n: int, seeds: int = SEEDS) -> Tensor:
@@ -279,3 +350,116 @@ def verdict(auc: float, random_aucs: np.ndarray, curve: int) -> Verdict:
     mean, std = float(np.mean(random_aucs)), float(np.std(random_aucs, ddof=1))
     beats = auc < mean - 2 * std if curve == 0 else auc > mean + 2 * std
     return Verdict(float(auc), mean, std, bool(beats))
+
+
+def curves(model: nn.Module, pixel_values: Tensor, rankings: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Deletion and insertion for rankings (M, gh·gw) over `grid`, tokens removed from a ViT (`token_curves`),
+    cells blurred on a Swin or MobileViT (`pixel_curves`): class probabilities (M, 2, K, classes)."""
+    if is_vit(model):
+        return token_curves(model, pixel_values, rankings)
+    return pixel_curves(model, pixel_values, rankings, grid)
+
+
+def random_curves(model: nn.Module, pixel_values: Tensor, grid: tuple[int, int]) -> Tensor:
+    """The random band's curves for every class at once (a class change reuses them): (SEEDS, 2, K, classes)."""
+    return curves(model, pixel_values, random_rankings(grid[0] * grid[1]), grid)
+
+
+@dataclass(frozen=True, eq=False)
+class Faithfulness:
+    """Every map of one class tested by deletion and insertion against the random band, on one image."""
+
+    methods: tuple[str, ...]  # the maps tested, in the explanation's order
+    curves: np.ndarray  # (M, 2, K) probability of the class: [m, 0] deletion, [m, 1] insertion, over STEPS
+    random: np.ndarray  # (SEEDS, 2, K) the same for the random rankings
+    verdicts: tuple[tuple[Verdict, Verdict], ...]  # per method: (deletion, insertion)
+
+    @property
+    def random_areas(self) -> np.ndarray:
+        """(SEEDS, 2) areas of the random curves."""
+        return area(self.random)
+
+    @property
+    def random_mean(self) -> np.ndarray:
+        """(2,) mean random area of deletion and of insertion."""
+        return self.random_areas.mean(axis=0)
+
+    @property
+    def random_std(self) -> np.ndarray:
+        """(2,) their standard deviations (ddof = 1)."""
+        return self.random_areas.std(axis=0, ddof=1)
+
+    @property
+    def beaten(self) -> tuple[str, ...]:
+        """The methods that beat the random band on both curves."""
+        return tuple(m for m, (d, i) in zip(self.methods, self.verdicts) if d.beats and i.beats)
+
+
+def judge(methods: Sequence[str], method_curves: np.ndarray, random: np.ndarray) -> Faithfulness:
+    """Each method's deletion and insertion area against the random ones: method_curves (M, 2, K) and random
+    (S, 2, K) probabilities of one class."""
+    ours, band = np.asarray(method_curves), np.asarray(random)
+    random_areas = area(band)  # (S, 2)
+    verdicts = []
+    for areas in area(ours):  # (2,) per method
+        verdicts.append((verdict(areas[0], random_areas[:, 0], 0), verdict(areas[1], random_areas[:, 1], 1)))
+    return Faithfulness(tuple(methods), ours, band, tuple(verdicts))
+
+
+def faithfulness(model: nn.Module, pixel_values: Tensor, explanation: Explanation, band: Tensor) -> Faithfulness:
+    """Deletion and insertion of every map of `explanation` (its class), judged against `band`, the random curves of
+    every class (`random_curves`, (SEEDS, 2, K, classes)): pixel_values (1, C, H, W)."""
+    rankings = torch.stack([ranking(v) for v in explanation.maps.values()])  # (M, N)
+    ours = curves(model, pixel_values, rankings, explanation.grid)[..., explanation.target]
+    return judge(explanation.methods, ours.numpy(), band[..., explanation.target].numpy())
+
+
+@dataclass(frozen=True, eq=False)
+class LensReading:
+    """The logit lens read for one class: when it becomes the answer."""
+
+    target: int  # the class
+    ranks: np.ndarray  # (L,) its rank after every layer, 1 = the most probable (ties count in its favour)
+    first_top1: int | None  # 0-based first layer from which it stays the most probable to the end; None: never
+    rows: tuple[int, ...]  # classes of the heatmap: the last layer's top 5, then the class if not among them
+    row_probs: np.ndarray  # (len(rows), L) their probabilities after every layer
+    final_probability: float  # its probability after the last layer (the model's own)
+
+    @property
+    def chosen(self) -> int:
+        """The class's row in `rows`."""
+        return self.rows.index(self.target)
+
+
+@dataclass(frozen=True, eq=False)
+class LogitLens:
+    """The classifier's probabilities after every layer of one image. Read-only: the app shares it between
+    sessions."""
+
+    probs: np.ndarray  # (L, classes) softmax of `logit_lens`
+    labels: tuple[str, ...]  # (classes,) the classes' names
+    pool: str  # what the head reads: "cls" or "cls+mean" (DINOv2)
+
+    @property
+    def depth(self) -> int:
+        return self.probs.shape[0]
+
+    @property
+    def top(self) -> np.ndarray:
+        """(L, 5) the five most probable classes after every layer, the most probable first."""
+        return np.argsort(-self.probs, axis=1)[:, :5]
+
+    def read(self, target: int) -> LensReading:
+        """The numbers and rows the lens shows for class `target`."""
+        probs = self.probs
+        final = [int(i) for i in np.argsort(-probs[-1])[:5]]
+        rows = tuple(final + ([target] if target not in final else []))
+        ranks = (probs > probs[:, [target]]).sum(axis=1) + 1
+        first = next((layer for layer in range(self.depth) if ranks[layer:].max() == 1), None)
+        return LensReading(target, ranks, first, rows, probs[:, list(rows)].T, float(probs[-1, target]))
+
+
+def lens(model: nn.Module, pixel_values: Tensor) -> LogitLens:
+    """`logit_lens` of pixel_values (1, C, H, W) as probabilities, for every class at once."""
+    return LogitLens(logit_lens(model, pixel_values).float().softmax(-1).cpu().numpy(), tuple(model.config.labels),
+                     model.config.pool)
