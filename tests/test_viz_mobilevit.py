@@ -9,6 +9,7 @@ from PIL import Image
 
 import vitviz
 from vitviz.models.mobilevit import MobileViT, PRESETS, fold, patch_multiple, unfold
+from vitviz import mobilevit_blocks as mb
 from vitviz.viz import mobilevit as mv
 
 SIZES = [(256, 256), (100, 76), (72, 200)]
@@ -23,8 +24,8 @@ def xxs():
 def _block_include() -> list[str]:
     """The taps run_blocks records (no attention probabilities: the fused attention path, as on the page)."""
     include = []
-    for i in mv.MOBILEVIT_STAGES:
-        include += [f"stages.{i}.block.{name}" for name in mv.BLOCK_TAPS]
+    for i in mb.MOBILEVIT_STAGES:
+        include += [f"stages.{i}.block.{name}" for name in mb.BLOCK_TAPS]
         include += [f"stages.{i}.block.layers.*.attn.q", f"stages.{i}.block.layers.*.attn.k"]
     return include
 
@@ -51,7 +52,7 @@ def test_fold_inverts_unfold_exactly_for_every_tested_size_and_patch():
 @pytest.mark.parametrize("h, w, ph, pw", [(8, 8, 2, 2), (7, 9, 3, 2), (13, 13, 3, 5), (2, 2, 8, 8), (5, 4, 1, 1)])
 def test_unfolding_geometry_matches_the_model_unfold(h, w, ph, pw):
     """`locate` and `pixel` say where `unfold` puts every pixel, and they are inverse to each other."""
-    u = mv.Unfolding(h, w, ph, pw)
+    u = mb.Unfolding(h, w, ph, pw)
     hr, wr = u.resized
     assert (hr, wr) == patch_multiple(h, w, ph, pw) and u.needs_resize == ((hr, wr) != (h, w))
     assert u.p == ph * pw and u.n * u.p == hr * wr and u.grid == (hr // ph, wr // pw)
@@ -74,13 +75,13 @@ def test_run_blocks_equals_the_traced_whole_model(xxs, size, patch):
     """Trunk + run_blocks (what the page shows) gives exactly the tensors and logits of `vitviz.trace` on the whole
     model; the live checks are all exactly zero; shapes are the traced ones."""
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1))
-    run = mv.run_blocks(xxs, mv.trunk(xxs, x), patch)
+    run = mb.run_blocks(xxs, mb.trunk(xxs, x), patch)
     ref = vitviz.trace(xxs, x, include=["stem_out", "stages.0.out", "stages.1.out", *_block_include()], patch_size=patch)
     for name, shape in run.shapes.items():
         assert shape == tuple(ref[name].shape), name
     for i, view in run.blocks.items():
         prefix = f"stages.{i}.block"
-        for tap in mv.SHOWN_TAPS:
+        for tap in mb.SHOWN_TAPS:
             expected = ref[f"{prefix}.{tap}"]
             expected = expected if tap == "unfolded" else expected[0]
             np.testing.assert_array_equal(view.taps[tap], expected.numpy(), err_msg=f"{prefix}.{tap}")
@@ -88,7 +89,7 @@ def test_run_blocks_equals_the_traced_whole_model(xxs, size, patch):
             np.testing.assert_array_equal(view.q[k], ref[f"{prefix}.layers.{k}.attn.q"].numpy())
             np.testing.assert_array_equal(view.k[k], ref[f"{prefix}.layers.{k}.attn.k"].numpy())
         h, w = ref[f"{prefix}.local"].shape[-2:]
-        assert view.unfolding == mv.Unfolding(h, w, *patch)
+        assert view.unfolding == mb.Unfolding(h, w, *patch)
         assert view.resized.shape == (view.dim, *view.unfolding.resized)
         exact = {k: v for k, v in view.checks.items() if k != "resize_round_trip"}
         assert exact and all(v == 0 for v in exact.values()), exact
@@ -99,7 +100,7 @@ def test_run_blocks_equals_the_traced_whole_model(xxs, size, patch):
 def test_shapes_at_256_for_xxs_match_the_reference(xxs):
     """REFERENCE.md: stage 2 is 32×32, d = 64 → X_U (4, 256, 64); stage 3 16×16, d = 80 → (4, 64, 80); stage 4
     8×8, d = 96 → (4, 16, 96), with patch 2 and b = 1; 2, 4, 3 layers of 4 heads."""
-    run = mv.run_blocks(xxs, mv.trunk(xxs, torch.rand(1, 3, 256, 256)), (2, 2))
+    run = mb.run_blocks(xxs, mb.trunk(xxs, torch.rand(1, 3, 256, 256)), (2, 2))
     expected = {2: (32, 64, (4, 256, 64), 2), 3: (16, 80, (4, 64, 80), 4), 4: (8, 96, (4, 16, 96), 3)}
     for i, (side, d, unfolded, depth) in expected.items():
         view = run.blocks[i]
@@ -120,12 +121,12 @@ def test_attention_rows_equal_the_traced_probabilities(xxs, size, patch):
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(2))
     include = [*_block_include(), "stages.*.block.layers.*.attn.probs"]
     ref = vitviz.trace(xxs, x, include=include, patch_size=patch)
-    for i in mv.MOBILEVIT_STAGES:
+    for i in mb.MOBILEVIT_STAGES:
         prefix = f"stages.{i}.block"
         depth = len(xxs.stages[i].block.layers)
         h, w = ref[f"{prefix}.local"].shape[-2:]
-        view = mv.BlockView(
-            stage=i, unfolding=mv.Unfolding(h, w, *patch), taps={}, conv3=np.empty(0), resized=np.empty(0),
+        view = mb.BlockView(
+            stage=i, unfolding=mb.Unfolding(h, w, *patch), taps={}, conv3=np.empty(0), resized=np.empty(0),
             q=tuple(ref[f"{prefix}.layers.{k}.attn.q"].numpy() for k in range(depth)),
             k=tuple(ref[f"{prefix}.layers.{k}.attn.k"].numpy() for k in range(depth)),
             scale=xxs.stages[i].block.layers[0].attn.scale, checks={})
@@ -156,7 +157,7 @@ def test_dependency_mask_is_the_real_blocks_gradient_support(xxs, h, w, patch):
     x = torch.randn(1, 48, h, w, generator=torch.Generator().manual_seed(3))
     for pixel in [(0, 0), (h // 2, w // 2), (h - 1, w - 1), (1, w - 2)]:
         expected = _gradient_support(block, x, patch, pixel)
-        np.testing.assert_array_equal(mv.dependency_mask(h, w, *patch, pixel), expected, err_msg=str(pixel))
+        np.testing.assert_array_equal(mb.dependency_mask(h, w, *patch, pixel), expected, err_msg=str(pixel))
 
 
 def test_every_pixel_sees_every_pixel_with_small_patches_only():
@@ -165,22 +166,22 @@ def test_every_pixel_sees_every_pixel_with_small_patches_only():
     for ph, pw in [(1, 1), (2, 2), (3, 3), (2, 3), (3, 1)]:
         for h, w in [(1, 1), (5, 7), (16, 16), (13, 9)]:
             for pixel in [(0, 0), (h // 2, w // 2), (h - 1, w - 1)]:
-                assert mv.dependency_mask(h, w, ph, pw, pixel).all(), (ph, pw, h, w, pixel)
+                assert mb.dependency_mask(h, w, ph, pw, pixel).all(), (ph, pw, h, w, pixel)
     for patch in (4, 5):  # 20 is a multiple of both: no resize
-        assert mv.dependency_mask(20, 20, patch, patch, (10, 10)).all()
-        assert not mv.dependency_mask(20, 20, patch, patch, (0, 0)).all()
+        assert mb.dependency_mask(20, 20, patch, patch, (10, 10)).all()
+        assert not mb.dependency_mask(20, 20, patch, patch, (0, 0)).all()
     for patch in (6, 8):
-        assert not mv.dependency_mask(24, 24, patch, patch, (12, 12)).all()
-    assert mv.sees_everything(16, 16, 2, 2) and mv.sees_everything(13, 9, 3, 3)
-    assert not mv.sees_everything(20, 20, 4, 4) and not mv.sees_everything(16, 16, 8, 8)
-    gaps = mv.dependency_mask(16, 16, 8, 8, (0, 0))
+        assert not mb.dependency_mask(24, 24, patch, patch, (12, 12)).all()
+    assert mb.sees_everything(16, 16, 2, 2) and mb.sees_everything(13, 9, 3, 3)
+    assert not mb.sees_everything(20, 20, 4, 4) and not mb.sees_everything(16, 16, 8, 8)
+    gaps = mb.dependency_mask(16, 16, 8, 8, (0, 0))
     assert not gaps.all() and gaps[:2, :2].all()
-    assert mv.conv_only_mask(16, 16, (7, 7)).sum() == 25 and mv.conv_only_mask(16, 16, (0, 0)).sum() == 9
+    assert mb.conv_only_mask(16, 16, (7, 7)).sum() == 25 and mb.conv_only_mask(16, 16, (0, 0)).sum() == 9
 
 
 def test_interpolation_support_matches_torch_bilinear():
     for src, dst in [(7, 8), (13, 15), (15, 13), (5, 5), (1, 4)]:
-        support = mv.interpolation_support(src, dst)  # (dst, src)
+        support = mb.interpolation_support(src, dst)  # (dst, src)
         for j in range(src):
             x = torch.zeros(1, 1, 1, src)
             x[..., j] = 1
@@ -189,8 +190,8 @@ def test_interpolation_support_matches_torch_bilinear():
 
 
 def test_attention_cost():
-    u = mv.Unfolding(32, 32, 2, 2)
-    cost = mv.attention_cost(u, 64)
+    u = mb.Unfolding(32, 32, 2, 2)
+    cost = mb.attention_cost(u, 64)
     assert cost.mobilevit == 2 * 4 * 256**2 * 64
     assert cost.mobilevit == u.p * cost.vit_patches and cost.vit_pixels == u.p * cost.mobilevit
 
@@ -203,7 +204,7 @@ def _grey(w: int = 64, h: int = 64) -> Image.Image:
 def test_offset_picture_colours_each_offset(h, w, ph, pw):
     """On a flat grey image every pixel's centre shows its offset's colour (blended), so offsets with different
     colours are told apart; the picture has whole cells per map pixel."""
-    u = mv.Unfolding(h, w, ph, pw)
+    u = mb.Unfolding(h, w, ph, pw)
     picture = mv.offset_picture(_grey(), u, width=560, max_height=560)
     hr, wr = u.resized
     cell = mv.cell_size(hr, wr, 560, 560)
@@ -220,7 +221,7 @@ def test_offset_picture_colours_each_offset(h, w, ph, pw):
 
 
 def test_offset_picture_marks_the_selected_sequence():
-    u = mv.Unfolding(8, 8, 2, 2)
+    u = mb.Unfolding(8, 8, 2, 2)
     picture = np.asarray(mv.offset_picture(_grey(), u, (3, 2), width=320, max_height=320)).astype(int)
     cell = 40
     p, _ = u.locate(3, 2)
@@ -232,7 +233,7 @@ def test_offset_picture_marks_the_selected_sequence():
 
 
 def test_attention_picture_brightness_follows_the_weights():
-    u = mv.Unfolding(8, 8, 2, 2)
+    u = mb.Unfolding(8, 8, 2, 2)
     row = np.zeros(u.n)
     row[5] = 1.0  # one patch gets everything
     picture = np.asarray(mv.attention_picture(_grey(), u, row, (0, 0), width=320, max_height=320)).astype(int)
@@ -255,7 +256,7 @@ def test_dependency_picture_hatches_what_is_out_of_reach():
 
 
 def test_clickable_map_returns_the_clicked_pixel():
-    u = mv.Unfolding(13, 13, 3, 5)
+    u = mb.Unfolding(13, 13, 3, 5)
     picture = mv.offset_picture(_grey(), u, (4, 7), width=300)
     fig = mv.clickable_map(picture, u, title="t")
     data = fig.data[0].customdata
@@ -271,7 +272,7 @@ def test_clickable_map_returns_the_clicked_pixel():
 
 
 def test_unfolded_figure_marks_the_selected_cell():
-    u = mv.Unfolding(4, 4, 2, 2)
+    u = mb.Unfolding(4, 4, 2, 2)
     values = np.arange(16, dtype=np.float32).reshape(4, 4)
     fig = mv.unfolded_figure(values, u, 0, (1, 2))
     assert np.asarray(fig.data[0].z).shape == (4, 4)
@@ -282,7 +283,7 @@ def test_figures_are_valid_plotly():
     """The page's figures are built without validation (for speed): validating the same specs must not raise."""
     import plotly.graph_objects as go
 
-    u = mv.Unfolding(13, 13, 3, 5)
+    u = mb.Unfolding(13, 13, 3, 5)
     figures = [mv.clickable_map(mv.offset_picture(_grey(), u, (4, 7), width=300), u, title="t"),
                mv.unfolded_figure(np.zeros((u.p, u.n), np.float32), u, 3, (1, 2))]
     for fig in figures:
