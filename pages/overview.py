@@ -36,8 +36,9 @@ def flow_texts(s: PipelineShapes) -> dict[str, str]:
 
 def draw_input(shown, s: PipelineShapes, model_name: str, device: str) -> None:
     """The picture the model receives, and the model's sizes."""
-    st.image(shown, caption=_("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
-        model=model_name, height=s.height, width=s.width, gh=s.rows, gw=s.cols, n=s.n, p=s.patch), width="stretch")
+    caption = _("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
+        model=model_name, height=s.height, width=s.width, gh=s.rows, gw=s.cols, n=s.n, p=s.patch)
+    st.image(shown, caption=caption, width="stretch")
     kind = _("pretrained") if s.trained else _("random-init sandbox")
     st.caption(_("Model: {model}, {kind} · D = {dim}, {depth} layers, {heads} heads · device {device}").format(
         model=model_name, kind=kind, dim=s.dim, depth=s.depth, heads=s.heads, device=device))

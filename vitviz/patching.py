@@ -1,9 +1,9 @@
 """What the Overview, Patching and Flattening pages compute: the model's own patches of an input, the shapes of the
 embedding stages, and every number those pages quote (no plotting, no streamlit).
 
-ViT paper (Dosovitskiy et al. 2021) §3.1: the image x ∈ R^{H×W×C} is cut into N = HW/P² patches, flattened to
-x_p ∈ R^{N×(P²·C)}. Our ViT slices off the pixels beyond the last whole patch (as Conv2d(kernel = stride = P) does),
-so N = ⌊H/P⌋·⌊W/P⌋, and flattens each patch in (p1 p2 c) order.
+ViT paper (Dosovitskiy et al. 2021) §3.1: the image x ∈ R^{H×W×C} is cut into N = HW/P² patches, flattened
+to x_p ∈ R^{N×(P²·C)}. Our ViT slices off the pixels beyond the last whole patch (as Conv2d(kernel = stride = P)
+does), so N = ⌊H/P⌋·⌊W/P⌋, and flattens each patch in (p1 p2 c) order.
 """
 from __future__ import annotations
 
@@ -217,6 +217,12 @@ class PipelineShapes:
     flat: tuple[int, ...]  # flatten (1, N, P²·C)
     embeddings: tuple[int, ...]  # projection (1, N, D)
     position: tuple[int, ...]  # CLS and E_pos added (1, 1+N, D)
+    height: int  # H
+    width: int  # W
+    rows: int  # gh = ⌊H/P⌋, the grid's rows
+    cols: int  # gw = ⌊W/P⌋, the grid's columns
+    n: int  # N = gh · gw, the patches
+    tokens: int  # the encoder's sequence length 1 + R + N (the registers join after E_pos)
     channels: int  # C
     patch: int  # P
     dim: int  # D
@@ -226,42 +232,18 @@ class PipelineShapes:
     steps: int  # points of the deletion / insertion curves
     trained: bool  # checkpoint weights (hub repo or folder), not a random preset
 
-    @property
-    def height(self) -> int:
-        return self.input[2]
-
-    @property
-    def width(self) -> int:
-        return self.input[3]
-
-    @property
-    def rows(self) -> int:
-        """gh, the grid's rows."""
-        return self.patches[1]
-
-    @property
-    def cols(self) -> int:
-        """gw, the grid's columns."""
-        return self.patches[2]
-
-    @property
-    def n(self) -> int:
-        """N, the patches."""
-        return self.rows * self.cols
-
-    @property
-    def tokens(self) -> int:
-        """The encoder's sequence length: 1 + R + N (the registers join after E_pos)."""
-        return self.position[1] + self.registers
-
 
 def pipeline_shapes(model: nn.Module, pixel_values: torch.Tensor) -> PipelineShapes:
-    """Shapes of the embedding stages, run through the real stage methods (no encoder: cheap at any size)."""
+    """pixel_values (1, C, H, W) -> the shapes of the embedding stages, run through the real stage methods (no
+    encoder: cheap at any size), and the model's sizes."""
     t = trace(model, pixel_values, include=["patches", "flat", "embeddings", "position"], method="embed")
     c = model.config
+    _, _, height, width = pixel_values.shape
+    _, rows, cols, *_ = t["patches"].shape
     return PipelineShapes(
         input=tuple(pixel_values.shape), patches=tuple(t["patches"].shape), flat=tuple(t["flat"].shape),
-        embeddings=tuple(t["embeddings"].shape), position=tuple(t["position"].shape),
+        embeddings=tuple(t["embeddings"].shape), position=tuple(t["position"].shape), height=height, width=width,
+        rows=rows, cols=cols, n=rows * cols, tokens=t["position"].shape[1] + c.registers,
         channels=c.channels, patch=c.patch_size, dim=c.dim, depth=c.depth, heads=c.heads, registers=c.registers,
         steps=len(STEPS), trained=is_trained(model),
     )
