@@ -124,6 +124,56 @@ def grid_line_step(grid: PatchGrid, plot_px: int) -> int:
     return max(1, math.ceil(6 / (grid.patch * scale)))
 
 
+def _grid_lines(grid: PatchGrid, step: int) -> list[go.Scatter]:
+    """Every step-th patch boundary (and the last) over the kept pixels, dark under light so it shows on any photo."""
+    p, uh, uw = grid.patch, grid.rows * grid.patch, grid.cols * grid.patch
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for c in sorted({*range(0, grid.cols + 1, step), grid.cols}):
+        xs += [c * p, c * p, None]
+        ys += [0, uh, None]
+    for r in sorted({*range(0, grid.rows + 1, step), grid.rows}):
+        xs += [0, uw, None]
+        ys += [r * p, r * p, None]
+    return [go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width), hoverinfo="skip",
+                       showlegend=False)
+            for colour, width in (("rgba(0,0,0,0.45)", 3), ("rgba(255,255,255,0.95)", 1))]
+
+
+def _patch_markers(grid: PatchGrid, plot_px: int) -> go.Scatter:
+    """One invisible square marker per patch, at its centre and in raster order, so a click returns the patch."""
+    p, h, w = grid.patch, grid.height, grid.width
+    centre = p // 2
+    cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows))
+    dtype = np.uint16 if max(h, w) < 65536 else np.uint32
+    scale = plot_px / max(h, w)
+    return go.Scatter(
+        x=(cols.ravel() * p + centre).astype(dtype), y=(rows.ravel() * p + centre).astype(dtype),
+        mode="markers", showlegend=False, name="patches",
+        marker=dict(symbol="square", size=max(4.0, min(80.0, p * scale)), color="#000", opacity=0.01),
+        selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)),
+        hovertemplate=_("patch {n}").format(n="%{pointNumber}") + "<br>" + _("click to select") + "<extra></extra>",
+    )
+
+
+def _dropped_strips(grid: PatchGrid) -> tuple[list[dict], list[dict]]:
+    """The strips the model drops shaded red (layout shapes) and their widths written beside them (annotations)."""
+    h, w, uh, uw = grid.height, grid.width, grid.rows * grid.patch, grid.cols * grid.patch
+    shapes, notes = [], []
+    for x0, y0, x1, y1 in ((uw, 0, w, h), (0, uh, uw, h)):
+        if x1 > x0 and y1 > y0:
+            shapes.append(dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
+                               line=dict(color="rgb(200,0,0)", width=1), layer="above"))
+    red = dict(color="rgb(180,0,0)", size=14)
+    if grid.drop_right:
+        notes.append(dict(x=w, y=h / 2, text=_("← {px} px<br>dropped").format(px=grid.drop_right), showarrow=False,
+                          xanchor="left", xshift=4, font=red))
+    if grid.drop_bottom:
+        notes.append(dict(x=uw / 2, y=h, text=_("↑ {px} px dropped").format(px=grid.drop_bottom), showarrow=False,
+                          yanchor="top", yshift=-2, font=red))
+    return shapes, notes
+
+
 def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, height: int = 600,
                 max_side: int = 640) -> go.Figure:
     """The image (H, W, 3) uint8 in pixel coordinates, the P×P grid over it, the dropped strips shaded red,
@@ -142,43 +192,8 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
 
     plot_px = height - 90
     step = grid_line_step(grid, plot_px)
-    uh, uw = grid.rows * patch, grid.cols * patch
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for c in sorted({*range(0, grid.cols + 1, step), grid.cols}):
-        xs += [c * patch, c * patch, None]
-        ys += [0, uh, None]
-    for r in sorted({*range(0, grid.rows + 1, step), grid.rows}):
-        xs += [0, uw, None]
-        ys += [r * patch, r * patch, None]
-    for colour, width in (("rgba(0,0,0,0.45)", 3), ("rgba(255,255,255,0.95)", 1)):
-        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
-                                 hoverinfo="skip", showlegend=False))
-
-    centre = patch // 2
-    cols, rows = np.meshgrid(np.arange(grid.cols), np.arange(grid.rows))
-    dtype = np.uint16 if max(h, w) < 65536 else np.uint32
-    scale = plot_px / max(h, w)
-    traces.append(go.Scatter(
-        x=(cols.ravel() * patch + centre).astype(dtype), y=(rows.ravel() * patch + centre).astype(dtype),
-        mode="markers", showlegend=False, name="patches",
-        marker=dict(symbol="square", size=max(4.0, min(80.0, patch * scale)), color="#000", opacity=0.01),
-        selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)),
-        hovertemplate=_("patch {n}").format(n="%{pointNumber}") + "<br>" + _("click to select") + "<extra></extra>",
-    ))
-
-    shapes, notes = [], []
-    for x0, y0, x1, y1 in ((uw, 0, w, h), (0, uh, uw, h)):
-        if x1 > x0 and y1 > y0:
-            shapes.append(dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
-                               line=dict(color="rgb(200,0,0)", width=1), layer="above"))
-    red = dict(color="rgb(180,0,0)", size=14)
-    if grid.drop_right:
-        notes.append(dict(x=w, y=h / 2, text=_("← {px} px<br>dropped").format(px=grid.drop_right), showarrow=False,
-                          xanchor="left", xshift=4, font=red))
-    if grid.drop_bottom:
-        notes.append(dict(x=uw / 2, y=h, text=_("↑ {px} px dropped").format(px=grid.drop_bottom), showarrow=False,
-                          yanchor="top", yshift=-2, font=red))
+    traces += [*_grid_lines(grid, step), _patch_markers(grid, plot_px)]
+    shapes, notes = _dropped_strips(grid)
     if selected is not None and 0 <= selected < grid.n:
         top, left, bottom, right = grid.box(selected)
         for colour, width in (("black", 5), (SELECT_HEX, 3)):
