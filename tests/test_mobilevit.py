@@ -1,6 +1,8 @@
 """MobileViT parity with transformers on locally saved checkpoints, and the unfold/fold invariants."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -329,3 +331,139 @@ def test_loading_is_strict(checkpoints, tmp_path):
     save_file({k: v for k, v in state.items() if k != key}, tmp_path / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(vitviz.ModelLoadError, match="running_var"):
         vitviz.load_model(tmp_path, device="cpu")
+
+
+# ---- The page's run (vitviz.mobilevit_blocks): every number the MobileViT page quotes -----------------------------
+
+@pytest.fixture(scope="module")
+def xxs_preset():
+    return vitviz.load_model("mobilevit-xxs", device="cpu")
+
+
+def page_run(model, size: tuple[int, int], patch: tuple[int, int], seed: int = 5):
+    from vitviz import mobilevit_blocks as mb
+
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(seed))
+    return x, mb.run_blocks(model, mb.trunk(model, x), patch)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (100, 76), (72, 200), (97, 33)])
+def test_run_stage_sizes_and_input_numbers(xxs_preset, size):
+    """Stage sizes: every stride-2 conv rounds up, so stage i's map is ⌈H/2^(i+1)⌉ × ⌈W/2^(i+1)⌉ with the config's
+    token width d; the input's numbers are the preset's."""
+    _x, run = page_run(xxs_preset, size, (2, 3))
+    h, w = size
+    expected = [(i, math.ceil(h / 2 ** (i + 1)), math.ceil(w / 2 ** (i + 1)), d, 2 ** (i + 1))
+                for i, d in zip(MOBILEVIT_STAGES, (64, 80, 96))]
+    assert [(s.stage, s.height, s.width, s.dim, s.stride) for s in run.stage_sizes] == expected
+    assert run.input_shape == (1, 3, h, w) and run.input_size == size
+    assert run.trained_size == 256 and run.at_trained_size == (size == (256, 256))
+    assert run.patch == (2, 3) and run.native_patch == 2 and not run.at_native_patch
+    assert not run.trained  # a preset: deterministic random weights
+
+
+def test_run_at_the_checkpoints_own_setting():
+    _x, run = page_run(MobileViT(PRESETS["mobilevit-xxs"]).eval(), (256, 256), (2, 2))
+    assert [(s.height, s.width, s.dim) for s in run.stage_sizes] == [(32, 32, 64), (16, 16, 80), (8, 8, 96)]
+    assert run.at_trained_size and run.at_native_patch
+
+
+def test_run_predictions_are_the_models_top5(xxs_preset):
+    x, run = page_run(xxs_preset, (128, 96), (3, 3))
+    with torch.inference_mode():
+        probs = xxs_preset(x, output_attentions=False, patch_size=(3, 3)).logits[0].softmax(-1)
+    top = probs.topk(5)
+    labels, values = zip(*run.predictions)
+    assert list(labels) == [xxs_preset.config.labels[i] for i in top.indices.tolist()]
+    torch.testing.assert_close(torch.tensor(values), top.values, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("size, patch", [((256, 256), (2, 2)), ((100, 76), (3, 5)), ((64, 64), (8, 8))])
+def test_block_numbers_against_the_traced_model(xxs_preset, size, patch):
+    """Each block's quoted numbers: its prefix, stride, head width, the concatenation's shape (what `fuse` reads),
+    and the selected pixel's place in X_U with its numbers before and after unfold (from an independent trace)."""
+    x, run = page_run(xxs_preset, size, patch)
+    ph, pw = patch
+    ref = vitviz.trace(xxs_preset, x, include=["stages.*.block.local", "stages.*.block.unfolded",
+                                              "stages.*.block.input"], patch_size=patch)
+    for i, depth in zip(MOBILEVIT_STAGES, DEPTHS):
+        block, module = run.blocks[i], xxs_preset.stages[i].block
+        local = ref[f"stages.{i}.block.local"]
+        h, w = local.shape[-2:]
+        assert block.prefix == f"stages.{i}.block" and block.stride == 2 ** (i + 1)
+        assert block.depth == depth and block.head_dim == block.dim // 4 and module.layers[0].attn.scale == block.head_dim ** -0.5
+        assert block.concatenated == (1, module.fuse.conv.in_channels, h, w)
+        assert block.concatenated[1] == 2 * ref[f"stages.{i}.block.input"].shape[1]
+        hr, wr = math.ceil(h / ph) * ph, math.ceil(w / pw) * pw
+        resized = torch.nn.functional.interpolate(local, size=(hr, wr), mode="bilinear", align_corners=False)
+        unfolded = ref[f"stages.{i}.block.unfolded"]
+        for r, c in {(0, 0), (hr - 1, wr - 1), (hr // 2, wr // 3), (min(1, hr - 1), wr - 1)}:
+            s = block.select(r, c)
+            p, n = (r % ph) * pw + c % pw, (r // ph) * (wr // pw) + c // pw
+            assert (s.r, s.c, s.p, s.n) == (r, c, p, n)
+            assert (s.offset_row, s.offset_col, s.patch_row, s.patch_col) == (r % ph, c % pw, r // ph, c // pw)
+            assert s.before == tuple(resized[0, :3, r, c].tolist())
+            assert s.after == tuple(unfolded[p, n, :3].tolist()) == s.before  # unfold only moves numbers
+
+
+def test_attention_numbers_are_the_traced_probabilities(xxs_preset):
+    """Each head's smallest and largest weight and 1/N, against the model's own probabilities."""
+    x, run = page_run(xxs_preset, (100, 76), (3, 5))
+    ref = vitviz.trace(xxs_preset, x, include=["stages.*.block.layers.*.attn.probs"], patch_size=(3, 5))
+    for i, depth in zip(MOBILEVIT_STAGES, DEPTHS):
+        block = run.blocks[i]
+        for layer in range(depth):
+            probs = ref[f"stages.{i}.block.layers.{layer}.attn.probs"]  # (P, heads, N, N)
+            p, n = block.unfolding.p - 1, block.unfolding.n // 2
+            attention = block.attention(layer, p, n)
+            assert attention.layer == layer and attention.query == (p, n)
+            torch.testing.assert_close(torch.tensor(attention.lows), probs[p, :, n].min(-1).values, rtol=0, atol=1e-6)
+            torch.testing.assert_close(torch.tensor(attention.highs), probs[p, :, n].max(-1).values, rtol=0, atol=1e-6)
+            assert attention.uniform == 1 / probs.shape[-1]
+
+
+def _gradient_count(block, x: torch.Tensor, patch, pixel) -> int:
+    """Input pixels with a nonzero gradient of output pixel (r, c) of the real block (random weights)."""
+    x = x.clone().requires_grad_(True)
+    out, _ = block(x, patch)
+    (grad,) = torch.autograd.grad(out[0, :, pixel[0], pixel[1]].sum(), x)
+    return int((grad[0].abs().sum(0) > 0).sum())
+
+
+@pytest.mark.parametrize("h, w, patch, pixel, everyone, complete", [
+    (16, 16, (2, 2), (8, 8), True, True),
+    (20, 20, (4, 4), (10, 10), False, True),  # only the border misses pixels
+    (16, 16, (8, 8), (0, 0), False, False),
+    (13, 13, (3, 5), (14, 14), True, True),  # resized to 15 × 15: the pixel past the edge is the edge's
+])
+def test_receptive_field_numbers_against_the_blocks_gradient(h, w, patch, pixel, everyone, complete):
+    from vitviz import mobilevit_blocks as mb
+
+    block = MobileViT(PRESETS["mobilevit-xxs"]).eval().stages[2].block
+    field = mb.receptive_field(mb.Unfolding(h, w, *patch), pixel)
+    at = (min(pixel[0], h - 1), min(pixel[1], w - 1))
+    assert field.pixel == at
+    x = torch.randn(1, 48, h, w, generator=torch.Generator().manual_seed(3))
+    seen = _gradient_count(block, x, patch, at)
+    assert field.seen == seen and field.total == h * w and field.missing == h * w - seen
+    assert field.share == seen / (h * w)
+    assert field.everyone == everyone and field.complete == complete == (seen == h * w)
+    r, c = at
+    assert field.conv_seen == (min(h, r + 3) - max(0, r - 2)) * (min(w, c + 3) - max(0, c - 2))  # 5 × 5, clipped
+
+
+def test_attention_cost_numbers():
+    """32 × 32 map, 2 × 2 patches, d = 64, L = 2 (XXS stage 2 at 256 px): P = 4, N = 256, H'W' = 1024."""
+    from vitviz import mobilevit_blocks as mb
+
+    u = mb.Unfolding(32, 32, 2, 2)
+    cost = mb.attention_cost(u, 64, layers=2)
+    assert u.pixels == 1024
+    assert (cost.mobilevit, cost.vit_patches, cost.vit_pixels) == (33_554_432, 8_388_608, 134_217_728)
+    assert (cost.mobilevit_layers, cost.vit_patches_layers, cost.vit_pixels_layers) == (67_108_864, 16_777_216,
+                                                                                          268_435_456)
+    assert cost.pixels_ratio == 4.0
+    u = mb.Unfolding(13, 13, 3, 5)  # resized to 15 × 15: P = 15, N = 15
+    cost = mb.attention_cost(u, 80, layers=4)
+    assert (cost.mobilevit, cost.vit_pixels) == (2 * 15 * 15**2 * 80, 2 * 225**2 * 80)
+    assert cost.pixels_ratio == 15 and cost.mobilevit_layers == 4 * cost.mobilevit
