@@ -2,7 +2,9 @@
 sample, an upload, the slider's extremes, non-divisible sizes and tall / wide inputs; the selected patch is shared."""
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +16,9 @@ from ui.image_input import model_input
 from vitviz.models.vit import ViT
 from vitviz.viz.patches import PatchGrid
 
-from .apptest import APP, app, assert_clean, photo, upload
+from .apptest import APP, app, assert_clean, image_captions, photo, upload
 
-PATCHING, FLATTENING = "pages/patching.py", "pages/flattening.py"
+OVERVIEW, PATCHING, FLATTENING = "pages/overview.py", "pages/patching.py", "pages/flattening.py"
 _expected: dict[tuple, dict] = {}
 
 
@@ -231,3 +233,27 @@ def test_overview_link_reaches_both_pages():
         at.switch_page(page).run()
         assert_clean(at)
         assert at.title[0].value in {"Patching", "Flattening"}
+
+
+@pytest.mark.parametrize("ps", [16, 13])
+def test_overview_quotes_the_traced_shapes(ps):
+    at = on_page(OVERVIEW, ps=str(ps))
+    assert_clean(at)
+    shapes = traced(at.session_state["ctx"])
+    _, c, h, w = shapes["input"]
+    _, gh, gw, p, _, _ = shapes["patches"]
+    flow = [m.value for m in at.markdown if m.value.startswith("`")]
+    assert f"`image (H, W, C) = ({h}, {w}, {c}) → patches ({gh}, {gw}, {p}, {p}, {c})`" in flow
+    assert f"`→ (N, P²·C) = {shapes['flat'][1:]}`" in flow
+    assert f"`→ per layer (heads, 1+N, 1+N) = (6, {gh * gw + 1}, {gh * gw + 1})`" in flow
+    assert f"What dino-vits16 receives: {h}×{w} px, {gh}×{gw} = {gh * gw} patches of {p}×{p}" in image_captions(at)
+    assert any(x.value.startswith("Model: dino-vits16, random-init sandbox · D = 384") for x in at.caption)
+
+
+@pytest.mark.parametrize("page", [OVERVIEW, PATCHING, FLATTENING])
+def test_pages_import_neither_torch_nor_numpy(page):
+    """Pages draw, the library computes: every number comes from a vitviz result."""
+    tree = ast.parse((Path(APP).parent / page).read_text())
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {m.split(".")[0] for m in modules} & {"torch", "numpy"}, modules
