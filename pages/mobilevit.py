@@ -40,9 +40,9 @@ def _trunk(source: str, image_key: str, size: tuple[int, int], _model, _x) -> mb
 
 
 @st.cache_data(max_entries=12, show_spinner=False)  # ~10 MB each at 256 px, ~40 MB for S at 512 px
-def _run(source: str, image_key: str, size: tuple[int, int], ph: int, pw: int, _model, _trunk) -> mb.MobileViTRun:
+def _run(source: str, image_key: str, size: tuple[int, int], patch: tuple[int, int], _model, _trunk) -> mb.MobileViTRun:
     with _trace_lock():
-        return mb.run_blocks(_model, _trunk, (ph, pw))
+        return mb.run_blocks(_model, _trunk, patch)
 
 
 def _select_pixel(block: mb.BlockView, key: str, where) -> mb.PixelSelection:
@@ -92,7 +92,7 @@ size = input_size(ctx)
 with st.spinner(_("Running MobileViT once on your image at this patch size…"), show_time=True):
     # Keyed on model.source (the hub id or preset actually loaded): a hub fallback never shares keys with real weights.
     features = _trunk(model.source, ctx.image_key, size, model, pixel_values.to(ctx.device))
-    run = _run(model.source, ctx.image_key, size, ph, pw, model, features)
+    run = _run(model.source, ctx.image_key, size, (ph, pw), model, features)
 if not run.at_trained_size:
     st.caption(_("Input {h}×{w} px. MobileViT was trained on {size}×{size}; set the sidebar's resolution to 256 to "
                  "see the checkpoint's own sizes (it runs at any size).").format(h=run.input_size[0],

@@ -391,7 +391,8 @@ def test_block_numbers_against_the_traced_model(xxs_preset, size, patch):
         local = ref[f"stages.{i}.block.local"]
         h, w = local.shape[-2:]
         assert block.prefix == f"stages.{i}.block" and block.stride == 2 ** (i + 1)
-        assert block.depth == depth and block.head_dim == block.dim // 4 and module.layers[0].attn.scale == block.head_dim ** -0.5
+        assert block.depth == depth and block.head_dim == block.dim // 4
+        assert module.layers[0].attn.scale == block.head_dim ** -0.5
         assert block.concatenated == (1, module.fuse.conv.in_channels, h, w)
         assert block.concatenated[1] == 2 * ref[f"stages.{i}.block.input"].shape[1]
         hr, wr = math.ceil(h / ph) * ph, math.ceil(w / pw) * pw

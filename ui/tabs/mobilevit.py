@@ -99,7 +99,8 @@ def _heads(key: str, layer: int, p: int, n: int, _block: mb.BlockView, _photo) -
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _receptive(key: str, pixel: tuple[int, int], _block: mb.BlockView, _photo) -> tuple[mb.ReceptiveField, bytes, bytes]:
+def _receptive(key: str, pixel: tuple[int, int], _block: mb.BlockView,
+                _photo) -> tuple[mb.ReceptiveField, bytes, bytes]:
     """What an output pixel depends on, and its pictures through the whole block and through its convs alone."""
     field = _block.receptive_field(*pixel)
     h, w = field.mask.shape
@@ -374,8 +375,8 @@ def show_fusion(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], channel
          [_("1×1 conv d → C ({d} → {c})").format(d=block.dim, c=c), f"`{prefix}.projected`",
           shape_text(shapes[prefix + ".projected"])],
          [_("concatenate [X, projected]"), _("(computed inside `fusion`)"), shape_text(block.concatenated)],
-         [_("3×3 conv 2C → C ({c2} → {c}) = block output").format(c2=block.concatenated[1], c=c), f"`{prefix}.fused`",
-          shape_text(shapes[prefix + ".fused"])]]))
+         [_("3×3 conv 2C → C ({c2} → {c}) = block output").format(c2=block.concatenated[1], c=c),
+          f"`{prefix}.fused`", shape_text(shapes[prefix + ".fused"])]]))
     for tap in ("projected", "fused"):
         _feature_row(tap, block.taps[tap], channels.conv3, canvas, tap)
     st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
