@@ -34,6 +34,11 @@ model's own formula, which costs microseconds to milliseconds and never reruns t
   each layer's factor is built, used and dropped, so at most a few T × T matrices are alive (the fused one, one
   head's, temporaries of the same size; all heads at once only while H·T² ≤ `_BLOCK`), never L·H of them, and the
   full product R is never formed.
+
+What the page shows for one layer, head and query is one `attention_view`: a frozen `AttentionView` with the query's
+rows in every head, the selected head's `QueryBreakdown` (scores, the softmax's numerators and sum, partial sums of
+a·v) and every share the page quotes; its methods compute the costlier `matrix`, `masks` (`DinoMasks`) and `rollout`
+(`Rollout`) only for the tab that shows them.
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from .i18n import _
@@ -464,6 +470,11 @@ def trace_attention(model: nn.Module, pixel_values: Tensor, block: int = _BLOCK)
                           None if logits is None else logits[0], prefix)
 
 
+def _on_grid(values: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Patch values in raster order onto the grid: (..., gh·gw) -> (..., gh, gw)."""
+    return rearrange(values, "... (h w) -> ... h w", h=grid[0], w=grid[1])
+
+
 @dataclass(frozen=True)
 class DinoMasks:
     """DINO's masks of the last layer's CLS attention at one mass fraction t, per head (Caron et al. 2021, Fig. 3)."""
@@ -498,12 +509,12 @@ class Rollout:
     @property
     def patch_map(self) -> np.ndarray:
         """(gh, gw) R[CLS, patches] on the grid."""
-        return self.row[self.layout.prefix:].reshape(self.layout.grid)
+        return _on_grid(self.row[self.layout.prefix:], self.layout.grid)
 
     @property
     def alone_map(self) -> np.ndarray:
         """(gh, gw) the single layer's fused CLS row on the grid."""
-        return self.alone[self.layout.prefix:].reshape(self.layout.grid)
+        return _on_grid(self.alone[self.layout.prefix:], self.layout.grid)
 
     @property
     def low(self) -> float:
@@ -564,7 +575,7 @@ class AttentionView:
     @property
     def patch_rows(self) -> np.ndarray:
         """(H, gh, gw) every head's row on the patch grid."""
-        return self.rows[:, self.layout.prefix:].reshape(-1, *self.layout.grid)
+        return _on_grid(self.rows[:, self.layout.prefix:], self.layout.grid)
 
     @property
     def patch_low(self) -> np.ndarray:
@@ -603,7 +614,7 @@ class AttentionView:
     def masks(self, t: float) -> DinoMasks:
         """DINO's masks of the last layer's CLS attention at mass fraction t."""
         tr = self.trace
-        masks = mass_threshold_mask(tr.cls_attention(-1), t).cpu().numpy().reshape(-1, *tr.grid)
+        masks = _on_grid(mass_threshold_mask(tr.cls_attention(-1), t).cpu().numpy(), tr.grid)
         cls_rows = tr.rows(tr.depth - 1, 0).cpu().numpy()
         return DinoMasks(t, masks, cls_rows[:, 1:tr.prefix].sum(-1))
 
