@@ -37,18 +37,15 @@ def seconds(fn) -> tuple[float, object]:
 
 def measure(name: str, repeats: int) -> dict[str, float]:
     model = vitviz.load_model(name)
-    vit = hasattr(model, "blocks")
+    vit = ex.is_vit(model)
     times: dict[str, list[float]] = {"maps": [], "curves": [], "random": [], "lens": []}
     for seed in range(repeats + 1):  # the first image warms up
         x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed))
-        with torch.inference_mode():
-            target = int(model(x, output_attentions=False).logits.argmax())
-        t_maps, e = seconds(lambda: ex.explain_vit(model, x, target) if vit else ex.explain_features(model, x, target))
-        rankings = torch.stack([ex.ranking(v) for v in e.maps.values()])
-        curves = (lambda r: ex.token_curves(model, x, r)) if vit else (lambda r: ex.pixel_curves(model, x, r, e.grid))
-        t_curves, _ = seconds(lambda: curves(rankings))
-        t_random, _ = seconds(lambda: curves(ex.random_rankings(e.grid[0] * e.grid[1])))
-        t_lens = seconds(lambda: ex.logit_lens(model, x))[0] if vit else float("nan")
+        target = ex.predict(model, x, k=1).classes[0]
+        t_maps, e = seconds(lambda: ex.explain(model, x, target))
+        t_random, band = seconds(lambda: ex.random_curves(model, x, e.grid))
+        t_curves, _ = seconds(lambda: ex.faithfulness(model, x, e, band))  # what a class change recomputes
+        t_lens = seconds(lambda: ex.lens(model, x))[0] if vit else float("nan")
         if seed:
             for key, value in zip(times, (t_maps, t_curves, t_random, t_lens)):
                 times[key].append(value)
