@@ -6,6 +6,7 @@ what vitviz loads with transformers' own forward pass.
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -38,15 +39,41 @@ def saved_files(model, **save_kwargs) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
 
 
+def tensors(files: dict[str, bytes]) -> dict[str, torch.Tensor]:
+    """The state dict in a repo's `model.safetensors`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "w.safetensors").write_bytes(files["model.safetensors"])
+        return load_file(Path(tmp) / "w.safetensors")
+
+
+def _pickled(state: dict[str, torch.Tensor]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
 def as_bin(files: dict[str, bytes]) -> dict[str, bytes]:
     """The same checkpoint as an old repo keeps it: `pytorch_model.bin` (torch.save of the state dict), no
     safetensors."""
     out = {k: v for k, v in files.items() if not k.endswith(".safetensors") and not k.endswith(".index.json")}
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "w.safetensors").write_bytes(files["model.safetensors"])
-        buffer = io.BytesIO()
-        torch.save(load_file(Path(tmp) / "w.safetensors"), buffer)
-    out["pytorch_model.bin"] = buffer.getvalue()
+    out["pytorch_model.bin"] = _pickled(tensors(files))
+    return out
+
+
+def as_sharded_bin(files: dict[str, bytes], parts: int = 3) -> dict[str, bytes]:
+    """The same checkpoint as a large old repo keeps it: `pytorch_model-0000i-of-0000n.bin` shards and the
+    `pytorch_model.bin.index.json` whose weight_map names each key's shard (transformers' names), no safetensors."""
+    out = {k: v for k, v in files.items() if not k.endswith(".safetensors") and not k.endswith(".index.json")}
+    state = tensors(files)
+    keys = sorted(state)
+    weight_map = {}
+    for i in range(parts):
+        name = f"pytorch_model-{i + 1:05d}-of-{parts:05d}.bin"
+        out[name] = _pickled({k: state[k] for k in keys[i::parts]})
+        weight_map.update(dict.fromkeys(keys[i::parts], name))
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    out["pytorch_model.bin.index.json"] = json.dumps({"metadata": {"total_size": total},
+                                                      "weight_map": weight_map}).encode()
     return out
 
 

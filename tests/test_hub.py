@@ -1,7 +1,9 @@
 """Trained weights through the real download code (huggingface_hub against tests/fakehub.py on loopback): every
-layout a hub repo has, the order the files are looked for, faults of the network, and the pickle that is refused."""
+layout a hub repo has, the order the files are looked for, snapshots other tools downloaded, faults of the network,
+and the pickle that is refused."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -10,15 +12,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import file_download
+from huggingface_hub import file_download, snapshot_download
 from huggingface_hub.utils import _http
+from safetensors.torch import load_file
 
 import vitviz
 from vitviz import hub
 from vitviz.download import write_portable
 
-from .fakehub import FakeHub, Fault, unreachable_url
-from .hubrepos import layouts
+from .fakehub import FakeHub, Fault, Repo, Revision, unreachable_url
+from .hubrepos import as_sharded_bin, layouts, saved_files, tensors, tiny_vit
 
 ROOT = Path(__file__).resolve().parent.parent
 X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -288,3 +291,118 @@ def test_processes_starting_at_once_download_each_file_once_and_read_only_whole_
     with torch.no_grad():
         torch.testing.assert_close(torch.load(tmp_path / "out.pt"), repos[0]["google/vit-base-patch16-224"][1](X).logits,
                                    rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------ the layout chooser
+
+S, SI, B, BI = "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"
+
+
+@pytest.mark.parametrize("files, pull_request, expected", [
+    ({"config.json", S, SI, B, BI}, None, ("model.safetensors", S, False)),
+    ({"config.json", SI, "model-00001-of-00002.safetensors", B, BI}, None, ("sharded safetensors", SI, False)),
+    ({"config.json", B, BI}, None, ("pytorch_model.bin (converted to safetensors)", B, True)),
+    ({"config.json", BI, "pytorch_model-00001-of-00002.bin"}, None,
+     ("sharded pytorch_model.bin (converted to safetensors)", BI, True)),
+    ({"config.json", "tf_model.h5", "flax_model.msgpack"}, None, None),
+    ({"config.json": 10, S: 20, B: 20}, "refs/pr/3", ("safetensors in the conversion pull request refs/pr/3", S, False)),
+    ({"config.json", SI, B}, "refs/pr/7", ("safetensors in the conversion pull request refs/pr/7 (sharded)", SI, False)),
+    ({"config.json", B, BI}, "refs/pr/3", None),  # in the bot's pull request only its safetensors count
+])
+def test_choose_layout_takes_transformers_order(files, pull_request, expected):
+    layout = hub.choose_layout(files, pull_request)
+    assert (layout.sentence, layout.weights, layout.converted) == expected if expected else layout is None
+    if layout is not None:
+        assert layout.sharded == layout.weights.endswith(".index.json")
+
+
+# ------------------------------------------------------------------------------------------------ other tools' snapshots
+
+BIN_ONLY = {"google/vit-base-patch16-224": "pytorch_model.bin (converted to safetensors)",
+            "facebook/dinov2-small": "sharded pytorch_model.bin (converted to safetensors)"}
+
+
+@pytest.fixture(scope="module")
+def sharded_bin():
+    model = tiny_vit(6)
+    files = as_sharded_bin(saved_files(model))
+    assert sum(name.endswith(".bin") for name in files) == 3
+    return Repo(Revision(files)), model
+
+
+@pytest.fixture
+def bin_hub(repos, sharded_bin, fake_hub):
+    """The test hub with a sharded pytorch_model.bin repo too; the reference model of each repo id."""
+    fake_hub.repos["facebook/dinov2-small"] = sharded_bin[0]
+    return fake_hub, {**{repo: model for repo, (_, model) in repos[0].items()}, "facebook/dinov2-small": sharded_bin[1]}
+
+
+def another_tool_downloads(server: FakeHub, repo: str) -> Path:
+    """What `huggingface-cli download` does: every file of main into the HF cache (blobs/, snapshots/<rev>/ and
+    refs/main), and nothing into vitviz's own folder."""
+    return Path(snapshot_download(repo, cache_dir=hub.settings().cache_dir, endpoint=server.url))
+
+
+@pytest.mark.parametrize("repo", BIN_ONLY)
+def test_a_bin_only_snapshot_another_tool_downloaded_loads_offline(repo, bin_hub, env, tmp_path):
+    server, references = bin_hub
+    env(server.url)
+    folder = another_tool_downloads(server, repo)
+    assert (tmp_path / "hf" / f"models--{repo.replace('/', '--')}" / "refs" / "main").read_text() == folder.name
+    assert not any(p.suffix == ".safetensors" for p in folder.iterdir()) and not (tmp_path / "vitviz").exists()
+    asked = len(server.requests)
+    env(unreachable_url(), offline=True)
+    model = vitviz.load_model(repo, device="cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(model(X).logits, references[repo](X).logits, rtol=1e-4, atol=1e-4)
+    local = hub.find_local(repo)
+    assert (local.layout, local.origin, local.folder) == (BIN_ONLY[repo], "cache", folder)
+    assert local.weights == (tmp_path / "vitviz" / "converted" / repo.replace("/", "--") / folder.name / S,)
+    # The same tensors, bit for bit, as the safetensors file the same model saves, loaded through a folder.
+    expected = tensors(saved_files(references[repo]))
+    state = vitviz.weights.read_state_dict(local)
+    assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in expected)
+    (tmp_path / "st").mkdir()
+    for name, content in saved_files(references[repo]).items():
+        (tmp_path / "st" / name).write_bytes(content)
+    from_safetensors = vitviz.load_model(tmp_path / "st", device="cpu").state_dict()
+    assert all(torch.equal(v, from_safetensors[k]) for k, v in model.state_dict().items())
+    assert len(server.requests) == asked
+
+
+@pytest.mark.parametrize("repo", BIN_ONLY)
+def test_the_offline_conversion_is_the_one_a_download_makes(repo, bin_hub, env, tmp_path):
+    """Same converted file, same record: a download by vitviz, then its own folder removed and the snapshot found
+    through refs/main (which another tool wrote) while offline."""
+    server, _ = bin_hub
+    env(server.url)
+    fetched = hub.fetch(repo)
+    record_file = tmp_path / "vitviz" / "resolved" / f"{repo.replace('/', '--')}.json"
+    record, converted = record_file.read_text(), load_file(fetched.weights[0])
+    assert f'"converted": "{fetched.weights[0]}"' in record
+    shutil.rmtree(tmp_path / "vitviz")
+    assert another_tool_downloads(server, repo) == fetched.folder
+    env(unreachable_url(), offline=True)
+    local = hub.find_local(repo)
+    assert (local.folder, local.weights, local.layout) == (fetched.folder, fetched.weights, BIN_ONLY[repo])
+    assert record_file.read_text() == record
+    again = load_file(local.weights[0])
+    assert again.keys() == converted.keys() and all(torch.equal(again[k], converted[k]) for k in converted)
+    written = local.weights[0].stat().st_mtime_ns
+    assert hub.find_local(repo).weights == local.weights and local.weights[0].stat().st_mtime_ns == written
+
+
+def test_a_pickle_that_runs_code_is_refused_offline_too(repos, fake_hub, env, tmp_path):
+    repo = "microsoft/swin-tiny-patch4-window7-224"
+    env(fake_hub.url)
+    another_tool_downloads(fake_hub, repo)
+    env(unreachable_url(), offline=True)
+    sentence = ("pytorch_model.bin was refused: it holds more than tensors (a pickle that could run code) or is "
+                "damaged, so it was not loaded.")
+    with pytest.raises(vitviz.ModelLoadError) as err:
+        vitviz.load_model(repo, device="cpu")
+    assert str(err.value) == sentence
+    with pytest.raises(vitviz.ModelLoadError) as err:
+        hub.find_local(repo)
+    assert str(err.value) == sentence
+    assert not repos[1].exists() and not (tmp_path / "vitviz").exists()  # nothing ran, nothing converted or recorded

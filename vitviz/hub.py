@@ -14,7 +14,9 @@ names the shard of every key); safetensors only in the open pull request the hub
 `safetensors` variant of this model", revision `refs/pr/N`); only `pytorch_model.bin` (or its sharded index), which
 is read once with PyTorch's restricted unpickler (`weights_only=True`: tensors and plain containers,
 never code) and written as safetensors beside the cache, so that every later load reads safetensors. Nothing else
-here ever unpickles.
+here ever unpickles. One function (`choose_layout`) picks the layout from a revision's file names, for the hub's file
+list and for a snapshot on this machine alike: a main snapshot that another tool downloaded with only pickled weights
+is converted offline exactly as a download is.
 
 huggingface_hub reads its environment at import; this module reads `HF_ENDPOINT`, `HF_HUB_CACHE` and
 `HF_HUB_OFFLINE` at every call instead, so that a process can be pointed at a mirror or taken offline at any time.
@@ -29,7 +31,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +105,77 @@ def _record_file(s: HubSettings, repo_id: str) -> Path:
     return s.vitviz_dir / "resolved" / f"{repo_id.replace('/', '--')}.json"
 
 
+def _converted_file(s: HubSettings, repo_id: str, revision: str) -> Path:
+    return s.vitviz_dir / "converted" / repo_id.replace("/", "--") / revision / _SAFETENSORS
+
+
+# ------------------------------------------------------------------------------------------------ layouts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one revision of a repo keeps its weights: `choose_layout`'s answer for its list of files."""
+
+    sentence: str  # what LocalCheckpoint.layout says, e.g. "sharded safetensors"
+    weights: str  # the weight file to read first: the weights themselves, or the index that names the shards
+    converted: bool  # pickled weights: read once with the restricted unpickler and written as safetensors
+
+    @property
+    def sharded(self) -> bool:
+        return self.weights.endswith(".index.json")
+
+
+# A main revision's layouts in transformers' order (its modeling_utils loader); the conversion bot's pull request
+# is asked between the safetensors and the pickles (`_fetch`).
+_MAIN_LAYOUTS = (
+    Layout("model.safetensors", _SAFETENSORS, converted=False),
+    Layout("sharded safetensors", _SAFETENSORS_INDEX, converted=False),
+    Layout("pytorch_model.bin (converted to safetensors)", _BIN, converted=True),
+    Layout("sharded pytorch_model.bin (converted to safetensors)", _BIN_INDEX, converted=True),
+)
+
+
+def choose_layout(files: Collection[str], pull_request: str | None = None) -> Layout | None:
+    """The layout of a revision whose files are named `files` (a repo's file list, or a snapshot folder's), the
+    first of transformers' order that is there; None where the revision has no weights vitviz can read.
+    `pull_request` (refs/pr/N): `files` are the conversion bot's pull request, where only its safetensors count."""
+    if pull_request is None:
+        return next((layout for layout in _MAIN_LAYOUTS if layout.weights in files), None)
+    sentence = f"safetensors in the conversion pull request {pull_request}"
+    if _SAFETENSORS in files:
+        return Layout(sentence, _SAFETENSORS, converted=False)
+    if _SAFETENSORS_INDEX in files:
+        return Layout(f"{sentence} (sharded)", _SAFETENSORS_INDEX, converted=False)
+    return None
+
+
+def _files_in(folder: Path) -> set[str]:
+    """The names of the files a folder holds (a snapshot's links to deleted blobs are not files)."""
+    return {p.name for p in folder.iterdir() if p.is_file()}
+
+
+def _layout_files(folder: Path, layout: Layout) -> list[str] | None:
+    """`layout`'s files in `folder`: its weight file, then the shards an index names; None unless all are there."""
+    if not (folder / layout.weights).is_file():
+        return None
+    if not layout.sharded:
+        return [layout.weights]
+    shards = _shards(folder / layout.weights)
+    return [layout.weights, *shards] if shards and all((folder / name).is_file() for name in shards) else None
+
+
+def _weight_files(layout: Layout, files: list[str]) -> list[str]:
+    """The files of `files` (`_layout_files`' list) that hold tensors: all but an index."""
+    return files[1:] if layout.sharded else files
+
+
 # ------------------------------------------------------------------------------------------------ local lookups
 
 
 def find_local(repo_id: str, preset: str | None = None) -> LocalCheckpoint | None:
     """The checkpoint of `repo_id` if it is complete on this machine (portable copy of `preset`, then the HF
-    cache), without any network access; None otherwise."""
+    cache), without any network access; None otherwise. A main snapshot with only pytorch_model.bin is converted
+    here as `fetch` converts it (ModelLoadError where its pickle is refused)."""
     s = settings()
     if preset and (root := os.environ.get("VITVIZ_WEIGHTS_DIR")):
         folder = Path(root) / preset
@@ -121,13 +188,9 @@ def find_local(repo_id: str, preset: str | None = None) -> LocalCheckpoint | Non
 
 def safetensors_in(folder: Path) -> tuple[Path, ...] | None:
     """The safetensors files of a checkpoint folder: one file, or the shards its index names (all present)."""
-    if (folder / _SAFETENSORS).is_file():
-        return (folder / _SAFETENSORS,)
-    if (folder / _SAFETENSORS_INDEX).is_file():
-        shards = _shards(folder / _SAFETENSORS_INDEX)
-        paths = tuple(folder / name for name in shards)
-        return paths if paths and all(p.is_file() for p in paths) else None
-    return None
+    layout = choose_layout(_files_in(folder))
+    files = _layout_files(folder, layout) if layout is not None and not layout.converted else None
+    return tuple(folder / name for name in _weight_files(layout, files)) if files else None
 
 
 def _shards(index_file: Path) -> list[str]:
@@ -155,30 +218,48 @@ def _cached(s: HubSettings, repo_id: str, filename: str, revision: str) -> Path 
 
 
 def _from_record(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
-    """What an earlier `fetch` recorded: the revision and files it used, if they are all still in the cache."""
+    """What an earlier `fetch` or conversion recorded: the revision, layout and files it used, if they are all still
+    in the cache (the record keeps the layout chosen then, e.g. the conversion pull request's)."""
     try:
         record = json.loads(_record_file(s, repo_id).read_text())
-        revision, files, layout = record["revision"], record["files"], record["layout"]
-    except (OSError, ValueError, KeyError, TypeError):
+        revision, files = record["revision"], list(record["files"])
+        layout = Layout(record["layout"], files[0], converted="converted" in record)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    paths = [_cached(s, repo_id, name, revision) for name in ["config.json", *files]]
-    if any(p is None for p in paths):
+    config = _cached(s, repo_id, "config.json", revision)
+    if config is None or not all((config.parent / name).is_file() for name in files):
         return None
-    if record.get("converted"):
-        converted = Path(record["converted"])
-        if not converted.is_file():
-            return None
-        return LocalCheckpoint(paths[0].parent, (converted,), "cache", layout)
-    return LocalCheckpoint(paths[0].parent, tuple(p for p in paths[1:] if p.suffix == ".safetensors"), "cache", layout)
+    return _checkpoint(s, repo_id, config.parent, layout, files, "cache")
 
 
 def _from_main_snapshot(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
-    """A main snapshot with safetensors that another tool downloaded (huggingface-cli, transformers)."""
+    """The main snapshot (refs/main -> snapshots/<revision>/) that another tool downloaded (huggingface-cli,
+    transformers), in whichever layout its files have."""
     config = _cached(s, repo_id, "config.json", "main")
     if config is None:
         return None
-    weights = safetensors_in(config.parent)
-    return LocalCheckpoint(config.parent, weights, "cache", "model.safetensors") if weights else None
+    layout = choose_layout(_files_in(config.parent))
+    files = _layout_files(config.parent, layout) if layout is not None else None
+    return _checkpoint(s, repo_id, config.parent, layout, files, "cache") if files else None
+
+
+def _checkpoint(s: HubSettings, repo_id: str, folder: Path, layout: Layout, files: list[str], origin: str
+                ) -> LocalCheckpoint:
+    """The checkpoint whose `files` (`layout`'s, all there) are in the snapshot `folder` of the HF cache (named by
+    its revision). Pickled weights are converted once, into vitviz's cache beside it, whoever found them (`fetch` or
+    a lookup); a download or a conversion is recorded, so that the next lookup goes straight to its files."""
+    weights = tuple(folder / name for name in _weight_files(layout, files))
+    record = {"revision": folder.name, "files": files, "layout": layout.sentence}
+    wrote = origin == "hub"
+    if layout.converted:
+        out = _converted_file(s, repo_id, folder.name)
+        if not out.is_file():
+            convert_bin(list(weights), out)
+            wrote = True
+        record["converted"], weights = str(out), (out,)
+    if wrote:
+        write_atomically(_record_file(s, repo_id), lambda tmp: tmp.write_bytes(json.dumps(record).encode()))
+    return LocalCheckpoint(folder, weights, origin, layout.sentence)
 
 
 # ------------------------------------------------------------------------------------------------ the hub
@@ -200,67 +281,56 @@ def fetch(repo_id: str, tqdm_class=None, on_files: Callable[[list[tuple[str, int
 
 
 def _fetch(s: HubSettings, repo_id: str, tqdm_class, on_files) -> LocalCheckpoint:
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, hf_hub_download
 
     api = HfApi(endpoint=s.endpoint)
-    main = api.model_info(repo_id, revision="main", files_metadata=True, timeout=REACH_TIMEOUT_S)
-    sizes = {f.rfilename: f.size or 0 for f in main.siblings or []}
-    revision, layout, converted = main.sha, None, False
-    if _SAFETENSORS in sizes:
-        layout, weights = "model.safetensors", [_SAFETENSORS]
-    elif _SAFETENSORS_INDEX in sizes:
-        layout, weights = "sharded safetensors", [_SAFETENSORS_INDEX]
-    else:
+    revision, sizes = _file_sizes(api, repo_id, "main")
+    layout = choose_layout(sizes)
+    if layout is None or layout.converted:  # transformers takes the bot's safetensors before it unpickles
         pr = _conversion_pr(api, repo_id)
         if pr is not None:
-            info = api.model_info(repo_id, revision=pr, files_metadata=True, timeout=REACH_TIMEOUT_S)
-            pr_sizes = {f.rfilename: f.size or 0 for f in info.siblings or []}
-            if _SAFETENSORS in pr_sizes or _SAFETENSORS_INDEX in pr_sizes:
-                revision, sizes = info.sha, pr_sizes
-                single = _SAFETENSORS in pr_sizes
-                layout = f"safetensors in the conversion pull request {pr}" + ("" if single else " (sharded)")
-                weights = [_SAFETENSORS if single else _SAFETENSORS_INDEX]
-        if layout is None:
-            if _BIN in sizes:
-                layout, weights, converted = "pytorch_model.bin (converted to safetensors)", [_BIN], True
-            elif _BIN_INDEX in sizes:
-                layout, weights, converted = "sharded pytorch_model.bin (converted to safetensors)", [_BIN_INDEX], True
-            else:
-                raise ModelLoadError(_sentence(N_("{repo} has no weights vitviz can read (no safetensors, no "
-                                                  "pytorch_model.bin)."), repo=repo_id))
+            pr_revision, pr_sizes = _file_sizes(api, repo_id, pr)
+            if (pr_layout := choose_layout(pr_sizes, pr)) is not None:
+                revision, sizes, layout = pr_revision, pr_sizes, pr_layout
+    if layout is None:
+        raise ModelLoadError(_sentence(N_("{repo} has no weights vitviz can read (no safetensors, no "
+                                          "pytorch_model.bin)."), repo=repo_id))
     if "config.json" not in sizes:
         raise ModelLoadError(_sentence(N_("{name} has no config.json, so it is not a transformers-format checkpoint."),
                                        name=repo_id))
 
     def get(name: str) -> Path:
-        from huggingface_hub import hf_hub_download
-
         return Path(hf_hub_download(repo_id, name, revision=revision, cache_dir=s.cache_dir, endpoint=s.endpoint,
                                     tqdm_class=tqdm_class))
 
+    folder, files = _download(get, sizes, layout, on_files)
+    return _checkpoint(s, repo_id, folder, layout, files, "hub")
+
+
+def _file_sizes(api, repo_id: str, revision: str) -> tuple[str, dict[str, int]]:
+    """The commit a revision (main, refs/pr/N) is at, and the size of each of its files by name."""
+    info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=REACH_TIMEOUT_S)
+    return info.sha, {f.rfilename: f.size or 0 for f in info.siblings or []}
+
+
+def _download(get: Callable[[str], Path], sizes: dict[str, int], layout: Layout, on_files
+              ) -> tuple[Path, list[str]]:
+    """Fetch (`get`) the configs and `layout`'s files of one revision; its snapshot folder and the layout's files."""
     extras = [name for name in _EXTRA_FILES if name in sizes]
     if on_files is not None:
-        on_files([(name, sizes.get(name, 0)) for name in extras + weights])
+        on_files([(name, sizes.get(name, 0)) for name in [*extras, layout.weights]])
     folder = get("config.json").parent
     for name in extras[1:]:
         get(name)
-    files = weights
-    if weights[0].endswith(".index.json"):  # a small JSON, then the shards it names
-        shards = _shards(get(weights[0]))
-        if on_files is not None:
-            on_files([(name, sizes.get(name, 0)) for name in shards])
-        files = [weights[0], *shards]
-        paths = [get(name) for name in shards]
-    else:
-        paths = [get(weights[0])]
-    record = {"revision": revision, "files": files, "layout": layout}
-    if converted:
-        out = s.vitviz_dir / "converted" / repo_id.replace("/", "--") / revision / _SAFETENSORS
-        convert_bin(paths, out)
-        record["converted"] = str(out)
-        paths = [out]
-    write_atomically(_record_file(s, repo_id), lambda tmp: tmp.write_bytes(json.dumps(record).encode()))
-    return LocalCheckpoint(folder, tuple(paths), "hub", layout)
+    first = get(layout.weights)
+    if not layout.sharded:
+        return folder, [layout.weights]
+    shards = _shards(first)  # a small JSON, then the shards it names
+    if on_files is not None:
+        on_files([(name, sizes.get(name, 0)) for name in shards])
+    for name in shards:
+        get(name)
+    return folder, [layout.weights, *shards]
 
 
 def _conversion_pr(api, repo_id: str) -> str | None:
