@@ -1,5 +1,5 @@
-"""What the patch pages share: the model's own patches of the current input, the selected-patch input
-(bound to the URL, so pages 1, 2, 3 and 5 agree) and the clickable patch grid."""
+"""What the patch pages share: the model's own patches of the current input (cut by `vitviz.patching`, cached
+here), the selected-patch input (bound to the URL, so pages 1, 2, 3 and 5 agree) and the clickable patch grid."""
 from __future__ import annotations
 
 import hashlib
