@@ -311,9 +311,11 @@ S, SI, B, BI = "model.safetensors", "model.safetensors.index.json", "pytorch_mod
 ])
 def test_choose_layout_takes_transformers_order(files, pull_request, expected):
     layout = hub.choose_layout(files, pull_request)
-    assert (layout.sentence, layout.weights, layout.converted) == expected if expected else layout is None
-    if layout is not None:
-        assert layout.sharded == layout.weights.endswith(".index.json")
+    if expected is None:
+        assert layout is None
+    else:
+        assert (layout.sentence, layout.weights, layout.converted) == expected
+        assert layout.sharded == expected[1].endswith(".index.json")
 
 
 # ------------------------------------------------------------------------------------------------ other tools' snapshots
