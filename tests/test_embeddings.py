@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -290,3 +291,154 @@ def test_encode_fits_the_panel_budget(size, photo):
     assert decoded.width <= 1460  # st.image would re-encode anything wider
     kind = decoded.format
     assert kind == ("PNG" if size == (64, 64) and not photo else "JPEG")
+
+
+# ---- the pages' one call each ------------------------------------------------------------------------------------
+
+def independent_tokens(m: ViT, x: torch.Tensor) -> torch.Tensor:
+    """x_p E + b by a strided convolution written out with unfold: (1, C, H, W) -> (N, D)."""
+    p = m.config.patch_size
+    cols = torch.nn.functional.unfold(x, kernel_size=p, stride=p)[0].T  # (N, C·P·P) in (c p1 p2) order
+    return cols.double() @ m.patch_embed.weight.reshape(m.config.dim, -1).double().T + m.patch_embed.bias.double()
+
+
+def test_projection_stage_quotes_the_traced_numbers(model):
+    x = torch.randn(1, 3, 40, 28, generator=torch.Generator().manual_seed(1))  # 5 × 3 patches, 4 px left over
+    s = emb.projection_stage(model, model, x, selected=4, stage="projection", max_cells=100)
+    assert s.grid == (5, 3) and s.n == 15 and s.checkpoint_patch == 8
+    assert s.patch_vector == 192 and s.parameters == 192 * 24 + 24 and s.multiply_adds == 15 * 192 * 24
+    assert s.flat_shape == (1, 15, 192) and s.weight_shape == (24, 3, 8, 8) and s.matrix_shape == (24, 192)
+    expected = independent_tokens(model, x[..., :40, :24]).numpy()
+    np.testing.assert_allclose(s.tokens, expected, atol=1e-5)
+    assert s.token_scale == pytest.approx(np.abs(expected).max(), rel=1e-5)
+    assert 0 <= s.conv_difference < 1e-5 and s.relative_difference == s.conv_difference / s.token_scale
+    assert s.resize is None and (s.row, s.col) == (1, 1)
+    # The red channel against each patch's mean normalised pixel, both computed here.
+    brightness = rearrange(x[0, :, :40, :24], "c (h p1) (w p2) -> (h w) (p1 p2 c)", p1=8, p2=8).mean(1).numpy()
+    rgb, explained = emb.tokens_pca_rgb(torch.from_numpy(expected).float(), (5, 3))
+    assert s.colours.stage == "projection"
+    np.testing.assert_allclose(s.colours.explained, explained, rtol=1e-4)
+    red = s.colours.rgb[..., 0].ravel()
+    assert s.colours.brightness_correlation == pytest.approx(np.corrcoef(red, brightness)[0, 1], abs=1e-6)
+
+
+def test_projection_stage_filters_are_the_kernel_scaled(model):
+    s = emb.projection_stage(model, model, torch.randn(1, 3, 32, 32), 0, "projection", 45_000)
+    w = model.patch_embed.weight.detach().double().numpy()  # (24, 3, 8, 8): fewer than 64 filters, all shown
+    lo, hi = w.min(axis=(1, 2, 3), keepdims=True), w.max(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(s.filters.first, ((w - lo) / (hi - lo)).transpose(0, 2, 3, 1), atol=1e-6)
+    assert s.filters.count == 24 and s.filters.k == min(28, 24 - 1)
+    centred = w.reshape(24, -1) - w.reshape(24, -1).mean(0)
+    sv = np.linalg.svd(centred, compute_uv=False)
+    np.testing.assert_allclose(s.filters.explained, (sv**2 / (sv**2).sum())[: s.filters.k], rtol=1e-6)
+
+
+def test_projection_stage_last_layer_colours(model):
+    x = torch.randn(1, 3, 32, 40, generator=torch.Generator().manual_seed(2))
+    s = emb.projection_stage(model, model, x, 0, "last", 45_000)
+    with torch.inference_mode():
+        last = model(x, output_attentions=False).last_hidden_state[0, 1:]
+    rgb, explained = emb.tokens_pca_rgb(last, (4, 5))
+    assert s.colours.stage == "last"
+    np.testing.assert_allclose(s.colours.rgb, rgb, atol=1e-6)
+
+
+def test_projection_stage_falls_back_to_the_projection_for_long_sequences(model, monkeypatch):
+    monkeypatch.setattr(emb, "MAX_LAYER_TOKENS", 10)
+    s = emb.projection_stage(model, model, torch.randn(1, 3, 32, 40), 0, "last", 45_000)
+    assert s.n + 1 > 10 and s.colours.stage == "projection"
+
+
+@pytest.mark.parametrize("new", [12, 5])
+def test_projection_stage_pi_resize(new):
+    checkpoint = small_vit(8, dim=12, depth=1, seed=4)
+    resized = checkpoint.with_patch_size(new)
+    x = torch.rand(1, 3, 3 * new, 2 * new, generator=torch.Generator().manual_seed(new))
+    s = emb.projection_stage(resized, checkpoint, x, selected=3, stage="projection", max_cells=45_000)
+    k = s.resize
+    assert s.checkpoint_patch == 8 and (s.row, s.col) == (1, 1)
+    for kernel, picture, ranges in ((checkpoint, k.checkpoint, k.checkpoint_range), (resized, k.resized, k.resized_range)):
+        w = kernel.patch_embed.weight.detach().double().numpy()
+        lo, hi = w.min(axis=(1, 2, 3)), w.max(axis=(1, 2, 3))
+        np.testing.assert_allclose(ranges, np.stack([lo, hi], 1), rtol=1e-6)
+        unit = (w - lo[:, None, None, None]) / (hi - lo)[:, None, None, None]
+        expected = np.floor(unit.transpose(0, 2, 3, 1) * 255 + 0.5)
+        assert picture.dtype == np.uint8 and np.abs(picture.astype(int) - expected).max() <= 1  # float32 vs float64
+    # x: patch 3 (row 1, column 1) resampled to 8 × 8; ⟨x, w⟩ as a convolution of that one patch.
+    patch = x[:, :, new : 2 * new, new : 2 * new]
+    small = torch.nn.functional.interpolate(patch, size=(8, 8), mode="bilinear", align_corners=False)
+    tokens = torch.nn.functional.conv2d(small.double(), checkpoint.patch_embed.weight.double())
+    assert k.scale == pytest.approx(float(tokens.abs().max()), rel=1e-6)
+    if new > 8:  # enlarging: PI-resize is exact
+        assert k.difference <= 1e-5 * k.scale
+    else:  # shrinking: a least-squares fit, off by a visible amount
+        assert k.difference > 1e-3 * k.scale
+
+
+def test_token_blocks_cover_the_matrix_within_the_budget():
+    b = emb.token_blocks(196, 384, 45_000)  # the checkpoints' 14 × 14 tokens: two column blocks
+    assert (b.rows, b.cols, b.row_blocks, b.col_blocks) == (196, 192, 1, 2)
+    assert [b.col_span(k) for k in range(2)] == [(0, 191), (192, 383)]
+    assert b.shape(0, 1) == (196, 192)
+    assert emb.token_blocks(15, 24, 100).shape(2, 1) == (5, 12)  # 3 × 2 blocks of 5 tokens × 12 dimensions
+    for n, d, cells in [(15, 24, 100), (49_152, 384, 45_000), (3_136, 768, 45_000), (1, 1, 45_000)]:
+        b = emb.token_blocks(n, d, cells)
+        assert b.rows * b.cols <= max(cells, 16 * b.rows) and b.cols >= 1
+        assert b.row_span(b.row_blocks - 1)[1] == n - 1 and b.col_span(b.col_blocks - 1)[1] == d - 1
+        assert b.row_span(0)[0] == 0 and b.col_span(0)[0] == 0
+
+
+def test_correlation_known_values():
+    a = np.arange(10.0)
+    assert emb.correlation(a, 2 * a + 1) == pytest.approx(1.0)
+    assert emb.correlation(a, -a) == pytest.approx(-1.0)
+    assert emb.correlation(a, np.ones(10)) == 0.0  # undefined for a constant: the page says 0
+    assert emb.correlation(np.array([1.0, 2, 3, 4]), np.array([1.0, 3, 2, 4])) == pytest.approx(0.8)
+
+
+def test_position_stage_quotes_the_traced_numbers():
+    m = small_vit(8, dim=24, depth=2, seed=5)  # native grid 4 × 4
+    x = torch.randn(1, 3, 40, 24, generator=torch.Generator().manual_seed(5))  # 5 × 3 patches
+    image = Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 24, 3), dtype=np.uint8))
+    s = emb.position_stage(m, x, image, layers=2)
+    assert s.grid == (5, 3) and s.n == 15 and s.checkpoint_grid == (4, 4) and s.interpolated and not s.grows
+    assert s.shapes == {"embeddings": (1, 15, 24), "tokens": (1, 16, 24), "e_pos": (1, 16, 24), "position": (1, 16, 24)}
+    np.testing.assert_array_equal(s.tokens[0], m.cls_token[0, 0].numpy())
+    np.testing.assert_allclose(s.tokens[1:], independent_tokens(m, x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(s.position, s.tokens + s.e_pos, atol=1e-6)
+    assert s.cls_difference == 0 and s.sum_difference < 1e-6
+    np.testing.assert_array_equal(s.native, m.pos_embed[0, 1:].numpy())
+    np.testing.assert_allclose(s.sincos, mae_2d_sincos_grid(24, 5, 3), atol=1e-5)
+    order = emb.patch_permutation(15).tolist()
+    pixels = np.asarray(image)
+    for j, i in enumerate(order):
+        (r, c), (r0, c0) = divmod(j, 3), divmod(i, 3)
+        np.testing.assert_array_equal(s.shuffled[8 * r : 8 * r + 8, 8 * c : 8 * c + 8], pixels[8 * r0 : 8 * r0 + 8, 8 * c0 : 8 * c0 + 8])
+    assert s.shuffle.layers == 2 and s.shuffle.without_pos < 1e-5 < s.shuffle.with_pos
+
+
+def test_position_stage_without_sincos_or_shuffle(monkeypatch):
+    m = small_vit(8, dim=30, depth=1, seed=6)  # D = 30: no 2-D sin-cos embedding
+    monkeypatch.setattr(emb, "MAX_LAYER_TOKENS", 10)
+    x = torch.randn(1, 3, 48, 48)  # 6 × 6 patches: more positions than the checkpoint's 4 × 4
+    s = emb.position_stage(m, x, Image.new("RGB", (48, 48)), layers=1)
+    assert s.sincos is None and s.shuffle is None and s.grows and s.interpolated
+    assert s.shuffled.shape == (48, 48, 3)
+
+
+def mae_2d_sincos_grid(embed_dim: int, gh: int, gw: int) -> np.ndarray:
+    """MAE's formula on a gh × gw grid: [sin, cos](column ω) then [sin, cos](row ω), transcribed in numpy."""
+    omega = 1.0 / 10000 ** (np.arange(embed_dim // 4) / (embed_dim / 4))
+    r, c = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    oc, orow = np.outer(c.ravel(), omega), np.outer(r.ravel(), omega)
+    return np.concatenate([np.sin(oc), np.cos(oc), np.sin(orow), np.cos(orow)], axis=1)
+
+
+def test_similarity_chart_counts_the_tiles_that_peak_elsewhere():
+    pos = torch.eye(6)
+    pos[1] = pos[0]  # positions 0 and 1 are the same vector: position 1's row peaks first at position 0
+    chart = viz.similarity_figure(pos, (2, 3), selected=1)
+    assert chart.peaks == pytest.approx(5 / 6) and (chart.stride, chart.inner) == (1, 1) and not chart.thinned
+    assert len(chart.figure.layout.shapes) == 1
+    big = viz.similarity_figure(emb.sincos_2d((60, 60), 64), (60, 60))
+    assert big.thinned and big.peaks == 1.0

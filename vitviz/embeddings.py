@@ -3,11 +3,13 @@
 ViT paper (Dosovitskiy et al. 2021) §3.1 Eq. 1, z_0 = [x_class; x_p¹E; …; x_pᴺE] + E_pos, and Fig. 7 (left: principal
 components of the patch filters E; centre: cosine similarity of the position embeddings). The 2-D sin-cos
 embeddings are those of MAE (He et al. 2022, `util/pos_embed.py: get_2d_sincos_pos_embed`), which MoCo v3 also uses.
-Every function takes and returns plain tensors / arrays, so the pages only draw what is computed here.
+Every function takes and returns plain tensors / arrays; `projection_stage` and `position_stage` gather, in one
+frozen result each, every array and number those pages draw or quote.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,7 +17,12 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from .models.vit import ViTConfig
 from .trace import trace
+from .weights import is_trained
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 EMBED_TAPS = ("flat", "embeddings", "tokens", "e_pos", "position")
 MAX_LAYER_TOKENS = 4097  # longest sequence the pages run encoder layers on (P = 4 at 224 px: 3137 tokens)
@@ -117,6 +124,11 @@ def tokens_pca_rgb(tokens: Tensor, grid: tuple[int, int]) -> tuple[np.ndarray, n
     return rgb.astype(np.float32), result.explained
 
 
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 (rounded half up, as a picture shows them)."""
+    return (np.clip(unit, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def normalise_filters(filters: np.ndarray) -> np.ndarray:
     """(k, C, P, P) -> (k, P, P, C) in [0, 1], each filter min-max scaled on its own (as ViT Fig. 7 shows them)."""
     f = np.asarray(filters, dtype=np.float64)
@@ -138,9 +150,9 @@ def tile_queries(grid: tuple[int, int], stride: int = 1) -> list[int]:
     return [r * gw + c for r in range(0, gh, stride) for c in range(0, gw, stride)]
 
 
-def similarity_to(pos: Tensor, queries: list[int]) -> np.ndarray:
-    """Rows `queries` of S = Ê Êᵀ without forming the N × N matrix: (len(queries), N) float32."""
-    e = F.normalize(pos.detach().double().cpu(), dim=-1)
+def similarity_to(pos: Tensor | np.ndarray, queries: list[int]) -> np.ndarray:
+    """Rows `queries` of S = Ê Êᵀ (pos (N, D)) without forming the N × N matrix: (len(queries), N) float32."""
+    e = F.normalize(torch.as_tensor(pos).detach().double().cpu(), dim=-1)
     return (e[queries] @ e.T).float().numpy()
 
 
@@ -290,3 +302,282 @@ def pi_resize_check(weight: Tensor, resized: Tensor, patch: Tensor) -> tuple[flo
     original = torch.einsum("dcij,cij->d", weight.double(), patch.double())
     new = torch.einsum("dcij,cij->d", resized.double(), up)
     return float((original - new).abs().max()), float(original.abs().max())
+
+
+# ---- what each page draws and quotes, from one call ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilterStudy:
+    """E as D small RGB filters (ViT Fig. 7 left): the first ones and the top principal components."""
+
+    first: np.ndarray  # (count, P, P, C) the first filters, each min-max scaled to [0, 1] on its own
+    components: np.ndarray  # (k, P, P, C) the top principal components, each min-max scaled to [0, 1]
+    explained: np.ndarray  # (k,) fraction of the filters' variance along each component
+
+    @property
+    def count(self) -> int:
+        """How many filters `first` holds."""
+        return len(self.first)
+
+    @property
+    def k(self) -> int:
+        """How many components `components` holds."""
+        return len(self.components)
+
+
+def filter_study(weight: Tensor, k: int = 28, max_pixels: int = 120_000) -> FilterStudy:
+    """The first filters and the top k principal components of a Conv2d kernel weight (D, C, P, P).
+
+    Random filters are incompressible noise, so for large P fewer are shown: 8 to 64 (a multiple of 8, a mosaic
+    row) and at most ~max_pixels filter pixels.
+    """
+    w = weight.detach().float().cpu()
+    p = w.shape[-1]
+    count = min(64, max(8, max_pixels // (p * p) // 8 * 8))
+    components, explained = filter_pca(w, k)
+    return FilterStudy(normalise_filters(w[:count].numpy()), normalise_filters(components), explained)
+
+
+@dataclass(frozen=True)
+class KernelResize:
+    """FlexiViT's PI-resize of the patch kernel (Beyer et al. 2023, §3.4), seen filter by filter and checked on
+    one real patch."""
+
+    checkpoint: np.ndarray  # (D, P0, P0, C) uint8: each checkpoint filter min-max scaled, as its picture shows it
+    resized: np.ndarray  # (D, P, P, C) uint8: each PI-resized filter min-max scaled (one byte: 4.7 MB at P = 64)
+    checkpoint_range: np.ndarray  # (D, 2) float32: min and max weight of each checkpoint filter
+    resized_range: np.ndarray  # (D, 2) float32: min and max weight of each PI-resized filter
+    difference: float  # max |⟨Bx, w′⟩ − ⟨x, w⟩| over all filters, x the selected patch resampled to P0
+    scale: float  # max |⟨x, w⟩|: how large the tokens compared are
+
+
+def kernel_resize(checkpoint: Tensor, resized: Tensor, pixel_values: Tensor, selected: int) -> KernelResize:
+    """Both kernels (D, C, P0, P0) and (D, C, P, P) as pictures and ranges, and `pi_resize_check` on patch
+    `selected` (raster index) of pixel_values (1, C, H, W), bilinearly resampled from P to P0 pixels."""
+    p, p0 = resized.shape[-1], checkpoint.shape[-1]
+    r, c = divmod(selected, pixel_values.shape[-1] // p)
+    patch = pixel_values[0, :, r * p : (r + 1) * p, c * p : (c + 1) * p].detach().float().cpu()
+    x = F.interpolate(patch[None], size=(p0, p0), mode="bilinear", align_corners=False)[0]
+    old, new = checkpoint.detach().float().cpu(), resized.detach().float().cpu()
+    difference, scale = pi_resize_check(old, new, x)
+
+    def ranges(w: Tensor) -> np.ndarray:
+        return torch.stack([w.amin((1, 2, 3)), w.amax((1, 2, 3))], dim=1).numpy()
+
+    return KernelResize(to_uint8(normalise_filters(old.numpy())), to_uint8(normalise_filters(new.numpy())),
+                        ranges(old), ranges(new), difference, scale)
+
+
+@dataclass(frozen=True)
+class TokenColours:
+    """The tokens' top three principal components as colours over the patch grid."""
+
+    stage: str  # "projection" (x_p E + b) or "last" (after every encoder layer): where the tokens come from
+    rgb: np.ndarray  # (gh, gw, 3) float32 in [0, 1]: red, green, blue = components 1, 2, 3 (`tokens_pca_rgb`)
+    explained: np.ndarray  # (≤ 3,) fraction of the tokens' variance along each component
+    brightness_correlation: float  # Pearson r of the red channel with each patch's mean pixel value; 0 if either is flat
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r of two equally long vectors; 0 when either is constant (r is undefined there)."""
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def token_colours(model, pixel_values: Tensor, tokens: Tensor, brightness: np.ndarray, grid: tuple[int, int],
+                  stage: str) -> TokenColours:
+    """`tokens_pca_rgb` of the projection's tokens (N, D) (stage "projection") or of the last layer's patch tokens
+    (stage "last": one encoder pass), and the red channel's correlation with brightness (N,)."""
+    if stage == "last":
+        with torch.inference_mode():
+            tokens = model(pixel_values, output_attentions=False).last_hidden_state[0, model.config.prefix :]
+    rgb, explained = tokens_pca_rgb(tokens, grid)
+    return TokenColours(stage, rgb, explained, correlation(rgb[..., 0].reshape(-1), brightness))
+
+
+@dataclass(frozen=True)
+class TokenBlocks:
+    """The N × D token matrix cut into blocks a heatmap can send: rows of tokens × columns of dimensions."""
+
+    n: int  # tokens N
+    d: int  # dimensions D
+    rows: int  # tokens per block
+    cols: int  # dimensions per block
+
+    @property
+    def row_blocks(self) -> int:
+        return -(-self.n // self.rows)
+
+    @property
+    def col_blocks(self) -> int:
+        return -(-self.d // self.cols)
+
+    def row_span(self, block: int) -> tuple[int, int]:
+        """First and last token of a row block."""
+        return block * self.rows, min(self.n, (block + 1) * self.rows) - 1
+
+    def col_span(self, block: int) -> tuple[int, int]:
+        """First and last dimension of a column block."""
+        return block * self.cols, min(self.d, (block + 1) * self.cols) - 1
+
+    def shape(self, row_block: int, col_block: int) -> tuple[int, int]:
+        """(tokens, dimensions) in a block: the last row and column blocks may be shorter."""
+        (r0, r1), (c0, c1) = self.row_span(row_block), self.col_span(col_block)
+        return r1 - r0 + 1, c1 - c0 + 1
+
+
+def token_blocks(n: int, d: int, max_cells: int) -> TokenBlocks:
+    """Blocks of at most ~max_cells numbers: all tokens (in equal row blocks of at least 16 dimensions' worth when
+    N · 16 exceeds the budget), then as many dimensions as fit, in equal column blocks."""
+    row_blocks = -(-n // max(1, max_cells // 16)) if n * 16 > max_cells else 1
+    rows = -(-n // row_blocks)
+    col_blocks = -(-d // max(1, max_cells // rows))
+    return TokenBlocks(n, d, rows, -(-d // col_blocks))
+
+
+@dataclass(frozen=True)
+class ProjectionStage:
+    """Everything the "Linear projection" page draws and quotes for one input (ViT Eq. 1: x_p E + b)."""
+
+    config: ViTConfig  # the model's configuration at the patch size shown (P, C, D, depth)
+    checkpoint_patch: int  # P0: the checkpoint's own patch size
+    grid: tuple[int, int]  # (gh, gw) patches
+    trained: bool  # checkpoint weights, not a preset's random ones
+    flat_shape: tuple[int, ...]  # shape of tap `flat`: (1, N, P·P·C)
+    weight_shape: tuple[int, ...]  # the Conv2d kernel (D, C, P, P)
+    matrix_shape: tuple[int, ...]  # the same as the Linear weight (D, P·P·C)
+    tokens: np.ndarray  # (N, D) float32: x_p E + b for every patch (tap `embeddings`)
+    conv_difference: float  # max |Conv2d − Linear| over all N·D token entries
+    token_scale: float  # max |token entry|
+    filters: FilterStudy  # E as filters and its principal components
+    resize: KernelResize | None  # the PI-resize of E and its check; None at the checkpoint's P
+    selected: int  # the selected patch (raster index) the PI-resize check used
+    colours: TokenColours  # the tokens' top principal components as colours
+    blocks: TokenBlocks  # how the token heatmap is cut to fit its panel
+
+    @property
+    def n(self) -> int:
+        """Patches N = gh · gw."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def patch_vector(self) -> int:
+        """P · P · C: the length of a flattened patch x_p."""
+        return self.config.patch_size**2 * self.config.channels
+
+    @property
+    def parameters(self) -> int:
+        """Weights and biases of E: P·P·C·D + D."""
+        return self.patch_vector * self.config.dim + self.config.dim
+
+    @property
+    def multiply_adds(self) -> int:
+        """N · P·P·C · D: what the projection of one image costs."""
+        return self.n * self.patch_vector * self.config.dim
+
+    @property
+    def relative_difference(self) -> float:
+        """conv_difference relative to the largest token entry."""
+        return self.conv_difference / max(self.token_scale, 1e-30)
+
+    @property
+    def row(self) -> int:
+        """Grid row of the selected patch."""
+        return self.selected // self.grid[1]
+
+    @property
+    def col(self) -> int:
+        """Grid column of the selected patch."""
+        return self.selected % self.grid[1]
+
+
+def projection_stage(model, checkpoint, pixel_values: Tensor, selected: int, stage: str, max_cells: int) -> ProjectionStage:
+    """The "Linear projection" page's numbers for pixel_values (1, C, H, W): the traced tokens and the Conv2d check,
+    the filters of E, the PI-resize against `checkpoint` (the model before `with_patch_size`) on patch `selected`,
+    the token colours of `stage` ("last" falls back to "projection" beyond MAX_LAYER_TOKENS) and the heatmap blocks
+    of at most max_cells numbers."""
+    rec = embedding_trace(model, pixel_values)
+    embeddings = rec["embeddings"]
+    n, d = embeddings.shape[1:]
+    grid = (pixel_values.shape[-2] // model.config.patch_size, pixel_values.shape[-1] // model.config.patch_size)
+    tokens = embeddings[0].float().cpu()
+    brightness = rec["flat"][0].float().mean(-1).cpu().numpy()  # mean normalised pixel value of each patch
+    if n + 1 > MAX_LAYER_TOKENS:
+        stage = "projection"
+    weight = model.patch_embed.weight
+    resized = None if weight.shape == checkpoint.patch_embed.weight.shape else kernel_resize(
+        checkpoint.patch_embed.weight, weight, pixel_values, selected)
+    return ProjectionStage(
+        config=model.config, checkpoint_patch=checkpoint.config.patch_size, grid=grid, trained=is_trained(model),
+        flat_shape=tuple(rec["flat"].shape), weight_shape=tuple(weight.shape),
+        matrix_shape=tuple(model.projection_matrix().shape), tokens=tokens.numpy(),
+        conv_difference=max_abs_difference(conv_tokens(model, pixel_values), embeddings),
+        token_scale=float(embeddings.abs().max()), filters=filter_study(weight), resize=resized, selected=selected,
+        colours=token_colours(model, pixel_values, tokens, brightness, grid, stage),
+        blocks=token_blocks(n, d, max_cells),
+    )
+
+
+@dataclass(frozen=True)
+class PositionStage:
+    """Everything the "Position embeddings" page draws and quotes for one input (ViT Eq. 1: z_0 = [x_class; x_p E]
+    + E_pos, Fig. 7 centre)."""
+
+    config: ViTConfig  # the model's configuration (P, D, depth, registers, antialias, native grid)
+    grid: tuple[int, int]  # (gh, gw) patches
+    trained: bool  # checkpoint weights, not a preset's random ones
+    shapes: dict[str, tuple[int, ...]]  # shape of each traced tap: embeddings, tokens, e_pos, position
+    tokens: np.ndarray  # (1+N, D) float32: [x_class; x_p E] (tap `tokens`)
+    e_pos: np.ndarray  # (1+N, D) float32: E_pos at this grid (tap `e_pos`)
+    position: np.ndarray  # (1+N, D) float32: z_0 = tokens + E_pos (tap `position`)
+    sum_difference: float  # max |z_0 − (tokens + E_pos)|
+    cls_difference: float  # max |row 0 of tokens − the checkpoint's cls_token|
+    native: np.ndarray  # (g0·g0, D) float32: the checkpoint's patch position embeddings on its own grid
+    sincos: np.ndarray | None  # (N, D) float32: MAE's fixed 2-D sin-cos embeddings; None when D is not a multiple of 4
+    shuffled: np.ndarray  # (gh·P, gw·P, 3) uint8: the input's whole patches in the order Π of the shuffle test
+    shuffle: ShuffleResult | None  # the shuffle test; None beyond MAX_LAYER_TOKENS (too slow to run interactively)
+
+    @property
+    def n(self) -> int:
+        """Patches N = gh · gw."""
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def checkpoint_grid(self) -> tuple[int, int]:
+        """(g0, g0): the grid the checkpoint's E_pos was trained for."""
+        return self.config.grid, self.config.grid
+
+    @property
+    def interpolated(self) -> bool:
+        """Whether E_pos was resized to this grid."""
+        return self.grid != self.checkpoint_grid
+
+    @property
+    def grows(self) -> bool:
+        """Whether this grid has more positions than the checkpoint's."""
+        return self.n > self.config.grid**2
+
+
+def position_stage(model, pixel_values: Tensor, image: Image.Image, layers: int) -> PositionStage:
+    """The "Position embeddings" page's numbers for pixel_values (1, C, H, W) and the picture it was made from
+    (H × W): the traced taps of Eq. 1 and their checks, the checkpoint's and the sin-cos embeddings,
+    and the shuffle test over the first `layers` encoder layers."""
+    rec = embedding_trace(model, pixel_values)
+    tokens, e_pos, position = (rec[k][0].float().cpu() for k in ("tokens", "e_pos", "position"))
+    p, d = model.config.patch_size, model.config.dim
+    grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
+    n = grid[0] * grid[1]
+    shuffle = None
+    if n + 1 <= MAX_LAYER_TOKENS:
+        shuffle = shuffle_test(model, rec["tokens"][:1], rec["e_pos"], layers)
+    return PositionStage(
+        config=model.config, grid=grid, trained=is_trained(model),
+        shapes={k: tuple(rec[k].shape) for k in ("embeddings", "tokens", "e_pos", "position")},
+        tokens=tokens.numpy(), e_pos=e_pos.numpy(), position=position.numpy(),
+        sum_difference=max_abs_difference(position, tokens + e_pos),
+        cls_difference=max_abs_difference(tokens[0], model.cls_token[0, 0].float().cpu()),
+        native=native_position_grid(model)[0].float().cpu().numpy(),
+        sincos=None if d % 4 else sincos_2d(grid, d).numpy(),
+        shuffled=shuffle_patches(np.asarray(image.convert("RGB")), p, patch_permutation(n)), shuffle=shuffle,
+    )

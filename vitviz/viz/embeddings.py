@@ -5,11 +5,14 @@ Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a f
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
+from vitviz.embeddings import similarity_tiles, similarity_to, tile_positions, tile_queries, tile_strides, to_uint8
 from vitviz.i18n import N_, _
 
 from .encode import MAX_PANEL_BYTES
@@ -37,11 +40,6 @@ def as_spec(fig: go.Figure) -> dict:
     return spec
 
 
-def to_uint8(unit: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> uint8."""
-    return (np.clip(unit, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def mosaic(images: np.ndarray, cols: int, cell_px: int, gap_px: int = 3, background: int = 255) -> Image.Image:
     """Lay out k small RGB images (k, h, w, 3) in [0, 1] on a grid, each enlarged (nearest) to about cell_px wide."""
     k, h, w = images.shape[:3]
@@ -57,13 +55,10 @@ def mosaic(images: np.ndarray, cols: int, cell_px: int, gap_px: int = 3, backgro
 
 
 def enlarge(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """An (h, w, 3) image in [0, 1] enlarged with nearest-neighbour to size = (width, height), cells kept sharp."""
-    return Image.fromarray(to_uint8(rgb)).resize(size, Image.Resampling.NEAREST)
-
-
-def blend(image: Image.Image, overlay: Image.Image, alpha: float) -> Image.Image:
-    """`overlay` over `image` (same size) with opacity alpha."""
-    return Image.blend(image.convert("RGB"), overlay.convert("RGB").resize(image.size, Image.Resampling.NEAREST), alpha)
+    """An (h, w, 3) image, in [0, 1] or already uint8, enlarged with nearest-neighbour to size = (width, height),
+    cells kept sharp."""
+    pixels = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
+    return Image.fromarray(pixels).resize(size, Image.Resampling.NEAREST)
 
 
 def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520) -> go.Figure:
@@ -93,8 +88,6 @@ TILE_LABELS = {"col": N_("query col {query} · other col {other}"), "row": N_("q
 
 def _tile_labels(size: int, stride: int, inner: int, gap: int, name: str) -> list[str]:
     """Hover label of each column (or row) of a tiled similarity image: which query position, which other one."""
-    from vitviz.embeddings import tile_positions
-
     labels = []
     cells = len(range(0, size, inner))
     tiles = tile_positions(size, stride, inner)
@@ -144,16 +137,28 @@ def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
     return fig
 
 
+class SimilarityChart(NamedTuple):
+    """A tiled similarity chart and what it shows of S (a tuple: `fig, stride, inner, peaks = …` unpacks it)."""
+
+    figure: go.Figure  # the heatmap, the selected position's tile framed
+    stride: int  # every stride-th row and column of positions has a tile (1: all)
+    inner: int  # every inner-th position is shown inside a tile (1: all)
+    peaks: float  # fraction of the shown tiles whose maximum is their own position
+
+    @property
+    def thinned(self) -> bool:
+        """Whether the chart leaves positions out to fit the panel budget."""
+        return (self.stride, self.inner) != (1, 1)
+
+
 def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, height: int = 520,
-                      max_bytes: int = MAX_PANEL_BYTES) -> tuple[go.Figure, int, int, float]:
+                      max_bytes: int = MAX_PANEL_BYTES) -> SimilarityChart:
     """The tiled cosine-similarity heatmap of position embeddings pos (N, D) on `grid` (ViT Fig. 7 centre).
 
-    Thinned (see `tile_strides`) until the chart fits max_bytes; only the shown tiles' rows of S are computed,
-    so any grid works. `selected` (a raster index) gets a red frame around its tile when that tile is shown.
-    Returns (figure, stride, inner, fraction of shown tiles whose maximum is their own position).
+    Thinned (see `tile_strides`) until the chart fits max_bytes (its size depends on the values and on the hover
+    labels' language, so it is measured); only the shown tiles' rows of S are computed, so any grid works.
+    `selected` (a raster index) gets a red frame around its tile when that tile is shown.
     """
-    from vitviz.embeddings import similarity_tiles, similarity_to, tile_queries, tile_strides
-
     gh, gw = grid
     for stride, inner in tile_strides(grid, MAX_HEATMAP_CELLS):
         queries = tile_queries(grid, stride)
@@ -169,4 +174,4 @@ def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, h
             r, c = r // stride, c // stride
             fig.add_shape(type="rect", xref="x", yref="y", line=dict(color="#ff2a2a", width=3),
                           x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw, y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih)
-    return fig, stride, inner, peaks
+    return SimilarityChart(fig, stride, inner, peaks)
