@@ -11,16 +11,17 @@ import torch
 from PIL import Image
 
 import vitviz
-from ui.chrome import download_array, show_source
-from ui.context import Context
-from ui.image_input import model_input
-from ui.models import get_model, vit_input
 from vitviz import explain as ex
 from vitviz import hub
 from vitviz.i18n import N_, _, ngettext
 from vitviz.models.vit import PRESETS
 from vitviz.viz import explain as viz
 from vitviz.viz.encode import jpeg
+
+from ..chrome import download_array, show_source
+from ..context import Context
+from ..image_input import model_input
+from ..models import get_model, vit_input
 
 PX = 300  # width of each map
 CLASSIFIERS = {  # preset -> description (shown through _())
