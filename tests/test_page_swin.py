@@ -9,7 +9,7 @@ import pytest
 import vitviz
 from vitviz.images import load_sample
 from vitviz.preprocess import resize_and_crop, to_pixel_values
-from vitviz.viz import swin as sv
+from vitviz import swin_windows as sw
 
 from .apptest import app, assert_clean, open_tab
 
@@ -138,8 +138,8 @@ def test_a_shift_the_checkpoint_does_not_use_reruns_the_block_and_says_so(model)
     assert "Shifted block, s = 1: **9 regions** on the map, **15 of 64 windows**" in body
     assert "edge windows: 14 × **588 / 2401**" in body and "corner window: 1 × **1032 / 2401**" in body
     x = pixels(model)
-    run = sv.run_stage(model, x, 7, 0)
-    view = sv.rerun_with_shift(model, run, 1)
+    run = sw.run_stage(model, x, 7, 0)
+    view = sw.rerun_with_shift(model, run, 1)
     table = at.dataframe[0].value
     np.testing.assert_allclose(table["shifted: its weight"].to_numpy(), view.probs[63, :, 24].max(-1), atol=1e-7)
     assert "(re-run with your s)" in texts(visit(at, "Cyclic shift"))

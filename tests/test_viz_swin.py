@@ -19,10 +19,12 @@ from vitviz.models.swin import (
     relative_position_index,
     resize_bias_table,
     shift_mask,
+    stage_grids,
     window_and_shift,
 )
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz.trace import trace
+from vitviz import swin_windows as sw
 from vitviz.viz import swin as sv
 
 
@@ -51,7 +53,7 @@ STAGE_TAPS = ("shifted", "labels", "rel_bias", "attn.probs", "windows")
 ])
 def test_run_stage_equals_the_traced_whole_model(model, window, stage, size):
     x = pixels(model, size)
-    run = sv.run_stage(model, x, window, stage)
+    run = sw.run_stage(model, x, window, stage)
     include = [f"stages.{stage}.blocks.{b}.{t}" for b in (0, 1) for t in (*STAGE_TAPS, "mask")]
     if stage < 3:
         include.append(f"stages.{stage}.merged")
@@ -79,15 +81,15 @@ def test_run_stage_equals_the_traced_whole_model(model, window, stage, size):
 
 
 def test_run_stage_shifted_colours_are_the_rolled_pre_shift_map(model):
-    run = sv.run_stage(model, pixels(model), 7, 0)
+    run = sw.run_stage(model, pixels(model), 7, 0)
     b1 = run.blocks[1]
-    np.testing.assert_array_equal(b1.shifted_rgb, sv.rolled(run.before_rgb, b1.shift))
-    np.testing.assert_array_equal(sv.rolled(run.before_rgb, 0), run.before_rgb)
+    np.testing.assert_array_equal(b1.shifted_rgb, sw.rolled(run.before_rgb, b1.shift))
+    np.testing.assert_array_equal(sw.rolled(run.before_rgb, 0), run.before_rgb)
 
 
 def test_rerun_with_the_checkpoint_shift_equals_the_traced_block(model):
-    run = sv.run_stage(model, pixels(model), 7, 0)
-    again = sv.rerun_with_shift(model, run, 3)
+    run = sw.run_stage(model, pixels(model), 7, 0)
+    again = sw.rerun_with_shift(model, run, 3)
     traced = run.blocks[1]
     assert not again.traced and (again.window, again.shift) == (7, 3)
     np.testing.assert_allclose(again.probs, traced.probs, atol=1e-6)
@@ -99,8 +101,8 @@ def test_rerun_with_the_checkpoint_shift_equals_the_traced_block(model):
 
 @pytest.mark.parametrize("shift", [0, 1, 2, 4, 6])
 def test_rerun_with_another_shift(model, shift):
-    run = sv.run_stage(model, pixels(model), 7, 0)
-    view = sv.rerun_with_shift(model, run, shift)
+    run = sw.run_stage(model, pixels(model), 7, 0)
+    view = sw.rerun_with_shift(model, run, shift)
     assert view.shift == shift and view.checks == {"unshift": 0.0, "reverse": 0.0}
     assert view.nbytes >= view.probs.nbytes > 0
     np.testing.assert_array_equal(view.labels, region_labels(56, 56, 7, shift).numpy())
@@ -110,38 +112,38 @@ def test_rerun_with_another_shift(model, shift):
     else:
         assert view.mask is None
     np.testing.assert_allclose(view.probs.sum(-1), 1, atol=1e-5)
-    np.testing.assert_array_equal(view.shifted_rgb, sv.rolled(run.before_rgb, shift))
+    np.testing.assert_array_equal(view.shifted_rgb, sw.rolled(run.before_rgb, shift))
 
 
 @pytest.mark.parametrize("height, width, patch", [(224, 224, 4), (100, 60, 8), (97, 131, 4), (33, 250, 16),
                                                   (512, 384, 16), (8, 8, 8)])
 def test_stage_shapes_equal_the_traced_tensors(model, height, width, patch):
     """The page's stage table comes from the model's rules; here it meets the tensors of a traced forward pass."""
-    adapted = model if patch == 4 else sv.with_patch_size(model, patch)
+    adapted = model if patch == 4 else model.with_patch_size(patch)
     t = trace(adapted, torch.rand(1, 3, height, width), include=["embeddings", "stages.*.merged"])
     names = ["embeddings", "stages.0.merged", "stages.1.merged", "stages.2.merged"]
-    shapes = sv.stage_shapes(adapted.config, height, width)
+    shapes = sw.stage_shapes(adapted.config, height, width)
     assert [h * w for h, w, _ in shapes] == [t[n].shape[1] for n in names]
     assert [c for _, _, c in shapes] == [t[n].shape[2] for n in names]
-    assert [(h, w) for h, w, _ in shapes] == sv.stage_grids(height, width, patch)
+    assert [(h, w) for h, w, _ in shapes] == stage_grids(height, width, patch)
 
 
 def test_stage_shapes_are_swin_t_at_224(model):
-    assert sv.stage_shapes(model.config, 224, 224) == [(56, 56, 96), (28, 28, 192), (14, 14, 384), (7, 7, 768)]
-    assert sv.stage_grids(224, 224, 4) == [(56, 56), (28, 28), (14, 14), (7, 7)]
-    assert sv.stage_grids(100, 60, 8) == [(13, 8), (7, 4), (4, 2), (2, 1)]
+    assert sw.stage_shapes(model.config, 224, 224) == [(56, 56, 96), (28, 28, 192), (14, 14, 384), (7, 7, 768)]
+    assert stage_grids(224, 224, 4) == [(56, 56), (28, 28), (14, 14), (7, 7)]
+    assert stage_grids(100, 60, 8) == [(13, 8), (7, 4), (4, 2), (2, 1)]
 
 
 def test_with_patch_size_is_a_new_model_sharing_the_weights(model):
     before = model.patch_embed.weight.detach().clone()
-    new = sv.with_patch_size(model, 8)
+    new = model.with_patch_size(8)
     assert new is not model and new.config.patch_size == 8 and model.config.patch_size == 4
     assert new.patch_embed.weight.shape == (96, 3, 8, 8)
     assert torch.equal(model.patch_embed.weight, before)  # the cached model is untouched
     assert new.stages[2].blocks[3].attn.query.weight.data_ptr() == model.stages[2].blocks[3].attn.query.weight.data_ptr()
     assert new.preprocessing == model.preprocessing
-    assert sv.with_patch_size(model, 4) is model
-    run = sv.run_stage(new, pixels(model), 7, 0)
+    assert model.with_patch_size(4) is model
+    run = sw.run_stage(new, pixels(model), 7, 0)
     assert run.grid == (28, 28) and run.blocks[0].windows_shape == (16, 49, 96)
     # PI-resize: an 8×8 patch that is a bilinear upsample of a 4×4 patch gives the checkpoint's token
     patch = torch.randn(1, 3, 4, 4)
@@ -157,24 +159,24 @@ def test_with_patch_size_is_a_new_model_sharing_the_weights(model):
 def test_displayed_mask_equals_pair_by_pair_region_comparison(hp, wp, window, shift):
     labels = region_labels(hp, wp, window, shift).numpy()
     mask = shift_mask(hp, wp, window, shift).numpy()
-    per_window = sv.window_labels(labels, window)
+    per_window = sw.window_labels(labels, window)
     assert per_window.shape == (hp * wp // window ** 2, window, window)
     for w in range(per_window.shape[0]):
-        np.testing.assert_array_equal(mask[w], sv.brute_force_mask(per_window[w]))
+        np.testing.assert_array_equal(mask[w], sw.brute_force_mask(per_window[w]))
 
 
 def test_brute_force_mask_compares_every_pair():
     labels = np.array([[0, 1], [3, 4]])
     expected = np.full((4, 4), MASK_VALUE, np.float32)
     np.fill_diagonal(expected, 0)
-    np.testing.assert_array_equal(sv.brute_force_mask(labels), expected)
-    np.testing.assert_array_equal(sv.brute_force_mask(np.zeros((3, 3), int)), np.zeros((9, 9)))
+    np.testing.assert_array_equal(sw.brute_force_mask(labels), expected)
+    np.testing.assert_array_equal(sw.brute_force_mask(np.zeros((3, 3), int)), np.zeros((9, 9)))
 
 
 def test_swin_t_stage_one_mask_statistics_as_displayed(model):
-    run = sv.run_stage(model, pixels(model), 7, 0)
+    run = sw.run_stage(model, pixels(model), 7, 0)
     view = run.blocks[1]  # the traced SW-MSA block: what the page shows at M = 7, s = 3 on 56×56
-    stats = sv.mask_stats(view.mask, view.labels, view.window)
+    stats = sw.mask_stats(view.mask, view.labels, view.window)
     assert (view.window, view.shift, view.padded) == (7, 3, (56, 56))
     assert stats.regions == 9
     assert stats.masked_windows == 15
@@ -182,13 +184,13 @@ def test_swin_t_stage_one_mask_statistics_as_displayed(model):
     assert stats.kinds == {"interior": (49, 0), "edge": (14, 1176), "corner": (1, 1776)}
     assert sorted(set(stats.masked_pairs)) == [0, 1176, 1776]
     assert stats.masked_pairs[63] == 1776 and stats.masked_pairs[7] == 1176 and stats.masked_pairs[56] == 1176
-    regular = sv.mask_stats(run.blocks[0].mask, run.blocks[0].labels, 7)
+    regular = sw.mask_stats(run.blocks[0].mask, run.blocks[0].labels, 7)
     assert (regular.regions, regular.masked_windows) == (1, 0)
 
 
 def test_window_index_map_is_the_rolled_partition():
     for hp, wp, m, s in [(8, 8, 4, 2), (6, 9, 3, 1), (12, 12, 4, 0), (4, 4, 2, 1)]:
-        win, tok = sv.window_index_map(hp, wp, m, s)
+        win, tok = sw.window_index_map(hp, wp, m, s)
         nw = wp // m
         for r, c in itertools.product(range(hp), range(wp)):
             rr, cc = (r - s) % hp, (c - s) % wp  # where (r, c) sits after the roll by (-s, -s)
@@ -199,7 +201,7 @@ def test_window_index_map_is_the_rolled_partition():
 # ---- the worked example ---------------------------------------------------------------------------------------
 
 def test_worked_example_windows_are_exactly_the_reference():
-    ex = sv.worked_example(4, 2, 1)
+    ex = sw.worked_example(4, 2, 1)
     assert ex.names[0] == ["A1", "A2", "A3", "A4"]
     assert ex.rolled == [["B2", "B3", "B4", "B1"], ["C2", "C3", "C4", "C1"], ["D2", "D3", "D4", "D1"],
                          ["A2", "A3", "A4", "A1"]]
@@ -212,7 +214,7 @@ def test_worked_example_windows_are_exactly_the_reference():
 # ---- cost ---------------------------------------------------------------------------------------------------
 
 def test_cost_formulas_swin_t_stage_one():
-    msa, wmsa = sv.msa_cost(56, 56, 96), sv.wmsa_cost(56, 56, 96, 7)
+    msa, wmsa = sw.msa_cost(56, 56, 96), sw.wmsa_cost(56, 56, 96, 7)
     assert msa.projections == wmsa.projections == 4 * 3136 * 96 ** 2 == 115_605_504
     assert msa.attention == 2 * 3136 ** 2 * 96 == 1_888_223_232
     assert wmsa.attention == 2 * 49 * 3136 * 96 == 29_503_488
@@ -229,7 +231,7 @@ def test_cost_formulas_swin_t_stage_one():
 
 def test_figures_carry_the_displayed_numbers():
     labels = region_labels(14, 14, 7, 3).numpy()
-    wl = sv.window_labels(labels, 7)[3]
+    wl = sw.window_labels(labels, 7)[3]
     mask = shift_mask(14, 14, 7, 3).numpy()[3]
     fig = sv.mask_figure(mask, wl, title="t", query=5)
     np.testing.assert_array_equal(fig["data"][0]["z"], mask)
@@ -261,7 +263,7 @@ def test_figure_specs_are_valid_plotly():
 
     labels = region_labels(14, 14, 7, 3).numpy()
     table = np.random.default_rng(0).standard_normal((169, 4)).astype(np.float32)
-    specs = [sv.mask_figure(shift_mask(14, 14, 7, 3).numpy()[3], sv.window_labels(labels, 7)[3], title="t", query=2),
+    specs = [sv.mask_figure(shift_mask(14, 14, 7, 3).numpy()[3], sw.window_labels(labels, 7)[3], title="t", query=2),
              sv.bias_table_figure(table, 7, title="t"), sv.bias_grid_figure(table, 7, 1, 10, title="t"),
              sv.bias_grid_figure(table, 7, 1, 10, 5, title="t"), sv.bias_query_figure(table[:49, 0], 3, title="t"),
              sv.cost_figure(2, 4, 384, 7, 224)]
@@ -308,7 +310,7 @@ def test_window_and_strip_colours_stay_apart_under_colour_vision_deficiencies(vi
     also told apart by their hatch directions."""
     photo = Image.new("RGB", (64, 64), (128, 128, 128))
     cell = 10
-    picture = np.asarray(sv.partition_picture(photo, 4, (14, 14), (16, 16), 4, 2, cell))
+    picture = np.asarray(sv.partition_picture(photo, sw.WindowPartition((14, 14), 4, 2, 4), cell))
 
     def colour(r, c):  # the centre pixel of token (r, c): tint only (hatch lines avoided by sampling the mode)
         block = picture[r * cell + 2:(r + 1) * cell - 2, c * cell + 2:(c + 1) * cell - 2].reshape(-1, 3)
@@ -335,21 +337,21 @@ def test_region_colours_are_distinct(vision):
 
 def test_partition_picture_geometry():
     photo = Image.new("RGB", (50, 30), (200, 180, 160))
-    picture = sv.partition_picture(photo, 5, (6, 10), (8, 12), 4, 2, 7, selected=3)
+    picture = sv.partition_picture(photo, sw.WindowPartition((6, 10), 4, 2, 5), 7, selected=3)
     assert picture.size == (84, 56)
-    regular = np.asarray(sv.partition_picture(photo, 5, (6, 10), (8, 12), 4, 0, 7))
+    regular = np.asarray(sv.partition_picture(photo, sw.WindowPartition((6, 10), 4, 0, 5), 7))
     # padding rows 6–7 are hatched grey: darker than the tinted image above them on average
     assert regular[6 * 7:, :].mean() < regular[:6 * 7, :].mean()
 
 
 def test_feature_and_label_pictures():
     rgb = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
-    rows, cols = sv.strip_masks((8, 8), 2)
+    rows, cols = sw.strip_masks((8, 8), 2)
     assert rows[:2].all() and not rows[2:].any() and cols[:, :2].all() and not cols[:, 2:].any()
-    picture = sv.feature_picture(sv.rolled(rgb, 2), 4, 5, strips=(sv.rolled(rows, 2), sv.rolled(cols, 2)),
-                                 padding=sv.rolled(sv.padding_mask((7, 7), (8, 8)), 2))
+    picture = sv.feature_picture(sw.rolled(rgb, 2), 4, 5, strips=(sw.rolled(rows, 2), sw.rolled(cols, 2)),
+                                 padding=sw.rolled(sw.padding_mask((7, 7), (8, 8)), 2))
     assert picture.size == (40, 40)
-    np.testing.assert_array_equal(sv.rolled(rows, 2)[6:], np.ones((2, 8), bool))
+    np.testing.assert_array_equal(sw.rolled(rows, 2)[6:], np.ones((2, 8), bool))
     labels = region_labels(8, 8, 4, 2).numpy()
     assert sv.labels_picture(labels, 4, 6).size == (48, 48)
     assert sv.labels_picture(labels, 4, 6, back=2).size == (48, 48)
@@ -357,5 +359,6 @@ def test_feature_and_label_pictures():
     assert shown == (8, 10) and merge.size[0] == 10 * 20
     mosaic = sv.head_mosaic(np.random.default_rng(1).random((3, 4, 4)), 5, 10, np.eye(4, dtype=bool), 3)
     assert mosaic.size == (3 * 40 + 2 * 6, 40)
-    fp = sv.window_attention_picture(Image.new("RGB", (32, 32)), 4, (8, 8), (8, 8), 4, 2, 3, 0, np.ones(16), 6)
+    fp = sv.window_attention_picture(Image.new("RGB", (32, 32)), sw.WindowPartition((8, 8), 4, 2, 4), 6, 3, 0,
+                                     np.ones(16))
     assert fp.size == (48, 48)

@@ -18,7 +18,7 @@ when a stage is smaller than the window (192×192 for Swin-T).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -27,6 +27,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput, rename_keys
+from .vit import resize_patch_kernel
 
 # Added to the scores of token pairs from different regions: -100 as in the original code and transformers, not
 # -inf, so a masked pair keeps e^-100 ≈ 4e-44 of the weight it would have had: negligible, not exactly zero.
@@ -341,6 +342,25 @@ class Swin(nn.Module):
         grid = self.patch_embed(F.pad(pixel_values, (0, -width % p, 0, -height % p)))  # (b, C, ⌈H/P⌉, ⌈W/P⌉)
         tokens = rearrange(grid, "b c h w -> b (h w) c")
         return self.embeddings(self.embed_norm(tokens)), tuple(grid.shape[-2:])
+
+    def with_patch_size(self, patch_size: int) -> "Swin":
+        """A new Swin that reads patch_size × patch_size patches with this checkpoint's weights; `self` is untouched.
+
+        The (C, 3, P, P) patch-embedding kernel is PI-resized (FlexiViT: `resize_patch_kernel`, so a patch upsampled
+        bilinearly from P×P gives exactly the token the original patch gave); every other parameter is shared, not
+        copied. Swin has no absolute position embedding to interpolate.
+        """
+        if patch_size == self.config.patch_size:
+            return self
+        state = dict(self.state_dict())
+        state["patch_embed.weight"] = resize_patch_kernel(self.patch_embed.weight.detach(), patch_size)
+        with torch.device("meta"):  # no memory and no initialisation for parameters that are replaced at once
+            model = Swin(replace(self.config, patch_size=patch_size))
+        model.load_state_dict(state, assign=True)
+        for attr in ("preprocessing", "source"):  # set by load_model; the same checkpoint still defines them
+            if hasattr(self, attr):
+                setattr(model, attr, getattr(self, attr))
+        return model.eval().requires_grad_(False)
 
     def forward(
         self, pixel_values: Tensor, output_attentions: bool = True, window_size: int | None = None

@@ -1,39 +1,22 @@
-"""Arrays, pictures and figures for the Swin page: windows, the cyclic shift, the shift mask, the relative position
-bias, patch merging and the cost of attention (Liu et al. 2021, §3.1–3.2, Eq. 1–4, Fig. 2–4).
+"""Pictures and figures of the Swin page: windows over the image, the cyclic shift, the shift regions and mask,
+the relative position bias, patch merging and the cost of attention (Liu et al. 2021, §3.1–3.2, Eq. 1–4, Fig. 2–4).
 
-Everything here is computed with the real module functions of `vitviz.models.swin` (`window_partition`,
-`window_reverse`, `region_labels`, `shift_mask`, `window_and_shift`, `resize_bias_table`) and the real block's stage
-methods, never re-implemented: `run_stage` traces the real Swin on an image up to the chosen stage; the pictures and
-figures take numpy arrays and return PIL images or plotly figure dicts (no streamlit in here).
+They draw what `vitviz.swin_windows` computed with the real model functions: numpy arrays and `WindowPartition`s
+in, PIL images or plotly figure dicts out (no streamlit, no model in here).
 """
 from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-import torch
-from einops import rearrange
 from PIL import Image, ImageDraw, ImageFont
-from torch import Tensor, nn
 
 from ..i18n import _
-from ..models.common import VisionOutput
-from ..models.swin import (
-    MASK_VALUE,
-    Swin,
-    SwinConfig,
-    region_labels,
-    shift_mask,
-    stage_grids,
-    window_and_shift,
-    window_partition,
-    window_reverse,
-)
-from ..models.vit import resize_patch_kernel
-from ..trace import trace
+from ..models.swin import MASK_VALUE
+from ..swin_windows import MERGE_CORNER, MERGE_OFFSETS, WindowPartition, cost_curves, merge_corner, rolled
+from .attention import colourise
 
 # Okabe & Ito's colour-blind-safe palette. Windows: a 2×2 checker of four light colours, the four of Okabe–Ito that
 # stay furthest apart at 55 % over a photo under simulated protanopia, deuteranopia and tritanopia (ΔE ≥ 10,
@@ -47,7 +30,6 @@ COL_STRIP = "#0072B2"  # columns that wrap from the left to the right
 REGION_COLOURS = ("#DDDDDD", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 # Patch merging: x0 … x3, the 2×2 neighbours in the order of the concatenation.
 MERGE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#F0E442")
-MERGE_OFFSETS = ((0, 0), (1, 0), (0, 1), (1, 1))  # (dh, dw) of x0, x1, x2, x3: x[0::2, 0::2], x[1::2, 0::2], …
 PAD_GREY = (90, 90, 90)
 CMAP = "inferno"  # attention: dark = little
 BIAS_SCALE = "RdBu"  # the bias: diverging around 0 (red negative, blue positive)
@@ -60,466 +42,6 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 
 def _rgb_array(colours) -> np.ndarray:
     return np.array([_rgb(c) for c in colours], dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The model: adaptation to another patch size, and a traced run up to one stage
-# ---------------------------------------------------------------------------------------------------------------
-
-def with_patch_size(model: Swin, patch: int) -> Swin:
-    """A NEW Swin reading patch × patch patches with this checkpoint's weights; `model` is left untouched.
-
-    The (C, 3, P, P) patch-embedding kernel is PI-resized (FlexiViT: `vitviz.models.vit.resize_patch_kernel`, so a
-    patch upsampled bilinearly from P×P gives exactly the token the original patch gave); every other parameter is
-    shared with `model` (same storage, not copied). Swin has no absolute position embedding to interpolate.
-    """
-    if patch == model.config.patch_size:
-        return model
-    cfg = replace(model.config, patch_size=patch)
-    state = dict(model.state_dict())
-    state["patch_embed.weight"] = resize_patch_kernel(model.patch_embed.weight.detach(), patch)
-    with torch.device("meta"):
-        new = Swin(cfg)
-    new.load_state_dict(state, assign=True)
-    for attr in ("preprocessing", "source"):
-        if hasattr(model, attr):
-            setattr(new, attr, getattr(model, attr))
-    return new.eval().requires_grad_(False)
-
-
-class _UpToStage(nn.Module):
-    """Swin's patch embedding and stages 0 … `last` only: the same module objects under the same names, so
-    `vitviz.trace` records the same taps as on the whole model (tests/test_viz_swin.py checks they are equal)."""
-
-    def __init__(self, model: Swin, last: int):
-        super().__init__()
-        self.patch_embed, self.embed_norm, self.embeddings = model.patch_embed, model.embed_norm, model.embeddings
-        self.stages = nn.ModuleList(model.stages[: last + 1])
-        self._embed = model.embed  # bound method of the whole model: the same code path
-
-    def forward(self, pixel_values: Tensor, output_attentions: bool = False, window_size: int | None = None):
-        x, size = self._embed(pixel_values)
-        for stage in self.stages:
-            x, size, _attn = stage(x, size, window_size, need_weights=False)
-        return VisionOutput(x)
-
-
-def _np(x: Tensor) -> np.ndarray:
-    arr = x.float().cpu().numpy()
-    arr.flags.writeable = False  # shared read-only by every session that reads the cached run
-    return arr
-
-
-def _max_diff(a: Tensor, b: Tensor) -> float:
-    """max |a - b| of two same-shaped tensors (0 for equal ones, checked first: one pass, no temporaries)."""
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    if a.dtype == b.dtype and torch.equal(a, b):
-        return 0.0
-    return float((a.float() - b.float()).abs().max()) if a.numel() else 0.0
-
-
-@dataclass(frozen=True)
-class Pca:
-    """A 3-component PCA of a stage's tokens, mapped to RGB with shared limits (so two maps compare colour to colour)."""
-
-    mean: np.ndarray  # (C,)
-    components: np.ndarray  # (C, 3)
-    low: np.ndarray  # (3,) 1st percentile of the projections
-    high: np.ndarray  # (3,) 99th percentile
-
-    @classmethod
-    def fit(cls, tokens: Tensor) -> "Pca":
-        """tokens (n, C) -> the PCA of their top 3 principal directions (zeros beyond the data's rank).
-
-        Eigenvectors of the smaller Gram matrix (C×C or n×n), signs fixed so that each direction's largest entry
-        is positive: the same tokens always get the same colours.
-        """
-        x = tokens.double().cpu()
-        mean = x.mean(0)
-        xc = x - mean
-        n, c = xc.shape
-        if n >= c:
-            _vals, vecs = torch.linalg.eigh(xc.T @ xc)  # ascending
-            comps = vecs[:, -3:].flip(1)
-        else:
-            _vals, vecs = torch.linalg.eigh(xc @ xc.T)
-            u = vecs[:, -3:].flip(1)
-            comps = xc.T @ u
-            comps = comps / comps.norm(dim=0).clamp_min(1e-12)
-        comps = comps[:, : min(3, comps.shape[1])]
-        if comps.shape[1] < 3:
-            comps = torch.cat([comps, comps.new_zeros(c, 3 - comps.shape[1])], 1)
-        sign = torch.sign(comps.gather(0, comps.abs().argmax(0, keepdim=True)))
-        comps = comps * torch.where(sign == 0, 1.0, sign)
-        proj = xc @ comps
-        low, high = torch.quantile(proj, 0.01, dim=0), torch.quantile(proj, 0.99, dim=0)
-        return cls(mean.numpy(), comps.numpy(), low.numpy(), high.numpy())
-
-    def rgb(self, grid: np.ndarray) -> np.ndarray:
-        """(..., C) features -> (..., 3) colours in [0, 1]."""
-        proj = (np.asarray(grid, np.float64) - self.mean) @ self.components
-        span = np.where(self.high > self.low, self.high - self.low, 1.0)
-        return np.clip((proj - self.low) / span, 0, 1).astype(np.float32)
-
-
-@dataclass(frozen=True, eq=False)
-class BlockView:
-    """One block of one stage on one image (batch 0): what the block computed, as numpy arrays.
-
-    `traced` views hold what the real model's forward pass recorded (`vitviz.trace`); a view with `traced` False
-    re-runs the same block's stage methods with a shift the checkpoint does not use (`rerun_with_shift`).
-    """
-
-    block: int  # index inside the stage (0: W-MSA, 1: SW-MSA)
-    nominal: int  # the window size M asked for
-    window: int  # the window the block really used (`window_and_shift`: clamped to a small stage)
-    shift: int  # the shift it really used
-    grid: tuple[int, int]  # (h, w) tokens of the stage
-    padded: tuple[int, int]  # (Hp, Wp): padded to whole windows
-    windows_shape: tuple[int, ...]  # the `windows` tensor: (b·nW, M², C)
-    shifted_rgb: np.ndarray  # (Hp, Wp, 3): the `shifted` map (after the roll) in the stage's PCA colours
-    labels: np.ndarray  # (Hp, Wp) region labels 0 … 8 on the rolled map
-    mask: np.ndarray | None  # (nW, M², M²): 0 or -100; None when the block does not shift
-    rel_bias: np.ndarray  # (heads, M², M²): B of Eq. 4
-    probs: np.ndarray  # (nW, heads, M², M²): softmax(QKᵀ/√d + B + mask)
-    traced: bool
-    checks: dict[str, float]  # max |difference| of each recomputation against the recorded tensor
-
-    @property
-    def n_windows(self) -> int:
-        return self.windows_shape[0]
-
-    @property
-    def tokens_per_window(self) -> int:
-        return self.windows_shape[1]
-
-    @property
-    def window_grid(self) -> tuple[int, int]:
-        return self.padded[0] // self.window, self.padded[1] // self.window
-
-    @property
-    def heads(self) -> int:
-        return self.rel_bias.shape[0]
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.shifted_rgb, self.labels, self.mask, self.rel_bias, self.probs)
-        return sum(a.nbytes for a in arrays if a is not None)
-
-
-@dataclass(frozen=True, eq=False)
-class MergeView:
-    """Patch merging after a stage: the real `PatchMerging.merge` on the stage's last output, checked live."""
-
-    grid: tuple[int, int]  # (h, w) before merging
-    merged_grid: tuple[int, int]  # (⌈h/2⌉, ⌈w/2⌉)
-    channels: int  # C before; the merged tokens have 4C after `merge`, 2C after the reduction
-    merged_shape: tuple[int, ...]  # traced `stages.{s}.merged`: (b, ⌈h/2⌉·⌈w/2⌉, 2C)
-    group: np.ndarray  # (4, C): tokens x0, x1, x2, x3 of the first 2×2 group, in concatenation order
-    concatenated: np.ndarray  # (4C,): `merge`'s output for that group
-    checks: dict[str, float]
-
-
-@dataclass(frozen=True, eq=False)
-class StageRun:
-    """One traced forward pass of the real Swin, up to and including one stage, at one window size."""
-
-    stage: int  # 0-based
-    nominal: int  # M asked for
-    grid: tuple[int, int]  # (h, w)
-    channels: int  # C of the stage
-    input_tap: str  # the tap that holds the stage's input
-    blocks: tuple[BlockView, BlockView]  # (W-MSA block 0, SW-MSA block 1)
-    before_rgb: np.ndarray  # (Hp, Wp, 3): block 1's LN'd, padded map before the roll, in PCA colours
-    pca: Pca
-    merge: MergeView | None  # None after the last stage
-    shapes: dict[str, tuple[int, ...]]  # traced shapes of every recorded tap
-    block_input: Tensor  # (1, h·w, C): what enters block 1 (`blocks.0.out`), for re-runs with another shift
-    nbytes: int = 0
-
-    @property
-    def heads(self) -> int:
-        return self.blocks[0].heads
-
-
-def _block_taps(stage: int, block: int) -> list[str]:
-    return [f"stages.{stage}.blocks.{block}.{t}" for t in ("shifted", "windows", "labels", "mask", "rel_bias",
-                                                              "attn.probs", "out")]
-
-
-def _pre_shift(block: nn.Module, x: Tensor, size: tuple[int, int], window: int) -> Tensor:
-    """The block's LN'd map padded to whole windows, before the roll: (1, Hp, Wp, C), with its own methods."""
-    grid = rearrange(block.norm1(x), "b (h w) c -> b h w c", h=size[0])
-    return block.pad(grid, window)
-
-
-def _block_view(block: nn.Module, index: int, t, prefix: str, x: Tensor, size: tuple[int, int], nominal: int,
-                pca: Pca) -> BlockView:
-    """A BlockView of the traced taps `prefix.*`, with the live checks of each stage method against them."""
-    window, shift = window_and_shift(*size, nominal, nominal // 2 if block.shifts else 0)
-    normed = _pre_shift(block, x, size, window)
-    shifted, windows = t[f"{prefix}.shifted"], t[f"{prefix}.windows"]
-    padded = tuple(shifted.shape[1:3])
-    labels = t[f"{prefix}.labels"]
-    mask = t.records.get(f"{prefix}.mask")
-    checks = {
-        "shift": _max_diff(block.shift(normed, shift), shifted),
-        "partition": _max_diff(window_partition(shifted, window), windows),
-        "reverse": _max_diff(window_reverse(windows, window, *padded), shifted),
-        "unshift": _max_diff(block.unshift(shifted, shift), normed),
-        "labels": _max_diff(region_labels(*padded, window, shift), labels),
-    }
-    if mask is not None:
-        checks["mask"] = _max_diff(shift_mask(*padded, window, shift), mask)
-    return BlockView(
-        block=index, nominal=nominal, window=window, shift=shift, grid=size, padded=padded,
-        windows_shape=tuple(windows.shape), shifted_rgb=pca.rgb(_np(shifted[0])), labels=labels.cpu().numpy(),
-        mask=None if mask is None else _np(mask), rel_bias=_np(t[f"{prefix}.rel_bias"]),
-        probs=_np(t[f"{prefix}.attn.probs"]), traced=True, checks=checks)
-
-
-def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int) -> StageRun:
-    """Trace the real Swin on pixel_values (1, 3, H, W) up to stage `stage` (0-based) with M = `window`
-    (None: the checkpoint's) and keep what the page shows of the stage's first two blocks and its patch merging.
-
-    The stages after `stage` do not change anything shown, so they are not run. Safe on a model shared by threads:
-    what a trace records is the calling thread's state.
-    """
-    nominal = window or model.config.window_size
-    depth = len(model.stages[stage].blocks)
-    input_tap = "embeddings" if stage == 0 else f"stages.{stage - 1}.merged"
-    include = [input_tap, *_block_taps(stage, 0), *_block_taps(stage, 1), f"stages.{stage}.blocks.*.out"]
-    last_stage = stage == len(model.stages) - 1
-    if not last_stage:
-        include.append(f"stages.{stage}.merged")
-    t = trace(_UpToStage(model, stage), pixel_values, include=include, window_size=nominal)
-    grid = stage_grids(*pixel_values.shape[-2:], model.config.patch_size)[stage]
-    blocks = model.stages[stage].blocks
-    with torch.inference_mode():
-        x0 = t[input_tap]
-        x1 = t[f"stages.{stage}.blocks.0.out"]
-        w1, _s = window_and_shift(*grid, nominal, nominal // 2)
-        normed = _pre_shift(blocks[1], x1, grid, w1)  # (1, Hp, Wp, C)
-        h, w = grid
-        pca = Pca.fit(normed[0, :h, :w].reshape(h * w, -1))
-        views = (_block_view(blocks[0], 0, t, f"stages.{stage}.blocks.0", x0, grid, nominal, pca),
-                 _block_view(blocks[1], 1, t, f"stages.{stage}.blocks.1", x1, grid, nominal, pca))
-        merge = None
-        if not last_stage:
-            out = t[f"stages.{stage}.blocks.{depth - 1}.out"]
-            merger = model.stages[stage].downsample
-            cat = merger.merge(out, grid)  # (1, h'·w', 4C)
-            g = rearrange(out, "b (h w) c -> b h w c", h=h)
-            if h % 2 or w % 2:
-                g = torch.nn.functional.pad(g, (0, 0, 0, w % 2, 0, h % 2))
-            parts = [g[:, dh::2, dw::2] for dh, dw in MERGE_OFFSETS]  # x0 … x3, each (1, h', w', C)
-            by_hand = rearrange(torch.cat(parts, -1), "b h w c -> b (h w) c")
-            merged = t[f"stages.{stage}.merged"]
-            merge = MergeView(
-                grid=grid, merged_grid=((h + 1) // 2, (w + 1) // 2), channels=out.shape[-1],
-                merged_shape=tuple(merged.shape), group=_np(torch.stack([p[0, 0, 0] for p in parts])),
-                concatenated=_np(cat[0, 0]),
-                checks={"cat": _max_diff(cat, by_hand), "merged": _max_diff(merger.reduction(merger.norm(cat)), merged)})
-    shapes = {name: tuple(v.shape) for name, v in t.records.items()}
-    run = StageRun(stage=stage, nominal=nominal, grid=grid, channels=x0.shape[-1], input_tap=input_tap,
-                   blocks=views, before_rgb=pca.rgb(_np(normed[0])), pca=pca, merge=merge, shapes=shapes,
-                   block_input=x1.clone())
-    return replace(run, nbytes=sum(v.nbytes for v in views) + run.before_rgb.nbytes + x1.numel() * x1.element_size())
-
-
-def rerun_with_shift(model: Swin, run: StageRun, shift: int) -> BlockView:
-    """Block 1 of `run`'s stage with shift s instead of the checkpoint's M//2: the block's own `pad`, `shift`,
-    `partition` and `window_attention` (mask from `shift_mask`, the same function the block calls) on the traced
-    input of block 1. Not what the checkpoint computes unless s = M//2 (then it equals the traced view)."""
-    block = model.stages[run.stage].blocks[1]
-    window, shift = window_and_shift(*run.grid, run.nominal, shift)
-    with torch.inference_mode():
-        normed = _pre_shift(block, run.block_input, run.grid, window)
-        shifted = block.shift(normed, shift)
-        padded = tuple(shifted.shape[1:3])
-        windows = block.partition(shifted, window)
-        _out, probs = block.window_attention(windows, padded, window, shift, run.nominal, need_weights=True)
-        bias = block.relative_position_bias(window, run.nominal)
-        checks = {"unshift": _max_diff(block.unshift(shifted, shift), normed),
-                  "reverse": _max_diff(window_reverse(windows, window, *padded), shifted)}
-    return BlockView(
-        block=1, nominal=run.nominal, window=window, shift=shift, grid=run.grid, padded=padded,
-        windows_shape=tuple(windows.shape), shifted_rgb=run.pca.rgb(_np(shifted[0])),
-        labels=region_labels(*padded, window, shift).numpy(),
-        mask=_np(shift_mask(*padded, window, shift)) if shift else None, rel_bias=_np(bias), probs=_np(probs),
-        traced=False, checks=checks)
-
-
-def stage_shapes(config: SwinConfig, height: int, width: int) -> list[tuple[int, int, int]]:
-    """(h, w, C) of every stage's tokens for an H×W input, by the model's own rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉,
-    merging pads to even sides and halves; channels `config.dims`) — no forward pass. Windows never change a shape.
-    tests/test_viz_swin.py checks these against a traced pass at many sizes and patch sizes."""
-    grids = stage_grids(height, width, config.patch_size, len(config.dims))
-    return [(h, w, c) for (h, w), c in zip(grids, config.dims)]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Windows, regions and masks as the page states them
-# ---------------------------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=32)
-def window_index_map(height: int, width: int, window: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """For every position of the padded Hp×Wp map *before* the roll: (window index, token index inside it),
-    each (Hp, Wp), in `window_partition` order of the map rolled by (-s, -s) — the real roll and partition applied
-    to a grid of position numbers. Cached; the arrays are read-only."""
-    positions = torch.arange(height * width).reshape(1, height, width, 1)
-    rolled = torch.roll(positions, shifts=(-shift, -shift), dims=(1, 2)) if shift else positions
-    windows = window_partition(rolled, window)[..., 0]  # (nW, M²) position numbers
-    win = torch.empty(height * width, dtype=torch.long)
-    tok = torch.empty(height * width, dtype=torch.long)
-    win[windows.reshape(-1)] = torch.arange(windows.shape[0]).repeat_interleave(windows.shape[1])
-    tok[windows.reshape(-1)] = torch.arange(windows.shape[1]).repeat(windows.shape[0])
-    win, tok = win.reshape(height, width).numpy(), tok.reshape(height, width).numpy()
-    win.flags.writeable = tok.flags.writeable = False
-    return win, tok
-
-
-def window_labels(labels: np.ndarray, window: int) -> np.ndarray:
-    """The region labels (Hp, Wp) of the rolled map, window by window: (nW, M, M), as the block partitions them."""
-    t = torch.as_tensor(np.asarray(labels))[None, :, :, None]
-    return window_partition(t, window)[..., 0].reshape(-1, window, window).numpy()
-
-
-def brute_force_mask(window_labels_: np.ndarray) -> np.ndarray:
-    """The mask of one window from its labels (M, M) by comparing every pair of tokens one by one: (M², M²)."""
-    flat = np.asarray(window_labels_).reshape(-1)
-    n = flat.size
-    out = np.zeros((n, n), np.float32)
-    for i in range(n):
-        for j in range(n):
-            if flat[i] != flat[j]:
-                out[i, j] = MASK_VALUE
-    return out
-
-
-@dataclass(frozen=True)
-class MaskStats:
-    """What the page says about a shift mask (nW, M², M²)."""
-
-    regions: int  # distinct region labels on the map
-    masked_windows: int  # windows with at least one masked pair
-    masked_pairs: tuple[int, ...]  # per window: (query, key) pairs at -100
-    pairs: int  # M⁴: pairs per window
-    kinds: dict[str, tuple[int, int]]  # "interior"/"edge"/"corner" -> (windows of that kind, masked pairs in each)
-
-
-def mask_stats(mask: np.ndarray | None, labels: np.ndarray, window: int) -> MaskStats:
-    """Statistics of a displayed mask (or of no mask) over the map's region labels (Hp, Wp)."""
-    nh, nw = labels.shape[0] // window, labels.shape[1] // window
-    pairs = window ** 4
-    if mask is None:
-        counts = (0,) * (nh * nw)
-    else:
-        counts = tuple(int(c) for c in (np.asarray(mask) == MASK_VALUE).reshape(mask.shape[0], -1).sum(1))
-    kinds: dict[str, list[int]] = {}
-    for i in range(nh):
-        for j in range(nw):
-            kind = "corner" if (i == nh - 1 and j == nw - 1) else "edge" if (i == nh - 1 or j == nw - 1) else "interior"
-            kinds.setdefault(kind, []).append(counts[i * nw + j])
-    summary = {k: (len(v), max(v)) for k, v in kinds.items()}
-    return MaskStats(len(np.unique(labels)), sum(c > 0 for c in counts), counts, pairs, summary)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The A1 … D4 worked example
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class WorkedExample:
-    names: list[list[str]]  # the side × side grid, A1 … D4
-    rolled: list[list[str]]  # after torch.roll by (-s, -s) on both axes
-    windows: list[list[list[str]]]  # (nW, M, M) names, window_partition order
-    window_regions: list[int]  # distinct regions in each window
-    raster: list[list[str]]  # the tutorial error: the flattened sequence rolled by -s, reshaped
-    raster_windows: list[list[list[str]]]
-
-
-def worked_example(side: int = 4, window: int = 2, shift: int = 1) -> WorkedExample:
-    """Name the cells of a side × side grid A1 … (row letter, column number), roll it with `torch.roll` by (-s, -s)
-    as `SwinBlock.shift` does and cut it with the real `window_partition`; also the wrong raster-order shift."""
-    letters = [chr(ord("A") + i) for i in range(side)]
-    names = [[f"{letters[r]}{c + 1}" for c in range(side)] for r in range(side)]
-    codes = torch.arange(side * side).reshape(1, side, side, 1)
-    rolled = torch.roll(codes, shifts=(-shift, -shift), dims=(1, 2))
-    windows = window_partition(rolled, window)[..., 0].reshape(-1, window, window)
-    flat = [n for row in names for n in row]
-
-    def named(t: Tensor) -> list:
-        return [[flat[i] for i in row] for row in t.tolist()] if t.ndim == 2 else [named(x) for x in t]
-
-    labels = window_partition(region_labels(side, side, window, shift)[None, :, :, None], window)[..., 0]
-    raster = torch.roll(codes.reshape(-1), -shift).reshape(1, side, side, 1)
-    raster_windows = window_partition(raster, window)[..., 0].reshape(-1, window, window)
-    return WorkedExample(names, named(rolled[0, :, :, 0]), named(windows),
-                         [int(torch.unique(w).numel()) for w in labels], named(raster[0, :, :, 0]),
-                         named(raster_windows))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Cost (Swin paper Eq. 1–2, multiply-adds)
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Cost:
-    projections: int  # 4hwC²: q, k, v and output projections — the same for both
-    attention: int  # 2(hw)²C for MSA, 2M²hwC for W-MSA: QKᵀ and A·V
-
-    @property
-    def total(self) -> int:
-        return self.projections + self.attention
-
-
-def msa_cost(h: int, w: int, c: int) -> Cost:
-    """Ω(MSA) = 4hwC² + 2(hw)²C: global attention over all h·w tokens."""
-    return Cost(4 * h * w * c * c, 2 * (h * w) ** 2 * c)
-
-
-def wmsa_cost(h: int, w: int, c: int, window: int) -> Cost:
-    """Ω(W-MSA) = 4hwC² + 2M²hwC: attention inside M×M windows."""
-    return Cost(4 * h * w * c * c, 2 * window * window * h * w * c)
-
-
-def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: int,
-                resolutions: range = range(64, 1025, 16), height: int = 520) -> dict:
-    """Multiply-adds of one attention layer of stage `stage` against the (square) input resolution, log scale:
-    the shared projection term and the two attention terms. `resolution` is marked."""
-    xs, proj, glob, win = [], [], [], []
-    for r in resolutions:
-        h = stage_grids(r, r, patch)[stage][0]
-        xs.append(r)
-        proj.append(msa_cost(h, h, channels).projections)
-        glob.append(msa_cost(h, h, channels).attention)
-        win.append(wmsa_cost(h, h, channels, window).attention)
-    lines = [
-        (_("4hwC² (projections, both)"), proj, "#000000", "dot"),
-        (_("2(hw)²C (MSA attention)"), glob, "#D55E00", "solid"),
-        (_("2M²hwC (W-MSA attention, M = {m})").format(m=window), win, "#0072B2", "solid"),
-        (_("Ω(MSA) total"), [a + b for a, b in zip(proj, glob)], "#D55E00", "dash"),
-        (_("Ω(W-MSA) total"), [a + b for a, b in zip(proj, win)], "#0072B2", "dash"),
-    ]
-    data = [dict(type="scatter", mode="lines", name=name, x=xs, y=ys, line=dict(color=colour, dash=dash, width=3),
-                 hovertemplate="%{x} px: %{y:.3s} " + _("multiply-adds") + "<extra>" + name + "</extra>")
-            for name, ys, colour, dash in lines]
-    layout = dict(
-        height=height, margin=dict(l=70, r=10, t=40, b=10), font=dict(size=14), plot_bgcolor="white",
-        title=dict(text=_("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=stage + 1, c=channels,
-                                                                                             p=patch),
-                   font=dict(size=16)),
-        xaxis=dict(title=_("input resolution (px, square)"), gridcolor="#eee"),
-        yaxis=dict(title=_("multiply-adds"), type="log", gridcolor="#ddd", exponentformat="SI"),
-        legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
-        shapes=[dict(type="line", xref="x", yref="paper", x0=resolution, x1=resolution, y0=0, y1=1,
-                     line=dict(color="#555", width=2, dash="dot"))],
-        annotations=[dict(xref="x", yref="paper", x=resolution, y=0.02, xanchor="left", showarrow=False,
-                          text=f" {resolution} px", font=dict(size=13))],
-    )
-    return dict(data=data, layout=layout)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -563,14 +85,6 @@ def token_canvas(photo: Image.Image, token_px: int, padded: tuple[int, int], cel
     h, w = min(h, out.shape[0]), min(w, out.shape[1])
     out[:h, :w] = img[:h, :w]
     return out
-
-
-def padding_mask(grid: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
-    """(Hp, Wp) bool: the tokens the block adds (zeros) to reach whole windows."""
-    m = np.zeros(padded, bool)
-    m[grid[0]:, :] = True
-    m[:, grid[1]:] = True
-    return m
 
 
 def _boundaries(ids: np.ndarray, cell: int, width: int = 1) -> np.ndarray:
@@ -625,15 +139,6 @@ def _mark_padding(canvas: np.ndarray, pad: np.ndarray, cell: int) -> None:
     canvas[px & stripes] = 30
 
 
-def strip_masks(padded: tuple[int, int], shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) bool (Hp, Wp) masks of the tokens that wrap in the roll by (-s, -s): the first s rows and the
-    first s columns of the map before the roll (they land in the last s rows / columns after it)."""
-    rows, cols = np.zeros(padded, bool), np.zeros(padded, bool)
-    rows[:shift, :] = True
-    cols[:, :shift] = True
-    return rows, cols
-
-
 def _mark_strips(canvas: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: int) -> None:
     """Wrapped strips: vermilion with "\\" hatching for rows, blue with "/" for columns (both on the corner)."""
     for mask, colour, direction in ((rows, ROW_STRIP, "\\"), (cols, COL_STRIP, "/")):
@@ -645,23 +150,22 @@ def _mark_strips(canvas: np.ndarray, rows: np.ndarray, cols: np.ndarray, cell: i
         canvas[_boundaries(px.astype(np.int8), 1, 1) & px] = _rgb(colour)
 
 
-def partition_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], padded: tuple[int, int],
-                      window: int, shift: int, cell: int, selected: int | None = None,
+def partition_picture(photo: Image.Image, part: WindowPartition, cell: int, selected: int | None = None,
                       mark_strips: bool = True) -> Image.Image:
     """The stage's token grid over the image, each token tinted with its window's colour, window borders black,
     padding tokens grey-hatched. With a shift, the windows are those of the rolled map drawn where their tokens are
     in the image (Fig. 2 right): the wrapped strips (first s rows / columns) are hatched and join the window on the
     far side. `selected`: that window's tokens framed in yellow."""
-    ids, _tok = window_index_map(*padded, window, shift)
-    nw = padded[1] // window
+    ids, _tok = part.index_map()
+    nw = part.window_grid[1]
     # checker colours by the window's row and column in the partition
     colour_index = (ids // nw % 2) * 2 + ids % nw % 2
-    canvas = token_canvas(photo, token_px, padded, cell)
+    canvas = token_canvas(photo, part.token_px, part.padded, cell)
     tint = _rgb_array(WINDOW_COLOURS)[_upscale(colour_index, cell)]
     canvas = canvas * 0.45 + tint * 0.55
-    _mark_padding(canvas, padding_mask(grid, padded), cell)
-    if shift and mark_strips:
-        _mark_strips(canvas, *strip_masks(padded, shift), cell)
+    _mark_padding(canvas, part.padding(), cell)
+    if part.shift and mark_strips:
+        _mark_strips(canvas, *part.strips(), cell)
     canvas[_boundaries(ids, cell, 1 if cell < 8 else 2)] = 0
     if selected is not None:
         _outline_region(canvas, ids == selected, cell)
@@ -685,10 +189,15 @@ def feature_picture(rgb: np.ndarray, window: int, cell: int, *, strips=None, pad
     return _to_image(canvas)
 
 
-def rolled(array: np.ndarray, shift: int) -> np.ndarray:
-    """`torch.roll(x, (-s, -s), dims=(0, 1))` of an (H, W, …) array: exactly what `SwinBlock.shift` does per token."""
-    t = torch.from_numpy(np.ascontiguousarray(array))
-    return torch.roll(t, shifts=(-shift, -shift), dims=(0, 1)).numpy() if shift else np.asarray(array)
+def rolled_feature_picture(rgb: np.ndarray, part: WindowPartition, cell: int, moved: int, *, roll_map: bool,
+                           window_lines: bool) -> Image.Image:
+    """A step of the cyclic shift: the PCA-coloured map (Hp, Wp, 3) with the strips that wrap and the padding
+    marked where they are after a roll by (-moved, -moved); `roll_map` rolls the map too (a map given before the
+    roll), else it is drawn as given (the traced `shifted` map, already rolled by s)."""
+    rows, cols = part.strips()
+    return feature_picture(rolled(rgb, moved) if roll_map else rgb, part.window, cell,
+                           strips=(rolled(rows, moved), rolled(cols, moved)), padding=rolled(part.padding(), moved),
+                           window_lines=window_lines)
 
 
 def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
@@ -741,23 +250,20 @@ def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def window_attention_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], padded: tuple[int, int],
-                             window: int, shift: int, selected: int, query: int, values: np.ndarray,
-                             cell: int) -> Image.Image:
+def window_attention_picture(photo: Image.Image, part: WindowPartition, cell: int, selected: int, query: int,
+                             values: np.ndarray) -> Image.Image:
     """Where window `selected` of the (rolled) partition lies in the image, coloured by `values` (M²,) — a query's
     attention to each key of the window — over the image; the rest of the map darkened; the query framed."""
-    ids, tok = window_index_map(*padded, window, shift)
-    canvas = token_canvas(photo, token_px, padded, cell)
+    ids, tok = part.index_map()
+    canvas = token_canvas(photo, part.token_px, part.padded, cell)
     inside = ids == selected
-    from .attention import colourise
-
-    colours = np.zeros((*padded, 3), np.float32)
+    colours = np.zeros((*part.padded, 3), np.float32)
     top = float(values.max()) if values.size else 1.0
     colours[inside] = colourise(np.asarray(values)[tok[inside]], top if top > 0 else 1.0, CMAP)
     inside_px = _upscale(inside, cell)
     canvas[~inside_px] *= 0.45
     canvas[inside_px] = canvas[inside_px] * 0.2 + _upscale(colours, cell)[inside_px] * 0.8
-    _mark_padding(canvas, padding_mask(grid, padded) & ~inside, cell)
+    _mark_padding(canvas, part.padding() & ~inside, cell)
     _outline_region(canvas, inside, cell, (255, 255, 255))
     picture = _to_image(canvas)
     r, c = np.nonzero(inside & (tok == query))
@@ -769,8 +275,6 @@ def head_mosaic(maps: np.ndarray, query: int, cell: int, masked: np.ndarray | No
                 columns: int | None = None, gap: int = 6) -> Image.Image:
     """Each head's M×M attention of one query inside its window (heads, M, M), inferno stretched per head, the
     query framed; keys with `masked` (M, M) True (mask −100) crossed out."""
-    from .attention import colourise
-
     heads, m, _m = maps.shape
     columns = columns or heads
     rows = -(-heads // columns)
@@ -793,14 +297,13 @@ def head_mosaic(maps: np.ndarray, query: int, cell: int, masked: np.ndarray | No
 
 
 def merge_picture(photo: Image.Image, token_px: int, grid: tuple[int, int], width: int = 440,
-                  tokens: int = 12) -> tuple[Image.Image, tuple[int, int]]:
+                  tokens: int = MERGE_CORNER) -> tuple[Image.Image, tuple[int, int]]:
     """The top-left corner (at most `tokens`×`tokens`, whole 2×2 groups) of the stage's token grid over the image,
     each token tinted by its place in its 2×2 group (x0 … x3, the order of the concatenation) and labelled, thick
     black borders around groups, thin white ones between tokens; padding to even sides hatched.
     Returns the picture and the (rows, cols) of tokens shown."""
     h, w = grid
-    hp, wp = h + h % 2, w + w % 2
-    rows, cols = min(hp, tokens), min(wp, tokens)
+    rows, cols = merge_corner(grid, tokens)
     cell = max(8, width // cols)
     # only the corner is shown: resizing the whole image to cell / token_px (9× at stage 1) would cost 20× as much
     corner = photo.crop((0, 0, min(photo.width, cols * token_px), min(photo.height, rows * token_px)))
@@ -914,6 +417,7 @@ def bias_table_figure(table: np.ndarray, window: int, *, title: str, height: int
     return dict(data=[heat], layout=layout)
 
 
+# seven parameters: the table and what to outline in it, the title, and a display default
 def bias_grid_figure(table: np.ndarray, window: int, head: int, query: int, used: int | None = None, *, title: str,
                      height: int = 430) -> dict:
     """One head's table ((2M-1)², heads) reshaped to its (2M-1)×(2M-1) grid of offsets (dy, dx), with the m×m block
@@ -953,3 +457,36 @@ def bias_query_figure(bias: np.ndarray, query: int, *, title: str, height: int =
                   xaxis=dict(title=_("key column in the window"), dtick=1, constrain="domain"),
                   yaxis=dict(title=_("key row"), autorange="reversed", scaleanchor="x", dtick=1, constrain="domain"))
     return dict(data=[heat], layout=layout)
+
+
+# seven parameters: the five numbers the curves are of, and two display defaults
+def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: int,
+                resolutions: range = range(64, 1025, 16), height: int = 520) -> dict:
+    """Multiply-adds of one attention layer of stage `stage` against the (square) input resolution, log scale:
+    the shared projection term and the two attention terms. `resolution` is marked."""
+    curves = cost_curves(stage, patch, channels, window, resolutions)
+    xs, proj, glob, win = list(curves.resolutions), curves.projections, curves.msa, curves.wmsa
+    lines = [
+        (_("4hwC² (projections, both)"), proj, "#000000", "dot"),
+        (_("2(hw)²C (MSA attention)"), glob, "#D55E00", "solid"),
+        (_("2M²hwC (W-MSA attention, M = {m})").format(m=window), win, "#0072B2", "solid"),
+        (_("Ω(MSA) total"), [a + b for a, b in zip(proj, glob)], "#D55E00", "dash"),
+        (_("Ω(W-MSA) total"), [a + b for a, b in zip(proj, win)], "#0072B2", "dash"),
+    ]
+    data = [dict(type="scatter", mode="lines", name=name, x=xs, y=ys, line=dict(color=colour, dash=dash, width=3),
+                 hovertemplate="%{x} px: %{y:.3s} " + _("multiply-adds") + "<extra>" + name + "</extra>")
+            for name, ys, colour, dash in lines]
+    layout = dict(
+        height=height, margin=dict(l=70, r=10, t=40, b=10), font=dict(size=14), plot_bgcolor="white",
+        title=dict(text=_("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=stage + 1, c=channels,
+                                                                                             p=patch),
+                   font=dict(size=16)),
+        xaxis=dict(title=_("input resolution (px, square)"), gridcolor="#eee"),
+        yaxis=dict(title=_("multiply-adds"), type="log", gridcolor="#ddd", exponentformat="SI"),
+        legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
+        shapes=[dict(type="line", xref="x", yref="paper", x0=resolution, x1=resolution, y0=0, y1=1,
+                     line=dict(color="#555", width=2, dash="dot"))],
+        annotations=[dict(xref="x", yref="paper", x=resolution, y=0.02, xanchor="left", showarrow=False,
+                          text=f" {resolution} px", font=dict(size=13))],
+    )
+    return dict(data=data, layout=layout)
