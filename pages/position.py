@@ -19,8 +19,9 @@ from vitviz.models.vit import ViT
 from vitviz.viz import embeddings as viz
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)  # an entry holds three (1+N) × D arrays: 225 MB at the largest grid
 def position_stage(cache_key: str, layers: int, _model, _pixel_values, _image) -> PositionStage:
+    """The page's one call, once per input and number of layers in the shuffle test."""
     return emb.position_stage(_model, _pixel_values, _image, layers)
 
 

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)  # an entry holds N × D tokens: 75 MB at the largest grid
 def projection_stage(cache_key: str, selected: int, stage: str, _model, _checkpoint, _pixel_values) -> ProjectionStage:
+    """The page's one call, once per input, selected patch and token stage."""
     return emb.projection_stage(_model, _checkpoint, _pixel_values, selected, stage, viz.MAX_HEATMAP_CELLS)
 
 
