@@ -13,6 +13,7 @@ import streamlit as st
 import vitviz
 from ui.chrome import lazy_tabs, stage_footer, stage_header
 from ui.context import context
+from ui.models import CLASSIFIERS, Classifier, classifier, default_classifier
 from ui.tabs import explain as tabs
 from vitviz import explain as ex
 from vitviz.i18n import _
@@ -56,14 +57,14 @@ stage_header(
 st.caption(_("This page has its own classifier control; the sidebar's image, resolution, aspect and *Trained "
              "weights* apply here too (and its patch size P, when its ViT model is the classifier chosen here)."))
 
-if st.session_state.get("xmodel") not in tabs.CLASSIFIERS:
-    st.session_state["xmodel"] = tabs.default_classifier(ctx)
+if st.session_state.get("xmodel") not in CLASSIFIERS:
+    st.session_state["xmodel"] = default_classifier(ctx)
 with st.container(border=True):
     left, right = st.columns([2, 5], gap="medium")
-    name = left.selectbox(_("Classifier"), list(tabs.CLASSIFIERS), key="xmodel", bind="query-params",
+    name = left.selectbox(_("Classifier"), list(CLASSIFIERS), key="xmodel", bind="query-params",
                           on_change=lambda: st.session_state.pop("xclass", None))
-    left.caption(_(tabs.CLASSIFIERS[name]))
-    clf = tabs.classifier(ctx, name)
+    left.caption(_(CLASSIFIERS[name]))
+    clf = classifier(ctx, name)
     prediction = _prediction(clf.cache_key, clf.model, clf.pixel_values)
     ranks = [f"top-{r}" for r in range(1, 6)]  # the URL keeps the rank, which means the same for every photo
     rank = ranks.index(right.radio(
@@ -92,7 +93,7 @@ with st.spinner(_("One forward and one backward pass for “{label}”…").form
     explanation = _explanation(clf.cache_key, target, clf.model, clf.pixel_values)
 
 
-def faithfulness(clf: tabs.Classifier, explanation: ex.Explanation, label: str) -> None:
+def faithfulness(clf: Classifier, explanation: ex.Explanation, label: str) -> None:
     """Deletion and insertion of every map against the random band (computed when the tab opens)."""
     with st.spinner(_("Removing and putting back patches in {steps} steps for every map, as a few batches…").format(
             steps=len(ex.STEPS) * 2 - 2), show_time=True):
@@ -101,7 +102,7 @@ def faithfulness(clf: tabs.Classifier, explanation: ex.Explanation, label: str) 
     tabs.faithfulness(clf, result, label)
 
 
-def lens(clf: tabs.Classifier, target: int, label: str) -> None:
+def lens(clf: Classifier, target: int, label: str) -> None:
     """The logit lens of a ViT read for the class (computed when the tab opens); why not, on the others."""
     if not clf.vit:
         tabs.no_lens()

@@ -1,9 +1,10 @@
 """Model loading policy: which shared model a page shows for the sidebar's settings (trained weights when they are
 on this machine, else the random preset and a sentence saying why), trained weights downloaded in the background
-with one progress bar, and the ViT adapted to the chosen patch size with the input it reads."""
+with one progress bar, the ViT adapted to the chosen patch size with the input it reads, and the classifier the
+explanation page reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 import torch
@@ -13,6 +14,7 @@ import vitviz
 from vitviz import hub
 from vitviz.i18n import N_, _
 from vitviz.models.common import pick_device
+from vitviz.models.vit import PRESETS
 from vitviz.weights import DOWNLOAD_COMMAND
 
 from . import i18n
@@ -33,6 +35,15 @@ VIT_MODELS = {  # preset -> description (English; shown through _())
 # Beyond this many tokens a full encoder pass takes minutes on a laptop CPU (attention is quadratic); pages that
 # run the encoder say so instead. dino-vits8 at 480×480 (3,601 tokens) stays within it.
 ENCODER_TOKEN_LIMIT = 4096
+CLASSIFIERS = {  # preset -> description (shown through _())
+    "deit-tiny": N_("DeiT-Tiny/16 (ViT, 5.7 M parameters)"),
+    "vit-base-16": N_("ViT-B/16 (ViT, 86 M parameters)"),
+    "dinov2-small-cls": N_("DINOv2 ViT-S/14 + linear classifier"),
+    "swin-tiny": N_("Swin-T (windowed attention)"),
+    "mobilevit-xxs": N_("MobileViT-XXS (convolutions + attention)"),
+    "mobilevit-s": "MobileViT-S",
+}
+VIT = {"deit-tiny", "vit-base-16", "dinov2-small-cls"}
 
 
 @dataclass(frozen=True)
@@ -175,3 +186,47 @@ def show_notes(vin: VitInput) -> None:
     """Say plainly which model the page is showing, before any panel."""
     for note in vin.notes:
         st.info(note, icon=":material/info:")
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """The classifier the page explains and the input it reads."""
+
+    name: str  # its preset name (a key of CLASSIFIERS)
+    model: torch.nn.Module  # shared and read-only
+    shown: Image.Image  # the RGB image exactly as the model receives it
+    pixel_values: torch.Tensor  # (1, 3, H, W) on the model's device
+    cache_key: str  # identifies model, patch size, image and size
+    patch: int | None  # a ViT's P (its maps are per patch); None for Swin and MobileViT (cells of a feature map)
+    notes: tuple[str, ...]  # what the page must say about the model (fallbacks, adaptations)
+
+    @property
+    def vit(self) -> bool:
+        return self.name in VIT
+
+
+def default_classifier(ctx: Context) -> str:
+    """The sidebar's ViT when it classifies, else the first classifier whose trained weights are on this machine."""
+    if ctx.model_name in CLASSIFIERS:
+        return ctx.model_name
+    for candidate in CLASSIFIERS if ctx.pretrained else ():
+        try:
+            if hub.find_local(vitviz.HUB_IDS[candidate], candidate) is not None:
+                return candidate
+        except vitviz.ModelLoadError:  # a damaged download: get_model will say so if it is chosen
+            continue
+    return "deit-tiny"
+
+
+def classifier(ctx: Context, name: str) -> Classifier:
+    """The shared classifier `name` and its input for the sidebar's settings; a ViT takes the sidebar's P when it is
+    the sidebar's model, else its checkpoint's."""
+    if name in VIT:
+        vin = vit_input(replace(ctx, model_name=name,
+                                patch_size=ctx.patch_size if name == ctx.model_name else PRESETS[name].patch_size))
+        return Classifier(name, vin.model, vin.shown, vin.pixel_values, vin.cache_key, vin.patch_size, vin.notes)
+    model, warning = get_model(name, ctx.pretrained)
+    shown, pixel_values = model_input(ctx, model.preprocessing)
+    h, w = pixel_values.shape[-2:]
+    return Classifier(name, model, shown, pixel_values.to(ctx.device), f"{model.source}|{ctx.image_key}|{h}x{w}",
+                      None, (warning,) if warning else ())

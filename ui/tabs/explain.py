@@ -1,38 +1,19 @@
-"""The explanation page's Streamlit side (`pages/explain.py`): which classifier it reads, and its three tabs, each
-drawing a frozen `vitviz.explain` result the page computed (the maps, their deletion and insertion test, the logit
-lens)."""
+"""The explanation page's three tabs (`pages/explain.py`), each drawing a frozen `vitviz.explain` result the page
+computed: the maps, their deletion and insertion test, the logit lens."""
 from __future__ import annotations
-
-from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
-import torch
-from PIL import Image
 
-import vitviz
 from vitviz import explain as ex
-from vitviz import hub
 from vitviz.i18n import N_, _, ngettext
-from vitviz.models.vit import PRESETS
 from vitviz.viz import explain as viz
 from vitviz.viz.encode import jpeg
 
 from ..chrome import download_array, show_source
-from ..context import Context
-from ..image_input import model_input
-from ..models import get_model, vit_input
+from ..models import Classifier
 
 PX = 300  # width of each map
-CLASSIFIERS = {  # preset -> description (shown through _())
-    "deit-tiny": N_("DeiT-Tiny/16 (ViT, 5.7 M parameters)"),
-    "vit-base-16": N_("ViT-B/16 (ViT, 86 M parameters)"),
-    "dinov2-small-cls": N_("DINOv2 ViT-S/14 + linear classifier"),
-    "swin-tiny": N_("Swin-T (windowed attention)"),
-    "mobilevit-xxs": N_("MobileViT-XXS (convolutions + attention)"),
-    "mobilevit-s": "MobileViT-S",
-}
-VIT = {"deit-tiny", "vit-base-16", "dinov2-small-cls"}
 ASSUMES = {  # method -> what it assumes (shown through _())
     "attention": N_("what the last layer's CLS query attends to is what mattered. It ignores every earlier layer, "
                     "the values the attention mixes and the MLPs, and it is the same map for every class."),
@@ -44,50 +25,6 @@ ASSUMES = {  # method -> what it assumes (shown through _())
                   "is (Selvaraju et al. 2017). Class-specific; it reads a single layer and keeps only the positive "
                   "part."),
 }
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """The classifier the page explains and the input it reads."""
-
-    name: str  # its preset name (a key of CLASSIFIERS)
-    model: torch.nn.Module  # shared and read-only
-    shown: Image.Image  # the RGB image exactly as the model receives it
-    pixel_values: torch.Tensor  # (1, 3, H, W) on the model's device
-    cache_key: str  # identifies model, patch size, image and size
-    patch: int | None  # a ViT's P (its maps are per patch); None for Swin and MobileViT (cells of a feature map)
-    notes: tuple[str, ...]  # what the page must say about the model (fallbacks, adaptations)
-
-    @property
-    def vit(self) -> bool:
-        return self.name in VIT
-
-
-def default_classifier(ctx: Context) -> str:
-    """The sidebar's ViT when it classifies, else the first classifier whose trained weights are on this machine."""
-    if ctx.model_name in CLASSIFIERS:
-        return ctx.model_name
-    for candidate in CLASSIFIERS if ctx.pretrained else ():
-        try:
-            if hub.find_local(vitviz.HUB_IDS[candidate], candidate) is not None:
-                return candidate
-        except vitviz.ModelLoadError:  # a damaged download: get_model will say so if it is chosen
-            continue
-    return "deit-tiny"
-
-
-def classifier(ctx: Context, name: str) -> Classifier:
-    """The shared classifier `name` and its input for the sidebar's settings; a ViT takes the sidebar's P when it is
-    the sidebar's model, else its checkpoint's."""
-    if name in VIT:
-        vin = vit_input(replace(ctx, model_name=name,
-                                patch_size=ctx.patch_size if name == ctx.model_name else PRESETS[name].patch_size))
-        return Classifier(name, vin.model, vin.shown, vin.pixel_values, vin.cache_key, vin.patch_size, vin.notes)
-    model, warning = get_model(name, ctx.pretrained)
-    shown, pixel_values = model_input(ctx, model.preprocessing)
-    h, w = pixel_values.shape[-2:]
-    return Classifier(name, model, shown, pixel_values.to(ctx.device), f"{model.source}|{ctx.image_key}|{h}x{w}",
-                      None, (warning,) if warning else ())
 
 
 def method_names(methods) -> dict[str, str]:
