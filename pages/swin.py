@@ -81,10 +81,10 @@ with st.container(border=True):
                       help=_("Swin-T was trained with M = {m0}. Other sizes resample its relative-position-bias "
                              "tables.").format(m0=M0)))
     forget_outside("shift", 0, M - 1)
-    s_user = int(c2.slider(_("Shift s (tokens)"), 0, M - 1, M // 2, key="shift", bind="query-params",
+    s_user = int(c2.slider(_("Shift s (tokens)"), 0, M - 1, sw.default_shift(M), key="shift", bind="query-params",
                            on_change=lambda: st.session_state.pop("swstep", None),
                            help=_("The checkpoint's shifted blocks use s = ⌊M/2⌋ = {half}. Other shifts re-run the "
-                                  "shifted block with your s.").format(half=M // 2)))
+                                  "shifted block with your s.").format(half=sw.default_shift(M))))
     P = int(c5.select_slider(_("Patch size P"), PATCH_SIZES, value=P0, key="swp", bind="query-params",
                              help=_("Swin-T reads {p0}×{p0} patches. Larger patches PI-resize its patch-embedding "
                                     "kernel (FlexiViT).").format(p0=P0)))
@@ -104,7 +104,7 @@ with st.container(border=True):
                           help=_("Every stage alternates a regular-window block and a shifted-window block."))
     # the window and query selection: sizes worked out with the model's own rule, before the model runs
     layout = plan.stages[stage]
-    n_windows, tokens = layout.partition.n_windows, layout.partition.window ** 2
+    n_windows, tokens = layout.partition.n_windows, layout.partition.tokens_per_window
     d1, d2, d3 = st.columns([4, 4, 5], gap="small")
     forget_outside("swwin", 0, n_windows - 1)
     win = int(d1.number_input(_("Selected window (0 – {last}, row-major)").format(last=n_windows - 1), 0,

@@ -1,5 +1,6 @@
-"""What the Swin page shows, checked without Streamlit: the page's run equals the traced whole model, the displayed
-mask equals a pair-by-pair region comparison, the Swin-T mask statistics, the A1 … D4 worked example, the cost
+"""What the Swin page shows, checked without Streamlit: the page's run equals the traced whole model, the stage plan
+its controls read equals the traced windows, every number of the page's result (`stage_view`) against the traced
+model and hand counts, the displayed mask equals a pair-by-pair region comparison, the Swin-T mask statistics, the A1 … D4 worked example, the cost
 formulas, the patch-size adaptation, and pictures whose windows and wrapped strips stay distinguishable under
 simulated colour-vision deficiencies."""
 from __future__ import annotations
@@ -149,6 +150,136 @@ def test_with_patch_size_is_a_new_model_sharing_the_weights(model):
     patch = torch.randn(1, 3, 4, 4)
     big = torch.nn.functional.interpolate(patch, size=(8, 8), mode="bilinear", align_corners=False)
     torch.testing.assert_close(new.patch_embed(big), model.patch_embed(patch), atol=1e-4, rtol=1e-4)
+
+
+# ---- the page's result: plan_stages and stage_view ---------------------------------------------------------------
+
+@pytest.mark.parametrize("size, window, patch", [((224, 224), 7, 4), ((96, 160), 3, 4), ((64, 64), 7, 4),
+                                                 ((208, 208), 13, 8), ((100, 60), 5, 16)])
+def test_plan_stages_is_what_the_traced_model_does(model, size, window, patch):
+    """Before the model runs, the page's controls read the windows of every stage from `plan_stages`: here they
+    meet the traced windows, masks and shapes of the whole model at that M."""
+    adapted = model.with_patch_size(patch)
+    plan = sw.plan_stages(adapted.config, *size, window)
+    t = vitviz.trace(adapted, torch.rand(1, 3, *size), include=["stages.*.blocks.1.windows", "stages.*.blocks.1.mask",
+                                                              "stages.*.blocks.1.shifted"], window_size=window)
+    assert (plan.input_size, plan.patch, plan.window) == (size, patch, window)
+    h, w = -(-size[0] // patch), -(-size[1] // patch)
+    for i, layout in enumerate(plan.stages):
+        part = layout.partition
+        windows = t[f"stages.{i}.blocks.1.windows"]
+        assert layout.grid == (h, w) and part.grid == (h, w)
+        assert (part.n_windows, part.window ** 2, layout.channels) == tuple(windows.shape)
+        assert part.padded == tuple(t[f"stages.{i}.blocks.1.shifted"].shape[1:3])
+        assert (f"stages.{i}.blocks.1.mask" in t) == (part.shift > 0) == (not layout.clamped)
+        assert layout.clamped == (min(h, w) <= window)
+        assert part.shift == (0 if layout.clamped else window // 2) and layout.heads == (3, 6, 12, 24)[i]
+        assert part.token_px == patch * 2**i
+        h, w = (h + 1) // 2, (w + 1) // 2
+
+
+def test_window_partition_geometry():
+    part = sw.WindowPartition((6, 10), 4, 2, 5)
+    assert part.padded == (8, 12) and part.window_grid == (2, 3) and part.n_windows == 6
+    assert (part.tokens_per_window, part.padding_added, part.short_side) == (16, (2, 2), 6)
+    assert [sw.default_shift(m) for m in (2, 3, 7, 14)] == [1, 1, 3, 7]
+    win, tok = part.index_map()
+    assert win.shape == (8, 12) and sorted(set(win.ravel().tolist())) == list(range(6))
+    assert part.padding().sum() == 8 * 12 - 6 * 10
+    rows, cols = part.strips()
+    assert rows.sum() == 2 * 12 and cols.sum() == 2 * 8
+
+
+@pytest.mark.parametrize("cell, expected", [((0, 0, 8, 8), "interior"), ((7, 3, 8, 8), "edge"), ((2, 7, 8, 8), "edge"),
+                                            ((7, 7, 8, 8), "corner"), ((0, 0, 1, 1), "corner"), ((0, 2, 1, 3), "corner")])
+def test_window_kind(cell, expected):
+    assert sw.window_kind(*cell) == expected
+
+
+def test_stage_view_numbers_swin_t_stage_one(model):
+    """What the page quotes at M = 7, s = 3 on the 224 × 224 cat, corner window 63, query 24, head 2, against the
+    traced whole model and hand counts."""
+    x = pixels(model)
+    view = sw.stage_view(model, x, sw.Selection(7, 3, 0, 1, 63, 24, 1), "k")
+    t = vitviz.trace(model, x, include=["stages.0.blocks.*.attn.probs", "stages.0.blocks.1.rel_bias"])
+    assert view.shifted is view.run.blocks[1] and view.shifted.traced and not view.trained
+    assert (view.partition.window, view.partition.shift, view.checkpoint_shift, view.clamped) == (7, 3, 3, False)
+    assert view.regular.windows_shape == (64, 49, 96) and view.partition.padded == (56, 56)
+    assert (view.table_side, view.table_rows, view.checkpoint_table_rows, view.half_window) == (13, 169, 169, 3)
+    assert view.window_cell == (7, 7) and view.window_kind == "corner" and view.query_cell == (3, 3)
+    stats = view.mask_stats
+    assert (stats.regions, stats.masked_windows, stats.pairs) == (9, 15, 2401)
+    assert list(stats.kinds.items()) == [("interior", (49, 0)), ("edge", (14, 1176)), ("corner", (1, 1776))]
+    assert view.selected_regions == 4 and stats.masked_pairs[63] == 1776 and view.mask_check == 0
+    # the corner window (rolled rows and columns 49–55): 4 rows and columns that did not wrap, 3 that did; regions
+    # 3·1 + 1, 3·1 + 2, 3·2 + 1, 3·2 + 2; 49² − (16² + 12² + 12² + 9²) = 1776 pairs masked; query 24 is in region 4
+    assert sorted(view.selected_labels.ravel().tolist()) == [4] * 16 + [5] * 12 + [7] * 12 + [8] * 9
+    for att, b in zip(view.attention, (0, 1)):
+        probs = t[f"stages.0.blocks.{b}.attn.probs"][63, :, 24].numpy()  # (heads, 49)
+        assert att.probs.shape == (3, 49)
+        assert att.top_weights.tolist() == probs.max(-1).tolist()
+        assert att.self_weights.tolist() == probs[:, 24].tolist()
+        assert [k for k, _r, _c in att.top_keys] == probs.argmax(-1).tolist()
+        assert all(divmod(k, 7) == (r, c) for k, r, c in att.top_keys)
+        assert att.row_sum_error < 1e-5
+    regular, shifted = view.attention
+    assert regular.masked is None and regular.largest_masked is None
+    assert int(shifted.masked.sum()) == 49 - 16 and shifted.largest_masked < 1e-30  # it keeps its 16 region-mates
+    assert view.bias_check == 0
+    assert view.query_bias.tolist() == t["stages.0.blocks.1.rel_bias"][1, 24].tolist()
+    table = model.stages[0].blocks[1].relative_position_bias_table.detach()
+    assert view.chosen.bias_table.tolist() == table.tolist()
+
+
+def test_stage_view_cost_and_merge_numbers(model):
+    view = sw.stage_view(model, pixels(model), sw.Selection(7, 3, 0, 0, 0, 0, 0))
+    cost = view.cost
+    assert (cost.tokens, cost.partition.tokens_per_window, cost.channels) == (3136, 49, 96)
+    assert (cost.msa.attention, cost.wmsa.attention, cost.msa.projections) == (1_888_223_232, 29_503_488, 115_605_504)
+    assert cost.ratio == 64.0 and cost.padded_wmsa == cost.wmsa and view.resolution == 224
+    mg = view.run.merge
+    assert (mg.grid, mg.merged_grid, mg.padded_grid, mg.corner, mg.corner_has_padding) == (
+        (56, 56), (28, 28), (56, 56), (12, 12), False)
+    assert (mg.concatenated_channels, mg.output_channels) == (384, 192)
+    assert mg.channel_ranges == ((0, 95), (96, 191), (192, 287), (288, 383))
+    for i, (own, merged) in enumerate(mg.first_values()):
+        assert own.tolist() == merged.tolist() == mg.concatenated[96 * i:96 * i + 3].tolist()
+    assert sw.merge_corner((7, 10)) == (8, 10) and sw.merge_corner((13, 30)) == (12, 12)
+    ex = view.worked_example
+    assert ex.window_regions == [1, 2, 2, 4] and ex.rolled[3] == ["A2", "A3", "A4", "A1"]
+
+
+def test_stage_view_at_m5_pads_and_resamples(model):
+    view = sw.stage_view(model, pixels(model), sw.Selection(5, 2, 0, 0, 143, 12, 0))
+    assert view.partition.padded == (60, 60) and view.partition.n_windows == 144
+    assert view.partition.padding_added == (4, 4) and view.partition.tokens_per_window == 25
+    assert (view.table_side, view.table_rows, view.checkpoint_table_side, view.checkpoint_table_rows) == (9, 81, 13, 169)
+    assert view.cost.padded_wmsa.attention == 2 * 25 * 3600 * 96
+    assert view.chosen.bias_table.tolist() == resize_bias_table(
+        model.stages[0].blocks[0].relative_position_bias_table.detach(), 5).tolist()
+
+
+def test_stage_view_reruns_another_shift_through_the_store(model):
+    """A shift the checkpoint does not use re-runs the shifted block, stored under `key|s<shift>`; a stage no larger
+    than one window ignores the shift (the model's rule)."""
+    store = {}
+
+    def memo(key, make):
+        if key not in store:
+            store[key] = make()
+        return store[key]
+
+    x = pixels(model)
+    view = sw.stage_view(model, x, sw.Selection(7, 1, 0, 1, 63, 24, 0), "run", memo)
+    assert sorted(store) == ["run", "run|s1"] and view.shifted is store["run|s1"]
+    assert not view.shifted.traced and (view.partition.shift, view.checkpoint_shift) == (1, 3) and view.shift_key == "run|s1"
+    again = sw.rerun_with_shift(model, store["run"], 1)
+    assert view.attention[1].probs.tolist() == again.probs[63, :, 24].tolist()
+    assert [k for k, _ in view.mask_stats.kinds.values()] == [49, 14, 1]
+    assert view.mask_stats.kinds["corner"] == (1, 1032) and view.mask_stats.kinds["edge"] == (14, 588)
+    small = sw.stage_view(model, x, sw.Selection(7, 5, 3, 1, 0, 30, 0), "s4", memo)
+    assert small.clamped and (small.partition.window, small.partition.shift, small.partition.n_windows) == (7, 0, 1)
+    assert small.shifted.traced and "s4|s0" not in store and small.mask_stats.masked_windows == 0
 
 
 # ---- masks and statistics as displayed ------------------------------------------------------------------------

@@ -67,6 +67,21 @@ class WindowPartition:
     def n_windows(self) -> int:
         return self.window_grid[0] * self.window_grid[1]
 
+    @property
+    def tokens_per_window(self) -> int:
+        """M²."""
+        return self.window * self.window
+
+    @property
+    def padding_added(self) -> tuple[int, int]:
+        """(rows, columns) of zero tokens the block adds at the bottom and the right."""
+        return self.padded[0] - self.grid[0], self.padded[1] - self.grid[1]
+
+    @property
+    def short_side(self) -> int:
+        """min(h, w): a map whose shorter side is at most M is one row or column of windows (`window_and_shift`)."""
+        return min(self.grid)
+
     def index_map(self) -> tuple[np.ndarray, np.ndarray]:
         """(window index, token index inside it), each (Hp, Wp), of every position before the roll."""
         return window_index_map(*self.padded, self.window, self.shift)
@@ -178,6 +193,11 @@ def mask_stats(mask: np.ndarray | None, labels: np.ndarray, window: int) -> Mask
 # The four stages, by the model's rules (before the model runs)
 # ---------------------------------------------------------------------------------------------------------------
 
+def default_shift(window: int) -> int:
+    """⌊M/2⌋: the shift of the checkpoint's shifted blocks for windows of side M (§3.2)."""
+    return window // 2
+
+
 def stage_shapes(config: SwinConfig, height: int, width: int) -> list[tuple[int, int, int]]:
     """(h, w, C) of every stage's tokens for an H×W input, by the model's own rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉,
     merging pads to even sides and halves; channels `config.dims`) — no forward pass. Windows never change a shape.
@@ -219,7 +239,7 @@ def plan_stages(config: SwinConfig, height: int, width: int, window: int) -> Sta
     """The four stages of a Swin with `config` on an H×W input with nominal window M, by the model's rules."""
     layouts = []
     for i, (h, w, c) in enumerate(stage_shapes(config, height, width)):
-        used, shift = window_and_shift(h, w, window, window // 2)
+        used, shift = window_and_shift(h, w, window, default_shift(window))
         layouts.append(StageLayout(c, config.heads[i], WindowPartition((h, w), used, shift, config.patch_size * 2**i)))
     return StagePlan((height, width), config.patch_size, window, tuple(layouts))
 
@@ -514,7 +534,8 @@ def run_stage(model: Swin, pixel_values: Tensor, window: int | None, stage: int)
     t = trace(_UpToStage(model, stage), pixel_values, include=include, window_size=nominal)
     grid = stage_grids(*pixel_values.shape[-2:], model.config.patch_size)[stage]
     token_px = model.config.patch_size * 2**stage
-    parts = [WindowPartition(grid, *window_and_shift(*grid, nominal, nominal // 2 * b), token_px) for b in (0, 1)]
+    parts = [WindowPartition(grid, *window_and_shift(*grid, nominal, default_shift(nominal) * b), token_px)
+             for b in (0, 1)]
     blocks = model.stages[stage].blocks
     with torch.inference_mode():
         x0 = t[input_tap]
@@ -641,30 +662,26 @@ def cost_curves(stage: int, patch: int, channels: int, window: int,
 class CostComparison:
     """One attention layer of the shown stage, global against windowed, as the page's table and text state it."""
 
-    grid: tuple[int, int]  # (h, w) tokens
-    padded: tuple[int, int]  # (Hp, Wp): what the block really computes on
+    partition: WindowPartition  # the stage's tokens, their padding and the window M the block uses
     channels: int  # C
-    window: int  # M the block uses
 
     @property
     def tokens(self) -> int:
-        return self.grid[0] * self.grid[1]
-
-    @property
-    def window_tokens(self) -> int:
-        return self.window * self.window
+        """h·w."""
+        return self.partition.grid[0] * self.partition.grid[1]
 
     @property
     def msa(self) -> Cost:
-        return msa_cost(*self.grid, self.channels)
+        return msa_cost(*self.partition.grid, self.channels)
 
     @property
     def wmsa(self) -> Cost:
-        return wmsa_cost(*self.grid, self.channels, self.window)
+        return wmsa_cost(*self.partition.grid, self.channels, self.partition.window)
 
     @property
     def padded_wmsa(self) -> Cost:
-        return wmsa_cost(*self.padded, self.channels, self.window)
+        """What the block really computes: W-MSA on the padded map."""
+        return wmsa_cost(*self.partition.padded, self.channels, self.partition.window)
 
     @property
     def ratio(self) -> float:
@@ -683,7 +700,7 @@ class Selection:
     window: int  # nominal window size M
     shift: int  # s asked for (a stage no larger than one window uses 0 whatever it is)
     stage: int  # 0-based
-    block: int  # the block the bias is read from: 0 (W-MSA) or 1 (SW-MSA)
+    block: int  # the block whose windows and bias tables the text reads: 0 (W-MSA) or 1 (SW-MSA)
     selected: int  # window index, row-major over the windows
     query: int  # token inside the window, row-major
     head: int  # 0-based, for the relative position bias
@@ -765,17 +782,9 @@ class StageView:
 
     @property
     def partition(self) -> WindowPartition:
-        """The shown shifted block's windows: both blocks use the same window and padding."""
+        """The shown shifted block's windows (its shift: the chosen s, or 0 on a stage no larger than one window);
+        both blocks use the same window and padding."""
         return self.shifted.partition
-
-    @property
-    def window(self) -> int:
-        return self.partition.window
-
-    @property
-    def shift(self) -> int:
-        """The shift shown: the chosen s, or 0 on a stage no larger than one window."""
-        return self.partition.shift
 
     @property
     def checkpoint_shift(self) -> int:
@@ -785,7 +794,7 @@ class StageView:
     @property
     def half_window(self) -> int:
         """⌊M/2⌋: the shift of the checkpoint's shifted blocks at the nominal M."""
-        return self.selection.window // 2
+        return default_shift(self.selection.window)
 
     @property
     def clamped(self) -> bool:
@@ -795,7 +804,7 @@ class StageView:
     @property
     def shift_key(self) -> str:
         """The key of what depends on the shown shift as well as on the run."""
-        return f"{self.key}|s{self.shift}"
+        return f"{self.key}|s{self.partition.shift}"
 
     @property
     def tap_prefix(self) -> str:
@@ -822,7 +831,7 @@ class StageView:
     @property
     def used_table_side(self) -> int:
         """2m − 1 for the window m really used: the central rows a clamped window reads."""
-        return 2 * self.window - 1
+        return 2 * self.partition.window - 1
 
     @property
     def query_bias(self) -> np.ndarray:
@@ -832,14 +841,14 @@ class StageView:
     @property
     def bias_check(self) -> float:
         """max |table[relative_position_index(m, M)] − the traced `rel_bias`| of the chosen block."""
-        index = relative_position_index(self.window, self.selection.window).numpy()
+        index = relative_position_index(self.partition.window, self.selection.window).numpy()
         return float(np.abs(self.chosen.bias_table.T[:, index] - self.chosen.rel_bias).max())
 
     # ---- the selected window and query
     @property
     def query_cell(self) -> tuple[int, int]:
         """(row, column) of the query in its window."""
-        return divmod(self.selection.query, self.window)
+        return divmod(self.selection.query, self.partition.window)
 
     @property
     def window_cell(self) -> tuple[int, int]:
@@ -852,12 +861,12 @@ class StageView:
 
     @cached_property
     def mask_stats(self) -> MaskStats:
-        return mask_stats(self.shifted.mask, self.shifted.labels, self.window)
+        return mask_stats(self.shifted.mask, self.shifted.labels, self.partition.window)
 
     @property
     def selected_labels(self) -> np.ndarray:
         """(M, M) region labels inside the selected window of the rolled map."""
-        return window_labels(self.shifted.labels, self.window)[self.selection.selected]
+        return window_labels(self.shifted.labels, self.partition.window)[self.selection.selected]
 
     @property
     def selected_regions(self) -> int:
@@ -867,7 +876,7 @@ class StageView:
     def selected_mask(self) -> np.ndarray:
         """(M², M²) the selected window's mask: zeros when the block does not shift."""
         if self.shifted.mask is None:
-            return np.zeros((self.window ** 2,) * 2, np.float32)
+            return np.zeros((self.partition.window ** 2,) * 2, np.float32)
         return self.shifted.mask[self.selection.selected]
 
     @cached_property
@@ -878,7 +887,7 @@ class StageView:
     @cached_property
     def attention(self) -> tuple[QueryAttention, QueryAttention]:
         """The query's attention in the selected window, regular and shifted block."""
-        win, query, m = self.selection.selected, self.selection.query, self.window
+        win, query, m = self.selection.selected, self.selection.query, self.partition.window
         return tuple(QueryAttention(v.probs[win, :, query], query,
                                     None if v.mask is None else v.mask[win, query].reshape(m, m) == MASK_VALUE)
                      for v in self.blocks)
@@ -886,7 +895,7 @@ class StageView:
     # ---- the rest of the page
     @property
     def cost(self) -> CostComparison:
-        return CostComparison(self.run.grid, self.partition.padded, self.run.channels, self.window)
+        return CostComparison(self.partition, self.run.channels)
 
     @property
     def resolution(self) -> int:
@@ -900,6 +909,7 @@ class StageView:
 
 
 def _compute(_key: str, make: Callable[[], object]):
+    """No store: every call computes."""
     return make()
 
 

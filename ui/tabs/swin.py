@@ -196,8 +196,8 @@ def notes(view: StageView, checkpoint_patch: int, warning: str | None) -> None:
             "**Stage {stage} is no larger than one window here:** its map is {h}×{w} and min({h}, {w}) = {short} ≤ M = "
             "{M}, so the model's rule (`window_and_shift`, as the original code) attends it with **{m}×{m} windows and "
             "shift 0** ({n} windows): no shifted windows and no mask in this stage, whatever s is.",
-            n).format(stage=sel.stage + 1, h=h, w=w, short=min(h, w), M=M, m=view.window, n=n)
-        if view.window < M:
+            n).format(stage=sel.stage + 1, h=h, w=w, short=view.partition.short_side, M=M, m=view.partition.window, n=n)
+        if view.partition.window < M:
             note = sentences(note, _("The bias is read from the central ({used})² rows of the ({side})² table.").format(
                 used=view.used_table_side, side=view.table_side))
         st.warning(note, icon=":material/crop_free:")
@@ -206,7 +206,7 @@ def notes(view: StageView, checkpoint_patch: int, warning: str | None) -> None:
             _("**Shift s = {s}, but the checkpoint's shifted blocks use s = ⌊{m}/2⌋ = {s_model}.** The shifted "
               "block below is the real block's own `pad → shift → partition → window_attention` run again on its "
               "traced input with s = {s} (mask from the same `shift_mask`): a what-if, not the checkpoint's forward "
-              "pass. Set s = {s_model} to see the traced values.").format(s=view.shift, m=M,
+              "pass. Set s = {s_model} to see the traced values.").format(s=view.partition.shift, m=M,
                                                                             s_model=view.checkpoint_shift),
             icon=":material/swap_horiz:")
     if plan.input_size != (224, 224):
@@ -246,7 +246,7 @@ def partition(view: StageView, photo: Photo) -> None:
     (hp, wp), window, nwin = part.padded, part.window, part.n_windows
     st.latex(rf"\underbrace{{{h}\times{w}}}_{{h\times w\text{{ tokens}}}}\ \xrightarrow{{\text{{pad}}}}\ {hp}\times{wp}"
              rf"\ \xrightarrow{{\text{{partition}}}}\ \frac{{{hp}}}{{{window}}}\cdot\frac{{{wp}}}{{{window}}} = {nwin}"
-             rf"\text{{ windows}}\ \times\ {window}^2 = {window * window}\text{{ tokens}}\ \times\ C = {C}")
+             rf"\text{{ windows}}\ \times\ {window}^2 = {part.tokens_per_window}\text{{ tokens}}\ \times\ C = {C}")
     st.markdown(
         _("The traced `{tap}` has shape **{shape}** = (windows, tokens per window, C): **{n} windows** of **{t} "
           "tokens** each, attention runs inside each window separately. Stage {stage}: **{h} × {w}** tokens of C = {c} "
@@ -260,7 +260,8 @@ def partition(view: StageView, photo: Photo) -> None:
               "on the right and bottom to **{hp} × {wp}** ({rows} rows, {cols} columns, grey hatched below) before "
               "shifting and partitioning, and crops them off again after attention. They take part in attention like "
               "any other token (transformers and the original code do the same).").format(
-                h=h, w=w, m=window, hp=hp, wp=wp, rows=hp - h, cols=wp - w), icon=":material/padding:")
+                h=h, w=w, m=window, hp=hp, wp=wp, rows=part.padding_added[0], cols=part.padding_added[1]),
+            icon=":material/padding:")
     cell = sv.cell_size(hp, wp, PICTURE_PX, 520)
     win = view.selection.selected
     a, b = st.columns(2, gap="medium")
@@ -286,7 +287,7 @@ def cyclic_shift(view: StageView) -> None:
     st.subheader(_("2 · Cyclic shift: a 2-D roll, not a shift along the token sequence"))
     st.latex(r"\hat z = \operatorname{roll}\big(z,\ (-s,-s),\ \text{dims}=(h, w)\big):\qquad "
              r"\hat z[i, j] = z[(i+s) \bmod H_p,\ (j+s) \bmod W_p]")
-    s, (hp, wp) = view.shift, view.partition.padded
+    s, (hp, wp) = view.partition.shift, view.partition.padded
     if s == 0:
         st.info(_("With s = 0 nothing moves: the shifted block attends in the same windows as the regular block "
                   "(no shift in this stage: see the note above).") if view.clamped else
@@ -317,7 +318,7 @@ def cyclic_shift(view: StageView) -> None:
 
 def _roll_pictures(view: StageView) -> None:
     """The map before, during and after the roll (a step slider), and the checks of the roll and its reverse."""
-    s, part, shifted = view.shift, view.partition, view.shifted
+    s, part, shifted = view.partition.shift, view.partition, view.shifted
     if s:
         forget_outside("swstep", 0, s)
         step = int(st.slider(_("Roll step t: the map rolled by (−t, −t), t = 0 … {s}").format(s=s), 0, s, 1,
@@ -359,7 +360,7 @@ def _regions(view: StageView) -> None:
     st.markdown("#### " + _("The nine regions"))
     st.latex(r"r(i) = \begin{cases}0 & i < L - M\\ 1 & L-M \le i < L-s\\ 2 & i \ge L - s\end{cases}"
              r"\qquad \text{label}(i,j) = 3\,r_h(i) + r_w(j)")
-    s, (hp, wp), window = view.shift, view.partition.padded, view.window
+    s, (hp, wp), window = view.partition.shift, view.partition.padded, view.partition.window
     n_regions = view.mask_stats.regions
     if s:
         has = ngettext("The traced `{tap}` ({hp}×{wp}) has **{n} region**.",
@@ -425,7 +426,7 @@ def mask_and_attention(view: StageView, photo: Photo) -> None:
 
 def _mask_text(view: StageView) -> None:
     """How many regions and masked windows the shifted block has, and how many pairs the selected window masks."""
-    s, stats, win = view.shift, view.mask_stats, view.selection.selected
+    s, stats, win = view.partition.shift, view.mask_stats, view.selection.selected
     if s:
         kinds = _("; ").join(_masked_windows(kind, n, masked, stats.pairs)
                              for kind, (n, masked) in stats.kinds.items())
@@ -447,11 +448,11 @@ def _mask_text(view: StageView) -> None:
 
 def _mask_panel(view: StageView) -> None:
     """The selected window's mask as a heat map, its region labels, and the mask's checks."""
-    win, query, window = view.selection.selected, view.selection.query, view.window
+    win, query, window = view.selection.selected, view.selection.query, view.partition.window
     qr, qc = view.query_cell
     wl, mask_w = view.selected_labels, view.selected_mask
     a, b = st.columns([3, 2], gap="medium")
-    mask_title = _("Mask of window {win} ({n}×{n})").format(win=win, n=window * window)
+    mask_title = _("Mask of window {win} ({n}×{n})").format(win=win, n=view.partition.tokens_per_window)
     a.plotly_chart(_figure(short_key(view.shift_key, "mask", win, query), language(),
                            lambda: sv.mask_figure(mask_w, wl, title=mask_title, query=query)),
                    key="sw-mask", config={"displaylogo": False})
@@ -464,7 +465,7 @@ def _mask_panel(view: StageView) -> None:
     mask_lines = [_check(f"window {win}: mask vs pair-by-pair comparison of its labels",
                          _mask_check(short_key(view.shift_key, "bf", win), view))]
     if view.shifted.traced and view.shifted.mask is not None:
-        (hp, wp), s = view.partition.padded, view.shift
+        (hp, wp), s = view.partition.padded, view.partition.shift
         mask_lines.append(_check(f"shift_mask({hp}, {wp}, {window}, {s}) vs traced `{view.tap_prefix}.1.mask`",
                                  view.shifted.checks["mask"]))
     st.code("\n".join(mask_lines), language=None)
@@ -472,7 +473,7 @@ def _mask_panel(view: StageView) -> None:
 
 def _attention_pictures(view: StageView, photo: Photo) -> None:
     """The query's attention over its window in the image (mean over heads) and per head, in both blocks."""
-    win, query, window, heads = view.selection.selected, view.selection.query, view.window, view.run.heads
+    win, query, window, heads = view.selection.selected, view.selection.query, view.partition.window, view.run.heads
     hp, wp = view.partition.padded
     fcell = sv.cell_size(hp, wp, PICTURE_PX, 440)
     keys = (view.key, view.shift_key)  # the regular block does not depend on the shift
@@ -538,7 +539,7 @@ def position_bias(view: StageView) -> None:
     st.latex(r"\begin{aligned}B_{ij} &= \hat B\big[(\Delta y + M - 1)(2M - 1) + (\Delta x + M - 1)\big],\qquad "
              r"\hat B \in \mathbb{R}^{(2M-1)^2 \times \text{heads}}\\"
              r"(\Delta y, \Delta x) &= (y_i - y_j,\ x_i - x_j) \in [-M+1,\ M-1]^2\end{aligned}")
-    sel, window, heads = view.selection, view.window, view.run.heads
+    sel, window, heads = view.selection, view.partition.window, view.run.heads
     M, block, head, query = sel.window, sel.block, sel.head, sel.query
     table, side = view.chosen.bias_table, view.table_side
     if M != view.checkpoint_window:
@@ -656,20 +657,20 @@ def cost(view: StageView) -> None:
     st.latex(r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}} + \underbrace{2(hw)^2C}_{QK^\top,\ AV}"
              r"\qquad \Omega(\text{W-MSA}) = \underbrace{4hwC^2}_{\text{the same}} + \underbrace{2M^2hwC}_{QK^\top,\ AV"
              r"\text{ in windows}}")
-    c, stage = view.cost, view.selection.stage
-    (h, w), (hp, wp) = c.grid, c.padded
+    c, stage, part = view.cost, view.selection.stage, view.cost.partition
+    (h, w), (hp, wp) = part.grid, part.padded
     st.markdown(markdown_table(
         [_("per attention layer of stage {stage}").format(stage=stage + 1), _("4hwC² (projections)"),
          _("attention term"), _("total")],
         [[_("MSA, global (hw = {hw})").format(hw=c.tokens), _mults(c.msa.projections),
           f"2(hw)²C = **{_mults(c.msa.attention)}**", _mults(c.msa.total)],
-         [f"W-MSA, M = {c.window}", _mults(c.wmsa.projections), f"2M²hwC = **{_mults(c.wmsa.attention)}**",
+         [f"W-MSA, M = {part.window}", _mults(c.wmsa.projections), f"2M²hwC = **{_mults(c.wmsa.attention)}**",
           _mults(c.wmsa.total)]]))
     saving = _("With h·w = {h}·{w} = {hw} tokens, C = {c}, M = {m}: the attention term shrinks **{ratio:.1f}×** "
                "(= hw / M² = {hw} / {mm}), the projections (and the MLP after them) cost exactly the same. Both "
                "attention terms are linear in C; only the dependence on the number of tokens changes, from quadratic "
                "to linear — \"O(N²) → O(M²N)\" is true of the attention term only.").format(
-        h=h, w=w, hw=c.tokens, c=c.channels, m=c.window, ratio=c.ratio, mm=c.window_tokens)
+        h=h, w=w, hw=c.tokens, c=c.channels, m=part.window, ratio=c.ratio, mm=part.tokens_per_window)
     if (hp, wp) != (h, w):
         saving = sentences(saving, _("The block really computes on the padded {hp}×{wp} map: {cost} for "
                                       "attention.").format(hp=hp, wp=wp, cost=_mults(c.padded_wmsa.attention)))
