@@ -43,6 +43,12 @@ def _adapted(_model, source: str, patch: int):
     return _model.with_patch_size(patch)
 
 
+def _forget_selection() -> None:
+    """The roll step, the selected window and the query index into one partition: a new stage or M starts them anew."""
+    for key in ("swstep", "swwin", "swq"):
+        st.session_state.pop(key, None)
+
+
 def _on_window_change() -> None:
     """A new window size starts from its own default shift M//2 (the shift slider's range changes too), and from the
     default window and query: the old indices would point into a different partition. The shift is forgotten, not
@@ -51,11 +57,6 @@ def _on_window_change() -> None:
     st.session_state.pop("shift", None)
     st.query_params.pop("shift", None)
     _forget_selection()
-
-
-def _forget_selection() -> None:
-    for key in ("swstep", "swwin", "swq"):
-        st.session_state.pop(key, None)
 
 
 ctx = context()

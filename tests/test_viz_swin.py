@@ -216,7 +216,7 @@ def test_stage_view_numbers_swin_t_stage_one(model):
     assert sorted(view.selected_labels.ravel().tolist()) == [4] * 16 + [5] * 12 + [7] * 12 + [8] * 9
     for att, b in zip(view.attention, (0, 1)):
         probs = t[f"stages.0.blocks.{b}.attn.probs"][63, :, 24].numpy()  # (heads, 49)
-        assert att.probs.shape == (3, 49)
+        assert att.probs.shape == (3, 49) and att.maps.tolist() == probs.reshape(3, 7, 7).tolist()
         assert att.top_weights.tolist() == probs.max(-1).tolist()
         assert att.self_weights.tolist() == probs[:, 24].tolist()
         assert [k for k, _r, _c in att.top_keys] == probs.argmax(-1).tolist()

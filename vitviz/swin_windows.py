@@ -720,6 +720,11 @@ class QueryAttention:
         return self.probs.mean(0)
 
     @property
+    def maps(self) -> np.ndarray:
+        """(heads, M, M): each head's weights over the window's keys, laid out as the window."""
+        return self.probs.reshape(-1, self.side, self.side)
+
+    @property
     def top_keys(self) -> tuple[tuple[int, int, int], ...]:
         """Per head: (key, its row, its column in the window) of the largest weight."""
         m = self.side

@@ -492,7 +492,7 @@ def _attention_pictures(view: StageView, photo: Photo) -> None:
                   _("Block {n} ({name}), each of the {heads} heads: query {query}'s attention over the {m}×{m} window "
                     "(inferno, stretched per head; yellow frame = the query)"))
         st.image(_mosaic_png(short_key(key, v.block, "mosaic", win), query, mcell, min(heads, 6),
-                             att.probs.reshape(heads, window, window), att.masked), output_format="PNG",
+                             att.maps, att.masked), output_format="PNG",
                  caption=mosaic.format(n=v.block + 1, name=_block_name(name), heads=heads, query=query, m=window))
 
 
