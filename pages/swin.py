@@ -89,8 +89,7 @@ with st.container(border=True):
     P = int(c5.select_slider(_("Patch size P"), PATCH_SIZES, value=P0, key="swp", bind="query-params",
                              help=_("Swin-T reads {p0}×{p0} patches. Larger patches PI-resize its patch-embedding "
                                     "kernel (FlexiViT).").format(p0=P0)))
-    # keyed on the weights actually loaded (the hub id, or the preset after a failed download)
-    source = getattr(base_model, "source", MODEL)
+    source = base_model.source  # keys: the weights actually loaded (the hub id, or the preset after a failed download)
     model = base_model if P == P0 else _adapted(base_model, source, P)
     shown, pixel_values = model_input(ctx, model.preprocessing)
     in_h, in_w = pixel_values.shape[-2:]

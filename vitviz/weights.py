@@ -77,8 +77,8 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
     `source`: a directory with `config.json` and safetensors weights; a supported hub id (see `HUB_IDS`), whose
     files come from `VITVIZ_WEIGHTS_DIR/<preset>/`, else the HF cache, else the hub or the mirror in HF_ENDPOINT
     (not with `download=False` or HF_HUB_OFFLINE; `tqdm_class` shows the download), see `vitviz.hub`; or a preset
-    name, giving deterministic random weights. The model gets `.preprocessing` (a `Preprocessing`) and `.source`
-    attributes. Raises ModelLoadError with a readable message.
+    name, giving deterministic random weights. The model's `source` and `preprocessing` (its `Provenance`) say
+    where the weights came from and how to prepare its input. Raises ModelLoadError with a readable message.
     """
     source_str = os.fspath(source)
     # Names first: a folder that happens to be called like a preset or repo must not replace its weights.
@@ -100,7 +100,7 @@ def load_model(source: str | os.PathLike, device: str | torch.device | None = No
 def is_trained(model: nn.Module) -> bool:
     """Whether a model from `load_model` holds a checkpoint's weights (a hub repo or a folder), not a preset's
     deterministic random ones. The one place that question is answered."""
-    return getattr(model, "source", None) not in HUB_IDS
+    return model.source not in HUB_IDS
 
 
 def trained_checkpoint(repo_id: str, tqdm_class=None, download: bool = True) -> hub.LocalCheckpoint:

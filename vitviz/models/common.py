@@ -17,11 +17,25 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ..preprocess import Preprocessing
+
 
 # What vitviz.trace records in the current thread: `names` {tap: qualified name} of the taps asked for, `records`
 # the dict they fill, `keep` applied to each tensor. Models are shared between app sessions, which run in separate
 # threads: the recording state is per thread, and a trace changes nothing on the model (no hooks to add or remove).
 RECORDING = threading.local()
+
+
+class Provenance:
+    """Where a model's weights came from and how its checkpoint prepares the input: what `vitviz.load_model` records
+    on every model it returns (ViT, Swin and MobileViT mix this in, so both are declared, typed attributes)."""
+
+    source: str = ""  # the preset name (deterministic random weights), the hub id or the folder loaded
+    preprocessing: Preprocessing | None = None  # the checkpoint's resize, crop, mean and std
+
+    def same_provenance(self, model: Provenance) -> None:
+        """Take `model`'s provenance: a model derived from it (resized patches) reads the same checkpoint."""
+        self.source, self.preprocessing = model.source, model.preprocessing
 
 
 class Tap(nn.Identity):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import Tensor, nn
 
-from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput
+from .common import Family, FeedForward, MultiHeadSelfAttention, Provenance, Tap, VisionOutput
 
 Attentions = list[Tensor | None]  # one (b·P, heads, N, N) per transformer layer, None when not computed
 
@@ -248,7 +248,7 @@ class MobileViTStage(nn.Module):
         return self.block(self.downsample(x), patch, need_weights)
 
 
-class MobileViT(nn.Module):
+class MobileViT(Provenance, nn.Module):
     """MobileViT: stem, two MobileNetV2 stages, three MobileViT stages, a 1×1 expansion and an optional classifier.
 
     Taps: `stem_out` (b, c0, H/2, W/2); `stages.0.out` (b, c1, H/2, W/2) and `stages.1.out` (b, c2, H/4, W/4);

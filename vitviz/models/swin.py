@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput, rename_keys
+from .common import Family, FeedForward, MultiHeadSelfAttention, Provenance, Tap, VisionOutput, rename_keys
 from .vit import resize_patch_kernel
 
 # Added to the scores of token pairs from different regions: -100 as in the original code and transformers, not
@@ -314,7 +314,7 @@ class SwinStage(nn.Module):
         return x, size, probs
 
 
-class Swin(nn.Module):
+class Swin(Provenance, nn.Module):
     """A Swin Transformer whose blocks are split into the paper's steps; taps record them for `vitviz.trace`.
 
     Taps: `embeddings` (b, H/P·W/P, C), per stage `stages.{s}.merged`, per block `stages.{s}.blocks.{i}.{shifted,
@@ -357,9 +357,7 @@ class Swin(nn.Module):
         with torch.device("meta"):  # no memory and no initialisation for parameters that are replaced at once
             model = Swin(replace(self.config, patch_size=patch_size))
         model.load_state_dict(state, assign=True)
-        for attr in ("preprocessing", "source"):  # set by load_model; the same checkpoint still defines them
-            if hasattr(self, attr):
-                setattr(model, attr, getattr(self, attr))
+        model.same_provenance(self)
         return model.eval().requires_grad_(False)
 
     def forward(

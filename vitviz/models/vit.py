@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .common import Family, FeedForward, MultiHeadSelfAttention, Tap, VisionOutput, rename_keys
+from .common import Family, FeedForward, MultiHeadSelfAttention, Provenance, Tap, VisionOutput, rename_keys
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Block(nn.Module):
         return self.out(x + self.ls2(self.mlp(self.norm2(x)))), probs
 
 
-class ViT(nn.Module):
+class ViT(Provenance, nn.Module):
     """A ViT whose every stage is a method; taps record each stage for `vitviz.trace`.
 
     Taps: `patches` (b, gh, gw, P, P, C), `flat` (b, n, P²C), `embeddings` (b, n, D), `tokens` (b, 1+n, D),
@@ -206,9 +206,7 @@ class ViT(nn.Module):
         with torch.device("meta"):  # no memory and no initialisation for parameters that are replaced at once
             model = ViT(cfg)
         model.load_state_dict(state, assign=True)
-        for attr in ("preprocessing", "source"):  # set by load_model; the same checkpoint still defines them
-            if hasattr(self, attr):
-                setattr(model, attr, getattr(self, attr))
+        model.same_provenance(self)
         return model.eval().requires_grad_(False)
 
     def forward(self, pixel_values: Tensor, output_attentions: bool = True) -> VisionOutput:

@@ -32,12 +32,6 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
 OFFSET_RGB = np.array([_rgb(c) for c in OFFSET_COLOURS], dtype=np.float32)
 
 
-def offset_label(u: Unfolding, p: int) -> str:
-    """'p = 3 (row 1, col 1 in the patch)'."""
-    i, j = divmod(p, u.pw)
-    return _("p = {p} (row {row}, col {col} in the patch)").format(p=p, row=i, col=j)
-
-
 def cell_size(rows: int, cols: int, width: int = 640, max_height: int = 640) -> int:
     """Display pixels per map pixel so that a rows × cols map fits width × max_height (at least 2)."""
     return max(2, min(width // cols, max_height // rows))
