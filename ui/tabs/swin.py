@@ -34,6 +34,24 @@ BLOCK_NAMES = {"regular": N_("regular"), "shifted": N_("shifted")}
 BLOCK_KINDS = tuple(BLOCK_NAMES)  # block 0, block 1
 WINDOW_KINDS = {"interior": N_("an interior window"), "edge": N_("an edge window"), "corner": N_("the corner window")}
 
+# The paper's equation of each step (Liu et al. 2021, §3.2 and §3.3), shown under its title
+ROLL_EQUATION = (r"\hat z = \operatorname{roll}\big(z,\ (-s,-s),\ \text{dims}=(h, w)\big):\qquad "
+                 r"\hat z[i, j] = z[(i+s) \bmod H_p,\ (j+s) \bmod W_p]")
+MASK_EQUATION = (r"\operatorname{Attention}(Q,K,V) = \operatorname{SoftMax}\!\Big(\frac{QK^\top}{\sqrt d} + B + "
+                 r"\text{mask}\Big)V,\qquad \text{mask}_{ij} = \begin{cases}0 & \text{label}(i) = \text{label}(j)\\"
+                 r"-100 & \text{otherwise}\end{cases}")
+BIAS_EQUATION = (r"\begin{aligned}B_{ij} &= \hat B\big[(\Delta y + M - 1)(2M - 1) + (\Delta x + M - 1)\big],\qquad "
+                 r"\hat B \in \mathbb{R}^{(2M-1)^2 \times \text{heads}}\\"
+                 r"(\Delta y, \Delta x) &= (y_i - y_j,\ x_i - x_j) \in [-M+1,\ M-1]^2\end{aligned}")
+MERGE_EQUATION = (r"\begin{aligned}&x_0 = x[0{:}{:}2,\,0{:}{:}2],\quad x_1 = x[1{:}{:}2,\,0{:}{:}2],\quad "
+                  r"x_2 = x[0{:}{:}2,\,1{:}{:}2],\quad x_3 = x[1{:}{:}2,\,1{:}{:}2]\\"
+                  r"&\longrightarrow\ \operatorname{Linear}_{4C\to2C}\big(\operatorname{LN}"
+                  r"([x_0\Vert x_1\Vert x_2\Vert x_3])\big)\ \in\ \mathbb{R}^{\lceil h/2\rceil\times\lceil w/2\rceil"
+                  r"\times 2C}\end{aligned}")
+COST_EQUATION = (r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}} + \underbrace{2(hw)^2C}_{QK^\top,\ AV}"
+                 r"\qquad \Omega(\text{W-MSA}) = \underbrace{4hwC^2}_{\text{the same}} + \underbrace{2M^2hwC}_{QK^\top,\ AV"
+                 r"\text{ in windows}}")
+
 
 @dataclass(frozen=True)
 class Photo:
@@ -84,6 +102,12 @@ def _masked_windows(kind: str, n: int, masked: int, pairs: int) -> str:
         text = ngettext("interior window: {n} × **{masked} / {pairs}** pairs masked",
                         "interior windows: {n} × **{masked} / {pairs}** pairs masked", n)
     return text.format(n=n, masked=masked, pairs=pairs)
+
+
+def _heading(title: str, equation: str) -> None:
+    """A step's title and the paper's equation for it."""
+    st.subheader(title)
+    st.latex(equation)
 
 
 def _legend(name: str, where=st) -> None:
@@ -284,9 +308,7 @@ def partition(view: StageView, photo: Photo) -> None:
 # ---- 2. Cyclic shift -----------------------------------------------------------------------------------------------
 def cyclic_shift(view: StageView) -> None:
     """The shifted block's 2-D roll, its reverse, and the nine regions (§3.2, Fig. 4)."""
-    st.subheader(_("2 · Cyclic shift: a 2-D roll, not a shift along the token sequence"))
-    st.latex(r"\hat z = \operatorname{roll}\big(z,\ (-s,-s),\ \text{dims}=(h, w)\big):\qquad "
-             r"\hat z[i, j] = z[(i+s) \bmod H_p,\ (j+s) \bmod W_p]")
+    _heading(_("2 · Cyclic shift: a 2-D roll, not a shift along the token sequence"), ROLL_EQUATION)
     s, (hp, wp) = view.partition.shift, view.partition.padded
     if s == 0:
         st.info(_("With s = 0 nothing moves: the shifted block attends in the same windows as the regular block "
@@ -411,10 +433,7 @@ def _worked_example(view: StageView) -> None:
 # ---- 3. Mask and attention inside a window ------------------------------------------------------------------------
 def mask_and_attention(view: StageView, photo: Photo) -> None:
     """The −100 mask of the selected window and what the real model attends to there."""
-    st.subheader(_("3 · The shift mask and the attention inside one window"))
-    st.latex(r"\operatorname{Attention}(Q,K,V) = \operatorname{SoftMax}\!\Big(\frac{QK^\top}{\sqrt d} + B + "
-             r"\text{mask}\Big)V,\qquad \text{mask}_{ij} = \begin{cases}0 & \text{label}(i) = \text{label}(j)\\"
-             r"-100 & \text{otherwise}\end{cases}")
+    _heading(_("3 · The shift mask and the attention inside one window"), MASK_EQUATION)
     _mask_text(view)
     _mask_panel(view)
     win, query = view.selection.selected, view.selection.query
@@ -535,10 +554,7 @@ def _attention_table(view: StageView) -> None:
 # ---- 4. Relative position bias -------------------------------------------------------------------------------------
 def position_bias(view: StageView) -> None:
     """The relative position bias table, its offsets, and the bias a query adds (§3.2, Eq. 4)."""
-    st.subheader(_("4 · Relative position bias"))
-    st.latex(r"\begin{aligned}B_{ij} &= \hat B\big[(\Delta y + M - 1)(2M - 1) + (\Delta x + M - 1)\big],\qquad "
-             r"\hat B \in \mathbb{R}^{(2M-1)^2 \times \text{heads}}\\"
-             r"(\Delta y, \Delta x) &= (y_i - y_j,\ x_i - x_j) \in [-M+1,\ M-1]^2\end{aligned}")
+    _heading(_("4 · Relative position bias"), BIAS_EQUATION)
     sel, window, heads = view.selection, view.partition.window, view.run.heads
     M, block, head, query = sel.window, sel.block, sel.head, sel.query
     table, side = view.chosen.bias_table, view.table_side
@@ -586,12 +602,7 @@ def position_bias(view: StageView) -> None:
 # ---- 5. Patch merging ---------------------------------------------------------------------------------------------
 def patch_merging(view: StageView, photo: Photo) -> None:
     """Patch merging between stages: 2×2 neighbours concatenated, 4C → 2C (§3.1)."""
-    st.subheader(_("5 · Patch merging: half the grid, twice the channels"))
-    st.latex(r"\begin{aligned}&x_0 = x[0{:}{:}2,\,0{:}{:}2],\quad x_1 = x[1{:}{:}2,\,0{:}{:}2],\quad "
-             r"x_2 = x[0{:}{:}2,\,1{:}{:}2],\quad x_3 = x[1{:}{:}2,\,1{:}{:}2]\\"
-             r"&\longrightarrow\ \operatorname{Linear}_{4C\to2C}\big(\operatorname{LN}"
-             r"([x_0\Vert x_1\Vert x_2\Vert x_3])\big)\ \in\ \mathbb{R}^{\lceil h/2\rceil\times\lceil w/2\rceil"
-             r"\times 2C}\end{aligned}")
+    _heading(_("5 · Patch merging: half the grid, twice the channels"), MERGE_EQUATION)
     stages, stage = view.plan.stages, view.selection.stage
     flow = " → ".join(f"{layout.grid[0]}×{layout.grid[1]}×{layout.channels}" for layout in stages)
     st.markdown(_("At this input: **{flow}** (tokens h×w × channels C per stage). Each merging concatenates every "
@@ -653,10 +664,7 @@ def _merging(view: StageView, photo: Photo) -> None:
 # ---- 6. Cost -------------------------------------------------------------------------------------------------------
 def cost(view: StageView) -> None:
     """The cost of global vs windowed attention (§3.2, Eq. 1–2)."""
-    st.subheader(_("6 · What windows save: only the attention term"))
-    st.latex(r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}} + \underbrace{2(hw)^2C}_{QK^\top,\ AV}"
-             r"\qquad \Omega(\text{W-MSA}) = \underbrace{4hwC^2}_{\text{the same}} + \underbrace{2M^2hwC}_{QK^\top,\ AV"
-             r"\text{ in windows}}")
+    _heading(_("6 · What windows save: only the attention term"), COST_EQUATION)
     c, stage, part = view.cost, view.selection.stage, view.cost.partition
     (h, w), (hp, wp) = part.grid, part.padded
     st.markdown(markdown_table(
