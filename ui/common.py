@@ -1,10 +1,13 @@
-"""Small helpers the stage pages share: cache keys, keeping a bound widget's value in range, markdown tables and
-the number formats the pages' text uses."""
+"""Small helpers the stage pages share: cache keys, keeping a bound widget's value in range, markdown tables, the
+number formats the pages' text uses, and the two calls every picture and chart goes through (each with its text
+alternative)."""
 from __future__ import annotations
 
 import hashlib
 
 import streamlit as st
+
+from vitviz.viz.encode import image_format
 
 
 def short_key(*parts) -> str:
@@ -38,3 +41,15 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def shape_text(shape) -> str:
     """A tensor shape as the pages write it: (1, 3, 224, 224)."""
     return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def picture(data: bytes, *, alt: str, where=st, **kwargs) -> None:
+    """st.image of encoded bytes, sent as they are (Streamlit would re-encode a PIL image on every run), with its
+    text alternative: what a sighted student reads off it, computed from the data it shows (`vitviz.describe`)."""
+    where.image(data, alt=alt, output_format=image_format(data), **kwargs)
+
+
+def chart(fig, *, alt: str, where=st, **kwargs):
+    """st.plotly_chart with its text alternative (what a sighted student reads off it, computed from the data it
+    draws: `vitviz.describe`); returns what st.plotly_chart returns (the selection event of a clickable chart)."""
+    return where.plotly_chart(fig, alt=alt, **kwargs)
