@@ -34,6 +34,8 @@ def teacher_box(lesson: Lesson, n: int) -> None:
 def _teacher_live(question: Question | None, n: int) -> None:
     i18n.apply()  # a fragment's run starts here, not in app.py
     teacher = class_session.teacher()
+    if teacher is None:  # the class ended: the bar draws the start button at the next full run
+        return
     store = class_session.STORE
     found = _class_now(lambda: (store.state(teacher.code), store.answers(teacher.code, n) if question else {}),
                        class_session.forget_teacher,
@@ -111,6 +113,8 @@ def _following() -> None:
     """The follower's fragment: move with the teacher, or explore alone until one click follows again."""
     i18n.apply()  # a fragment's run starts here, not in app.py
     follower = class_session.follower()
+    if follower is None:  # the class ended: nothing to follow
+        return
     state = _class_now(lambda: class_session.STORE.state(follower.code, class_session.member()),
                        class_session.forget_follower, _("This class has ended."))
     if state is None:

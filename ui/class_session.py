@@ -114,8 +114,9 @@ def start(lesson_id: str, n: int) -> None:
 
 
 def show_join(show: bool) -> None:
-    """Show the join code large, or put it away (a button's callback)."""
-    st.session_state[_TEACHER] = dataclasses.replace(teacher(), show_join=show)
+    """Show the join code large, or put it away (a button's callback; the class may have ended since)."""
+    if (current := teacher()) is not None:
+        st.session_state[_TEACHER] = dataclasses.replace(current, show_join=show)
 
 
 def stepped(n: int) -> None:
@@ -136,6 +137,8 @@ def follow(again: bool) -> tuple[str, int] | None:
     """Follow the teacher again (True) or explore alone (False). Following again returns the teacher's (lesson id,
     step) to go to, or None when the class is gone or unreachable (the next poll says which)."""
     current = follower()
+    if current is None:  # the class ended between drawing the button and the click
+        return None
     st.session_state[_FOLLOWER] = dataclasses.replace(current, following=again)
     if not again:
         return None

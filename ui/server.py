@@ -1,4 +1,5 @@
-"""Fixes to the Streamlit server process that the app needs, installed by app.py (idempotent)."""
+"""The server process as a whole: fixes to Streamlit that the app needs (installed by app.py, idempotent), and the
+count of script runs in progress over every session (background work waits for a quiet server)."""
 from __future__ import annotations
 
 import contextlib

@@ -174,8 +174,8 @@ def _weight_files(layout: Layout, files: list[str]) -> list[str]:
 
 def find_local(repo_id: str, preset: str | None = None) -> LocalCheckpoint | None:
     """The checkpoint of `repo_id` if it is complete on this machine (portable copy of `preset`, then the HF
-    cache), without any network access; None otherwise. A main snapshot with only pytorch_model.bin is converted
-    here as `fetch` converts it (ModelLoadError where its pickle is refused)."""
+    cache), without any network access; None otherwise. Offline, a main snapshot with only pytorch_model.bin is
+    converted here as `fetch` converts it (ModelLoadError where its pickle is refused); online, `fetch` decides."""
     s = settings()
     if preset and (root := os.environ.get("VITVIZ_WEIGHTS_DIR")):
         folder = Path(root) / preset
@@ -239,8 +239,21 @@ def _from_main_snapshot(s: HubSettings, repo_id: str) -> LocalCheckpoint | None:
     if config is None:
         return None
     layout = choose_layout(_files_in(config.parent))
-    files = _layout_files(config.parent, layout) if layout is not None else None
+    if layout is None or (layout.converted and not s.offline):
+        # Online, pickled weights are the hub's to decide: its conversion pull request comes first (`_fetch`).
+        return None
+    files = _layout_files(config.parent, layout)
     return _checkpoint(s, repo_id, config.parent, layout, files, "cache") if files else None
+
+
+_conversion_locks: dict[str, threading.Lock] = {}
+_conversion_locks_guard = threading.Lock()
+
+
+def _conversion_lock(repo_id: str) -> threading.Lock:
+    """One lock per repo for converting its pickled weights (a 1.2 GB state dict unpickled once, not per session)."""
+    with _conversion_locks_guard:
+        return _conversion_locks.setdefault(repo_id, threading.Lock())
 
 
 def _checkpoint(s: HubSettings, repo_id: str, folder: Path, layout: Layout, files: list[str], origin: str
@@ -253,9 +266,10 @@ def _checkpoint(s: HubSettings, repo_id: str, folder: Path, layout: Layout, file
     wrote = origin == "hub"
     if layout.converted:
         out = _converted_file(s, repo_id, folder.name)
-        if not out.is_file():
-            convert_bin(list(weights), out)
-            wrote = True
+        with _conversion_lock(repo_id):  # sessions asking at once: one unpickles, the others find its file
+            if not out.is_file():
+                convert_bin(list(weights), out)
+                wrote = True
         record["converted"], weights = str(out), (out,)
     if wrote:
         write_atomically(_record_file(s, repo_id), lambda tmp: tmp.write_bytes(json.dumps(record).encode()))
