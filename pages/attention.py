@@ -104,9 +104,9 @@ with st.container(border=True):
     # Bound to the URL: the options stay English words, with no format_func (the URL is the same in both languages).
     c3.segmented_control(_("Query token"), ["CLS", "patch"], required=True, key="query", bind="query-params",
                          help=_("The CLS token, or the selected patch: click any patch of the enlarged head "
-                                "(tab *One head, step by step*)."))
+                                "(tab *One head, step by step*), or type its index in the box beside this one."))
     with c4:
-        patch_picker(layout.patches, _("Selected patch (raster index)"))
+        patch_picker(layout.patches, _("Selected patch (raster index: row × {gw} + column)").format(gw=layout.grid[1]))
 view = att.attention_view(tr, layer, head, _query_token(layout), vin.model.config.labels)
 
 # The six views, one tab each: only the open tab is computed and drawn.

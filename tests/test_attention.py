@@ -296,6 +296,47 @@ def test_figures_are_valid_plotly():
         go.Figure({"layout": {"heigth": 3}})
 
 
+def test_no_figure_captures_a_finger_and_nothing_is_told_by_colour_alone():
+    """dragmode False on every figure (a finger scrolling a phone page is not taken by a chart); the heads of the
+    distance plot differ by marker shape with a dark outline, the selected layer is labelled, and the query is
+    framed black and yellow on the matrix and on the row, as on the pictures."""
+    from vitviz.viz import attention as viz
+
+    rng = np.random.default_rng(1)
+    matrix = rng.dirichlet(np.ones(5), size=5).astype(np.float32)
+    labels = ["CLS", "(0,0)", "(0,1)", "(1,0)", "(1,1)"]
+    distance = viz.distance_figure(rng.uniform(0, 100, (4, 6)), 40.0, layer=2)
+    framed = viz.matrix_figure(matrix, labels, title="t", query=3)
+    row = viz.row_figure(matrix[4], (2, 2), title="t", query=(1, 1))
+    figures = [viz.query_figure(b"\xff\xd8", (100, 60), matrix[1:, 1:], 20.0, title="t"), distance, framed, row,
+               viz.prefix_strip(matrix[0, :2], ["CLS", "reg 1"], vmax=0.5)]
+    assert all(fig.layout.dragmode is False for fig in figures)
+    symbols = [trace.marker.symbol for trace in distance.data]
+    assert len(set(symbols)) == 6 and all(trace.marker.line.color == viz.MARK_OUTLINE for trace in distance.data)
+    assert [a.text for a in distance.layout.annotations][1:] == ["selected"] and distance.layout.annotations[1].x == 3
+    for fig, box in ((framed, (-0.5, 4.5, 2.5, 3.5)), (row, (0.5, 1.5, 0.5, 1.5))):
+        outer, inner = fig.layout.shapes
+        assert (outer.line.color, inner.line.color) == ("black", viz.SELECT_HEX) and outer.line.width > inner.line.width
+        assert (inner.x0, inner.x1, inner.y0, inner.y1) == box
+    assert viz.row_figure(matrix[0], (2, 2), title="t").layout.shapes == ()
+
+
+def test_a_mask_is_outlined_along_the_border_of_the_kept_patches():
+    from PIL import Image
+
+    from vitviz.viz import attention as viz
+
+    base = viz.backdrop(Image.new("RGB", (40, 40), (90, 90, 90)), 8, 80)  # 5 × 5 patches of 16 display px
+    mask = np.zeros((5, 5), dtype=bool)
+    mask[1:3, 1:4] = True  # rows 1–2, columns 1–3
+    drawn = np.asarray(viz.mask_overlay(base, mask, (90, 90, 90)))
+    white = np.all(drawn == 255, -1)
+    assert white[16:18, 16:64].all() and white[46:48, 16:64].all()  # top and bottom edges of the kept block, 2 px
+    assert white[16:48, 16:18].all() and white[16:48, 62:64].all()  # its left and right edges
+    assert not white[18:46, 18:62].any()  # no line between two kept patches
+    assert not white[48:].any() and not white[:16].any()  # none on the darkened patches
+
+
 # ---- What the page shows: AttentionView and its parts, against computations written out independently ----------
 
 

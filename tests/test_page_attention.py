@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import vitviz.attention
+from vitviz.describe.common import percent
 
 from .apptest import APP, assert_clean, open_tab, photo, upload
 
@@ -202,3 +203,64 @@ def test_dino_vits8_at_480_stays_under_2_gb():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert any("Rollout R[CLS, patches]" in c for c in result["captions"])
     assert result["vmhwm_mb"] < 2048, result
+
+
+def alts(at) -> tuple[list[str], list[str]]:
+    """The text alternatives of the main area's pictures and charts, in page order."""
+    return ([img.alt for el in at.main.get("image") for img in el.proto.imgs],
+            [c.proto.alt for c in at.main.get("plotly_chart")])
+
+
+def test_every_picture_and_chart_says_what_it_shows():
+    """Each tab's pictures and charts carry the description of what they draw, for the page's layer, head and
+    query (a patch, on a model with 4 registers); the descriptions' numbers are checked against the tensors in
+    tests/test_describe_attention.py."""
+    at = open_page(model="dinov2-small-reg", query="patch", patch=47, layer=5, head=2)  # 16 × 16 at P = 14
+    query = "Layer 5, head {h}, query patch (2, 15): "
+    framed = "The query patch, row 2, column 15, is framed in yellow and black."
+    pictures, charts = alts(at)
+    assert len(pictures) == 6 and not charts
+    for h, alt in enumerate(pictures, 1):
+        assert alt.startswith(query.format(h=h)) and " of the patch attention on " in alt and alt.endswith(framed)
+        assert "the 4 registers" in alt
+    pictures, (enlarged, strip) = alts(visit(at, ONE))
+    assert not pictures and enlarged.startswith(query.format(h=2)) and "The largest weight on a patch" in enlarged
+    assert strip.startswith(query.format(h=2)[:-2] + ", the tokens with no place on the image: CLS ")
+    assert strip.count("register ") == 4
+    pictures, (matrix,) = alts(visit(at, "Whole matrix"))
+    assert matrix.startswith("Attention matrix of layer 5, head 2: 261 × 261 tokens")
+    assert matrix.endswith("The row of the query, patch (2, 15), is framed.")
+    pictures, charts = alts(visit(at, "DINO masks"))
+    assert [alt.split(":")[0] for alt in pictures] == [f"Head {h}" for h in range(1, 7)] and not charts
+    assert all("of 256 patches" in alt and "holding 60 % of the last layer's CLS attention" in alt for alt in pictures)
+    (rolled, alone), charts = alts(visit(at, "Rollout"))
+    assert rolled.startswith("Rollout R[CLS, patches] through layers 1–12 (mean of heads): ") and not charts
+    assert "the registers" in rolled and alone.startswith("CLS attention in layer 12 alone (mean of heads): ")
+    pictures, (distance,) = alts(visit(at, "Distance vs depth"))
+    assert distance.startswith("Mean attention distance of each of the 6 heads (one marker shape each) in each of "
+                               "the 12 layers") and distance.endswith("Layer 5, the one selected, is shaded and labelled.")
+
+
+def test_a_large_grid_describes_the_query_row_and_deit_its_predictions():
+    at = open_page(ps=5, atsec="Whole matrix")  # 44 × 44 patches: the row instead of the matrix
+    (row,) = alts(at)[1]
+    assert row.startswith("Layer 12, head 1, query CLS: ") and "Drawn on the 44 × 44 patch grid." in row
+    at.selectbox(key="model").set_value("deit-tiny").run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    said = "The model's 5 most probable classes: " + "; ".join(
+        f"{label} {percent(p)}" for label, p in zip(table["class"], table["probability"]))
+    assert any(c.value.startswith(said + ".") for c in at.caption)
+
+
+def test_the_query_patch_can_be_chosen_without_a_pointer():
+    """Keyboard users choose the query with the segmented control and the number box (labelled with how the index
+    is counted), not by clicking the chart."""
+    at = open_page(atsec=ONE)
+    box = at.number_input(key="patch")
+    assert box.label == "Selected patch (raster index: row × 14 + column)"
+    at.segmented_control(key="query").set_value("patch").run()
+    box.set_value(3 * 14 + 5).run()
+    assert_clean(at)
+    assert any("The computation for patch (3, 5)" in m.value for m in at.markdown)
+    assert alts(at)[1][0].startswith("Layer 12, head 1, query patch (3, 5): ")

@@ -7,9 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from ui.chrome import download_array, show_source
-from ui.common import markdown_table, short_key
+from ui.common import chart, markdown_table, picture, short_key
 from ui.models import VitInput
 from vitviz import attention as att
+from vitviz.describe import attention as describe
+from vitviz.describe.common import percent
 from vitviz.i18n import _, sentences
 from vitviz.viz import attention as viz
 from vitviz.viz.encode import jpeg
@@ -22,11 +24,6 @@ PLOT = {"displaylogo": False}
 def pick_key(cache_key: str, token: int) -> str:
     # A fresh key per (input, query): every click is a change, even on the patch selected before.
     return "attn-pick-" + short_key(cache_key, token)
-
-
-def _pct(x: float) -> str:
-    """A share as a percentage that stays readable when tiny: 99.5%, 35.0%, 0.51%, 0.028%."""
-    return f"{100 * x:.1f}%" if x >= 0.1 else f"{100 * x:.2g}%"
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -69,12 +66,13 @@ def _rollout(cache_key: str, layers: int, fusion: str, discard: float, _view: at
     return rolled, jpeg(viz.overlay(base, rolled.patch_map)), jpeg(viz.overlay(base, rolled.alone_map))
 
 
-def _picture_grid(pictures: list[bytes], captions: list[str]) -> None:
+def _picture_grid(pictures: list[bytes], captions: list[str], alts: list[str]) -> None:
+    """One picture per head, 3 or 4 to a row (stacked on a phone), each with its caption and text alternative."""
     per_row = 3 if len(pictures) <= 6 else 4
     for start in range(0, len(pictures), per_row):
         cols = st.columns(per_row)
-        for col, picture, caption in zip(cols, pictures[start:start + per_row], captions[start:start + per_row]):
-            col.image(picture, caption=caption, width="stretch")
+        for col, data, caption, alt in zip(cols, *(part[start:start + per_row] for part in (pictures, captions, alts))):
+            picture(data, alt=alt, where=col, caption=caption, width="stretch")
 
 
 # ---- All heads of the layer -------------------------------------------------------------------------------
@@ -83,10 +81,11 @@ def all_heads(view: att.AttentionView, vin: VitInput) -> None:
     layer, token, pre = view.layer, view.query, view.layout.prefix
     st.subheader(_("Layer {layer}: where {token} looks, head by head").format(layer=layer + 1, token=view.label))
     pictures = _head_pictures(vin.cache_key, layer, token, view, vin.shown)
-    _picture_grid(pictures, [_("head {h}").format(h=h + 1) + f" · {low:.3g}–{high:.3g} · CLS {_pct(cls)}"
-                             + (" · " + _("registers {share}").format(share=_pct(regs)) if pre > 1 else "")
+    _picture_grid(pictures, [_("head {h}").format(h=h + 1) + f" · {low:.3g}–{high:.3g} · CLS {percent(cls)}"
+                             + (" · " + _("registers {share}").format(share=percent(regs)) if pre > 1 else "")
                              for h, (low, high, cls, regs) in enumerate(zip(view.patch_low, view.patch_high,
-                                                                             view.cls_share, view.register_share))])
+                                                                             view.cls_share, view.register_share))],
+                  [describe.head_map(view, h) for h in range(len(pictures))])
     if pre > 1:
         where = _("Row {token} of A in each head of layer {layer} (`blocks.{index}`), drawn on the patches it weights. "
                   "Each picture has its own colour scale from 0 (dark) to its largest weight (bright); the caption "
@@ -98,13 +97,13 @@ def all_heads(view: att.AttentionView, vin: VitInput) -> None:
                   "gives the smallest and largest weight on a patch and the weight on the CLS key, which has no place "
                   "on the image.")
     st.caption(sentences(where.format(token=token, layer=layer + 1, index=layer),
-                         _("The yellow square is the query patch.") if token else "",
+                         _("The square framed in yellow and black is the query patch.") if view.cell else "",
                          _("Pixels beyond the last whole patch are dimmed: the model never sees them.")))
     if pre > 1:
         st.markdown(_("**Attention to the tokens that are not patches**, per head of layer {layer}:").format(layer=layer + 1))
         st.markdown(markdown_table(
             [_("head"), "CLS", *(_("register {r}").format(r=r) for r in range(1, pre)), _("all patches")],
-            [[str(h + 1), *(_pct(x) for x in r[:pre]), _pct(patches)]
+            [[str(h + 1), *(percent(x) for x in r[:pre]), percent(patches)]
              for h, (r, patches) in enumerate(zip(view.rows, view.patch_share))]))
         st.caption(_("Registers are extra learned tokens with no patch and no position (Darcet et al. 2024): they give "
                      "the model a place to store global information, so it need not overwrite uninformative patches "
@@ -115,6 +114,8 @@ def all_heads(view: att.AttentionView, vin: VitInput) -> None:
 def one_head(view: att.AttentionView, vin: VitInput) -> None:
     """One head enlarged and clickable, with q·k/√d → softmax → Σ a·v on the real numbers."""
     st.subheader(_("Head {head} enlarged — click a patch to make it the query").format(head=view.head + 1))
+    st.caption(_("Without a pointer: choose *patch* under **Query token** above and type the patch's index (row × "
+                 "{gw} + column) in the number box beside it.").format(gw=view.layout.grid[1]))
     left, right = st.columns(2, gap="large")
     with left:
         _clickable_head(view, vin)
@@ -128,25 +129,25 @@ def _clickable_head(view: att.AttentionView, vin: VitInput) -> None:
     query's attention went."""
     layout, head, row = view.layout, view.head, view.row
     pre = layout.prefix
-    picture, size = _big_picture(vin.cache_key, view.layer, head, view.query, view, vin.shown)
+    data, size = _big_picture(vin.cache_key, view.layer, head, view.query, view, vin.shown)
     fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
-    st.plotly_chart(
-        viz.query_figure(picture, size, view.patch_rows[head], vin.patch_size * BIG_PX / vin.shown.width,
-                         height=fig_height, title=_("{token} → every patch · layer {layer}, head {head}").format(
-                             token=view.label, layer=view.layer + 1, head=head + 1)),
-        key=pick_key(vin.cache_key, view.query), on_select="rerun", selection_mode="points", theme=None,
-        config={**PLOT, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+    chart(viz.query_figure(data, size, view.patch_rows[head], vin.patch_size * BIG_PX / vin.shown.width,
+                           height=fig_height, title=_("{token} → every patch · layer {layer}, head {head}").format(
+                               token=view.label, layer=view.layer + 1, head=head + 1)),
+          alt=describe.enlarged_head(view), key=pick_key(vin.cache_key, view.query), on_select="rerun",
+          selection_mode="points", theme=None, config={**PLOT, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
     if pre > 1:
-        st.plotly_chart(viz.prefix_strip(row[:pre], layout.prefix_labels(), vmax=float(view.patch_high[head])),
-                        key="attn-strip", theme=None, config={**PLOT, "displayModeBar": False})
+        chart(viz.prefix_strip(row[:pre], layout.prefix_labels(), vmax=float(view.patch_high[head])),
+              alt=describe.prefix_strip(view), key="attn-strip", theme=None, config={**PLOT, "displayModeBar": False})
         spread = _("Hover for the exact weight. This query gives {cls} of its attention to the CLS token, "
                    "{regs} to the {registers} registers and {patches} to the {n:,} patches; a uniform head would "
                    "give each token 1/T = {uniform:.3g}.")
     else:
         spread = _("Hover for the exact weight. This query gives {cls} of its attention to the CLS token and "
                    "{patches} to the {n:,} patches; a uniform head would give each token 1/T = {uniform:.3g}.")
-    st.caption(spread.format(cls=_pct(view.cls_share[head]), regs=_pct(view.register_share[head]), registers=pre - 1,
-                             patches=_pct(view.patch_share[head]), n=layout.patches, uniform=layout.uniform_weight))
+    st.caption(spread.format(cls=percent(view.cls_share[head]), regs=percent(view.register_share[head]),
+                             registers=pre - 1, patches=percent(view.patch_share[head]), n=layout.patches,
+                             uniform=layout.uniform_weight))
 
 
 def _softmax(view: att.AttentionView) -> None:
@@ -163,8 +164,8 @@ def _softmax(view: att.AttentionView) -> None:
         "The 5 keys with the largest weights; √d = {sqrt_d:g}. The softmax divides by the sum over all "
         "**{tokens:,}** keys, Σ e^(s_j − m) = **{total:.4g}**, where m = max s_j (subtracting it changes nothing "
         "but avoids overflow). These 5 hold **{share}** of the attention; uniform would be "
-        "{uniform}.").format(sqrt_d=b.sqrt_d, tokens=b.tokens, total=b.total, share=_pct(b.top_share),
-                             uniform=_pct(b.uniform_share)))
+        "{uniform}.").format(sqrt_d=b.sqrt_d, tokens=b.tokens, total=b.total, share=percent(b.top_share),
+                             uniform=percent(b.uniform_share)))
 
 
 def _weighted_sum(view: att.AttentionView) -> None:
@@ -191,10 +192,11 @@ def whole_matrix(view: att.AttentionView) -> None:
     layout, layer, pre, tokens = view.layout, view.layer, view.layout.prefix, view.layout.tokens
     st.subheader(_("The whole attention matrix of layer {layer}, head {head}").format(layer=layer + 1, head=view.head + 1))
     if layout.matrix_shown:
-        st.plotly_chart(viz.matrix_figure(view.matrix(), layout.short_labels(), query=view.query,
-                                          title=_("A: {t} × {t} (row = query i, column = key j; each row sums to "
-                                                  "1)").format(t=tokens)),
-                        key="attn-matrix", theme=None, config=PLOT)
+        values = view.matrix()
+        chart(viz.matrix_figure(values, layout.short_labels(), query=view.query,
+                                title=_("A: {t} × {t} (row = query i, column = key j; each row sums to 1)").format(
+                                    t=tokens)),
+              alt=describe.matrix(view, values), key="attn-matrix", theme=None, config=PLOT)
         order = (_("Token 0 is CLS, tokens 1–{last} the registers, then the patches in raster order (row, "
                    "column).").format(last=pre - 1) if pre > 1
                  else _("Token 0 is CLS, then the patches in raster order (row, column)."))
@@ -208,10 +210,10 @@ def whole_matrix(view: att.AttentionView) -> None:
             "(raise P or lower the resolution to see it). Here is the row of the selected query instead.").format(
                 gh=gh, gw=gw, tokens=tokens, entries=layout.entries, mb=layout.matrix_mb),
             icon=":material/grid_off:")
-        st.plotly_chart(viz.row_figure(view.row, layout.grid, prefix=pre,
-                                       title=_("Row {index} ({token}); A[{index}, CLS] = {value:.3g}").format(
-                                           index=view.query, token=view.label, value=view.cls_share[view.head])),
-                        key="attn-row", theme=None, config=PLOT)
+        chart(viz.row_figure(view.row, layout.grid, prefix=pre, query=view.cell,
+                             title=_("Row {index} ({token}); A[{index}, CLS] = {value:.3g}").format(
+                                 index=view.query, token=view.label, value=view.cls_share[view.head])),
+              alt=describe.query_row(view), key="attn-row", theme=None, config=PLOT)
     download_array(_("Attention rows of {token}, layer {layer} (heads × T)").format(token=view.label, layer=layer + 1),
                    view.rows, f"attention-l{layer + 1}-q{view.query}")
     show_source(att.attention_probs, att.AttentionTrace.rows, att.query_breakdown)
@@ -228,12 +230,13 @@ def dino_masks(view: att.AttentionView, vin: VitInput) -> None:
     _picture_grid(pictures,
                   [_("head {h}").format(h=h + 1) + " · "
                    + _("{kept} of {n:,} patches ({share:.0%})").format(kept=kept, n=n, share=share)
-                   + (" · " + _("registers hold {share}").format(share=_pct(regs)) if pre > 1 else "")
-                   for h, (kept, share, regs) in enumerate(zip(masks.kept, masks.shares, masks.registers))])
+                   + (" · " + _("registers hold {share}").format(share=percent(regs)) if pre > 1 else "")
+                   for h, (kept, share, regs) in enumerate(zip(masks.kept, masks.shares, masks.registers))],
+                  [describe.dino_mask(masks, h) for h in range(len(pictures))])
     st.markdown(sentences(
         _("For each head, the last layer's CLS row A[0, {start}:] over the patches is sorted, and the "
-          "**smallest set of patches holding {t:.0%} of its patch mass** is kept (bright); the rest is "
-          "darkened.").format(start="1+R" if pre > 1 else "1", t=t),
+          "**smallest set of patches holding {t:.0%} of its patch mass** is kept (bright, outlined in white); the "
+          "rest is darkened.").format(start="1+R" if pre > 1 else "1", t=t),
         _("The mask covers patches only: what CLS gives to the registers (in each caption) is left out before the "
           "fraction is taken.") if pre > 1 else "",
         _("The fewer patches a head needs, the more concentrated its attention. In DINO, trained **without labels**, "
@@ -281,17 +284,15 @@ def rollout(view: att.AttentionView, vin: VitInput) -> None:
 def _rollout_pictures(rolled: att.Rollout, rolled_picture: bytes, alone: bytes) -> None:
     """The rollout map beside the last rolled layer's CLS row alone."""
     rolled_col, alone_col = st.columns(2, gap="medium")
-    how = (_("{fusion} of heads").format(fusion=rolled.fusion)
-           + (_(", lowest {share:.0%} discarded").format(share=rolled.discard) if rolled.discard else ""))
-    registers = (_(", registers {share} of the flow").format(share=_pct(rolled.registers))
+    registers = (_(", registers {share} of the flow").format(share=percent(rolled.registers))
                  if rolled.layout.prefix > 1 else "")
-    rolled_col.image(rolled_picture, width="stretch",
-                     caption=_("Rollout R[CLS, patches] through layers 1–{layers} ({how}): patches {low:.3g}–{high:.3g}, "
-                               "R[CLS, CLS] = {cls:.3g}").format(layers=rolled.layers, low=rolled.low, high=rolled.high,
-                                                                 cls=rolled.cls, how=how) + registers)
-    alone_col.image(alone, width="stretch",
-                    caption=_("For comparison: CLS attention in layer {layer} alone ({fusion} of heads), without "
-                              "the layers below it").format(layer=rolled.layers, fusion=rolled.fusion))
+    picture(rolled_picture, alt=describe.rollout_map(rolled), where=rolled_col, width="stretch",
+            caption=_("Rollout R[CLS, patches] through layers 1–{layers} ({how}): patches {low:.3g}–{high:.3g}, "
+                      "R[CLS, CLS] = {cls:.3g}").format(layers=rolled.layers, low=rolled.low, high=rolled.high,
+                                                        cls=rolled.cls, how=describe.fusion_text(rolled)) + registers)
+    picture(alone, alt=describe.layer_alone(rolled), where=alone_col, width="stretch",
+            caption=_("For comparison: CLS attention in layer {layer} alone ({fusion} of heads), without "
+                      "the layers below it").format(layer=rolled.layers, fusion=rolled.fusion))
 
 
 # ---- Mean attention distance ----------------------------------------------------------------------------
@@ -299,8 +300,8 @@ def distance(view: att.AttentionView) -> None:
     """Mean attention distance per head against depth (Dosovitskiy et al. 2021, Fig. 7 right)."""
     (gh, gw), p = view.layout.grid, view.trace.patch_size
     st.subheader(_("How far does each head look? Mean attention distance against depth"))
-    st.plotly_chart(viz.distance_figure(view.distance, view.uniform_distance, view.layer), key="attn-distance",
-                    theme=None, config=PLOT)
+    chart(viz.distance_figure(view.distance, view.uniform_distance, view.layer), alt=describe.distance_chart(view),
+          key="attn-distance", theme=None, config=PLOT)
     st.markdown(sentences(
         _("For every head, the attention weights of each patch query times the pixel distance to each key patch "
           "(P = {p} px between neighbouring patch centres), averaged over queries — the ViT paper's Fig. 7 (right), "
@@ -323,8 +324,8 @@ def predictions(view: att.AttentionView, model_name: str, trained: bool) -> None
         st.dataframe(pd.DataFrame(view.predictions, columns=[_("class"), probability]), hide_index=True,
                      column_config={probability: st.column_config.ProgressColumn(format="percent", min_value=0,
                                                                                   max_value=1)})
-        if not trained:
-            st.caption(_("Random weights: these classes are arbitrary, and so are the probabilities."))
+        st.caption(sentences(describe.predictions(view), "" if trained else _(
+            "Random weights: these classes are arbitrary, and so are the probabilities.")))
     else:
         st.info(sentences(
             _("{model} has **no classifier**, so there is nothing to predict:").format(model=model_name),

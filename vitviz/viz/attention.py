@@ -23,6 +23,11 @@ SELECT = (255, 214, 0)  # the selected query patch, as on the patching page
 SELECT_HEX = "#ffd600"
 HEAD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939")
+# Heads told apart by shape as well as colour (red and green are one colour to a deuteranope); every marker has a
+# dark outline, so that even the light colours stand out from the white plot at 3:1.
+HEAD_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x", "star", "hexagon",
+                "pentagon", "triangle-left", "triangle-right", "hourglass", "bowtie", "star-diamond", "circle-cross")
+MARK_OUTLINE = "#222222"
 
 
 @lru_cache(maxsize=4)
@@ -106,7 +111,9 @@ def overlay(base: Backdrop, values: np.ndarray, *, alpha: float = 0.6, vmax: flo
 
 
 def mask_overlay(base: Backdrop, mask: np.ndarray, colour: str | tuple[int, int, int] = "#00c8ff") -> Image.Image:
-    """A boolean patch mask (gh, gw) over the backdrop: kept patches bright and tinted by `colour`, the rest darkened."""
+    """A boolean patch mask (gh, gw) over the backdrop: kept patches bright and tinted by `colour`, the rest darkened,
+    and the border of the kept set outlined in white (so that the mask reads without its colour, and where a kept
+    patch of a dark photo is hardly brighter than the darkened rest)."""
     if mask.shape != base.grid:
         raise ValueError(f"mask {mask.shape} does not fit the {base.grid} patch grid")
     box = base.box
@@ -116,7 +123,21 @@ def mask_overlay(base: Backdrop, mask: np.ndarray, colour: str | tuple[int, int,
     dark = Image.eval(region, lambda x: x // 4)
     keep = Image.fromarray(mask.astype(np.uint8) * 255).resize(region.size, Image.NEAREST)
     photo.paste(Image.composite(tinted, dark, keep), box)
+    _mask_border(ImageDraw.Draw(photo), mask, base.patch_px)
     return photo
+
+
+def _mask_border(draw: ImageDraw.ImageDraw, mask: np.ndarray, size: float) -> None:
+    """A white band, inside the kept patch, on every patch edge between a kept patch and a dropped one (or the
+    grid's edge)."""
+    padded = np.pad(mask, 1)
+    w = max(2, round(size / 12)) - 1  # the band's width less one
+    for r, c in np.argwhere(mask):
+        x0, y0, x1, y1 = round(c * size), round(r * size), round((c + 1) * size) - 1, round((r + 1) * size) - 1
+        for outside, band in (((r, c + 1), (x0, y0, x1, y0 + w)), ((r + 2, c + 1), (x0, y1 - w, x1, y1)),
+                              ((r + 1, c), (x0, y0, x0 + w, y1)), ((r + 1, c + 2), (x1 - w, y0, x1, y1))):
+            if not padded[outside]:
+                draw.rectangle(band, fill=(255, 255, 255))
 
 
 def _axes(width: float, height: float) -> dict:
@@ -169,18 +190,23 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
     offsets = (np.arange(heads) - (heads - 1) / 2) * min(0.08, 0.6 / heads)
     data = [dict(type="scatter", mode="markers", name=_("head {h}").format(h=h + 1), x=np.arange(1, depth + 1) + offsets[h],
                  y=distance[:, h], customdata=np.arange(1, depth + 1),
-                 marker=dict(size=10, color=HEAD_COLOURS[h % len(HEAD_COLOURS)], line=dict(width=1, color="white")),
+                 marker=dict(size=11, color=HEAD_COLOURS[h % len(HEAD_COLOURS)],
+                             symbol=HEAD_SYMBOLS[h % len(HEAD_SYMBOLS)], line=dict(width=1, color=MARK_OUTLINE)),
                  hovertemplate=(_("layer {layer}, head {head}").format(layer="%{customdata}", head=h + 1)
                                 + "<br>%{y:.1f} px<extra></extra>"))
             for h in range(heads)]
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=uniform, y1=uniform, line=dict(dash="dash", color="#444", width=2))]
-    if layer is not None:
+    annotations = [dict(xref="paper", x=0.01, y=uniform, yanchor="bottom", xanchor="left", showarrow=False,
+                        text=_("uniform attention: {d:.1f} px").format(d=uniform), font=dict(size=14))]
+    if layer is not None:  # the selected layer: shaded, and labelled so that the shade is not its only sign
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=layer + 0.5, x1=layer + 1.5, y0=0, y1=1,
-                           fillcolor=SELECT_HEX, opacity=0.25, line_width=0, layer="below"))
+                           fillcolor=SELECT_HEX, opacity=0.25, line=dict(color="#444", width=1, dash="dot"),
+                           layer="below"))
+        annotations.append(dict(xref="x", yref="paper", x=layer + 1, y=1, yanchor="bottom", showarrow=False,
+                                text=_("selected"), font=dict(size=12)))
     layout = dict(
-        height=height, margin=dict(l=60, r=10, t=40, b=50), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
-        annotations=[dict(xref="paper", x=0.01, y=uniform, yanchor="bottom", xanchor="left", showarrow=False,
-                          text=_("uniform attention: {d:.1f} px").format(d=uniform), font=dict(size=14))],
+        height=height, margin=dict(l=60, r=10, t=60, b=50), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
+        annotations=annotations, dragmode=False,
         title=dict(text=_("Mean attention distance per head"), font=dict(size=16)),
         xaxis=dict(title=_("layer (network depth)"), dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
                    tickfont=dict(size=14)),
@@ -192,6 +218,13 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
 
 def _colorbar(title: str) -> dict:
     return dict(title=dict(text=title, side="right"), thickness=14, tickfont=dict(size=13), tickformat=".2~r")
+
+
+def _frame(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
+    """The query's frame on a heatmap: yellow inside black, as on the pictures, so that it shows on the colour map's
+    bright end and its dark end alike."""
+    box = dict(type="rect", x0=x0, x1=x1, y0=y0, y1=y1)
+    return [dict(box, line=dict(color="black", width=5)), dict(box, line=dict(color=SELECT_HEX, width=2))]
 
 
 def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: int | None = None,
@@ -206,10 +239,10 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     step = max(1, math.ceil(t / 16))
     ticks = dict(type="category", tickmode="array", tickvals=labels[::step], tickfont=dict(size=12), showgrid=False,
                  automargin=True)
-    shapes = [] if query is None else [dict(type="rect", x0=-0.5, x1=t - 0.5, y0=query - 0.5, y1=query + 0.5,
-                                            line=dict(color=SELECT_HEX, width=2))]
+    shapes = [] if query is None else _frame(-0.5, t - 0.5, query - 0.5, query + 0.5)
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", xaxis=dict(ticks, title=_("key token j")),
+                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", dragmode=False,
+                  xaxis=dict(ticks, title=_("key token j")),
                   yaxis=dict(ticks, title=_("query token i"), autorange="reversed", scaleanchor="x"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
@@ -222,22 +255,25 @@ def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height:
     heatmap = dict(type="heatmap", z=z, x=labels, y=[""], colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
                    showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=14),
                    hovertemplate="%{x}<br>" + _("attention") + " %{z:.5f}<extra></extra>", xgap=3, ygap=3)
-    layout = dict(height=height, margin=dict(l=10, r=10, t=34, b=6), font=dict(size=14),
+    layout = dict(height=height, margin=dict(l=10, r=10, t=34, b=6), font=dict(size=14), dragmode=False,
                   title=dict(text=_("Tokens with no place on the image (same colour scale)"), font=dict(size=14)),
                   xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(showgrid=False, showticklabels=False))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
-def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520, prefix: int = 1) -> go.Figure:
+def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: int = 520, prefix: int = 1,
+               query: tuple[int, int] | None = None) -> go.Figure:
     """One query's attention row (T,) with CLS (and registers) first: the patch part as a heatmap on the grid,
-    hover values."""
+    hover values; `query` (row, col), the query patch, is framed."""
     patches = row[prefix:]
     heatmap = dict(type="heatmap", z=patches.reshape(grid).astype(np.float32), colorscale=colorscale(),
                    zmin=0, zmax=float(patches.max()),
                    colorbar=_colorbar(_("attention")),
                    hovertemplate=(_("key patch ({r}, {c})").format(r="%{y}", c="%{x}") + "<br>" + _("attention")
                                   + " %{z:.5f}<extra></extra>"))
+    shapes = [] if query is None else _frame(query[1] - 0.5, query[1] + 0.5, query[0] - 0.5, query[0] + 0.5)
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), xaxis=dict(title=_("column"), showgrid=False, constrain="domain"),
+                  font=dict(size=14), shapes=shapes, dragmode=False,
+                  xaxis=dict(title=_("column"), showgrid=False, constrain="domain"),
                   yaxis=dict(title=_("row"), autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
