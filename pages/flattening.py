@@ -2,10 +2,11 @@
 import streamlit as st
 
 from ui.chrome import show_source, stage_footer, stage_header
-from ui.common import shape_text
+from ui.common import chart, picture, shape_text
 from ui.context import context
 from ui.models import show_notes, vit_input
 from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
+from vitviz.describe.patching import describe_matrix, describe_rows, describe_strip, describe_zoom
 from vitviz.i18n import _, sentences
 from vitviz.models.vit import ViT
 from vitviz.patching import FlatteningView, flattening_view, matrix_csv, npy, vector_csv
@@ -33,7 +34,7 @@ def draw_patch(view: FlatteningView, cache_key: str) -> None:
                       index=s.index, row=s.row, col=s.col))
     zoom = cached_figure("zoom", cache_key, s.index, 440,
                          lambda: viz.patch_zoom_figure(view.patch01, s.index, height=440))
-    st.plotly_chart(zoom, config={"displaylogo": False}, key="zoom")
+    chart(zoom, alt=describe_zoom(view.patch01, s.index), key="zoom")
 
 
 def draw_vector(view: FlatteningView, cache_key: str) -> None:
@@ -42,9 +43,11 @@ def draw_vector(view: FlatteningView, cache_key: str) -> None:
     p = grid.patch
     st.subheader(_("2 · Patch {index} read as a vector of {p}·{p}·{c} = {k:,} numbers").format(index=index, p=p, c=c,
                                                                                                 k=k))
+    # One short line per formula: each fits a phone's width (WCAG 1.4.10, reflow at 320 px).
     st.latex(
-        r"x_p^{(i)}[k] = x\big[c,\; r P + p_1,\; q P + p_2\big], \qquad k = (p_1 \cdot P + p_2)\cdot C + c"
-        rf", \qquad i = r \cdot {grid.cols} + q = {index}"
+        r"\begin{gathered} x_p^{(i)}[k] = x\big[c,\; r P + p_1,\; q P + p_2\big] \\"
+        r" k = (p_1 \cdot P + p_2)\cdot C + c \\"
+        rf" i = r \cdot {grid.cols} + q = {index} \end{{gathered}}"
     )
     st.markdown(
         _("The first numbers of the vector are the **three channels of pixel (0, 0)**, then the three of pixel (0, 1), "
@@ -53,14 +56,14 @@ def draw_vector(view: FlatteningView, cache_key: str) -> None:
     )
     strip = cached_figure("strip", cache_key, index, view.strip,
                           lambda: viz.vector_strip_figure(view.vector, view.vector01, p, c, count=view.strip))
-    st.plotly_chart(strip, config={"displaylogo": False}, key="strip")
+    chart(strip, alt=describe_strip(view), key="strip")
     st.markdown(
         _("The whole vector, wrapped every {p}·{c} = {width} numbers so that each line is one row p1 of the patch. "
           "The stripes are the interleaving: red, green and blue values alternate along every line.").format(
             p=p, c=c, width=view.line)
     )
     rows = cached_figure("rows", cache_key, index, 0, lambda: viz.vector_rows_figure(view.vector, view.vector01, p, c))
-    st.plotly_chart(rows, config={"displaylogo": False}, key="rows")
+    chart(rows, alt=describe_rows(view), key="rows")
 
 
 def draw_matrix(view: FlatteningView, cache_key: str) -> None:
@@ -69,8 +72,8 @@ def draw_matrix(view: FlatteningView, cache_key: str) -> None:
     st.subheader(_("3 · All {n:,} patches stacked: the {n:,} × {k:,} matrix").format(n=n, k=k))
     base = matrix_base(cache_key, view.patches.flat01, view.patches.channels, view.matrix_box)
     width, height = view.matrix_px
-    st.image(
-        matrix_png(cache_key, index, base, n), output_format="PNG", width=base.width,
+    picture(
+        matrix_png(cache_key, index, base, n), alt=describe_matrix(view), width=base.width,
         caption=sentences(
             _("Row i is patch i (raster order), column k is element k in (p1 p2 c) order; each value in its "
               "channel's colour."),

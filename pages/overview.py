@@ -1,17 +1,26 @@
 """Landing page: the whole pipeline at a glance, with the tensor shapes for the current image and settings."""
 import streamlit as st
 
-from ui.context import context
-from ui.models import show_notes, vit_input
+from ui.common import picture
+from ui.context import Context, context
+from ui.models import VitInput, show_notes, vit_input
 from ui.stages import STAGES
+from vitviz.describe.patching import describe_input
 from vitviz.i18n import _
 from vitviz.patching import PipelineShapes, pipeline_shapes
+from vitviz.viz.encode import fitted
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def vit_shapes(cache_key: str, _model, _pixel_values) -> PipelineShapes:
     """The embedding stages' shapes for this input (traced once per model, P, image and size)."""
     return pipeline_shapes(_model, _pixel_values)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def input_jpeg(cache_key: str, _shown) -> bytes:
+    """The input as the model receives it, encoded once per model, P, image and size."""
+    return fitted(_shown, photo=True)
 
 
 def flow_texts(s: PipelineShapes) -> dict[str, str]:
@@ -34,14 +43,15 @@ def flow_texts(s: PipelineShapes) -> dict[str, str]:
     }
 
 
-def draw_input(shown, s: PipelineShapes, model_name: str, device: str) -> None:
+def draw_input(vin: VitInput, s: PipelineShapes, ctx: Context) -> None:
     """The picture the model receives, and the model's sizes."""
     caption = _("What {model} receives: {height}×{width} px, {gh}×{gw} = {n} patches of {p}×{p}").format(
-        model=model_name, height=s.height, width=s.width, gh=s.rows, gw=s.cols, n=s.n, p=s.patch)
-    st.image(shown, caption=caption, width="stretch")
+        model=ctx.model_name, height=s.height, width=s.width, gh=s.rows, gw=s.cols, n=s.n, p=s.patch)
+    picture(input_jpeg(vin.cache_key, vin.shown), alt=describe_input(s, ctx.model_name, ctx.image_label),
+            caption=caption, width="stretch")
     kind = _("pretrained") if s.trained else _("random-init sandbox")
     st.caption(_("Model: {model}, {kind} · D = {dim}, {depth} layers, {heads} heads · device {device}").format(
-        model=model_name, kind=kind, dim=s.dim, depth=s.depth, heads=s.heads, device=device))
+        model=ctx.model_name, kind=kind, dim=s.dim, depth=s.depth, heads=s.heads, device=ctx.device))
 
 
 ctx = context()
@@ -69,4 +79,4 @@ flow = flow_texts(shapes)
 for key, slot in shape_of.items():
     slot.markdown(f"`{flow[key]}`")  # not st.code: its highlighter is 1.5 MB of JavaScript to load
 with right:
-    draw_input(vin.shown, shapes, ctx.model_name, ctx.device)
+    draw_input(vin, shapes, ctx)

@@ -2,9 +2,11 @@
 import streamlit as st
 
 from ui.chrome import show_source, stage_footer, stage_header
+from ui.common import chart, picture
 from ui.context import context
 from ui.models import show_notes, vit_input
 from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
+from vitviz.describe.patching import describe_gallery, describe_zoom
 from vitviz.i18n import _, sentences
 from vitviz.models.vit import ViT
 from vitviz.patching import GALLERY_TILES, Division, PatchingView, patching_view
@@ -57,8 +59,8 @@ def draw_fit(slot, view: PatchingView) -> None:
             _("**{p} does not divide the input**: {height} (height), {width} (width). This ViT keeps the {gh} × {gw} "
               "whole patches and **drops** {sides} — none at the top or left.").format(
                 p=p, height=height, width=width, gh=grid.rows, gw=grid.cols, sides=sides),
-            _("They are shaded red on the image: the model never sees these {pixels:,} pixels ({share:.1%} of the "
-              "image).").format(pixels=grid.dropped_pixels, share=view.dropped_share),
+            _("They are shaded red and hatched on the image: the model never sees these {pixels:,} pixels ({share:.1%} "
+              "of the image).").format(pixels=grid.dropped_pixels, share=view.dropped_share),
             _("That is what its Conv2d(kernel = stride = P) does — the layer of every ViT checkpoint, also in "
               "transformers — and `patchify` slices them off the same way."),
             _("Other models choose differently: Swin zero-pads right and bottom to a multiple of P, MobileViT resizes "
@@ -81,8 +83,9 @@ def draw_selected(view: PatchingView, cache_key: str) -> None:
     )
     zoom = cached_figure("zoom", cache_key, s.index, 340,
                          lambda: viz.patch_zoom_figure(view.patch01, s.index, height=340))
-    st.plotly_chart(zoom, config={"displaylogo": False}, key="zoom")
-    st.caption(_("Click any patch on the image to select it, here and on the next pages."))
+    chart(zoom, alt=describe_zoom(view.patch01, s.index), key="zoom")
+    st.caption(_("Click any patch on the image, or type its index in “Selected patch” above, to select it here and "
+                 "on the next pages."))
 
 
 def draw_count(view: PatchingView) -> None:
@@ -90,11 +93,13 @@ def draw_count(view: PatchingView) -> None:
     grid = view.grid
     h, w, p, n = grid.height, grid.width, grid.patch, grid.n
     st.subheader(_("The count"))
+    # Three short lines rather than one long one: each fits a phone's width (WCAG 1.4.10, reflow at 320 px).
     st.latex(
-        r"x \in \mathbb{R}^{H \times W \times C} \;\longrightarrow\; "
-        r"N = \left\lfloor \tfrac{H}{P} \right\rfloor \cdot \left\lfloor \tfrac{W}{P} \right\rfloor"
+        r"\begin{gathered} x \in \mathbb{R}^{H \times W \times C} \;\longrightarrow\; "
+        r"N = \left\lfloor \tfrac{H}{P} \right\rfloor \cdot \left\lfloor \tfrac{W}{P} \right\rfloor \\"
         rf" = \left\lfloor \tfrac{{{h}}}{{{p}}} \right\rfloor \cdot \left\lfloor \tfrac{{{w}}}{{{p}}} \right\rfloor"
-        rf" = {grid.rows} \cdot {grid.cols} = {n:,} \text{{ patches of }} {p} \times {p} \times {view.patches.channels}"
+        rf" = {grid.rows} \cdot {grid.cols} \\"
+        rf" = {n:,} \text{{ patches of }} {p} \times {p} \times {view.patches.channels} \end{{gathered}}"
     )
     st.markdown(
         _("The paper writes N = HW/P², true when P divides H and W. Halving P quadruples N — and attention compares "
@@ -118,7 +123,7 @@ def draw_gallery(view: PatchingView, cache_key: str) -> None:
     if g.hidden:
         parts.append(_("The other {more:,} are not drawn (a gallery of {n:,} tiles would not be readable): the window "
                        "follows the selected patch.").format(more=g.hidden, n=grid.n))
-    st.image(gallery, caption=sentences(*parts), width=gallery_width, output_format="PNG")
+    picture(gallery, alt=describe_gallery(view), caption=sentences(*parts), width=gallery_width)
 
 
 ctx = context()

@@ -63,7 +63,7 @@ def check_patching(at) -> dict:
             assert f"last **{grid.drop_right} pixel columns on the right**" in warning
     else:
         assert [x.value for x in at.success] and not at.warning
-    assert any(f"{gh} \\cdot {gw} = {n:,}" in x.value for x in at.latex)
+    assert any(f"= {gh} \\cdot {gw} \\\\ = {n:,} \\text" in x.value for x in at.latex)
     return shapes
 
 
@@ -257,3 +257,40 @@ def test_pages_import_neither_torch_nor_numpy(page):
     modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {m.split(".")[0] for m in modules} & {"torch", "numpy"}, modules
+
+
+def alts(at) -> tuple[list[str], list[str]]:
+    """The text alternatives of the main area's pictures and of the page's charts, in order."""
+    pictures = [img.alt for element in at.main.get("image") for img in element.proto.imgs]
+    return pictures, [element.proto.alt for element in at.get("plotly_chart")]
+
+
+@pytest.mark.parametrize("ps, selected", [(13, 20), (16, 195)])
+def test_every_picture_and_chart_says_what_it_shows(ps, selected):
+    """Each alt is the description of the page's own result: the traced grid, the selected patch, its vector."""
+    at = on_page(OVERVIEW, ps=str(ps), patch=str(selected))
+    shapes = traced(at.session_state["ctx"])
+    _, _, h, w = shapes["input"]
+    _, gh, gw, p, _, _ = shapes["patches"]
+    _, n, k = shapes["flat"]
+    cut = f"{gh} × {gw} = {n:,} patches of {p} × {p} px"
+    pictures, charts = alts(at)
+    assert charts == [] and len(pictures) == 1
+    assert pictures[0].startswith(f"The image dino-vits16 receives (cat), {w} px wide and {h} px tall")
+    assert cut in pictures[0]
+
+    at.switch_page(PATCHING).run()
+    (gallery,), (grid, zoom) = alts(at)
+    assert grid.startswith(f"The input as the model sees it, {w} px wide and {h} px tall, cut into {cut}")
+    row, col = divmod(selected, gw)
+    assert f"Patch {selected} is framed in yellow and black: row {row} of {gh}, column {col} of {gw}" in grid
+    assert ("dropped" in grid) == (h % p + w % p > 0)
+    assert zoom.startswith(f"Patch {selected} enlarged: {p} × {p} pixels × 3 channels")
+    assert gallery.startswith(f"Patches 0–{n - 1:,} of {n:,} as tiles in raster order, {gw} per line")
+
+    at.switch_page(FLATTENING).run()
+    (matrix,), (grid_again, zoom_again, strip, rows) = alts(at)
+    assert (grid_again, zoom_again) == (grid, zoom)
+    assert strip.startswith(f"The first 12 of the {k:,} numbers of patch {selected}'s vector")
+    assert rows.startswith(f"All {k:,} numbers of patch {selected}, wrapped into {p} lines")
+    assert matrix.startswith(f"The {n:,} × {k:,} matrix") and f"Row {selected}, " in matrix

@@ -123,8 +123,10 @@ def test_grid_figure_markers_click_back_to_their_patch(hwp, data):
     assert len(markers.x) == grid.n
     for j in {0, grid.n - 1, selected}:
         assert grid.locate(float(markers.x[j]), float(markers.y[j])) == j
-    dropped = [s for s in fig.layout.shapes if s.fillcolor == viz.DROPPED_FILL]
-    assert len(dropped) == (grid.drop_right > 0) + (grid.drop_bottom > 0)
+    dropped = [t for t in fig.data if t.name == "dropped"]
+    assert len(dropped) == (grid.dropped_pixels > 0)
+    if dropped:  # one closed outline per strip
+        assert list(dropped[0].x).count(None) == (grid.drop_right > 0) + (grid.drop_bottom > 0)
     top, left, bottom, right = grid.box(selected)
     outlines = [s for s in fig.layout.shapes if s.fillcolor is None]
     assert outlines and all((s.x0, s.y0, s.x1, s.y1) == (left, top, right, bottom) for s in outlines)
@@ -232,3 +234,92 @@ def test_zoom_figure_is_the_patch():
     fig = viz.patch_zoom_figure(patch, 5)
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), viz.to_uint8(patch))
     assert "patch 5" in json.loads(fig.to_json())["layout"]["title"]["text"]
+
+
+# Machado, Oliveira & Fernandes (2009) at severity 1, on linear RGB: the matrices Chromium's
+# Emulation.setEmulatedVisionDeficiency applies; achromatopsia keeps only the luminance.
+DEFICIENCIES = {
+    "normal": np.eye(3),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+    "achromatopsia": np.tile([0.2126, 0.7152, 0.0722], (3, 1)),
+}
+
+
+def luminance(rgb, deficiency: str = "normal") -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour (0…255) as seen with `deficiency`."""
+    c = np.asarray(rgb, dtype=np.float64) / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(np.clip(DEFICIENCIES[deficiency] @ linear, 0, 1) @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast(a, b, deficiency: str = "normal") -> float:
+    high, low = sorted((luminance(a, deficiency), luminance(b, deficiency)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def rgb_of(colour: str) -> tuple[int, ...]:
+    """A plotly colour as this module writes them ("black", "white", "#ffd600", "rgb(150, 0, 0)")."""
+    named = {"black": (0, 0, 0), "white": (255, 255, 255)}
+    if colour in named:
+        return named[colour]
+    if colour.startswith("#"):
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(v) for v in colour[colour.index("(") + 1:-1].split(",")[:3])
+
+
+def test_every_figure_leaves_a_finger_free_to_scroll_the_page():
+    """dragmode=False: a touch drag over a chart scrolls the page on a phone (clicks still select)."""
+    rng = np.random.default_rng(4)
+    vector = rng.normal(size=16 * 16 * 3).astype(np.float32)
+    figures = [viz.grid_figure(rng.integers(0, 255, (224, 230, 3), dtype=np.uint8), 16, 3),
+               viz.patch_zoom_figure(rng.random((16, 16, 3)), 3),
+               viz.vector_strip_figure(vector, rng.random(vector.size), 16),
+               viz.vector_rows_figure(vector, rng.random(vector.size), 16)]
+    assert [fig.layout.dragmode for fig in figures] == [False] * 4
+
+
+@SETTINGS
+@given(st.integers(4, 64), st.integers(0, 2**32 - 1))
+def test_the_numbers_written_on_the_strip_are_readable(p, seed):
+    """Each value written in a strip cell contrasts ≥ 4.5:1 with the cell's colour (WCAG 1.4.3)."""
+    rng = np.random.default_rng(seed)
+    vector01 = rng.random(p * p * 3) ** rng.choice([0.3, 1, 3])  # dark, even and light patches
+    strip = viz.vector_strip_figure(vector01 - 0.5, vector01, p, 3, count=12)
+    cells = np.asarray(strip.data[0].z)[0]
+    for note, cell in zip(strip.layout.annotations, cells):
+        assert contrast(rgb_of(note.font.color), cell) >= 4.5, (note.font.color, cell)
+
+
+@pytest.mark.parametrize("deficiency", sorted(DEFICIENCIES))
+def test_the_selected_frame_stands_out_on_any_photo_with_any_colour_vision(deficiency):
+    """The frame is yellow between black borders of 2 px: on any background one of the two contrasts ≥ 3:1
+    (WCAG 1.4.11), also as seen with each colour-vision deficiency Chromium emulates."""
+    fig = viz.grid_figure(np.full((64, 64, 3), 255, np.uint8), 16, 5)
+    (outer, inner) = [s.line for s in fig.layout.shapes if s.fillcolor is None]
+    assert outer.width - inner.width >= 4 and (rgb_of(outer.color), rgb_of(inner.color)) == ((0, 0, 0), viz.SELECT)
+    backgrounds = [(v, v, v) for v in range(0, 256, 5)]
+    backgrounds += [tuple(c) for c in np.random.default_rng(5).integers(0, 256, (500, 3))]
+    for background in backgrounds:
+        assert max(contrast(colour, background, deficiency) for colour in ((0, 0, 0), viz.SELECT)) >= 3, background
+
+
+def test_the_dropped_strips_read_without_colour():
+    """Hatched, outlined dashed and labelled in words, the label ≥ 4.5:1 on the white margin it sits on."""
+    fig = viz.grid_figure(np.zeros((230, 224, 3), np.uint8), 16, 0)
+    (strips,) = [t for t in fig.data if t.name == "dropped"]
+    assert strips.fill == "toself" and strips.fillpattern.shape == "/" and strips.line.dash == "dash"
+    assert contrast(rgb_of(strips.line.color), (255, 255, 255)) >= 3
+    (label,) = fig.layout.annotations
+    assert label.text == "↑ 6 px dropped" and contrast(rgb_of(label.font.color), (255, 255, 255)) >= 4.5
+
+
+@pytest.mark.parametrize("background", [(0, 0, 0), (255, 255, 255), (0, 190, 0), (235, 0, 0), (0, 80, 255),
+                                        (118, 118, 118), (128, 128, 128), (255, 214, 0)])
+def test_text_colour_contrasts_at_least_4_5(background):
+    assert contrast(rgb_of(viz.text_colour(background)), background) >= 4.5
+    assert viz.relative_luminance(background) == pytest.approx(luminance(background))

@@ -9,10 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from vitviz.describe.patching import describe_grid
 from vitviz.i18n import _, language
 from vitviz.patching import Patches, cut_patches
 from vitviz.viz.patches import PatchGrid, fit_height, grid_figure
 
+from .common import chart
 from .models import VitInput
 
 
@@ -61,18 +63,19 @@ def _on_click(key: str, grid: PatchGrid) -> None:
 
 
 def clickable_grid(vin: VitInput, grid: PatchGrid, selected: int, plot_width: int = 480, max_height: int = 640) -> None:
-    """The input with its patch grid; a click on a patch selects it for this and the next pages.
+    """The input with its patch grid; a click on a patch selects it for this and the next pages (the keyboard's
+    way is `patch_picker`'s number input).
 
     plot_width: about how wide (px) the column shows the image at 1400 px, to size the figure without blank bands.
     """
     height = fit_height(grid.height, grid.width, plot_width, max_height)
     # A fresh key per (input, selection): each click is a change, even on a patch selected before.
     key = "grid-" + hashlib.sha1(f"{vin.cache_key}|{selected}|{height}".encode()).hexdigest()[:12]
+    image = np.asarray(vin.shown.convert("RGB"))
     fig = cached_figure("grid", vin.cache_key, selected, height,
-                        lambda: grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, selected, height))
-    st.plotly_chart(fig, key=key,
-                    on_select=lambda: _on_click(key, grid), selection_mode="points",
-                    config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+                        lambda: grid_figure(image, grid.patch, selected, height))
+    chart(fig, alt=describe_grid(grid, selected, image), key=key, on_select=lambda: _on_click(key, grid),
+          selection_mode="points")
 
 
 def cached_figure(name: str, cache_key: str, selected: int, size: int, _build: Callable[[], go.Figure]) -> go.Figure:

@@ -24,7 +24,8 @@ CHANNEL_NAMES = ("R", "G", "B")
 CHANNEL_RGB = np.array([[235, 0, 0], [0, 190, 0], [0, 80, 255]], dtype=np.float32)
 SELECT = (255, 214, 0)  # the selected patch / row, on every picture
 SELECT_HEX = "#ffd600"
-DROPPED_FILL = "rgba(210, 0, 0, 0.45)"
+DROPPED_FILL = "rgba(210, 0, 0, 0.4)"
+DROPPED_INK = "rgb(150, 0, 0)"  # the dropped strips' hatching, outline and label: 9:1 on white
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,19 @@ def channel_colours(values01: np.ndarray, channels: int = 3) -> np.ndarray:
     return np.round(rgb).astype(np.uint8)
 
 
+def relative_luminance(rgb) -> float:
+    """WCAG 2.1's relative luminance of an sRGB colour (R, G, B) in 0…255: 0 for black, 1 for white."""
+    c = np.asarray(rgb, dtype=np.float64)[:3] / 255
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(linear @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def text_colour(background) -> str:
+    """Black or white, whichever contrasts more with `background` (R, G, B): at least 4.58:1 on any colour."""
+    # (L + 0.05) / 0.05 = 1.05 / (L + 0.05) at L = √(1.05 · 0.05) − 0.05 ≈ 0.179, where both give 4.58:1
+    return "black" if relative_luminance(background) > math.sqrt(1.05 * 0.05) - 0.05 else "white"
+
+
 def fit_height(height: int, width: int, plot_width: int, max_height: int = 640, min_height: int = 260) -> int:
     """Figure height (px, margins included) that shows an H×W image plot_width wide without blank bands."""
     return int(min(max_height, max(min_height, plot_width * height / width + 100)))
@@ -156,22 +170,29 @@ def _patch_markers(grid: PatchGrid, plot_px: int) -> go.Scatter:
     )
 
 
-def _dropped_strips(grid: PatchGrid) -> tuple[list[dict], list[dict]]:
-    """The strips the model drops shaded red (layout shapes) and their widths written beside them (annotations)."""
+def _dropped_strips(grid: PatchGrid) -> tuple[list[go.Scatter], list[dict]]:
+    """The strips the model drops, shaded red, hatched and outlined dashed (so that they read without colour), as
+    one filled trace, and their widths written beside them ("dropped", as annotations)."""
     h, w, uh, uw = grid.height, grid.width, grid.rows * grid.patch, grid.cols * grid.patch
-    shapes, notes = [], []
+    xs: list[float | None] = []
+    ys: list[float | None] = []
     for x0, y0, x1, y1 in ((uw, 0, w, h), (0, uh, uw, h)):
         if x1 > x0 and y1 > y0:
-            shapes.append(dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=DROPPED_FILL,
-                               line=dict(color="rgb(200,0,0)", width=1), layer="above"))
-    red = dict(color="rgb(180,0,0)", size=14)
+            xs += [x0, x1, x1, x0, x0, None]
+            ys += [y0, y0, y1, y1, y0, None]
+    # A fill pattern is a trace's, not a layout shape's: hence a trace, drawn over the image, under the click markers.
+    strips = [go.Scatter(x=xs, y=ys, name="dropped", mode="lines", fill="toself", fillcolor=DROPPED_FILL,
+                         fillpattern=dict(shape="/", fgcolor=DROPPED_INK, size=8, solidity=0.3),
+                         line=dict(color=DROPPED_INK, width=2, dash="dash"), hoverinfo="skip", showlegend=False)]
+    red = dict(color=DROPPED_INK, size=14)
+    notes = []
     if grid.drop_right:
         notes.append(dict(x=w, y=h / 2, text=_("← {px} px<br>dropped").format(px=grid.drop_right), showarrow=False,
                           xanchor="left", xshift=4, font=red))
     if grid.drop_bottom:
         notes.append(dict(x=uw / 2, y=h, text=_("↑ {px} px dropped").format(px=grid.drop_bottom), showarrow=False,
                           yanchor="top", yshift=-2, font=red))
-    return shapes, notes
+    return strips if xs else [], notes
 
 
 def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, height: int = 600,
@@ -188,15 +209,18 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
     f = max(h, w) / max_side  # the figure is at most ~640 px: a bigger image would only add payload
     shown = image if f <= 1 else np.asarray(Image.fromarray(image).resize((round(w / f), round(h / f)), Image.BOX))
     dx, dy = w / shown.shape[1], h / shown.shape[0]
-    traces = [go.Image(source=jpeg_uri(Image.fromarray(shown), 85), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy, hoverinfo="skip")]
+    traces = [go.Image(source=jpeg_uri(Image.fromarray(shown), 85), x0=dx / 2, dx=dx, y0=dy / 2, dy=dy,
+                       hoverinfo="skip")]
 
     plot_px = height - 90
     step = grid_line_step(grid, plot_px)
-    traces += [*_grid_lines(grid, step), _patch_markers(grid, plot_px)]
-    shapes, notes = _dropped_strips(grid)
+    strips, notes = _dropped_strips(grid)
+    traces += [*strips, *_grid_lines(grid, step), _patch_markers(grid, plot_px)]
+    shapes = []
     if selected is not None and 0 <= selected < grid.n:
         top, left, bottom, right = grid.box(selected)
-        for colour, width in (("black", 5), (SELECT_HEX, 3)):
+        # Yellow between two black borders (2 px each): one of the two stands out on any photo, light or dark.
+        for colour, width in (("black", 7), (SELECT_HEX, 3)):
             shapes.append(dict(type="rect", x0=left, y0=top, x1=right, y1=bottom, line=dict(color=colour, width=width)))
 
     tick = patch * max(1, math.ceil(max(grid.rows, grid.cols) / 10))  # ≤ ~10 labelled patch boundaries per axis
@@ -287,7 +311,7 @@ def patch_zoom_figure(patch01: np.ndarray, index: int, height: int = 380) -> go.
     return go.Figure(
         data=[go.Image(z=rgb, hovertemplate="p1 = %{y}, p2 = %{x}<br>R G B = %{z}<extra></extra>")],
         layout=dict(
-            height=height, margin=dict(l=50, r=10, t=36, b=45),
+            height=height, margin=dict(l=50, r=10, t=36, b=45), dragmode=False,
             title=dict(text=_("patch {index}: {p}×{p} pixels × {c} channels").format(index=index, p=p,
                                                                                      c=patch01.shape[-1]),
                        font=dict(size=15)),
@@ -312,11 +336,10 @@ def vector_strip_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, ch
     count = min(count, vector.size)
     labels = _vector_labels(patch, channels)[:count]
     rgb = channel_colours(vector01[:count], channels)[None]
-    luminance = rgb[0] @ np.array([0.299, 0.587, 0.114])
-    notes = [dict(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False,
-                  font=dict(size=15, color="white" if luminance[k] < 140 else "black")) for k in range(count)]
+    notes = [dict(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False, font=dict(size=15, color=text_colour(rgb[0, k])))
+             for k in range(count)]
     return go.Figure(data=[go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip")], layout=dict(
-        height=height, margin=dict(l=10, r=10, t=34, b=64), annotations=notes,
+        height=height, margin=dict(l=10, r=10, t=34, b=64), annotations=notes, dragmode=False,
         title=dict(text=_("x_p[k] for k = 0…{last}: ({p}·{p}·{c} = {size} numbers in all)").format(
                        last=count - 1, p=patch, c=channels, size=vector.size),
                    font=dict(size=15)),
@@ -351,7 +374,7 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
         hovertemplate="%{y}, %{x}<br>" + _("value {value}").format(value="%{customdata:.3f}") + "<extra></extra>",
     )
     return go.Figure(data=[heatmap], layout=dict(
-        height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50),
+        height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50), dragmode=False,
         title=dict(text=_("all {size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); {channels} take turns")
                    .format(size=vector.size, p=p, c=c, width=width,
                            channels=("、" if language() == "zh" else ", ").join(_(names[i]) for i in range(c))),
