@@ -344,3 +344,32 @@ def test_the_lens_reading_of_constructed_probabilities():
     assert lens.read(2).ranks.tolist() == [3, 3, 2, 2] and lens.read(2).rows == (1, 0, 2)
     np.testing.assert_array_equal(lens.read(2).row_probs, probs[:, [1, 0, 2]].T)
     assert lens.read(2).final_probability == 0.1
+
+
+def test_normalised_scales_a_map_to_0_1():
+    np.testing.assert_allclose(ex.normalised(np.array([[2.0, 4.0], [3.0, 6.0]])), [[0, 0.5], [0.25, 1]])
+    assert not ex.normalised(np.full((2, 3), 7.0)).any()  # a constant map ranks nothing
+
+
+def test_the_figures_are_valid_keep_a_phone_scrolling_and_stay_apart_without_colour():
+    import plotly.graph_objects as go
+
+    from vitviz.viz import explain as viz
+
+    from .test_norms import contrast
+
+    steps = len(ex.STEPS)
+    curves = {m: np.linspace(1, 0, steps) ** (k + 1) for k, m in enumerate(ex.VIT_METHODS)}
+    names = {m: ex.METHOD_NAMES[m] for m in ex.VIT_METHODS}
+    probs = np.random.default_rng(0).random((6, 12))
+    figures = [viz.curves_figure(ex.STEPS, curves, names, np.random.default_rng(1).random((ex.SEEDS, steps)), title=None),
+               viz.lens_figure(probs, list("abcdef"), chosen=2), viz.rank_figure(np.arange(12, 0, -1), "a")]
+    for fig in figures:
+        go.Figure(fig.to_dict())
+        assert fig.layout.dragmode is False  # a finger scrolling the page is not captured by the chart
+    methods = [t for t in figures[0].data if t.name in names.values()]
+    styles = {(t.line.dash, t.marker.symbol) for t in methods}
+    assert len(methods) == len(styles) == 4  # each method its own line style and marker, not only its hue
+    assert all(contrast(t.line.color) >= 3 for t in methods)  # marks 3:1 on the white plot
+    assert contrast(figures[0].data[0].line.color) >= 3  # the random band's edge
+    assert figures[1].data[0].colorscale[0][1] == "rgb(247,251,255)"  # light to dark: one hue, read by lightness

@@ -156,3 +156,56 @@ def test_feature_colours_counts():
     out = norms.feature_colours(feats, (10, 12))
     assert out.patches == 120 and out.foreground_count == int(mask.sum())
     assert out.explained_share == pytest.approx(float(out.explained[0] + out.explained[1] + out.explained[2]), rel=1e-6)
+
+
+def contrast(colour: str, background: str = "#ffffff") -> float:
+    """WCAG contrast ratio of two "#rrggbb" colours."""
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(colour), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_high_norm_patches_are_framed_in_black_and_white_dashes():
+    """The frame, not a hue, marks a high-norm patch: black and white dashes (21:1 apart, so readable in grey on any
+    colour of the map); the other patches' borders have neither pure black nor pure white."""
+    from PIL import Image
+
+    from vitviz.viz import norms as viz
+
+    one = constructed_trace().layer(1)  # 3 × 4 patches, high-norm: (1, 0) and (2, 1)
+    picture = np.asarray(viz.norm_picture(Image.new("RGB", (64, 48), (128, 128, 128)), 16, 256, one))
+    size, width = 64, 8  # px per patch at 256 px wide; the frame's thickness, size / 8
+    for r in range(3):
+        for c in range(4):
+            band = picture[r * size:r * size + width, c * size:(c + 1) * size].reshape(-1, 3)  # the top edge
+            black, white = (band == 0).all(axis=1).any(), (band == 255).all(axis=1).any()
+            assert black == white == bool(one.grid_outliers[r, c]), (r, c)
+            if one.grid_outliers[r, c]:
+                inside = picture[r * size + width:(r + 1) * size - width, c * size + width:(c + 1) * size - width]
+                assert not (inside.reshape(-1, 3) == 255).all(axis=1).any()  # the patch itself stays visible
+
+
+def test_the_figures_are_valid_keep_a_phone_scrolling_and_stay_apart_without_colour():
+    import plotly.graph_objects as go
+
+    from vitviz.viz import norms as viz
+
+    tr = constructed_trace()
+    one = tr.layer(1)
+    feats, _mask = object_features()
+    out = norms.feature_colours(feats, (10, 12))
+    figures = [viz.histogram_figure(one.split, one.registers, title="t"),
+               viz.depth_figure(tr.norms, tr.prefix, tr.outlier_counts, 2),
+               viz.colour_figure(out.rgb, out.components, out.foreground, title="t")]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # validates every property
+        assert fig.layout.dragmode is False  # a finger scrolling the page is not captured by the chart
+    depth = figures[1]
+    lines = [(t.line.dash, t.marker.symbol) for t in depth.data if t.type == "scatter"]
+    assert len(set(lines)) == len(lines) == 3  # median, largest patch, largest register: a style and a marker each
+    assert all(contrast(c) >= 4.5 for c in (viz.BARS, viz.VALLEY, viz.REGISTER))  # text in these colours too
+    assert {s.line.dash for s in figures[0].layout.shapes} == {None, "dash"}  # the valley solid, registers dashed

@@ -79,6 +79,13 @@ class Explanation:
         return np.array([[np.corrcoef(a, b)[0, 1] for b in order] for a in order])
 
 
+def normalised(values: np.ndarray) -> np.ndarray:
+    """A map scaled to 0…1 by its own minimum and maximum (the methods' units differ; a constant map becomes 0): what
+    the page draws and describes."""
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
 def grad_cam(activations: Tensor, gradients: Tensor) -> Tensor:
     """Grad-CAM from one layer on the grid: activations and gradients (N, C) -> (N,) = relu(Z · mean_N(∂y/∂Z))."""
     weights = gradients.mean(dim=0)  # (C,)

@@ -8,19 +8,18 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from ..explain import normalised
 from ..i18n import _
 from .attention import backdrop, colourise, overlay
 
 CMAP = "inferno"  # one colour map for every explanation map
-COLOURS = {"attention": "#1f77b4", "rollout": "#2ca02c", "grad_rollout": "#d62728", "gradcam": "#9467bd"}
+# Each method's curve: a colour (Okabe & Ito's palette, darkened to ≥ 4.5:1 on white), a line style and a marker, so
+# the curves stay apart under any colour-vision deficiency and in grey.
+STYLES = {"attention": ("#0072B2", "solid", "circle"), "rollout": ("#007A5A", "dash", "square"),
+          "grad_rollout": ("#B33C00", "solid", "diamond"), "gradcam": ("#6A3D9A", "dashdot", "triangle-up")}
 BAND = "rgba(120, 120, 120, 0.25)"
+BAND_EDGE = "#8a8a8a"  # 3.4:1 on white: the band's extent is readable without its fill
 FONT = dict(size=14)
-
-
-def normalised(values: np.ndarray) -> np.ndarray:
-    """A map scaled to 0…1 by its own minimum and maximum (the methods' units differ; a constant map becomes 0)."""
-    low, high = float(values.min()), float(values.max())
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 def map_picture(image: Image.Image, values: np.ndarray, width: int, patch: int | None = None) -> Image.Image:
@@ -44,16 +43,18 @@ def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: di
     mean, std = random.mean(axis=0), random.std(axis=0, ddof=1)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x + x[::-1], y=list(np.clip(mean + 2 * std, 0, 1)) + list(np.clip(mean - 2 * std, 0, 1))[::-1],
-                             fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip",
+                             fill="toself", fillcolor=BAND, line=dict(width=1, color=BAND_EDGE), hoverinfo="skip",
                              name=_("random ± 2σ ({n} orders)").format(n=len(random))))
-    fig.add_trace(go.Scatter(x=x, y=mean, name=_("random (mean)"), line=dict(color="#777", dash="dash"),
+    fig.add_trace(go.Scatter(x=x, y=mean, name=_("random (mean)"), line=dict(color="#666", dash="dot", width=2),
                              hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + _("random") + "</extra>"))
     for method, y in curves.items():
+        colour, dash, symbol = STYLES[method]
         fig.add_trace(go.Scatter(x=x, y=y, name=names[method], mode="lines+markers",
-                                 line=dict(color=COLOURS.get(method), width=2.5),
+                                 line=dict(color=colour, width=2.5, dash=dash), marker=dict(symbol=symbol, size=8),
                                  hovertemplate="k = %{x} %<br>p = %{y:.3f}<extra>" + names[method] + "</extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=60, r=10, t=20 if title is None else 40, b=10), font=FONT,
-                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), plot_bgcolor="white")
+    # r=30: room for the "100 %" tick label at the right edge, which a phone-wide chart would clip
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=30, t=20 if title is None else 40, b=10), font=FONT,
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), plot_bgcolor="white", dragmode=False)
     # "%" as a field: a bare "% o" would make the catalog take the message for a printf format
     fig.update_xaxes(title=_("k ({percent} of the patches, most important first)").format(percent="%"), ticksuffix=" %",
                      gridcolor="#eee", range=[-2, 102])
@@ -70,7 +71,7 @@ def lens_figure(probs: np.ndarray, labels: Sequence[str], *, chosen: int, height
                                zmax=max(float(probs.max()), 1e-6),
                                colorbar=dict(title="p"),
                                hovertemplate=_("layer %{x}") + "<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT,
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT, dragmode=False,
                       title=_("The final top classes, layer by layer"))
     fig.update_xaxes(title=_("layer"), dtick=1)
     fig.update_yaxes(autorange="reversed", automargin=True)
@@ -83,7 +84,7 @@ def rank_figure(ranks: np.ndarray, label: str, *, height: int = 360) -> go.Figur
     fig = go.Figure(go.Scatter(x=layers, y=ranks, mode="lines+markers", line=dict(color="#d62728", width=2.5),
                                hovertemplate=_("layer %{x}: rank %{y}") + "<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=50), font=FONT, plot_bgcolor="white",
-                      title=_("Rank of “{label}” by depth").format(label=label))
+                      dragmode=False, title=_("Rank of “{label}” by depth").format(label=label))
     fig.update_xaxes(title=_("layer"), dtick=1 if len(ranks) <= 12 else 2, gridcolor="#eee")
     fig.update_yaxes(title=_("rank (1 = top)"), type="log", autorange="reversed", gridcolor="#eee")
     return fig

@@ -11,19 +11,41 @@ from ..i18n import _
 from ..norms import LayerNorms, NormTrace, Split
 from .attention import Backdrop, backdrop, overlay
 
-OUTLIER = (255, 40, 40)  # outline of a high-norm patch
+# A high-norm patch is framed in alternating black and white dashes: one of the two contrasts with any colour of the
+# map below it, and the dashes, not a hue, say "high norm" (readable without colour vision, WCAG 1.4.1 and 1.4.11).
+FRAME = ((0, 0, 0), (255, 255, 255))
 FONT = dict(size=14)
+# Chart colours (Okabe & Ito's palette, darkened where a colour writes text): each ≥ 4.5:1 on white and told apart by
+# a line style or a marker too, so that no reading depends on telling two hues apart.
+BARS = "#0072B2"  # the patch norms, the median
+VALLEY = "#B33C00"  # the valley threshold, the largest patch norm, the high-norm count
+REGISTER = "#6A3D9A"  # the registers' norms
+
+
+def dashed_frame(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], width: int, dash: int) -> None:
+    """A rectangle outline `width` px thick inside `box` (x0, y0, x1, y1 inclusive), in `dash`-px segments
+    alternating black and white."""
+    x0, y0, x1, y1 = box
+    draw.rectangle(box, outline=FRAME[0], width=width)
+    for start in range(x0 + dash, x1 + 1, 2 * dash):  # the white dashes of the top and bottom edges
+        end = min(start + dash - 1, x1)
+        draw.rectangle([start, y0, end, y0 + width - 1], fill=FRAME[1])
+        draw.rectangle([start, y1 - width + 1, end, y1], fill=FRAME[1])
+    for start in range(y0 + dash, y1 + 1, 2 * dash):  # and of the left and right edges
+        end = min(start + dash - 1, y1)
+        draw.rectangle([x0, start, x0 + width - 1, end], fill=FRAME[1])
+        draw.rectangle([x1 - width + 1, start, x1, end], fill=FRAME[1])
 
 
 def norm_overlay(base: Backdrop, values: np.ndarray, outliers: np.ndarray, vmax: float | None = None) -> Image.Image:
-    """Token norms (gh, gw) over the backdrop, each outlier patch (bool (gh, gw)) outlined in red."""
+    """Token norms (gh, gw) over the backdrop, each outlier patch (bool (gh, gw)) framed in black-and-white dashes."""
     picture = overlay(base, values, vmax=vmax, cmap="magma")
     draw = ImageDraw.Draw(picture)
     size = base.patch_px
-    width = max(2, round(size / 10))
+    width, dash = max(3, round(size / 8)), max(3, round(size / 5))
     for r, c in zip(*np.nonzero(outliers)):
         x0, y0 = round(c * size), round(r * size)
-        draw.rectangle([x0, y0, round((c + 1) * size) - 1, round((r + 1) * size) - 1], outline=OUTLIER, width=width)
+        dashed_frame(draw, (x0, y0, round((c + 1) * size) - 1, round((r + 1) * size) - 1), width, dash)
     return picture
 
 
@@ -46,15 +68,15 @@ def histogram_figure(split: Split, registers: np.ndarray, *, title: str, height:
     """The histogram of the patch norms, the valley threshold (if any) and the registers' norms as dashed lines."""
     centres = (split.edges[:-1] + split.edges[1:]) / 2
     width = float(split.edges[1] - split.edges[0])
-    data = [dict(type="bar", x=centres, y=split.counts, width=width, marker=dict(color="#5470c6"), name=_("patches"),
+    data = [dict(type="bar", x=centres, y=split.counts, width=width, marker=dict(color=BARS), name=_("patches"),
                  hovertemplate=(_("norm {norm}").format(norm="%{x:.1f}") + "<br>"
                                 + _("{count} patches").format(count="%{y}") + "<extra></extra>"))]
     shapes, annotations = [], []
     if split.threshold is not None:
         shapes.append(dict(type="line", x0=split.threshold, x1=split.threshold, y0=0, y1=1, yref="paper",
-                           line=dict(color="#d62728", width=3)))
+                           line=dict(color=VALLEY, width=3)))
         annotations.append(dict(x=split.threshold, y=1, yref="paper", text=_("valley {value:.1f}").format(value=split.threshold),
-                                showarrow=False, xanchor="left", yanchor="top", font=dict(color="#d62728", size=14)))
+                                showarrow=False, xanchor="left", yanchor="top", font=dict(color=VALLEY, size=14)))
     span = float(max(split.edges[-1], *registers) - min(split.edges[0], *registers)) if len(registers) else 1.0
     groups: list[tuple[float, list[int]]] = []  # registers within 2 % of the axis share one line and one label
     for i, value in sorted(enumerate(registers, start=1), key=lambda item: item[1]):
@@ -65,12 +87,12 @@ def histogram_figure(split: Split, registers: np.ndarray, *, title: str, height:
     for k, (value, members) in enumerate(groups):
         label = _("reg {r}").format(r=", ".join(map(str, sorted(members))))
         shapes.append(dict(type="line", x0=value, x1=value, y0=0, y1=0.85, yref="paper",
-                           line=dict(color="#2ca02c", width=2, dash="dash")))
+                           line=dict(color=REGISTER, width=2, dash="dash")))
         annotations.append(dict(x=value, y=0.85 - 0.09 * (k % 4), yref="paper", text=label, showarrow=False,
-                                xanchor="left", font=dict(color="#2ca02c", size=13)))
+                                xanchor="left", font=dict(color=REGISTER, size=13)))
     layout = dict(height=height, margin=dict(l=60, r=20, t=40, b=50), title=dict(text=title, font=FONT), font=FONT,
-                  xaxis=dict(title=_("L2 norm of the token")), yaxis=dict(title=_("patches")), shapes=shapes,
-                  annotations=annotations, showlegend=False, bargap=0)
+                  xaxis=dict(title=dict(text=_("L2 norm of the token"))), yaxis=dict(title=dict(text=_("patches"))),
+                  shapes=shapes, annotations=annotations, showlegend=False, bargap=0, dragmode=False)
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_norms.py
 
 
@@ -80,25 +102,26 @@ def depth_figure(norms: np.ndarray, prefix: int, outliers: Sequence[int], layer:
     layers = np.arange(1, norms.shape[0] + 1)
     patches = norms[:, prefix:]
     data = [dict(type="scatter", x=layers, y=np.median(patches, 1), name=_("median patch"), mode="lines+markers",
-                 line=dict(color="#5470c6")),
+                 line=dict(color=BARS), marker=dict(symbol="circle", size=7)),
             dict(type="scatter", x=layers, y=patches.max(1), name=_("largest patch"), mode="lines+markers",
-                 line=dict(color="#d62728"))]
+                 line=dict(color=VALLEY), marker=dict(symbol="diamond", size=8))]
     if prefix > 1:
         data.append(dict(type="scatter", x=layers, y=norms[:, 1:prefix].max(1), name=_("largest register"),
-                         mode="lines+markers", line=dict(color="#2ca02c", dash="dash")))
-    data.append(dict(type="bar", x=layers, y=list(outliers), name=_("high-norm patches"), yaxis="y2", opacity=0.35,
-                     marker=dict(color="#d62728"),
+                         mode="lines+markers", line=dict(color=REGISTER, dash="dash"),
+                         marker=dict(symbol="square", size=7)))
+    data.append(dict(type="bar", x=layers, y=list(outliers), name=_("high-norm patches"), yaxis="y2",
+                     marker=dict(color="rgba(179, 60, 0, 0.25)", line=dict(color=VALLEY, width=1.5)),
                      hovertemplate=_("layer {layer}: {count} high-norm patches").format(layer="%{x}", count="%{y}")
                      + "<extra></extra>"))
     layout = dict(height=height, margin=dict(l=60, r=60, t=40, b=50), font=FONT,
                   title=dict(text=_("Token norms through the depth"), font=FONT),
-                  xaxis=dict(title=_("layer"), dtick=1 if len(layers) <= 24 else 2),
-                  yaxis=dict(title=_("L2 norm")), yaxis2=dict(title=_("high-norm patches"), overlaying="y", side="right",
-                                                          range=[0, max(4, max(outliers, default=0)) * 1.1],
-                                                          tickformat="d", showgrid=False),
-                  legend=dict(orientation="h", y=-0.2),
+                  xaxis=dict(title=dict(text=_("layer")), dtick=1 if len(layers) <= 24 else 2),
+                  yaxis=dict(title=dict(text=_("L2 norm"))),
+                  yaxis2=dict(title=dict(text=_("high-norm patches")), overlaying="y", side="right",
+                              range=[0, max(4, max(outliers, default=0)) * 1.1], tickformat="d", showgrid=False),
+                  legend=dict(orientation="h", yanchor="top", y=-0.25), dragmode=False,  # below the axis title
                   shapes=[dict(type="line", x0=layer, x1=layer, y0=0, y1=1, yref="paper",
-                               line=dict(color="#888", width=1, dash="dot"))])
+                               line=dict(color="#666", width=1.5, dash="dot"))])
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_norms.py
 
 
@@ -113,5 +136,5 @@ def colour_figure(rgb: np.ndarray, components: np.ndarray, foreground: np.ndarra
                  hovertemplate=_("patch ({r}, {c})").format(r="%{y}", c="%{x}") + "<br>%{text}<extra></extra>")
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=FONT), font=FONT,
                   xaxis=dict(visible=False, constrain="domain"),
-                  yaxis=dict(visible=False, scaleanchor="x", constrain="domain"))
+                  yaxis=dict(visible=False, scaleanchor="x", constrain="domain"), dragmode=False)
     return go.Figure(data=[image], layout=layout, _validate=False)  # validated in tests/test_norms.py
