@@ -95,12 +95,13 @@ clamp_state("head", 1, heads)
 clamp_state("upto", 1, depth)
 
 with st.container(border=True):
-    c1, c2 = st.columns([2, 3], gap="large")
+    # "medium" gaps: on a phone the columns stack, and a large gap would leave blank bands between the controls.
+    c1, c2 = st.columns([2, 3], gap="medium")
     layer = c1.slider(_("Layer"), 1, depth, value=depth, key="layer", bind="query-params",
                       help=_("1 is the first encoder layer (`blocks.0`); the last one feeds the output.")) - 1
     head = c2.pills(_("Head"), list(range(1, heads + 1)), default=1, key="head", required=True, bind="query-params",
                     help=_("{heads} heads of dimension d = {d} per layer.").format(heads=heads, d=tr.d_head)) - 1
-    c3, c4, _spare = st.columns([2, 2, 1], gap="large")
+    c3, c4 = st.columns([2, 3], gap="medium")
     # Bound to the URL: the options stay English words, with no format_func (the URL is the same in both languages).
     c3.segmented_control(_("Query token"), ["CLS", "patch"], required=True, key="query", bind="query-params",
                          help=_("The CLS token, or the selected patch: click any patch of the enlarged head "

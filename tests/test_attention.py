@@ -311,6 +311,10 @@ def test_no_figure_captures_a_finger_and_nothing_is_told_by_colour_alone():
     figures = [viz.query_figure(b"\xff\xd8", (100, 60), matrix[1:, 1:], 20.0, title="t"), distance, framed, row,
                viz.prefix_strip(matrix[0, :2], ["CLS", "reg 1"], vmax=0.5)]
     assert all(fig.layout.dragmode is False for fig in figures)
+    for fig, x, y in ((distance, "layer (network depth)", "mean attention distance (px)"),
+                      (framed, "key token j", "query token i"), (row, "column", "row")):
+        # plotly.js draws an axis title given as {"text": …} only: a bare string is silently dropped
+        assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == (x, y)
     symbols = [trace.marker.symbol for trace in distance.data]
     assert len(set(symbols)) == 6 and all(trace.marker.line.color == viz.MARK_OUTLINE for trace in distance.data)
     assert [a.text for a in distance.layout.annotations][1:] == ["selected"] and distance.layout.annotations[1].x == 3

@@ -130,10 +130,11 @@ def _clickable_head(view: att.AttentionView, vin: VitInput) -> None:
     layout, head, row = view.layout, view.head, view.row
     pre = layout.prefix
     data, size = _big_picture(vin.cache_key, view.layer, head, view.query, view, vin.shown)
-    fig_height = int(min(760, max(300, 430 * size[1] / size[0] + 125)))  # the image fills the column
+    fig_height = int(min(780, max(320, 430 * size[1] / size[0] + 145)))  # the image fills the column
     chart(viz.query_figure(data, size, view.patch_rows[head], vin.patch_size * BIG_PX / vin.shown.width,
-                           height=fig_height, title=_("{token} → every patch · layer {layer}, head {head}").format(
-                               token=view.label, layer=view.layer + 1, head=head + 1)),
+                           height=fig_height,  # two lines: one would run past a narrow column's edges
+                           title=_("{token} → every patch").format(token=view.label) + "<br>"
+                           + _("layer {layer}, head {head}").format(layer=view.layer + 1, head=head + 1)),
           alt=describe.enlarged_head(view), key=pick_key(vin.cache_key, view.query), on_select="rerun",
           selection_mode="points", theme=None, config={**PLOT, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
     if pre > 1:
@@ -194,8 +195,7 @@ def whole_matrix(view: att.AttentionView) -> None:
     if layout.matrix_shown:
         values = view.matrix()
         chart(viz.matrix_figure(values, layout.short_labels(), query=view.query,
-                                title=_("A: {t} × {t} (row = query i, column = key j; each row sums to 1)").format(
-                                    t=tokens)),
+                                title=_("A: {t} × {t}, each row sums to 1").format(t=tokens)),
               alt=describe.matrix(view, values), key="attn-matrix", theme=None, config=PLOT)
         order = (_("Token 0 is CLS, tokens 1–{last} the registers, then the patches in raster order (row, "
                    "column).").format(last=pre - 1) if pre > 1
@@ -270,8 +270,10 @@ def rollout(view: att.AttentionView, vin: VitInput) -> None:
         with st.spinner(_("Rolling attention out through {layers} layers…").format(layers=upto), show_time=True):
             rolled, rolled_picture, alone = _rollout(vin.cache_key, upto, fusion, float(discard), view, vin.shown)
         _rollout_pictures(rolled, rolled_picture, alone)
-    st.latex(r"\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I\big)\Big),"
-             r"\qquad R = \hat A_L \cdots \hat A_2\, \hat A_1,\qquad \text{map} = R[\mathrm{CLS},\ \text{patches}]")
+    # Two lines, so that the equation fits a phone's width.
+    st.latex(r"\begin{gathered}\hat A_l = \operatorname{rownorm}\!\Big(\tfrac{1}{2}\big(\operatorname{fuse}_h A_l^{(h)} + I"
+             r"\big)\Big),\\ R = \hat A_L \cdots \hat A_2\, \hat A_1,\qquad \text{map} = R[\mathrm{CLS},\ \text{patches}]"
+             r"\end{gathered}")
     st.markdown(_(
         "Rollout (Abnar & Zuidema 2020) asks how much each input patch flows into the CLS token after several layers. "
         "It **assumes** that a layer mixes tokens linearly by its attention, that the residual connection counts as "

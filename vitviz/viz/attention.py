@@ -174,21 +174,21 @@ def query_figure(picture: bytes, size: tuple[int, int], values: np.ndarray, patc
                        + " %{customdata[2]:.4f}<extra></extra>"),
     )
     layout = dict(
-        height=height, margin=dict(l=4, r=4, t=40, b=80), title=dict(text=title, font=dict(size=16)),
+        height=height, margin=dict(l=4, r=4, t=60, b=80), title=dict(text=title, font=dict(size=16)),
         font=dict(size=14), images=[dict(source=uri, xref="x", yref="y", x=0, y=0, sizex=w, sizey=h, sizing="stretch", layer="below")],
         clickmode="event+select", dragmode=False, hovermode="closest", plot_bgcolor="white", **_axes(w, h),
     )
     return go.Figure(data=[markers], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
-def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = None, height: int = 430) -> go.Figure:
+def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = None, height: int = 500) -> go.Figure:
     """Mean attention distance (px) of every head against depth, as in ViT Fig. 7 (right): distance (L, H).
 
     The dashed line is uniform attention over all patches of this grid; `layer` (0-based) is shaded.
     """
     depth, heads = distance.shape
     offsets = (np.arange(heads) - (heads - 1) / 2) * min(0.08, 0.6 / heads)
-    data = [dict(type="scatter", mode="markers", name=_("head {h}").format(h=h + 1), x=np.arange(1, depth + 1) + offsets[h],
+    data = [dict(type="scatter", mode="markers", name=str(h + 1), x=np.arange(1, depth + 1) + offsets[h],
                  y=distance[:, h], customdata=np.arange(1, depth + 1),
                  marker=dict(size=11, color=HEAD_COLOURS[h % len(HEAD_COLOURS)],
                              symbol=HEAD_SYMBOLS[h % len(HEAD_SYMBOLS)], line=dict(width=1, color=MARK_OUTLINE)),
@@ -197,7 +197,8 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
             for h in range(heads)]
     shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=uniform, y1=uniform, line=dict(dash="dash", color="#444", width=2))]
     annotations = [dict(xref="paper", x=0.01, y=uniform, yanchor="bottom", xanchor="left", showarrow=False,
-                        text=_("uniform attention: {d:.1f} px").format(d=uniform), font=dict(size=14))]
+                        text=_("uniform attention: {d:.1f} px").format(d=uniform), font=dict(size=14),
+                        bgcolor="rgba(255,255,255,0.85)")]  # readable over the markers it may cover
     if layer is not None:  # the selected layer: shaded, and labelled so that the shade is not its only sign
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=layer + 0.5, x1=layer + 1.5, y0=0, y1=1,
                            fillcolor=SELECT_HEX, opacity=0.25, line=dict(color="#444", width=1, dash="dot"),
@@ -205,13 +206,17 @@ def distance_figure(distance: np.ndarray, uniform: float, layer: int | None = No
         annotations.append(dict(xref="x", yref="paper", x=layer + 1, y=1, yanchor="bottom", showarrow=False,
                                 text=_("selected"), font=dict(size=12)))
     layout = dict(
-        height=height, margin=dict(l=60, r=10, t=60, b=50), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
+        height=height, margin=dict(l=60, r=10, t=60, b=110), plot_bgcolor="white", shapes=shapes, font=dict(size=14),
         annotations=annotations, dragmode=False,
         title=dict(text=_("Mean attention distance per head"), font=dict(size=16)),
-        xaxis=dict(title=_("layer (network depth)"), dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
+        xaxis=dict(title=dict(text=_("layer (network depth)")), dtick=1, range=[0.4, depth + 0.6], gridcolor="#eee",
                    tickfont=dict(size=14)),
-        yaxis=dict(title=_("mean attention distance (px)"), rangemode="tozero", gridcolor="#ddd", tickfont=dict(size=14)),
-        legend=dict(font=dict(size=13)),
+        yaxis=dict(title=dict(text=_("mean attention distance (px)")), rangemode="tozero", gridcolor="#ddd",
+                   tickfont=dict(size=14)),
+        # At the figure's foot, across, entries named by number only: beside the plot, a legend would leave it a
+        # sliver of a phone's width.
+        legend=dict(font=dict(size=13), orientation="h", x=0, xanchor="left", yref="container", y=0,
+                    yanchor="bottom", title=dict(text=_("head"))),
     )
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_attention.py
 
@@ -233,17 +238,21 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     t = matrix.shape[0]
     heatmap = dict(type="heatmap", z=matrix.astype(np.float32), x=labels, y=labels, colorscale=colorscale(),
                    zmin=0, zmax=float(matrix.max()),
-                   colorbar=_colorbar(_("attention")),
+                   # Above the matrix, across: beside it, it would take a third of a phone's width from the matrix.
+                   colorbar=dict(_colorbar(_("attention")), orientation="h", x=0.5, y=1.01, yanchor="bottom", len=0.8,
+                                 thickness=12, nticks=4, tickangle=0, title=dict(text=_("attention"), side="right")),
                    hovertemplate=(_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("attention")
                                   + " %{z:.4f}<extra></extra>"))
     step = max(1, math.ceil(t / 16))
     ticks = dict(type="category", tickmode="array", tickvals=labels[::step], tickfont=dict(size=12), showgrid=False,
                  automargin=True)
     shapes = [] if query is None else _frame(-0.5, t - 0.5, query - 0.5, query + 0.5)
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
+    layout = dict(height=height, margin=dict(l=10, r=10, t=100, b=10), title=dict(text=title, font=dict(size=16)),
                   shapes=shapes, font=dict(size=14), plot_bgcolor="white", dragmode=False,
-                  xaxis=dict(ticks, title=_("key token j")),
-                  yaxis=dict(ticks, title=_("query token i"), autorange="reversed", scaleanchor="x"))
+                  xaxis=dict(ticks, title=dict(text=_("key token j"))),
+                  # On a narrow screen the square matrix is shorter than the figure: keep it under its colour bar.
+                  yaxis=dict(ticks, title=dict(text=_("query token i")), autorange="reversed", scaleanchor="x",
+                             constrain="domain", constraintoward="top"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
@@ -274,6 +283,7 @@ def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: in
     shapes = [] if query is None else _frame(query[1] - 0.5, query[1] + 0.5, query[0] - 0.5, query[0] + 0.5)
     layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), shapes=shapes, dragmode=False,
-                  xaxis=dict(title=_("column"), showgrid=False, constrain="domain"),
-                  yaxis=dict(title=_("row"), autorange="reversed", scaleanchor="x", showgrid=False, constrain="domain"))
+                  xaxis=dict(title=dict(text=_("column")), showgrid=False, constrain="domain"),
+                  yaxis=dict(title=dict(text=_("row")), autorange="reversed", scaleanchor="x", showgrid=False,
+                             constrain="domain"))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
