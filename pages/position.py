@@ -8,13 +8,15 @@ from contextlib import nullcontext
 import streamlit as st
 
 from ui.chrome import show_source, stage_footer, stage_header
+from ui.common import chart, picture
 from ui.context import context
-from ui.embedding_pages import photo_jpeg, picture, whole_patches
+from ui.embedding_pages import equation_pieces, photo_jpeg, whole_patches
 from ui.models import VitInput, show_notes, vit_input
 from ui.patches import selected_patch
 from vitviz import embeddings as emb
+from vitviz.describe import embeddings as describe
 from vitviz.embeddings import PositionStage
-from vitviz.i18n import _, language, ngettext, sentences
+from vitviz.i18n import N_, _, language, ngettext, sentences
 from vitviz.models.vit import ViT
 from vitviz.viz import embeddings as viz
 
@@ -31,6 +33,23 @@ def similarity_chart(key: str, _pos, grid: tuple[int, int], height: int, selecte
     """Tiled cosine-similarity heatmap (ViT Fig. 7 centre) of position embeddings (N, D) on `grid`, its hover texts
     and titles in `lang` (the run's language), and how it was thinned."""
     return viz.similarity_figure(_pos, grid, selected, height)
+
+
+# what each similarity panel shows, for its text alternative (the widget key is "sim_" + the name)
+PANELS = {"learned": N_("learned E_pos at this {gh} × {gw} grid"), "sincos": N_("fixed 2-D sin-cos at {gh} × {gw}"),
+          "native": N_("the checkpoint's E_pos on its own {gh} × {gw} grid"),
+          "interp": N_("E_pos interpolated to {gh} × {gw}")}
+
+
+def similarity_panel(cache_key: str, name: str, pos, grid: tuple[int, int], height: int,
+                     selected: int | None) -> viz.SimilarityChart:
+    """Draw one tiled similarity chart of `PANELS` with its text alternative, computed from the chart's own rows of
+    S; returns the chart (what it left out is said below it)."""
+    sim = similarity_chart(cache_key, pos, grid, height, selected, language())
+    title = _(PANELS[name]).format(gh=grid[0], gw=grid[1])
+    chart(sim.figure, alt=describe.similarity(sim, title, grid, selected), key=f"sim_{name}",
+          config={"displayModeBar": False})
+    return sim
 
 
 def chart_height(grid: tuple[int, int]) -> int:
@@ -75,16 +94,20 @@ def sequence(s: PositionStage, selected: int) -> None:
     m[2].metric(_("Sequence length 1+N"), f"{shapes['position'][1]:,}")
     m[3].metric(_("Token width D"), f"{shapes['position'][2]}")
     m[4].metric(_("E_pos shape"), f"({shapes['e_pos'][1]}, {shapes['e_pos'][2]})")
-    st.latex(
-        r"z_0 = \big[\,x_\text{class};\; x_p^1E;\; \dots;\; x_p^{%d}E\,\big] + E_\text{pos}"
-        r"\qquad \underbrace{(1+%d)\times%d}_{\text{tokens}} \;+\; \underbrace{(1+%d)\times%d}_{E_\text{pos}}"
-        r"\;=\; \underbrace{%d\times%d}_{z_0}" % (N, N, D, N, D, N + 1, D)
+    equation_pieces(
+        r"z_0 = \big[\,x_\text{class};\; x_p^1E;\; \dots;\; x_p^{%d}E\,\big]" % N,
+        r"+\; E_\text{pos}\qquad",
+        r"\underbrace{(1+%d)\times%d}_{\text{tokens}}" % (N, D),
+        r"+\; \underbrace{(1+%d)\times%d}_{E_\text{pos}}" % (N, D),
+        r"=\; \underbrace{%d\times%d}_{z_0}" % (N + 1, D),
     )
     st.markdown(_("**Live numbers** — the first 3 of {d} dimensions, read from the traced tensors `tokens`, `e_pos` "
                   "and `position`:").format(d=D))
     for column, (label, row) in zip(st.columns(2), (("CLS", 0), (f"patch {selected}", 1 + selected))):
-        column.latex(r"\text{%s}:\;\; \underbrace{%s}_{\text{token}} + \underbrace{%s}_{E_\text{pos}} = "
-                     r"\underbrace{%s}_{z_0}" % (label, vec(s.tokens[row]), vec(s.e_pos[row]), vec(s.position[row])))
+        with column:
+            equation_pieces(r"\text{%s}:\;\; \underbrace{%s}_{\text{token}}" % (label, vec(s.tokens[row])),
+                            r"+\; \underbrace{%s}_{E_\text{pos}}" % vec(s.e_pos[row]),
+                            r"=\; \underbrace{%s}_{z_0}" % vec(s.position[row]))
     st.caption(sentences(
         _("Row 0 is the learned class token x_class, the same for every image (equal to the checkpoint's `cls_token` "
           "up to {diff:.1e}); row 1+i is patch i's token from the projection page (your selected patch is "
@@ -115,32 +138,30 @@ def similarity(s: PositionStage, cache_key: str, selected: int) -> None:
             n=s.n),
         _("Tile *(row r, column c)* below is row r·{gw}+c of S drawn on the {gh}×{gw} grid: how similar every "
           "position is to that one.").format(gw=gw, gh=gh),
-        _("Each tile is 1 at its own position. Hover for values; the red frame is your selected patch."),
+        _("Each tile is 1 at its own position. Hover for values; the black-and-white frame is your selected patch."),
     ))
     left, right = st.columns(2)
     with left:
         st.subheader(_("Learned (the checkpoint's E_pos)"))
-        chart = similarity_chart(f"{cache_key}|learned", s.e_pos[1:], s.grid, height, selected, language())
-        st.plotly_chart(chart.figure, key="sim_learned", config={"displayModeBar": False})
+        learned = similarity_panel(f"{cache_key}|learned", "learned", s.e_pos[1:], s.grid, height, selected)
         added = _("As added at this {gh}×{gw} grid (interpolated, see below).") if s.interpolated else \
             _("As added at this {gh}×{gw} grid.")
         st.caption(sentences(
             added.format(gh=gh, gw=gw),
-            _("{share:.0%} of the tiles shown peak at their own position.").format(share=chart.peaks),
-            *thinned_note(chart),
+            _("{share:.0%} of the tiles shown peak at their own position.").format(share=learned.peaks),
+            *thinned_note(learned),
         ))
     with right:
         st.subheader(_("Fixed 2-D sin-cos (MAE / MoCo v3)"))
         if s.sincos is None:
             st.warning(_("D = {d} is not divisible by 4, which 2-D sin-cos embeddings need.").format(d=D))
         else:
-            chart = similarity_chart(f"sincos|{gh}x{gw}|{D}", s.sincos, s.grid, height, selected, language())
-            st.plotly_chart(chart.figure, key="sim_sincos", config={"displayModeBar": False})
+            sincos = similarity_panel(f"sincos|{gh}x{gw}|{D}", "sincos", s.sincos, s.grid, height, selected)
             st.caption(sentences(
                 _("Not learned: patch (r, c) gets [sin(c·ω), cos(c·ω), sin(r·ω), cos(r·ω)] with ω_k = 10000^(−4k/D), "
                   "k < D/4 — MAE's get_2d_sincos_pos_embed."),
                 _("Similarity falls off smoothly with distance, by construction, for any grid."),
-                *thinned_note(chart),
+                *thinned_note(sincos),
             ))
     if s.trained:
         st.markdown(_("The learned embeddings were never told about rows and columns, yet training made nearby "
@@ -165,13 +186,13 @@ def shuffle_intro() -> None:
     ))
 
 
-def shuffle_outcome(s: PositionStage, vin: VitInput, img_l, img_r, nums) -> None:
+def shuffle_outcome(s: PositionStage, vin: VitInput, label: str, img_l, img_r, nums) -> None:
     """Section 3 below its slider: the input beside its shuffled patches, and how much the outputs changed."""
     P, (gh, gw) = s.config.patch_size, s.grid
-    picture(img_l, whole_patches(vin.cache_key, vin.shown, gw * P, gh * P), width="stretch",
-            caption=_("your image (whole patches)"))
-    picture(img_r, photo_jpeg(f"{vin.cache_key}|shuffled", s.shuffled), width="stretch",
-            caption=_("the same patches, shuffled by Π"))
+    picture(whole_patches(vin.cache_key, vin.shown, gw * P, gh * P), alt=describe.whole_patches(label, s.grid, P),
+            where=img_l, width="stretch", caption=_("your image (whole patches)"))
+    picture(photo_jpeg(f"{vin.cache_key}|shuffled", s.shuffled), alt=describe.shuffled(s.order, s.grid, P),
+            where=img_r, width="stretch", caption=_("the same patches, shuffled by Π"))
     with nums:
         if s.shuffle is None:
             st.info(sentences(
@@ -189,10 +210,7 @@ def shuffle_outcome(s: PositionStage, vin: VitInput, img_l, img_r, nums) -> None
             f"| {without} | {result.without_pos:.1e} | {result.cls_without_pos:.1e} |\n"
             f"| {with_pos} | {result.with_pos:.1e} | {result.cls_with_pos:.1e} |"
         )
-        st.caption(sentences(
-            _("About 1e-7 is float32 rounding: without E_pos, shuffling the patches only shuffles the outputs."),
-            _("With E_pos, the shuffled image is a different input."),
-        ))
+        st.caption(describe.shuffle_test(result))
 
 
 def interpolation(s: PositionStage, vin: VitInput, selected: int) -> None:
@@ -226,12 +244,10 @@ def interpolation(s: PositionStage, vin: VitInput, selected: int) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader(_("Checkpoint: {g0}×{g0}").format(g0=g0))
-        chart = similarity_chart(f"{vin.model.source}|native", s.native, s.checkpoint_grid, height, None, language())
-        st.plotly_chart(chart.figure, key="sim_native", config={"displayModeBar": False})
+        similarity_panel(f"{vin.model.source}|native", "native", s.native, s.checkpoint_grid, height, None)
     with right:
         st.subheader(_("Interpolated: {gh}×{gw}").format(gh=gh, gw=gw))
-        chart = similarity_chart(f"{vin.cache_key}|learned", s.e_pos[1:], s.grid, height, selected, language())
-        st.plotly_chart(chart.figure, key="sim_interp", config={"displayModeBar": False})
+        similarity_panel(f"{vin.cache_key}|learned", "interp", s.e_pos[1:], s.grid, height, selected)
     st.caption(interpolation_note(s))
     show_source(ViT.position_embeddings)
 
@@ -277,7 +293,7 @@ with nums, running if tokens <= emb.MAX_LAYER_TOKENS else nullcontext():
 with body:
     sequence(result, selected)
     similarity(result, vin.cache_key, selected)
-shuffle_outcome(result, vin, img_l, img_r, nums)
+shuffle_outcome(result, vin, ctx.image_label, img_l, img_r, nums)
 show_source(emb.shuffle_test)
 interpolation(result, vin, selected)
 stage_footer("position")

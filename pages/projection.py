@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from ui.chrome import download_array, show_source, stage_footer, stage_header
+from ui.common import chart, picture
 from ui.context import context
-from ui.embedding_pages import picture, whole_patches
+from ui.embedding_pages import equation_pieces, whole_patches
 from ui.models import VitInput, get_model, show_notes, vit_input
 from ui.patches import selected_patch
 from vitviz import embeddings as emb
+from vitviz.describe import embeddings as describe
 from vitviz.embeddings import FilterStudy, KernelResize, ProjectionStage
 from vitviz.i18n import _, language, sentences
 from vitviz.models.vit import ViT, resize_patch_kernel
@@ -21,6 +23,8 @@ from vitviz.viz.encode import fitted
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+FILTER_COLUMNS, COMPONENT_COLUMNS = 8, 7  # filters and principal components per row of their mosaics
 
 
 @st.cache_data(max_entries=8, show_spinner=False)  # an entry holds N × D tokens: 75 MB at the largest grid
@@ -35,8 +39,8 @@ def filter_pictures(key: str, lang: str, _filters: FilterStudy) -> dict:
     the explained-variance bar chart (its axis titles in `lang`, the run's language)."""
     cell = max(40, min(72, 4 * _filters.first.shape[1]))
     return {
-        "filters": fitted(viz.mosaic(_filters.first, 8, cell)),
-        "pca": fitted(viz.mosaic(_filters.components, 7, cell)),
+        "filters": fitted(viz.mosaic(_filters.first, FILTER_COLUMNS, cell)),
+        "pca": fitted(viz.mosaic(_filters.components, COMPONENT_COLUMNS, cell)),
         "bar": viz.as_spec(viz.explained_bar(_filters.explained)),  # small: a dict is fine
     }
 
@@ -45,12 +49,15 @@ def filter_pictures(key: str, lang: str, _filters: FilterStudy) -> dict:
 def token_figure(cache_key: str, rb: int, cb: int, selected: int, lang: str, _s: ProjectionStage) -> "go.Figure":
     """Heatmap of the tokens' row block rb and column block cb with the selected patch's row framed (its titles in
     `lang`)."""
-    (r0, r1), (c0, c1) = _s.blocks.row_span(rb), _s.blocks.col_span(cb)
-    view = _s.tokens[r0 : r1 + 1, c0 : c1 + 1]
-    fig = viz.token_heatmap(view, r0, c0, height=min(640, max(360, 3 * view.shape[0])))
-    if r0 <= selected < r0 + view.shape[0]:
-        fig.add_hrect(y0=selected - 0.5, y1=selected + 0.5, line=dict(color="black", width=2), fillcolor="rgba(0,0,0,0)")
-    return fig
+    view = token_block(_s, rb, cb)
+    return viz.token_heatmap(view, _s.blocks.row_span(rb)[0], _s.blocks.col_span(cb)[0],
+                             height=min(640, max(360, 3 * view.shape[0])), selected=selected)
+
+
+def token_block(s: ProjectionStage, rb: int, cb: int):
+    """The tokens of row block rb and column block cb: what the heatmap draws and its text describes."""
+    (r0, r1), (c0, c1) = s.blocks.row_span(rb), s.blocks.col_span(cb)
+    return s.tokens[r0 : r1 + 1, c0 : c1 + 1]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -71,10 +78,11 @@ def equation(s: ProjectionStage) -> None:
     m[3].metric(_("Parameters of E"), f"{s.parameters:,}",
                 help=_("{inputs}·{d} weights + {d} biases").format(inputs=s.patch_vector, d=D))
     m[4].metric(_("Tokens (N, D)"), f"({s.tokens.shape[0]}, {s.tokens.shape[1]})")
-    st.latex(
+    equation_pieces(
         r"\underbrace{X_p}_{%d\times%d}\;\underbrace{E}_{%d\times%d}\;+\;\underbrace{b}_{1\times%d}"
-        r"\;=\;\underbrace{X_pE + b}_{%d\times%d}\qquad x_p^i E \in \mathbb{R}^{D}"
-        % (N, s.patch_vector, s.patch_vector, D, D, N, D)
+        % (N, s.patch_vector, s.patch_vector, D, D),
+        r"=\;\underbrace{X_pE + b}_{%d\times%d}\qquad" % (N, D),
+        r"x_p^i E \in \mathbb{R}^{D}",
     )
     st.caption(sentences(
         _("X_p: the {n} flattened patches of the previous page, one per row (tap `flat`, shape {shape}).").format(
@@ -120,15 +128,15 @@ def filters(s: ProjectionStage, weights_key: str) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader(_("The first {count} filters").format(count=f.count))
-        picture(st, pics["filters"], width="stretch")
+        picture(pics["filters"], alt=describe.filters(f, D, FILTER_COLUMNS), width="stretch")
         st.caption(_("Filters 0–{last} of {d}, row by row; each shown as an RGB patch scaled to its own min–max "
                      "(grey = 0 weight only if the filter is balanced).").format(last=f.count - 1, d=D))
     with right:
         st.subheader(_("Top {k} principal components").format(k=f.k))
-        picture(st, pics["pca"], width="stretch")
+        picture(pics["pca"], alt=describe.components(f, COMPONENT_COLUMNS), width="stretch")
         st.caption(_("Rows of E reshaped to {p}×{p}×{c}, centred, SVD; components 1–{k} left to right, row by row "
                      "(ViT paper Fig. 7 left).").format(p=P, c=C, k=f.k))
-    st.plotly_chart(pics["bar"], key="explained", config={"displayModeBar": False})
+    chart(pics["bar"], alt=describe.explained_bar(f.explained), key="explained", config={"displayModeBar": False})
     if s.trained:
         st.markdown(_("These are **trained** weights. In the ViT paper the top components look like smooth, "
                       "low-frequency patterns — a basis for the fine structure inside a patch, much like the first "
@@ -168,10 +176,11 @@ def pi_resize(s: ProjectionStage, weights_key: str) -> None:
     a, b, c = st.columns(3)
     png0, png1 = kernel_pictures(weights_key, i, big, s.resize)
     (lo0, hi0), (lo1, hi1) = s.resize.checkpoint_range[i], s.resize.resized_range[i]
-    picture(a, png0, width=big, caption=_("checkpoint filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(
-        i=i, p=P0, lo=lo0, hi=hi0))
-    picture(b, png1, width=big, caption=_("PI-resized filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(
-        i=i, p=P, lo=lo1, hi=hi1))
+    alt0, alt1 = describe.kernels(s.resize, i)
+    picture(png0, alt=alt0, where=a, width=big,
+            caption=_("checkpoint filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(i=i, p=P0, lo=lo0, hi=hi0))
+    picture(png1, alt=alt1, where=b, width=big,
+            caption=_("PI-resized filter {i}: {p}×{p}, values {lo:.3g} … {hi:.3g}").format(i=i, p=P, lo=lo1, hi=hi1))
     with c:
         st.metric(_("max |⟨Bx, w′⟩ − ⟨x, w⟩| over all filters"), f"{s.resize.difference:.2e}")
         st.caption(sentences(
@@ -195,15 +204,17 @@ def token_matrix(s: ProjectionStage, cache_key: str) -> None:
         rb = controls[1].selectbox(_("Tokens shown"), range(blocks.row_blocks), key="proj_rows",
                                    format_func=lambda k: "{}–{}".format(*blocks.row_span(k)))
     rows, cols = blocks.shape(rb, cb)
-    st.plotly_chart(token_figure(cache_key, rb, cb, s.selected, language(), s), key="tokens",
-                    config={"displayModeBar": False})
+    described = describe.token_heatmap(token_block(s, rb, cb), blocks.row_span(rb)[0], blocks.col_span(cb)[0],
+                                       s.selected)
+    chart(token_figure(cache_key, rb, cb, s.selected, language(), s), alt=described, key="tokens",
+          config={"displayModeBar": False})
     shown_note = [] if rows * cols == s.tokens.size else [
         _("To keep the chart under 400 KB it shows {rows} tokens × {cols} dimensions at a time ({shown:,} of {total:,} "
           "numbers); pick another block above, or download all of them.").format(
             rows=rows, cols=cols, shown=rows * cols, total=s.tokens.size)]
     st.caption(sentences(
-        _("Row i is token x_p^i E + b for patch i (raster order); the black frame marks your selected patch "
-          "{index}.").format(index=s.selected),
+        _("Row i is token x_p^i E + b for patch i (raster order); the black-and-white frame marks your selected "
+          "patch {index}.").format(index=s.selected),
         _("Hover for values."),
         *shown_note,
     ))
@@ -217,7 +228,7 @@ def colour_picture(cache_key: str, stage: str, _s: ProjectionStage) -> bytes:
     return fitted(viz.enlarge(_s.colours.rgb, (gw * p, gh * p)))
 
 
-def token_colours(s: ProjectionStage, vin: VitInput, requested: str) -> None:
+def token_colours(s: ProjectionStage, vin: VitInput, label: str, requested: str) -> None:
     """Section 6 below its controls: the input beside its tokens' principal components as colours."""
     P, (gh, gw), N, colours = s.config.patch_size, s.grid, s.n, s.colours
     if colours.stage != requested:
@@ -227,12 +238,14 @@ def token_colours(s: ProjectionStage, vin: VitInput, requested: str) -> None:
             _("Choose a larger patch size or a lower resolution."),
         ), icon=":material/speed:")
     left, right = st.columns(2)
-    picture(left, whole_patches(vin.cache_key, vin.shown, gw * P, gh * P), width="stretch",
-            caption=_("the input, cropped to the {gh}×{gw} whole patches the model reads ({height}×{width} px)").format(
-                gh=gh, gw=gw, height=gh * P, width=gw * P))
-    picture(right, colour_picture(vin.cache_key, colours.stage, s), width="stretch",
-            caption=_("red, green, blue = principal components 1, 2, 3 of the {n} tokens ({shares} of the variance); "
-                      "one square per patch").format(n=N, shares=", ".join(f"{100 * e:.1f}%" for e in colours.explained)))
+    crop = _("the input, cropped to the {gh}×{gw} whole patches the model reads ({height}×{width} px)").format(
+        gh=gh, gw=gw, height=gh * P, width=gw * P)
+    picture(whole_patches(vin.cache_key, vin.shown, gw * P, gh * P), alt=describe.whole_patches(label, s.grid, P),
+            where=left, width="stretch", caption=crop)
+    shares = ", ".join(f"{100 * e:.1f}%" for e in colours.explained)
+    picture(colour_picture(vin.cache_key, colours.stage, s), alt=describe.token_colours(colours), where=right,
+            width="stretch", caption=_("red, green, blue = principal components 1, 2, 3 of the {n} tokens ({shares} of "
+                                       "the variance); one square per patch").format(n=N, shares=shares))
     if colours.stage == "projection":
         if abs(colours.brightness_correlation) > 0.8:
             text = _("Right after the projection each token depends only on its own patch's pixels, through one linear "
@@ -286,5 +299,5 @@ with body:
     filters(result, weights_key)
     pi_resize(result, weights_key)
     token_matrix(result, vin.cache_key)
-token_colours(result, vin, stage)
+token_colours(result, vin, ctx.image_label, stage)
 stage_footer("projection")

@@ -256,11 +256,14 @@ def test_pi_resized_kernel_gives_the_same_token_for_an_enlarged_patch(native, ne
 def test_similarity_figure_fits_the_panel_budget(grid, kind):
     n = grid[0] * grid[1]
     pos = emb.sincos_2d(grid, 64) if kind == "sincos" else torch.randn(n, 64)
-    fig, stride, inner, peaks = viz.similarity_figure(pos, grid, selected=0)
-    assert viz.payload_bytes(fig) <= 400_000 and peaks == 1.0
+    fig, stride, inner, structure = viz.similarity_figure(pos, grid, selected=0)
+    assert viz.payload_bytes(fig) <= 400_000 and structure.own_peaks == 1.0
     assert fig.data[0].z.dtype == np.float32  # sent as base64 float32, with hover values
     assert len(fig.data[0].x) == fig.data[0].z.shape[1] and len(fig.data[0].y) == fig.data[0].z.shape[0]
-    assert len(fig.layout.shapes) == 1  # patch 0 always has a tile: it is framed
+    # patch 0 always has a tile: it is framed, a black line over a wider white one
+    assert [(shape.line.color, shape.line.width) for shape in fig.layout.shapes] == [("white", 5), ("black", 2)]
+    assert structure.queries.tolist() == emb.tile_queries(grid, stride)
+    assert fig.layout.dragmode is False  # a finger dragging on a phone scrolls the page
 
 
 def test_similarity_hover_labels_name_both_positions():
@@ -274,6 +277,11 @@ def test_token_heatmap_and_mosaic():
     z = np.random.default_rng(0).standard_normal((196, 192)).astype(np.float32)
     fig = viz.token_heatmap(z, 0, 192)
     assert fig.data[0].x0 == 192 and viz.payload_bytes(fig) <= 400_000
+    assert fig.layout.dragmode is False and not fig.layout.shapes  # no selected patch: nothing framed
+    framed = viz.token_heatmap(z[:50], 100, 0, selected=120)
+    assert [(shape.y0, shape.y1, shape.line.color) for shape in framed.layout.shapes] == [
+        (119.5, 120.5, "white"), (119.5, 120.5, "black")]
+    assert not viz.token_heatmap(z[:50], 100, 0, selected=99).layout.shapes  # row 99 is not in this block
     spec = viz.as_spec(fig)
     assert "template" not in spec["layout"]
     img = viz.mosaic(np.random.default_rng(0).random((64, 16, 16, 3)), 8, 48, gap_px=3)
@@ -410,6 +418,7 @@ def test_position_stage_quotes_the_traced_numbers():
     np.testing.assert_array_equal(s.native, m.pos_embed[0, 1:].numpy())
     np.testing.assert_allclose(s.sincos, mae_2d_sincos_grid(24, 5, 3), atol=1e-5)
     order = emb.patch_permutation(15).tolist()
+    assert s.order.tolist() == order and sorted(order) == list(range(15))
     pixels = np.asarray(image)
     for j, i in enumerate(order):
         (r, c), (r0, c0) = divmod(j, 3), divmod(i, 3)
@@ -439,6 +448,111 @@ def test_similarity_chart_counts_the_tiles_that_peak_elsewhere():
     pos[1] = pos[0]  # positions 0 and 1 are the same vector: position 1's row peaks first at position 0
     chart = viz.similarity_figure(pos, (2, 3), selected=1)
     assert chart.peaks == pytest.approx(5 / 6) and (chart.stride, chart.inner) == (1, 1) and not chart.thinned
-    assert len(chart.figure.layout.shapes) == 1
+    assert len(chart.figure.layout.shapes) == 2  # one frame, drawn in white and in black
     big = viz.similarity_figure(emb.sincos_2d((60, 60), 64), (60, 60))
     assert big.thinned and big.peaks == 1.0
+
+
+# ---- what the similarity charts say, in numbers ----------------------------------------------------------------------
+
+def full_structure(pos: torch.Tensor, grid: tuple[int, int]) -> dict:
+    """The similarity structure from the whole N × N matrix and explicit loops over position pairs."""
+    gh, gw = grid
+    sim = emb.cosine_similarity(pos).astype(np.float64)
+    cos, dist, same, other, nearest, neighbour = [], [], [], [], [], []
+    for q in range(gh * gw):
+        best = max((j for j in range(gh * gw) if j != q), key=lambda j: sim[q, j])
+        nearest.append(best)
+        neighbour.append(abs(best // gw - q // gw) + abs(best % gw - q % gw) == 1)
+        for j in range(gh * gw):
+            if j != q:
+                cos.append(sim[q, j])
+                dist.append(math.dist(divmod(q, gw), divmod(j, gw)))
+                (same if q // gw == j // gw or q % gw == j % gw else other).append(sim[q, j])
+    return {"r": np.corrcoef(cos, dist)[0, 1], "nearest": nearest, "share": np.mean(neighbour),
+            "same": np.mean(same), "other": np.mean(other) if other else float("nan")}
+
+
+@pytest.mark.parametrize("kind, grid", [("sincos", (6, 5)), ("random", (4, 7)), ("sincos", (1, 6))])
+def test_similarity_structure_is_what_the_whole_matrix_says(kind, grid):
+    n = grid[0] * grid[1]
+    pos = emb.sincos_2d(grid, 32) if kind == "sincos" else torch.randn(n, 32, generator=torch.Generator().manual_seed(3))
+    queries = list(range(n))
+    s = emb.similarity_structure(emb.similarity_to(pos, queries), queries, grid)
+    want = full_structure(pos, grid)
+    assert s.distance_correlation == pytest.approx(want["r"], abs=1e-6)
+    assert s.neighbour_share == pytest.approx(want["share"]) and s.same_line == pytest.approx(want["same"], abs=1e-6)
+    if grid[0] == 1:
+        assert math.isnan(s.elsewhere)  # one row: every other position shares it
+    else:
+        assert s.elsewhere == pytest.approx(want["other"], abs=1e-6)
+    sim = emb.cosine_similarity(pos)
+    # ties (sin-cos is symmetric) may pick another position, at the same similarity
+    np.testing.assert_allclose(sim[np.arange(n), s.nearest], sim[np.arange(n), want["nearest"]], atol=1e-6)
+    np.testing.assert_allclose(s.nearest_cosine, sim[np.arange(n), s.nearest], atol=1e-6)
+    assert s.own_peaks == 1.0
+    if kind == "sincos":
+        assert s.distance_correlation < -0.5 and s.neighbour_share == 1.0  # built to fall off with distance
+    else:
+        assert abs(s.distance_correlation) < 0.3
+
+
+def test_similarity_structure_of_the_shown_tiles_only():
+    """A thinned chart describes the rows it draws: its queries, every position of each row."""
+    grid = (9, 9)
+    pos = emb.sincos_2d(grid, 32)
+    queries = emb.tile_queries(grid, 3)
+    s = emb.similarity_structure(emb.similarity_to(pos, queries), queries, grid)
+    sim = emb.cosine_similarity(pos).astype(np.float64)
+    cos = [sim[q, j] for q in queries for j in range(81) if j != q]
+    dist = [math.dist(divmod(q, 9), divmod(j, 9)) for q in queries for j in range(81) if j != q]
+    assert s.queries.tolist() == queries == [0, 3, 6, 27, 30, 33, 54, 57, 60]
+    assert s.distance_correlation == pytest.approx(np.corrcoef(cos, dist)[0, 1], abs=1e-6)
+
+
+def test_similarity_structure_chunks_add_up(monkeypatch):
+    pos = torch.randn(40, 16, generator=torch.Generator().manual_seed(1))
+    queries = list(range(40))
+    whole = emb.similarity_structure(emb.similarity_to(pos, queries), queries, (5, 8))
+    monkeypatch.setattr(emb, "STRUCTURE_CHUNK", 3)
+    chunked = emb.similarity_structure(emb.similarity_to(pos, queries), queries, (5, 8))
+    assert chunked.distance_correlation == pytest.approx(whole.distance_correlation, abs=1e-9)
+    assert chunked.nearest.tolist() == whole.nearest.tolist() and chunked.same_line == pytest.approx(whole.same_line)
+
+
+def test_similarity_structure_of_a_single_position():
+    s = emb.similarity_structure(np.ones((1, 1), np.float32), [0], (1, 1))
+    assert s.nearest.tolist() == [-1] and math.isnan(s.nearest_cosine[0]) and s.neighbour_share == 0.0
+    assert s.distance_correlation == 0.0 and math.isnan(s.same_line) and math.isnan(s.elsewhere)
+
+
+def test_pearson_from_sums_known_values():
+    x, y = np.array([1.0, 2, 3, 4]), np.array([1.0, 3, 2, 4])
+    assert emb.pearson_from_sums(4, x.sum(), y.sum(), x @ x, y @ y, x @ y) == pytest.approx(0.8)
+    assert emb.pearson_from_sums(4, 4.0, y.sum(), 4.0, y @ y, y.sum()) == 0.0  # x constant: undefined, 0
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of "#rrggbb"."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_figures_leave_dragging_to_the_page_and_read_in_lightness():
+    """dragmode off on every figure; the heatmaps' colour scales grow lighter from end to end, so that their values
+    (the sign of a token value included: darker than the middle grey is negative) read without colour vision."""
+    assert viz.explained_bar(np.array([0.5, 0.3, 0.2])).layout.dragmode is False
+    similarity = viz.similarity_heatmap(np.eye(3, dtype=np.float32), (1, 3))
+    tokens = viz.token_heatmap(np.zeros((3, 4), np.float32), 0, 0)
+    for fig in (similarity, tokens):
+        assert fig.layout.dragmode is False
+        stops = [luminance(colour) for _, colour in fig.data[0].colorscale]
+        assert all(a < b for a, b in zip(stops, stops[1:])), stops
+        assert (stops[-1] + 0.05) / (stops[0] + 0.05) >= 7  # the ends far apart in lightness
+    assert tokens.data[0].zmid == 0  # the middle of the scale is 0
+    bar = viz.explained_bar(np.array([0.5, 0.3, 0.2]))
+    for fig in (similarity, tokens, bar):  # text at 17:1, not the chart theme's grey of 3.7:1
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.title.font.color == axis.tickfont.color == viz.INK == fig.layout.font.color
+    assert (1.05) / (luminance(viz.INK) + 0.05) >= 4.5

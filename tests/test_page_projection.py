@@ -74,6 +74,26 @@ def images(at) -> list[int]:
             if url.startswith("/mock/media/")]
 
 
+def alts(at) -> list[str]:
+    """The text alternative of every picture and chart of the page (not the sidebar's), pictures first."""
+    return ([img.alt for el in at.main.get("image") for img in el.proto.imgs]
+            + [c.proto.alt for c in at.main.get("plotly_chart")])
+
+
+def assert_described(at) -> None:
+    """Every picture and chart has a text alternative that says something (none is left empty or decorative)."""
+    texts = alts(at)
+    assert texts and all(len(t.split()) >= 8 for t in texts), texts
+
+
+def latex_row(at, marker: str) -> str:
+    """The pieces of the displayed equation whose first piece contains `marker`, joined (a page writes a long
+    equation in pieces that wrap on a phone)."""
+    values = [latex.value for latex in at.latex]
+    first = next(i for i, v in enumerate(values) if marker in v)
+    return " ".join(values[first : first + 4])
+
+
 def assert_panels_fit(at) -> None:
     sizes = charts(at) + images(at)
     assert sizes and all(0 < size <= PANEL_BUDGET for size in sizes), sizes
@@ -92,6 +112,7 @@ def check_projection(at) -> None:
     assert float(m["max |Conv2d − Linear| over all tokens"]) < 1e-4
     assert any(f"({t['shapes']['flat'][0]}, {n}, {p2c})" in c.value for c in at.caption), "the flat tap's shape is quoted"
     assert_panels_fit(at)
+    assert_described(at)
     assert len(images(at)) >= 4  # filters, components, input, PCA colours
     assert at.header[0].value.startswith("x_p E")
 
@@ -108,6 +129,7 @@ def check_position(at) -> None:
     assert m["E_pos shape"] == f"({t['shapes']['e_pos'][1]}, {t['shapes']['e_pos'][2]})"
     assert len(charts(at)) >= 2
     assert_panels_fit(at)
+    assert_described(at)
     g0 = t["model"].config.grid
     subheaders = [s.value for s in at.subheader]
     if (gh, gw) == (g0, g0):
@@ -198,9 +220,9 @@ def test_live_numbers_are_the_traced_values():
     _, pixel_values = model_input(ctx, vitviz.load_model(ctx.model_name, device="cpu").preprocessing)
     rec = emb.embedding_trace(model, pixel_values)
     cls = [f"{v:+.3f}" for v in rec["position"][0, 0, :3].tolist()]
-    line = next(latex.value for latex in at.latex if r"\text{CLS}" in latex.value)
+    line = latex_row(at, r"\text{CLS}")
     assert all(v in line for v in cls), (cls, line)
-    assert re.search(r"\(1\+196\)\\times384", next(latex.value for latex in at.latex if "z_0 =" in latex.value))
+    assert re.search(r"\(1\+196\)\\times384", latex_row(at, "z_0 ="))
 
 
 @pytest.mark.parametrize("page", [PROJECTION, POSITION])

@@ -156,6 +156,67 @@ def similarity_to(pos: Tensor | np.ndarray, queries: list[int]) -> np.ndarray:
     return (e[queries] @ e.T).float().numpy()
 
 
+@dataclass(frozen=True)
+class SimilarityStructure:
+    """What rows of S = Ê Êᵀ say about the grid (ViT Fig. 7 centre, in numbers): whether similar positions are
+    near each other. Computed from the rows a similarity chart draws (`similarity_structure`)."""
+
+    queries: np.ndarray  # (q,) raster indices of the positions whose rows of S were taken
+    nearest: np.ndarray  # (q,) raster index of each one's most similar other position (-1 on a one-position grid)
+    nearest_cosine: np.ndarray  # (q,) that cosine similarity (nan on a one-position grid)
+    own_peaks: float  # share of the rows whose maximum is at their own position
+    neighbour_share: float  # share of the rows whose most similar other position is a row or column neighbour
+    distance_correlation: float  # Pearson r of cosine with grid distance over all (query, other position) pairs
+    same_line: float  # mean cosine to the other positions of the query's row or column (nan when there are none)
+    elsewhere: float  # mean cosine to the positions in neither its row nor its column (nan when there are none)
+
+
+STRUCTURE_CHUNK = 32  # query rows handled at a time: 32 × 49 152 positions stay a few MB per array
+
+
+def pearson_from_sums(n: float, sx: float, sy: float, sxx: float, syy: float, sxy: float) -> float:
+    """Pearson's r from the running sums of n pairs (x, y); 0 when it is undefined (fewer than 2 pairs, or either
+    constant), as `correlation` says."""
+    vx, vy = n * sxx - sx * sx, n * syy - sy * sy
+    if n < 2 or vx <= 1e-12 * n * n or vy <= 1e-12 * n * n:
+        return 0.0
+    return float(np.clip((n * sxy - sx * sy) / np.sqrt(vx * vy), -1.0, 1.0))
+
+
+def similarity_structure(rows: np.ndarray, queries: list[int], grid: tuple[int, int]) -> SimilarityStructure:
+    """rows (q, N) = rows `queries` of S on `grid` (N = gh·gw, `similarity_to`) -> their `SimilarityStructure`.
+
+    Grid distance is Euclidean in patches; a neighbour is at distance 1 (left, right, above, below). The sums are
+    accumulated a chunk of rows at a time (a 49 152-position grid has millions of pairs)."""
+    gw = grid[1]
+    row_of, col_of = np.divmod(np.arange(grid[0] * gw), gw)
+    sums = np.zeros(6)  # pairs, Σcos, Σdist, Σcos², Σdist², Σcos·dist
+    line = np.zeros(4)  # Σcos and count in the query's row or column, Σcos and count elsewhere
+    nearest, nearest_cosine, peaks = [], [], []
+    for start in range(0, len(queries), STRUCTURE_CHUNK):
+        q = np.asarray(queries[start : start + STRUCTURE_CHUNK])
+        cos = np.asarray(rows[start : start + len(q)], dtype=np.float64)
+        dr, dc = row_of[None] - (q // gw)[:, None], col_of[None] - (q % gw)[:, None]
+        dist = np.hypot(dr, dc)
+        other, same = dist > 0, (dr == 0) | (dc == 0)
+        x, y = cos[other], dist[other]
+        sums += [x.size, x.sum(), y.sum(), x @ x, y @ y, x @ y]
+        line += [cos[other & same].sum(), (other & same).sum(), cos[~same].sum(), (~same).sum()]
+        peaks.append(cos.argmax(1) == q)
+        masked = np.where(other, cos, -np.inf)
+        best, found = masked.argmax(1), other.any(1)
+        nearest.append(np.where(found, best, -1))
+        nearest_cosine.append(np.where(found, masked[np.arange(len(q)), best], np.nan))
+    q, near = np.asarray(queries), np.concatenate(nearest)
+    steps = np.abs(q // gw - near // gw) + np.abs(q % gw - near % gw)
+    return SimilarityStructure(
+        queries=q, nearest=near, nearest_cosine=np.concatenate(nearest_cosine),
+        own_peaks=float(np.mean(np.concatenate(peaks))), neighbour_share=float(np.mean((steps == 1) & (near >= 0))),
+        distance_correlation=pearson_from_sums(*sums),
+        same_line=float(line[0] / line[1]) if line[1] else float("nan"),
+        elsewhere=float(line[2] / line[3]) if line[3] else float("nan"))
+
+
 def similarity_tiles(sim: np.ndarray, grid: tuple[int, int], stride: int = 1, gap: int = 1, inner: int = 1) -> np.ndarray:
     """Tile the similarity matrix as ViT Fig. 7 does: tile (r, c) is row r·gw + c of S reshaped to the grid.
 
@@ -535,6 +596,7 @@ class PositionStage:
     cls_difference: float  # max |row 0 of tokens − the checkpoint's cls_token|
     native: np.ndarray  # (g0·g0, D) float32: the checkpoint's patch position embeddings on its own grid
     sincos: np.ndarray | None  # (N, D) float32: MAE's fixed 2-D sin-cos embeddings; None when D is not a multiple of 4
+    order: np.ndarray  # (N,) the shuffle test's Π: patch j of the shuffled image is patch order[j] of the input
     shuffled: np.ndarray  # (gh·P, gw·P, 3) uint8: the input's whole patches in the order Π of the shuffle test
     shuffle: ShuffleResult | None  # the shuffle test; None beyond MAX_LAYER_TOKENS (too slow to run interactively)
 
@@ -568,6 +630,7 @@ def position_stage(model, pixel_values: Tensor, image: Image.Image, layers: int)
     p, d = model.config.patch_size, model.config.dim
     grid = (pixel_values.shape[-2] // p, pixel_values.shape[-1] // p)
     n = grid[0] * grid[1]
+    order = patch_permutation(n)
     shuffle = None
     if n + 1 <= MAX_LAYER_TOKENS:
         shuffle = shuffle_test(model, rec["tokens"][:1], rec["e_pos"], layers)
@@ -579,5 +642,5 @@ def position_stage(model, pixel_values: Tensor, image: Image.Image, layers: int)
         cls_difference=max_abs_difference(tokens[0], model.cls_token[0, 0].float().cpu()),
         native=native_position_grid(model)[0].float().cpu().numpy(),
         sincos=None if d % 4 else sincos_2d(grid, d).numpy(),
-        shuffled=shuffle_patches(np.asarray(image.convert("RGB")), p, patch_permutation(n)), shuffle=shuffle,
+        order=order.numpy(), shuffled=shuffle_patches(np.asarray(image.convert("RGB")), p, order), shuffle=shuffle,
     )

@@ -2,6 +2,9 @@
 
 Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a few KB); token grids are
 `go.Heatmap`s of float32 (hover shows each value). `payload_bytes` is what Streamlit sends for a figure.
+Every figure leaves a finger's drag to the page (dragmode off: a phone scrolls past it), its colour maps read in
+lightness alone (viridis, cividis: also under every colour-vision deficiency) and the selected patch is framed in
+black and white, which stands out on any colour of those maps.
 """
 from __future__ import annotations
 
@@ -12,13 +15,25 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
-from vitviz.embeddings import similarity_tiles, similarity_to, tile_positions, tile_queries, tile_strides, to_uint8
+from vitviz.embeddings import (SimilarityStructure, similarity_structure, similarity_tiles, similarity_to, tile_positions,
+                               tile_queries, tile_strides, to_uint8)
 from vitviz.i18n import N_, _
 
 from .encode import MAX_PANEL_BYTES
 
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
-FONT = dict(size=15)
+INK = "#111111"  # the theme's text colour: Streamlit's chart theme writes axis text in a grey of 3.7:1 on white
+FONT = dict(size=15, color=INK)
+# A frame drawn twice, a wide white line under a narrow black one: one of the two contrasts ≥ 3:1 with any colour.
+FRAME = (dict(color="white", width=5), dict(color="black", width=2))
+
+
+def ink_axes(fig: go.Figure) -> go.Figure:
+    """Axis titles and tick labels in `INK` (17:1 on white) rather than the chart theme's grey, which is below the
+    4.5:1 that text needs (WCAG 1.4.3). The layout's font covers the rest (colour bars)."""
+    for update in (fig.update_xaxes, fig.update_yaxes):
+        update(title_font_color=INK, tickfont_color=INK)
+    return fig
 
 
 def payload_bytes(fig: go.Figure | dict) -> int:
@@ -61,24 +76,29 @@ def enlarge(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(pixels).resize(size, Image.Resampling.NEAREST)
 
 
-def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520) -> go.Figure:
-    """Tokens × dimensions heatmap of a slice z (n, k) of the N × D token matrix starting at (row0, col0).
+def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520, selected: int | None = None) -> go.Figure:
+    """Tokens × dimensions heatmap of a slice z (n, k) of the N × D token matrix starting at (row0, col0), the row of
+    token `selected` framed when it is in the slice.
 
-    Diverging colours centred on 0; hover gives token index, dimension and value.
+    Cividis centred on 0 (dark blue negative, grey 0, yellow positive): the sign reads in lightness alone, which a
+    red-white-blue map's two dark ends do not. Hover gives token index, dimension and value.
     """
     n, k = z.shape
     fig = go.Figure(go.Heatmap(
-        z=np.asarray(z, np.float32), x0=col0, dx=1, y0=row0, dy=1, colorscale="RdBu_r", zmid=0,
+        z=np.asarray(z, np.float32), x0=col0, dx=1, y0=row0, dy=1, colorscale="Cividis", zmid=0,
         colorbar=dict(title=dict(text=_("value")), thickness=14),
         hovertemplate=_("token {token} · dimension {dim}").format(token="%{y}", dim="%{x}") + "<br>"
         + _("value {value}").format(value="%{z:.4f}") + "<extra></extra>",
     ))
-    fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT,
+    fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT, dragmode=False,
                       xaxis_title=_("embedding dimension d (showing {first}–{last})").format(first=col0,
                                                                                             last=col0 + k - 1),
                       yaxis_title=_("token = patch index (showing {first}–{last})").format(first=row0,
                                                                                           last=row0 + n - 1))
-    fig.update_yaxes(autorange="reversed")
+    ink_axes(fig).update_yaxes(autorange="reversed")
+    if selected is not None and row0 <= selected < row0 + n:
+        for line in FRAME:
+            fig.add_hrect(y0=selected - 0.5, y1=selected + 0.5, line=line, fillcolor="rgba(0,0,0,0)")
     return fig
 
 
@@ -119,11 +139,11 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
         hovertemplate="%{y} · %{x}<br>" + _("cosine similarity {value}").format(value="%{z:.3f}") + "<extra></extra>",
     ))
     fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
-                      plot_bgcolor="white")
+                      plot_bgcolor="white", dragmode=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title=_("patch column →"))
     fig.update_yaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, autorange="reversed",
                      scaleanchor="x", constrain="domain", title=_("← patch row"))
-    return fig
+    return ink_axes(fig)
 
 
 def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
@@ -132,18 +152,28 @@ def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
     fig = go.Figure(go.Bar(x=np.arange(1, k + 1), y=np.asarray(explained) * 100, marker_color="#4c78a8",
                            hovertemplate=_("component {k}: {share} % (of the variance)").format(k="%{x}", share="%{y:.2f}")
                            + "<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=60, r=10, t=10, b=50), font=FONT,
+    fig.update_layout(height=height, margin=dict(l=60, r=10, t=10, b=50), font=FONT, dragmode=False,
                       xaxis_title=_("principal component"), yaxis_title=_("variance explained (%)"))
-    return fig
+    return ink_axes(fig)
 
 
 class SimilarityChart(NamedTuple):
-    """A tiled similarity chart and what it shows of S (a tuple: `fig, stride, inner, peaks = …` unpacks it)."""
+    """A tiled similarity chart and what it shows of S (a tuple: `fig, stride, inner, structure = …` unpacks it)."""
 
     figure: go.Figure  # the heatmap, the selected position's tile framed
     stride: int  # every stride-th row and column of positions has a tile (1: all)
     inner: int  # every inner-th position is shown inside a tile (1: all)
-    peaks: float  # fraction of the shown tiles whose maximum is their own position
+    structure: SimilarityStructure  # what the shown tiles' rows of S say about the grid (neighbours, distance)
+
+    @property
+    def peaks(self) -> float:
+        """Fraction of the shown tiles whose maximum is their own position."""
+        return self.structure.own_peaks
+
+    @property
+    def low(self) -> float:
+        """The value at the dark end of the colour scale (the top end is 1)."""
+        return float(self.figure.data[0].zmin)
 
     @property
     def thinned(self) -> bool:
@@ -157,7 +187,7 @@ def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, h
 
     Thinned (see `tile_strides`) until the chart fits max_bytes (its size depends on the values and on the hover
     labels' language, so it is measured); only the shown tiles' rows of S are computed, so any grid works.
-    `selected` (a raster index) gets a red frame around its tile when that tile is shown.
+    `selected` (a raster index) gets a black-and-white frame around its tile when that tile is shown.
     """
     gh, gw = grid
     for stride, inner in tile_strides(grid, MAX_HEATMAP_CELLS):
@@ -166,12 +196,12 @@ def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, h
         fig = similarity_heatmap(similarity_tiles(rows, grid, stride, inner=inner), grid, stride, inner=inner, height=height)
         if payload_bytes(fig) <= max_bytes:
             break
-    peaks = float(np.mean(rows.argmax(1) == np.asarray(queries)))
     if selected is not None:
         r, c = divmod(selected, gw)
         if r % stride == 0 and c % stride == 0:
             ih, iw = len(range(0, gh, inner)), len(range(0, gw, inner))
             r, c = r // stride, c // stride
-            fig.add_shape(type="rect", xref="x", yref="y", line=dict(color="#ff2a2a", width=3),
-                          x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw, y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih)
-    return SimilarityChart(fig, stride, inner, peaks)
+            for line in FRAME:
+                fig.add_shape(type="rect", xref="x", yref="y", line=line,
+                              x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw, y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih)
+    return SimilarityChart(fig, stride, inner, similarity_structure(rows, queries, grid))
