@@ -13,9 +13,12 @@ import streamlit as st
 
 import vitviz
 from ui.chrome import download_array, lazy_tabs, show_source, stage_footer, stage_header
+from ui.common import chart, picture
 from ui.context import Context, context
 from ui.models import ENCODER_TOKEN_LIMIT, show_notes, vit_input, VIT_MODELS, VitInput
 from vitviz import norms
+from vitviz.describe import norms as describe
+from vitviz.describe.explain import input_photo
 from vitviz.i18n import _
 from vitviz.models.vit import PRESETS, ViT
 from vitviz.viz import norms as viz
@@ -39,6 +42,12 @@ def _features(cache_key: str, _model, _pixel_values):
 def _norm_picture(cache_key: str, layer: int, _layer: norms.LayerNorms, _image, patch: int) -> bytes:
     """JPEG of layer `layer`'s patch norms over the image with the high-norm patches outlined."""
     return jpeg(viz.norm_picture(_image, patch, PX, _layer))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _photo(cache_key: str, _image) -> bytes:
+    """JPEG of the input as the model receives it."""
+    return jpeg(_image)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -108,13 +117,13 @@ def token_norms(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> No
     """Every patch token's norm after the chosen layer, the valley between the modes, the outliers."""
     _norm_metrics(one)
     left, right = st.columns(2, gap="large")
-    left.image(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), width="stretch",
-               caption=_("‖z‖ of every patch after layer {layer} (bright = large); "
-                         "high-norm patches outlined in red").format(layer=one.layer + 1))
-    with right:
-        st.plotly_chart(viz.histogram_figure(one.split, one.registers,
-                                             title=_("Patch norms after layer {layer}").format(layer=one.layer + 1)),
-                        key="norm-hist", theme=None, config={"displaylogo": False})
+    picture(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), alt=describe.norm_map(one),
+            where=left, width="stretch", caption=_("‖z‖ of every patch after layer {layer} (bright = large); "
+                                                   "high-norm patches framed in black-and-white dashes").format(
+                layer=one.layer + 1))
+    chart(viz.histogram_figure(one.split, one.registers, title=_("Patch norms after layer {layer}").format(
+        layer=one.layer + 1)), alt=describe.histogram(one), where=right, key="norm-hist", theme=None,
+          config={"displaylogo": False})
     if one.split.threshold is None:
         st.info(_("**One mode at layer {layer}:** no patch norm stands clear of the others (the widest gap is "
                   "{gap:.1f} standard deviations of the lower group; {min_gap:g} would count as a second mode).").format(
@@ -124,10 +133,9 @@ def token_norms(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> No
         st.markdown(_("**Two modes at layer {layer}:** {count} patches ({share:.1%}) lie above the valley at "
                       "‖z‖ = {threshold:.1f}, a gap of {gap:.1f} standard deviations of the others.").format(
             layer=one.layer + 1, count=one.count, share=one.share, threshold=one.split.threshold, gap=one.split.gap))
-    st.plotly_chart(viz.depth_figure(tr.norms, tr.prefix, tr.outlier_counts, one.layer + 1), key="norm-depth",
-                    theme=None, config={"displaylogo": False})
-    st.latex(r"\lVert z_i^{(l)} \rVert_2 = \Big(\sum_{d=1}^{D} \big(z_{i,d}^{(l)}\big)^2\Big)^{1/2}"
-             r"\qquad\text{threshold} = \text{valley of the histogram between Otsu's two classes}")
+    chart(viz.depth_figure(tr.norms, tr.prefix, tr.outlier_counts, one.layer + 1), alt=describe.depth(tr, one.layer),
+          key="norm-depth", theme=None, config={"displaylogo": False})
+    st.latex(r"\lVert z_i^{(l)} \rVert_2 = \Big(\sum_{d=1}^{D} \big(z_{i,d}^{(l)}\big)^2\Big)^{1/2}")  # the valley line: the text below
     st.markdown(_(
         "The paper drew a fixed line at 150 for its ViT-g; the right line differs per model and layer, so it is "
         "computed here from your image: Otsu's method splits the norms into two groups, and the line goes in the "
@@ -144,10 +152,12 @@ def token_norms(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> No
 def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> None:
     """The paper's check: outliers sit on patches that look like their neighbours right after the patch embedding."""
     left, right = st.columns(2, gap="large")
-    left.image(_neighbour_picture(vin.cache_key, tr, vin.shown, vin.patch_size), width="stretch",
-               caption=_("Cosine similarity of each patch embedding x_p E to its 4 neighbours (bright = 1, alike)"))
-    right.image(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), width="stretch",
-                caption=_("‖z‖ after layer {layer}, high-norm patches outlined").format(layer=one.layer + 1))
+    picture(_neighbour_picture(vin.cache_key, tr, vin.shown, vin.patch_size), alt=describe.neighbours(tr, one),
+            where=left, width="stretch",
+            caption=_("Cosine similarity of each patch embedding x_p E to its 4 neighbours (bright = 1, alike)"))
+    picture(_norm_picture(vin.cache_key, one.layer, one, vin.shown, vin.patch_size), alt=describe.norm_map(one),
+            where=right, width="stretch", caption=_("‖z‖ after layer {layer}, high-norm patches framed in "
+                                                    "black-and-white dashes").format(layer=one.layer + 1))
     m = st.columns(3)
     m[0].metric(_("Correlation (similarity, norm)"), f"{one.correlation:+.2f}", help=_("Pearson r over all patches"))
     if one.outlier_similarity is not None:
@@ -155,8 +165,9 @@ def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> Non
         m[2].metric(_("Similarity of the others"), f"{one.other_similarity:.3f}")
     else:
         m[1].metric(_("High-norm patches"), _("none at this layer"))
-    st.latex(r"s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}{\lVert e_i\rVert\,\lVert e_j\rVert},"
-             r"\qquad e_i = x_p^i E,\ \ \mathcal N(i) = \{\uparrow, \downarrow, \leftarrow, \rightarrow\}")
+    st.latex(r"\begin{gathered}s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}"
+             r"{\lVert e_i\rVert\,\lVert e_j\rVert},\\ e_i = x_p^i E,\quad"
+             r"\mathcal N(i) = \{\uparrow, \downarrow, \leftarrow, \rightarrow\}\end{gathered}")  # two lines fit a phone
     st.markdown(_(
         "Darcet et al. (§2.1, Fig. 5) found that high-norm tokens appear on patches that are **redundant**: right after "
         "the patch embedding they are very similar to their four neighbours (sky, wall, blur). The model can overwrite "
@@ -166,23 +177,26 @@ def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> Non
     show_source(norms.neighbour_similarity)
 
 
-def _compared(ctx: Context, name: str) -> None:
+def _compared(ctx: Context, name: str) -> norms.LayerNorms:
     """Model `name` of the with/without comparison at the sidebar's image and resolution, P = 14: its last layer's
-    CLS attention and token norms, with captions."""
+    CLS attention and token norms, with captions; returns that last layer."""
     other = vit_input(replace(ctx, model_name=name, patch_size=14))
     st.markdown(f"**{_(VIT_MODELS[name])}** · {_weights(other)}")
     with st.spinner(_("Running {model}…").format(model=name), show_time=True):
         tr_other = _norms(other.cache_key, other.model, other.pixel_values)
     last = tr_other.layer(tr_other.depth - 1)
     registers = last.registers.size > 0
-    st.image(_cls_picture(other.cache_key, tr_other, other.shown, 14), width="stretch",
-             caption=_("CLS attention, last layer · {share:.1%} to patches").format(share=tr_other.cls_to_patches)
-             + (_(", {share:.1%} to the registers").format(share=tr_other.cls_to_registers) if registers else ""))
-    st.image(_norm_picture(other.cache_key, last.layer, last, other.shown, 14), width="stretch",
-             caption=_("‖z‖ after the last layer · {count} high-norm patches · largest {largest:.0f}, "
-                       "median {median:.0f}").format(count=last.count, largest=last.largest, median=last.median)
-             + (" · " + _("registers {values}").format(values=", ".join(f"{x:.0f}" for x in last.registers))
-                if registers else ""))
+    picture(_cls_picture(other.cache_key, tr_other, other.shown, 14), alt=describe.cls_attention(tr_other),
+            width="stretch",
+            caption=_("CLS attention, last layer · {share:.1%} to patches").format(share=tr_other.cls_to_patches)
+            + (_(", {share:.1%} to the registers").format(share=tr_other.cls_to_registers) if registers else ""))
+    picture(_norm_picture(other.cache_key, last.layer, last, other.shown, 14), alt=describe.norm_map(last),
+            width="stretch",
+            caption=_("‖z‖ after the last layer · {count} high-norm patches · largest {largest:.0f}, "
+                      "median {median:.0f}").format(count=last.count, largest=last.largest, median=last.median)
+            + (" · " + _("registers {values}").format(values=", ".join(f"{x:.0f}" for x in last.registers))
+               if registers else ""))
+    return last
 
 
 def with_without(ctx: Context) -> None:
@@ -192,9 +206,11 @@ def with_without(ctx: Context) -> None:
                   "P = 14. Top: the last layer's CLS attention to the patches (mean of the heads); bottom: the last "
                   "layer's token norms with the high-norm patches outlined.").format(
         without=_(VIT_MODELS[pair[0]]), with_registers=_(VIT_MODELS[pair[1]])))
+    last = []
     for column, name in zip(st.columns(2, gap="large"), pair):
         with column:
-            _compared(ctx, name)
+            last.append(_compared(ctx, name))
+    st.caption(describe.comparison(*((_(VIT_MODELS[name]), one) for name, one in zip(pair, last))))
     st.markdown(_(
         "With registers, the paper's DINOv2-L loses its high-norm patches: the large norms move into the registers, "
         "the CLS attention stops jumping to background spots and outlines the object, and dense tasks get better "
@@ -218,19 +234,21 @@ def colours(ctx: Context, vin: VitInput) -> None:
         (name, vit_input(replace(ctx, model_name=name, patch_size=PRESETS[name].patch_size))) for name in COMPARED]
     columns = st.columns(len(shown) + (0 if compare else 1), gap="medium")
     if not compare:
-        columns[0].image(vin.shown, width="stretch", caption=_("The input"))
+        picture(_photo(vin.cache_key, vin.shown), alt=input_photo(ctx.image_label, vin.shown.size), where=columns[0],
+                width="stretch", caption=_("The input"))
         columns = columns[1:]
     for column, (name, one) in zip(columns, shown):
         with column:
             features = _features(one.cache_key, one.model, one.pixel_values)
             out = _colours(one.cache_key, float(threshold), features, one.grid)
-            st.plotly_chart(viz.colour_figure(out.rgb, out.components, out.foreground, title=_(VIT_MODELS[name])),
-                            key=f"colours-{name}", theme=None, config={"displaylogo": False})
+            chart(viz.colour_figure(out.rgb, out.components, out.foreground, title=_(VIT_MODELS[name])),
+                  alt=describe.feature_colours(out, one.grid, _(VIT_MODELS[name])), key=f"colours-{name}", theme=None,
+                  config={"displaylogo": False})
             st.caption(_("{foreground} of {n} patches foreground · the 3 components explain {share:.0%} of the "
                          "foreground's variance · {weights}").format(
                 foreground=out.foreground_count, n=out.patches, share=out.explained_share, weights=_weights(one)))
-    st.latex(r"u = \operatorname{minmax}(\bar F v_1),\quad \text{fg} = \{i : u_i > t\},\quad "
-             r"\text{RGB}_i = \operatorname{minmax}\big(\bar F_{\text{fg}}\, [v_1'\, v_2'\, v_3']\big)_i")
+    st.latex(r"\begin{gathered}u = \operatorname{minmax}(\bar F v_1),\quad \text{fg} = \{i : u_i > t\},\\ "
+             r"\text{RGB}_i = \operatorname{minmax}\big(\bar F_{\text{fg}}\, [v_1'\, v_2'\, v_3']\big)_i\end{gathered}")
     st.caption(_("F̄: the last layer's patch features after the final LayerNorm, centred (N × D); v₁: their first "
                  "principal direction; v′₁…v′₃: the first three of the foreground patches alone; minmax scales each "
                  "column to 0…1."))

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .browser import assert_healthy, goto, open_tab, wait_idle
+from .test_browser_registers import descriptions
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +25,22 @@ def test_maps_a_class_click_curves_and_lens(page, app_url):
     page.wait_for_function("() => /[?&]xclass=top-3(&|$)/.test(location.search)", timeout=60_000)
     wait_idle(page)
     expect(main.get_by_test_id("stImageCaption").filter(has_text=f"Grad-CAM · “{name}”")).to_have_count(1)
+    pictures, _charts = descriptions(page)
+    assert pictures[0].startswith("The input photo (") and pictures[-1].startswith(f"Grad-CAM for “{name}” (scaled 0…1")
+    assert len(pictures) == 5 and all(" of 196 patches, row" in alt for alt in pictures[1:])
     open_tab(page, "Deletion & insertion")
     expect(main).to_contain_text(f"On this image, for “{name}”", timeout=60_000)
     expect(main.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)
     expect(main.get_by_test_id("stDataFrame")).to_have_count(1)
+    _pictures, [(deletion, drag), (insertion, insertion_drag)] = descriptions(page)
+    assert deletion.startswith(f"Deletion for “{name}”") and insertion.startswith(f"Insertion for “{name}”")
+    assert drag is insertion_drag is False  # a finger scrolling the page is not captured by the chart
     open_tab(page, "When does the decision form?")
     expect(main).to_contain_text("Top-1 from layer", timeout=30_000)
     expect(main.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)
+    _pictures, [(heatmap, drag), (ranks, rank_drag)] = descriptions(page)
+    assert heatmap.startswith("Probability of the last layer's top classes") and f"“{name}” from" in heatmap
+    assert ranks.startswith(f"Rank of “{name}” after each of the") and drag is rank_drag is False
     assert_healthy(page)
 
 

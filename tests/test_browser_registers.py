@@ -17,6 +17,20 @@ def metric(page, label: str):
     return page.get_by_test_id("stMetric").filter(has_text=label).first.get_by_test_id("stMetricValue")
 
 
+def descriptions(page) -> tuple[list[str | None], list[str | None]]:
+    """What a screen reader reads for each picture (its alt) and each chart (its label) in the main area, and every
+    chart's drag mode as Plotly drew it (False: a finger scrolls the page)."""
+    return page.evaluate("""() => {
+        const main = document.querySelector('[data-testid=stMain]');
+        const pictures = [...main.querySelectorAll('[data-testid=stImage] img')].map(i => i.getAttribute('alt'));
+        const charts = [...main.querySelectorAll('[data-testid=stPlotlyChart]')].map(c => {
+            const named = [c, ...c.querySelectorAll('[aria-label]')].find(e => e.hasAttribute('aria-label') && !e.closest('.modebar'));
+            return [named ? named.getAttribute('aria-label') : null, c.querySelector('.js-plotly-plot')._fullLayout.dragmode];
+        });
+        return [pictures, charts];
+    }""")
+
+
 def open_registers(page, app_url, **params) -> None:
     goto(page, app_url)  # a fresh server's first run must be app.py's navigation (see test_browser)
     goto(page, app_url, "registers", **params)
@@ -29,6 +43,10 @@ def test_tabs_and_the_layer_slider(page, app_url):
     expect(metric(page, "High-norm patches")).to_have_text("0 of 256")
     expect(main).to_contain_text("One mode at layer 12")
     expect(main.locator(".js-plotly-plot").nth(1)).to_be_attached(timeout=30_000)  # histogram and depth plot
+    expect(main.get_by_role("img", name=re.compile(r"^Token norms of the 256 patches after layer 12 "))).to_have_count(1)
+    _pictures, [(histogram, drag), (depth, depth_drag)] = descriptions(page)
+    assert histogram.startswith("Histogram of the 256 patch norms after layer 12,") and drag is depth_drag is False
+    assert depth.startswith("Token norms through the 12 layers") and depth.endswith("Layer 12 is marked by a dotted line.")
     slider = main.get_by_role("slider").first
     slider.focus()
     slider.press("Home")
@@ -36,12 +54,17 @@ def test_tabs_and_the_layer_slider(page, app_url):
     page.wait_for_function("() => /[?&]nlayer=1(&|$)/.test(location.search)", timeout=60_000)
     wait_idle(page)
     expect(main).to_contain_text("One mode at layer 1:")
+    expect(main.get_by_role("img", name=re.compile(r"^Token norms of the 256 patches after layer 1 "))).to_have_count(1)
     assert_healthy(page)
-    for tab, text in [("Why those patches?", "Correlation (similarity, norm)"),
-                      ("Without vs with registers", "to the registers"),
-                      ("Features as colours", "patches foreground")]:
+    for tab, text, shown in [("Why those patches?", "Correlation (similarity, norm)", (2, 0)),
+                             ("Without vs with registers", "to the registers", (4, 0)),
+                             ("Features as colours", "patches foreground", (1, 1))]:
         open_tab(page, tab)
         expect(main).to_contain_text(text, timeout=30_000)
+        expect(main.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot")).to_have_count(shown[1])
+        pictures, charts = descriptions(page)
+        assert (len(pictures), len(charts)) == shown and all(pictures) and all(label for label, _drag in charts)
+        assert all(drag is False for _label, drag in charts)
 
 
 def test_three_models_side_by_side_with_hover_values(page, app_url):

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from vitviz import explain as ex
 
 from .apptest import assert_clean, image_captions, open_tab, page_app, photo, upload
+from .test_page_registers import alts
 
 PAGE = "pages/explain.py"
 
@@ -45,6 +46,37 @@ def test_the_deletion_tab_gives_a_verdict_for_every_method(model, rows):
     assert ("taken out of the sequence" in texts) == (model == "deit-tiny")
     assert ("blurred copy" in texts) == (model != "deit-tiny")
     assert len(at.main.get("plotly_chart")) == 2
+
+
+def test_every_picture_and_chart_says_what_it_shows():
+    """Each alt is computed from the result drawn: the maps name their class, the curves quote the table's areas, the
+    lens quotes its metrics."""
+    # top-4: the class-change test below expects top-2's curves not to be cached yet (the caches outlive an AppTest)
+    at = open_page(xmodel="deit-tiny", xclass="top-4")
+    label = at.radio(key="xclass").proto.captions[3].split(" · ")[0]
+    photo, *maps = alts(at)
+    assert photo == "The input photo (cat), 224 × 224 px, as the model receives it"
+    assert [m.split(" (scaled")[0] for m in maps] == ["CLS attention (last layer)", "Attention rollout",
+                                                      f"Gradient rollout for “{label}”", f"Grad-CAM for “{label}”"]
+    assert all(" of 196 patches, row" in m and "the brightest is row" in m for m in maps)
+    assert any(c.value.startswith("Spearman's rank correlation between the 4 maps: most alike") for c in at.caption)
+    open_tab(at, "xsec", "Deletion & insertion")
+    table = at.dataframe[0].value
+    deletion, insertion = alts(at)
+    assert deletion.startswith(f"Deletion for “{label}”") and insertion.startswith(f"Insertion for “{label}”")
+    for method, d_area, i_area in zip(table["Method"].iloc[:-1], table["Deletion area ↓"], table["Insertion area ↑"]):
+        assert f"{method} {d_area}" in deletion and f"{method} {i_area}" in insertion
+    beats = table["Method"].iloc[:-1][table["Deletion verdict"].iloc[:-1] == "beats random"].tolist()
+    assert deletion.endswith(f"{', '.join(beats)} beat{'s' if len(beats) == 1 else ''} the random band."
+                             if beats else "No map beats the random band.")
+    open_tab(at, "xsec", "When does the decision form?")
+    metrics = {m.label: m.value for m in at.main.get("metric")}
+    heatmap, ranks = alts(at)
+    assert heatmap.startswith("Probability of the last layer's top classes after each of the 12 layers")
+    assert f"“{label}” from" in heatmap and "(the class explained, marked ▶)" in heatmap
+    assert ranks.startswith(f"Rank of “{label}” after each of the 12 layers (1 = top): "
+                            f"{metrics[f'Rank of “{label}” after layer 1']} after layer 1")
+    assert ranks.endswith(f"Probability at the last layer: {metrics['Probability at the last layer']}.")
 
 
 def test_a_class_change_reuses_the_random_band(monkeypatch):

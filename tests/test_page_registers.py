@@ -21,6 +21,44 @@ def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.main.get("metric")}
 
 
+def alts(at) -> list[str | None]:
+    """The text alternative of every picture, then of every chart, in the main area (None: no alt at all)."""
+    pictures = [img.alt if img.HasField("alt") else None for element in at.main.get("image") for img in element.proto.imgs]
+    return pictures + [chart.proto.alt or None for chart in at.main.get("plotly_chart")]
+
+
+def test_every_picture_and_chart_says_what_it_shows():
+    """Each alt is computed from the result drawn: it quotes the numbers the metrics show, and follows the layer."""
+    at = open_page(model="dinov2-small-reg")
+    shown = metrics(at)
+    norm_map, histogram, depth = alts(at)
+    assert norm_map.startswith("Token norms of the 256 patches after layer 12") and "none is framed" in norm_map
+    assert f"median {shown['Median patch norm']}" in norm_map and f"to {shown['Largest patch norm']} (row" in norm_map
+    assert histogram.startswith("Histogram of the 256 patch norms after layer 12") and "4 registers' norms" in histogram
+    assert depth.startswith("Token norms through the 12 layers") and depth.endswith("Layer 12 is marked by a dotted line.")
+    at.slider(key="nlayer").set_value(3).run()
+    norm_map, histogram, depth = alts(at)
+    assert norm_map.startswith("Token norms of the 256 patches after layer 3 ")
+    assert histogram.startswith("Histogram of the 256 patch norms after layer 3,")
+    assert f"median {metrics(at)['Median patch norm']}" in norm_map and depth.endswith("Layer 3 is marked by a dotted line.")
+    open_tab(at, "rgsec", "Why those patches?")
+    similarity, norms_again = alts(at)
+    assert f"r = {metrics(at)['Correlation (similarity, norm)']}" in similarity
+    assert norms_again.startswith("Token norms of the 256 patches after layer 3")
+    open_tab(at, "rgsec", "Without vs with registers")
+    found = alts(at)
+    assert len(found) == 4 and sum("to the registers" in a for a in found) == 1
+    assert all(a.startswith(("The last layer's CLS attention", "Token norms of the 256 patches after layer 12"))
+               for a in found)
+    comparison = [c.value for c in at.caption if "high-norm patches, largest patch norm" in c.value]
+    assert len(comparison) == 1 and "its 4 registers' norms" in comparison[0]
+    open_tab(at, "rgsec", "Features as colours")
+    photo, colours = alts(at)
+    assert photo == "The input photo (cat), 224 × 224 px, as the model receives it"
+    count = next(c.value for c in at.caption if "patches foreground" in c.value).split(" of ")[0]
+    assert f": {count} of 256 patches" in colours and "DINOv2 ViT-S/14 with 4 registers" in colours
+
+
 @pytest.mark.parametrize("model", ["dinov2-small-reg", "dinov2-small", "dino-vits16", "deit-tiny"])
 def test_every_tab_runs_and_says_what_it_found(model):
     at = open_page(model=model)

@@ -6,14 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from vitviz import explain as ex
+from vitviz.describe import explain as describe
+from vitviz.describe.common import percent
 from vitviz.i18n import N_, _, ngettext
 from vitviz.viz import explain as viz
 from vitviz.viz.encode import jpeg
 
 from ..chrome import download_array, show_source
+from ..common import chart, picture
+from ..context import context
 from ..models import Classifier
 
 PX = 300  # width of each map
+CLASS_FREE = ("attention", "rollout")  # the maps that are the same for every class: their captions name none
 ASSUMES = {  # method -> what it assumes (shown through _())
     "attention": N_("what the last layer's CLS query attends to is what mattered. It ignores every earlier layer, "
                     "the values the attention mixes and the MLPs, and it is the same map for every class."),
@@ -32,6 +37,12 @@ def method_names(methods) -> dict[str, str]:
     return {m: _(ex.METHOD_NAMES[m]) for m in methods}
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _photo(cache_key: str, _image) -> bytes:
+    """JPEG of the input as the classifier receives it."""
+    return jpeg(_image)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _picture(cache_key: str, target: int, method: str, _image, _values, patch: int | None) -> bytes:
     return jpeg(viz.map_picture(_image, _values, PX, patch))
@@ -41,11 +52,13 @@ def _maps_row(clf: Classifier, explanation: ex.Explanation, label: str) -> None:
     """The input and every map side by side; on Swin and MobileViT, why there is only Grad-CAM."""
     names = method_names(explanation.methods)
     columns = st.columns(1 + len(names) if clf.vit else [1, 1, 3], gap="small")  # the same map size for all
-    columns[0].image(clf.shown, width="stretch", caption=_("The input, as the model sees it"))
+    picture(_photo(clf.cache_key, clf.shown), alt=describe.input_photo(context().image_label, clf.shown.size),
+            where=columns[0], width="stretch", caption=_("The input, as the model sees it"))
     for column, method in zip(columns[1:], explanation.methods):
-        column.image(_picture(clf.cache_key, explanation.target, method, clf.shown, explanation.maps[method],
-                              clf.patch), width="stretch",
-                     caption=names[method] + ("" if method in ("attention", "rollout") else f" · “{label}”"))
+        specific = method not in CLASS_FREE
+        picture(_picture(clf.cache_key, explanation.target, method, clf.shown, explanation.maps[method], clf.patch),
+                alt=describe.explanation_map(explanation.maps[method], method, label if specific else None),
+                where=column, width="stretch", caption=names[method] + (f" · “{label}”" if specific else ""))
     if not clf.vit:
         columns[2].info(
             _("**Why only Grad-CAM here?** {family} has no CLS token that attends to the whole image: {reason} So "
@@ -77,12 +90,16 @@ def maps(clf: Classifier, explanation: ex.Explanation, label: str) -> None:
         st.markdown(_("**Do they agree?** Spearman's rank correlation between the maps on this image (1 = the same "
                       "ranking of patches, 0 = unrelated). The methods often disagree; the next tab asks which one "
                       "the model's output agrees with."))
-        st.dataframe(agreement.style.format("{:+.2f}").background_gradient(cmap="RdBu", vmin=-1, vmax=1),
-                     width="content")
-        st.latex(r"\bar A_b = \operatorname{mean}_{\text{heads}}\big[\,\nabla_{A_b} y_t \odot A_b\,\big]^+,\qquad "
-                 r"R = (I + \bar A_L)\cdots(I + \bar A_1),\qquad \text{map} = R_{\text{CLS},\,\text{patches}}")
-    st.latex(r"w_c = \frac{1}{N}\sum_{i} \frac{\partial y_t}{\partial Z_{ic}},\qquad "
-             r"\text{Grad-CAM}_i = \Big[\sum_c w_c\, Z_{ic}\Big]^+")
+        # The colours stop short of RdBu's darkest ends (low, high: at least 5:1 for black text on every cell), and
+        # every cell's text is black (text_color_threshold=0): pandas' default white text reaches only 2.3:1.
+        st.dataframe(agreement.style.format("{:+.2f}").background_gradient(
+            cmap="RdBu", vmin=-1, vmax=1, low=0.3, high=0.3, text_color_threshold=0), width="content")
+        st.caption(describe.agreement(explanation.agreement, labels))
+        st.latex(r"\begin{gathered}\bar A_b = \operatorname{mean}_{\text{heads}}\big[\,\nabla_{A_b} y_t \odot A_b\,"
+                 r"\big]^+,\\ R = (I + \bar A_L)\cdots(I + \bar A_1),\\ \text{map} = R_{\text{CLS},\,\text{patches}}"
+                 r"\end{gathered}")  # one formula a line: each fits a phone
+    st.latex(r"\begin{gathered}w_c = \frac{1}{N}\sum_{i} \frac{\partial y_t}{\partial Z_{ic}},\\ "
+             r"\text{Grad-CAM}_i = \Big[\sum_c w_c\, Z_{ic}\Big]^+\end{gathered}")
     st.caption(_("y_t: the logit of the class; A_b: block b's attention probabilities; Z: {z}").format(
         z=_("LN(x) entering the last block, patch tokens only (after the last block the patches no longer reach CLS, "
             "so their gradient would be zero); [·]⁺ keeps the positive part.") if clf.vit else
@@ -133,9 +150,10 @@ def faithfulness(clf: Classifier, result: ex.Faithfulness, label: str) -> None:
             (right, 1, N_("**Insertion**: most important put back first · higher area = more faithful"))):
         with column:
             st.markdown(_(heading))
-            st.plotly_chart(viz.curves_figure(ex.STEPS, {m: result.curves[i, curve] for i, m in enumerate(result.methods)},
-                                              names, result.random[:, curve], title=None),
-                            key=f"curve-{curve}", theme=None, config={"displaylogo": False})
+            chart(viz.curves_figure(ex.STEPS, {m: result.curves[i, curve] for i, m in enumerate(result.methods)},
+                                    names, result.random[:, curve], title=None),
+                  alt=describe.curves(result, names, curve, label), key=f"curve-{curve}", theme=None,
+                  config={"displaylogo": False})
     _verdict_table(result)
     beaten = [names[m] for m in result.beaten]
     st.markdown(_(
@@ -148,7 +166,8 @@ def faithfulness(clf: Classifier, result: ex.Faithfulness, label: str) -> None:
         verdict=ngettext("{methods} beats the random band on both curves.",
                          "{methods} beat the random band on both curves.", len(beaten)).format(methods=", ".join(beaten))
         if beaten else _("no map beats the random band on both curves.")))
-    st.latex(r"\text{area} = \int_0^1 p_t(k)\,dk \approx \sum_{s} \tfrac{1}{2}\big(p_t(k_s) + p_t(k_{s+1})\big)\,(k_{s+1}-k_s)")
+    st.latex(r"\begin{aligned}\text{area} &= \int_0^1 p_t(k)\,dk\\ &\approx \sum_{s} \tfrac{1}{2}\big(p_t(k_s) + "
+             r"p_t(k_{s+1})\big)\,\Delta k_s\end{aligned}")  # Δk_s = k_{s+1} − k_s: short enough for a phone
     download_array(_("Curves ({methods} methods × deletion/insertion × {steps} steps)").format(
         methods=len(result.methods), steps=len(ex.STEPS)), result.curves, "deletion-insertion")
     show_source(ex.token_curves if clf.vit else ex.pixel_curves, ex.area, ex.verdict)
@@ -170,21 +189,21 @@ def lens(result: ex.LogitLens, reading: ex.LensReading, label: str) -> None:
     m[1].metric(_("Top-1 from layer"), _("never") if reading.first_top1 is None else _("{layer} of {depth}").format(
         layer=reading.first_top1 + 1, depth=depth),
         help=_("The first layer after which the class stays the most probable to the end"))
-    m[2].metric(_("Probability at the last layer"), f"{reading.final_probability:.1%}")
+    m[2].metric(_("Probability at the last layer"), percent(reading.final_probability))  # as the rank chart's alt
     left, right = st.columns(2, gap="large")
-    with left:
-        st.plotly_chart(viz.lens_figure(reading.row_probs, [labels[i] for i in reading.rows], chosen=reading.chosen),
-                        key="lens-heat", theme=None, config={"displaylogo": False})
-    with right:
-        st.plotly_chart(viz.rank_figure(reading.ranks, label), key="lens-rank", theme=None,
-                        config={"displaylogo": False})
+    chart(viz.lens_figure(reading.row_probs, [labels[i] for i in reading.rows], chosen=reading.chosen),
+          alt=describe.lens_heatmap(result, reading), where=left, key="lens-heat", theme=None,
+          config={"displaylogo": False})
+    chart(viz.rank_figure(reading.ranks, label), alt=describe.rank_chart(reading, label), where=right, key="lens-rank",
+          theme=None, config={"displaylogo": False})
     top = result.top
     table = pd.DataFrame({_("top {k}").format(k=j + 1): [f"{labels[i]} · {result.probs[l, i]:.1%}"
                                                          for l, i in enumerate(top[:, j])] for j in range(5)},
                          index=pd.Index(range(1, depth + 1), name=_("layer")))
     st.dataframe(table, width="stretch", height=35 * (depth + 1) + 3)
-    st.latex(r"p^{(l)} = \operatorname{softmax}\big(W\,\operatorname{pool}(\mathrm{LN}(z^{(l)})) + b\big),\qquad "
-             r"l = 1,\dots,L;\quad p^{(L)} = \text{the model's own output}")
+    st.latex(r"\begin{gathered}p^{(l)} = \operatorname{softmax}\big(W h^{(l)} + b\big),\\ "
+             r"h^{(l)} = \operatorname{pool}\big(\mathrm{LN}(z^{(l)})\big),\quad l = 1,\dots,L;\\ "
+             r"p^{(L)} = \text{the model's own output}\end{gathered}")  # short lines: they fit a phone
     st.markdown(_(
         "The **logit lens** applies the model's final LayerNorm and classifier to the tokens after every layer, as if "
         "the network stopped there ({pool}). The head was trained only on the last layer's output, so early readings "

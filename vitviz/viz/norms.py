@@ -119,7 +119,9 @@ def depth_figure(norms: np.ndarray, prefix: int, outliers: Sequence[int], layer:
                   yaxis=dict(title=dict(text=_("L2 norm"))),
                   yaxis2=dict(title=dict(text=_("high-norm patches")), overlaying="y", side="right",
                               range=[0, max(4, max(outliers, default=0)) * 1.1], tickformat="d", showgrid=False),
-                  legend=dict(orientation="h", yanchor="top", y=-0.25), dragmode=False,  # below the axis title
+                  # well below the axis title: on a phone the legend takes four rows and Plotly's automatic margin
+                  # shrinks the plot to hold them, which would bring a closer legend up onto the title
+                  legend=dict(orientation="h", yanchor="top", y=-0.4), dragmode=False,
                   shapes=[dict(type="line", x0=layer, x1=layer, y0=0, y1=1, yref="paper",
                                line=dict(color="#666", width=1.5, dash="dot"))])
     return go.Figure(data=data, layout=layout, _validate=False)  # validated in tests/test_norms.py
