@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from ..describe.common import percent
 from ..i18n import _
 from .encode import jpeg_uri
 
@@ -225,6 +226,13 @@ def _colorbar(title: str) -> dict:
     return dict(title=dict(text=title, side="right"), thickness=14, tickfont=dict(size=13), tickformat=".2~r")
 
 
+def _colorbar_across(title: str) -> dict:
+    """A colour bar above a square heatmap, across: beside it, it would take a third of a phone's width from the
+    heatmap (the figure's top margin leaves it room)."""
+    return dict(_colorbar(title), orientation="h", x=0.5, y=1.01, yanchor="bottom", len=0.8, thickness=12, nticks=4,
+                tickangle=0, title=dict(text=title, side="right"))
+
+
 def _frame(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
     """The query's frame on a heatmap: yellow inside black, as on the pictures, so that it shows on the colour map's
     bright end and its dark end alike."""
@@ -238,9 +246,7 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     t = matrix.shape[0]
     heatmap = dict(type="heatmap", z=matrix.astype(np.float32), x=labels, y=labels, colorscale=colorscale(),
                    zmin=0, zmax=float(matrix.max()),
-                   # Above the matrix, across: beside it, it would take a third of a phone's width from the matrix.
-                   colorbar=dict(_colorbar(_("attention")), orientation="h", x=0.5, y=1.01, yanchor="bottom", len=0.8,
-                                 thickness=12, nticks=4, tickangle=0, title=dict(text=_("attention"), side="right")),
+                   colorbar=_colorbar_across(_("attention")),
                    hovertemplate=(_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("attention")
                                   + " %{z:.4f}<extra></extra>"))
     step = max(1, math.ceil(t / 16))
@@ -256,17 +262,19 @@ def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: i
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
-def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 110) -> go.Figure:
+def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 130) -> go.Figure:
     """The attention a query gives to the tokens that have no place on the image (CLS, registers): weights (k,) as
-    a one-row strip on the patch map's colour scale (0 … vmax), each cell labelled with its name and share."""
+    a one-row strip on the patch map's colour scale (0 … vmax), each cell labelled with its name and share, on two
+    lines (five cells share a phone's width)."""
     z = np.asarray(weights, dtype=np.float32)[None, :]
-    text = [[f"{label}: {100 * w:.1f}%" if w >= 1e-3 else f"{label}: {100 * w:.2g}%" for label, w in zip(labels, z[0])]]
+    text = [[f"{label}<br>{percent(w)}" for label, w in zip(labels, z[0])]]
     heatmap = dict(type="heatmap", z=z, x=labels, y=[""], colorscale=colorscale(), zmin=0, zmax=max(float(vmax), 1e-12),
                    showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=14),
                    hovertemplate="%{x}<br>" + _("attention") + " %{z:.5f}<extra></extra>", xgap=3, ygap=3)
     layout = dict(height=height, margin=dict(l=10, r=10, t=34, b=6), font=dict(size=14), dragmode=False,
                   title=dict(text=_("Tokens with no place on the image (same colour scale)"), font=dict(size=14)),
-                  xaxis=dict(showgrid=False, showticklabels=False), yaxis=dict(showgrid=False, showticklabels=False))
+                  xaxis=dict(showgrid=False, showticklabels=False, ticks=""),
+                  yaxis=dict(showgrid=False, showticklabels=False, ticks=""))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
@@ -277,13 +285,13 @@ def row_figure(row: np.ndarray, grid: tuple[int, int], *, title: str, height: in
     patches = row[prefix:]
     heatmap = dict(type="heatmap", z=patches.reshape(grid).astype(np.float32), colorscale=colorscale(),
                    zmin=0, zmax=float(patches.max()),
-                   colorbar=_colorbar(_("attention")),
+                   colorbar=_colorbar_across(_("attention")),
                    hovertemplate=(_("key patch ({r}, {c})").format(r="%{y}", c="%{x}") + "<br>" + _("attention")
                                   + " %{z:.5f}<extra></extra>"))
     shapes = [] if query is None else _frame(query[1] - 0.5, query[1] + 0.5, query[0] - 0.5, query[0] + 0.5)
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
+    layout = dict(height=height, margin=dict(l=10, r=10, t=100, b=10), title=dict(text=title, font=dict(size=16)),
                   font=dict(size=14), shapes=shapes, dragmode=False,
-                  xaxis=dict(title=dict(text=_("column")), showgrid=False, constrain="domain"),
+                  xaxis=dict(title=dict(text=_("column")), showgrid=False, constrain="domain", automargin=True),
                   yaxis=dict(title=dict(text=_("row")), autorange="reversed", scaleanchor="x", showgrid=False,
-                             constrain="domain"))
+                             constrain="domain", constraintoward="top", automargin=True))
     return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
