@@ -67,8 +67,10 @@ shape_of = {}
 with left:
     for stage in STAGES:
         with st.container(border=True):
-            st.page_link(stage.file, label=f"**{_(stage.title)}** — {_(stage.summary)}",
-                         query_params=st.query_params.to_dict())
+            # The summary is text of its own, not part of the link: a link's label does not wrap, so on a phone the
+            # summary was cut off at the card's edge (and a screen reader's list of links reads shorter).
+            st.page_link(stage.file, label=f"**{_(stage.title)}**", query_params=st.query_params.to_dict())
+            st.markdown(_(stage.summary))
             shape_of[stage.key] = st.empty()
 # Everything above goes out before the model is built: at a cold start the browser loads and draws it meanwhile.
 vin = vit_input(ctx)

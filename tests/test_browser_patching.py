@@ -87,3 +87,33 @@ def test_typed_patch_number_moves_the_outline_and_the_gallery(page, app_url):
     assert "Patch 8 is row 2, column 2" in page.get_by_test_id("stMain").inner_text()
     expect(page).to_have_url(re.compile(r"[?&]patch=8(&|$)"), timeout=15_000)
     assert_healthy(page)
+
+
+def test_the_keyboard_alone_selects_a_patch_and_the_descriptions_follow(page, app_url):
+    """WCAG 2.1.1: Tab reaches the labelled selected-patch input (the keyboard's way to choose what a click on the grid
+    chooses); typing a number selects that patch, and the grid's, the zoom's and the gallery's text alternatives then
+    describe it."""
+    goto(page, app_url)
+    goto(page, app_url, "patching", ps="32", patch="3")
+    picker = page.get_by_role("spinbutton", name="Selected patch (0 – 48, raster order)")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if picker.evaluate("e => e === document.activeElement"):
+            break
+    else:
+        pytest.fail("Tab never reached the selected-patch input")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("10")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert_selected(page, 10)
+    expect(page).to_have_url(re.compile(r"[?&]patch=10(&|$)"), timeout=15_000)
+    described = {
+        "figure": r"Patch 10 is framed in yellow and black: row 1 of 7, column 3 of 7, pixels x = 96–127, y = 32–63",
+        "img": r"Patch 10, framed in yellow and black, is tile 4 of line 2 of 7",
+    }
+    for role, text in described.items():
+        expect(page.get_by_role(role, name=re.compile(text))).to_have_count(1, timeout=15_000)
+    expect(page.get_by_role("figure", name=re.compile(r"^Patch 10 enlarged: 32 × 32 pixels × 3 channels"))
+           ).to_have_count(1, timeout=15_000)
+    assert_healthy(page)

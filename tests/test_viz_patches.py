@@ -182,8 +182,13 @@ def test_vector_figures_hold_the_whole_vector(p, data):
     j = data.draw(st.integers(0, p * 3 - 1))
     assert heat.x[j] == f"p2={j // 3} {viz.CHANNEL_NAMES[j % 3]}"
     strip = viz.vector_strip_figure(vector, vector01, p, 3, count=12)
-    assert len(strip.layout.annotations) == 12
-    assert strip.layout.xaxis.ticktext[4] == "k=4<br>(0,1,G)"
+    values, labels = strip.layout.annotations[:12], strip.layout.annotations[12:]
+    assert [v.text for v in values] == [f"{x:+.2f}" for x in vector[:12]]
+    assert labels[4].text == "k=4<br>(0,1,G)"
+    # two pixels a line: element k in line k // 6, column k % 6, its value above its label
+    assert [(v.x, round(v.y)) for v in values] == [(k % 6, k // 6) for k in range(12)]
+    assert all(v.y < a.y and v.x == a.x for v, a in zip(values, labels))
+    np.testing.assert_array_equal(np.asarray(strip.data[0].z).reshape(-1, 3), viz.channel_colours(vector01[:12]))
     assert len(rows.to_json()) <= 400_000
 
 
@@ -272,15 +277,27 @@ def rgb_of(colour: str) -> tuple[int, ...]:
     return tuple(int(v) for v in colour[colour.index("(") + 1:-1].split(",")[:3])
 
 
-def test_every_figure_leaves_a_finger_free_to_scroll_the_page():
-    """dragmode=False: a touch drag over a chart scrolls the page on a phone (clicks still select)."""
+def every_figure() -> list:
+    """One of each Plotly figure the Patching and Flattening pages draw."""
     rng = np.random.default_rng(4)
     vector = rng.normal(size=16 * 16 * 3).astype(np.float32)
-    figures = [viz.grid_figure(rng.integers(0, 255, (224, 230, 3), dtype=np.uint8), 16, 3),
-               viz.patch_zoom_figure(rng.random((16, 16, 3)), 3),
-               viz.vector_strip_figure(vector, rng.random(vector.size), 16),
-               viz.vector_rows_figure(vector, rng.random(vector.size), 16)]
-    assert [fig.layout.dragmode for fig in figures] == [False] * 4
+    return [viz.grid_figure(rng.integers(0, 255, (224, 230, 3), dtype=np.uint8), 16, 3),
+            viz.patch_zoom_figure(rng.random((16, 16, 3)), 3),
+            viz.vector_strip_figure(vector, rng.random(vector.size), 16),
+            viz.vector_rows_figure(vector, rng.random(vector.size), 16)]
+
+
+def test_every_figure_leaves_a_finger_free_to_scroll_the_page():
+    """dragmode=False: a touch drag over a chart scrolls the page on a phone (clicks still select)."""
+    assert [fig.layout.dragmode for fig in every_figure()] == [False] * 4
+
+
+def test_every_axis_label_is_readable():
+    """Tick labels and axis titles ≥ 4.5:1 on the white page (Streamlit's chart theme would grey them to 3.7:1)."""
+    for fig in every_figure():
+        for axis in (a for a in (fig.layout.xaxis, fig.layout.yaxis) if a.visible is not False):
+            assert contrast(rgb_of(axis.tickfont.color), (255, 255, 255)) >= 4.5
+            assert contrast(rgb_of(axis.title.font.color), (255, 255, 255)) >= 4.5
 
 
 @SETTINGS
@@ -290,8 +307,8 @@ def test_the_numbers_written_on_the_strip_are_readable(p, seed):
     rng = np.random.default_rng(seed)
     vector01 = rng.random(p * p * 3) ** rng.choice([0.3, 1, 3])  # dark, even and light patches
     strip = viz.vector_strip_figure(vector01 - 0.5, vector01, p, 3, count=12)
-    cells = np.asarray(strip.data[0].z)[0]
-    for note, cell in zip(strip.layout.annotations, cells):
+    cells = np.asarray(strip.data[0].z).reshape(-1, 3)
+    for note, cell in zip(strip.layout.annotations, [*cells, *cells]):  # the values, then the labels
         assert contrast(rgb_of(note.font.color), cell) >= 4.5, (note.font.color, cell)
 
 

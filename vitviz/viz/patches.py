@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from vitviz.i18n import N_, _, language
+from vitviz.i18n import _
 
 from .encode import jpeg_uri
 
@@ -26,6 +26,9 @@ SELECT = (255, 214, 0)  # the selected patch / row, on every picture
 SELECT_HEX = "#ffd600"
 DROPPED_FILL = "rgba(210, 0, 0, 0.4)"
 DROPPED_INK = "rgb(150, 0, 0)"  # the dropped strips' hatching, outline and label: 9:1 on white
+# The axes' text (titles, tick labels): Streamlit's chart theme greys them to #808495, 3.7:1 on white, below the
+# 4.5:1 WCAG 1.4.3 asks of text; this is its body text colour, 12.6:1.
+INK = "#31333F"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,13 @@ def channel_colours(values01: np.ndarray, channels: int = 3) -> np.ndarray:
     pure = CHANNEL_RGB[(np.arange(x.shape[-2]) % channels) % 3]
     rgb = np.where(x <= 0.5, 2 * x * pure, pure + (2 * x - 1) * (255 - pure))
     return np.round(rgb).astype(np.uint8)
+
+
+def inked(axis: dict) -> dict:
+    """An axis layout with its tick labels and title in INK (an axis's own colours beat the theme's)."""
+    title = axis.get("title", {})
+    return {**axis, "tickfont": {**axis.get("tickfont", {}), "color": INK},
+            "title": {**title, "font": {**title.get("font", {}), "color": INK}}}
 
 
 def relative_luminance(rgb) -> float:
@@ -227,16 +237,18 @@ def grid_figure(image: np.ndarray, patch: int, selected: int | None = None, heig
     axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=0, dtick=tick, ticks="outside",
                 tickfont=dict(size=13))
     title = _("{rows} × {cols} = {n} patches of {p}×{p} px").format(rows=grid.rows, cols=grid.cols, n=grid.n, p=patch)
-    if step > 1:
-        title += " · " + _("grid lines every {step} patches (too dense to draw all)").format(step=step)
+    if step > 1:  # on a line of its own, smaller: a plotly title does not wrap on a phone
+        lines = _("grid lines every {step} patches (too dense to draw all)").format(step=step)
+        title += f'<br><span style="font-size:12px">{lines}</span>'
     # One constructor call: plotly validates the whole figure once (add_shape/update_layout re-validate each time).
     return go.Figure(data=traces, layout=dict(
-        height=height, margin=dict(l=55, r=75 if grid.drop_right else 20, t=40, b=60 if grid.drop_bottom else 40),
+        height=height, margin=dict(l=55, r=75 if grid.drop_right else 20, t=40 if step == 1 else 56,
+                                   b=60 if grid.drop_bottom else 40),
         title=dict(text=title, font=dict(size=16), x=0, xanchor="left"), shapes=shapes, annotations=notes,
-        xaxis=dict(axis, range=[0, w], title=dict(text="x (px)", font=dict(size=13)), constrain="domain",
-                   constraintoward="left"),
-        yaxis=dict(axis, range=[h, 0], title=dict(text="y (px)", font=dict(size=13)), scaleanchor="x",
-                   constrain="domain", constraintoward="top"),
+        xaxis=inked(dict(axis, range=[0, w], title=dict(text="x (px)", font=dict(size=13)), constrain="domain",
+                         constraintoward="left")),
+        yaxis=inked(dict(axis, range=[h, 0], title=dict(text="y (px)", font=dict(size=13)), scaleanchor="x",
+                         constrain="domain", constraintoward="top")),
         clickmode="event+select", dragmode=False, hovermode="closest", hoverdistance=-1,
         plot_bgcolor="white", uirevision=f"{h}x{w}x{patch}",
     ))
@@ -315,8 +327,8 @@ def patch_zoom_figure(patch01: np.ndarray, index: int, height: int = 380) -> go.
             title=dict(text=_("patch {index}: {p}×{p} pixels × {c} channels").format(index=index, p=p,
                                                                                      c=patch01.shape[-1]),
                        font=dict(size=15)),
-            xaxis=dict(title=dict(text=_("p2 (column in the patch)")), dtick=tick, showgrid=False),
-            yaxis=dict(title=dict(text=_("p1 (row)")), dtick=tick, showgrid=False),
+            xaxis=inked(dict(title=dict(text=_("p2 (column in the patch)")), dtick=tick, showgrid=False)),
+            yaxis=inked(dict(title=dict(text=_("p1 (row)")), dtick=tick, showgrid=False)),
         ),
     )
 
@@ -327,25 +339,31 @@ def _vector_labels(patch: int, channels: int) -> list[str]:
 
 
 def vector_strip_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, channels: int = 3,
-                        count: int = 12, height: int = 190) -> go.Figure:
-    """The first `count` elements of one flattened patch as a labelled strip: element k sits at k, shaded in its
-    channel's colour, its (p1, p2, c) under it and the value the model reads written in the cell.
+                        count: int = 12) -> go.Figure:
+    """The first `count` elements of one flattened patch as labelled cells in reading order, two pixels (2·C cells)
+    a line so that the numbers fit a phone's width: each cell shaded in its channel's colour, with the value the
+    model reads and, under it, k and (p1, p2, c).
 
     vector: the model's values (normalised); vector01: the same de-normalised to [0, 1] for colour.
     """
     count = min(count, vector.size)
+    per_line = min(count, 2 * channels)
+    lines = math.ceil(count / per_line)
+    rgb = np.full((lines * per_line, 3), 255, np.uint8)  # a short last line ends in white
+    rgb[:count] = channel_colours(vector01[:count], channels)
     labels = _vector_labels(patch, channels)[:count]
-    rgb = channel_colours(vector01[:count], channels)[None]
-    notes = [dict(x=k, y=0, text=f"{vector[k]:+.2f}", showarrow=False, font=dict(size=15, color=text_colour(rgb[0, k])))
-             for k in range(count)]
-    return go.Figure(data=[go.Image(z=rgb, x0=0, dx=1, hoverinfo="skip")], layout=dict(
-        height=height, margin=dict(l=10, r=10, t=34, b=64), annotations=notes, dragmode=False,
-        title=dict(text=_("x_p[k] for k = 0…{last}: ({p}·{p}·{c} = {size} numbers in all)").format(
-                       last=count - 1, p=patch, c=channels, size=vector.size),
+    notes = []
+    for k in range(count):  # values first, then the labels: each in black or white, whichever reads on its cell
+        line, x = divmod(k, per_line)
+        ink = text_colour(rgb[k])
+        notes.append(dict(x=x, y=line - 0.2, text=f"{vector[k]:+.2f}", font=dict(size=15, color=ink)))
+        notes.append(dict(x=x, y=line + 0.22, text=f"k={k}<br>{labels[k]}", font=dict(size=12, color=ink)))
+    notes = [dict(note, showarrow=False) for note in notes[0::2] + notes[1::2]]
+    return go.Figure(data=[go.Image(z=rgb.reshape(lines, per_line, 3), x0=0, dx=1, hoverinfo="skip")], layout=dict(
+        height=50 + 72 * lines, margin=dict(l=10, r=10, t=34, b=6), annotations=notes, dragmode=False,
+        title=dict(text=_("x_p[k] for k = 0…{last} (of {size})").format(last=count - 1, size=vector.size),
                    font=dict(size=15)),
-        xaxis=dict(tickmode="array", tickvals=list(range(count)), tickfont=dict(size=13), showgrid=False,
-                   ticktext=[f"k={k}<br>{label}" for k, label in enumerate(labels)]),
-        yaxis=dict(visible=False),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
     ))
 
 
@@ -358,7 +376,6 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
     shift = np.arange(vector.size) % c  # channel index of each element
     z = (shift + np.clip(vector01, 0, 0.999)).reshape(p, width).astype(np.float32)
     scale = []
-    names = {0: N_("red"), 1: N_("green"), 2: N_("blue")}
     for ch in range(c):  # the same black → pure colour → white ramp as channel_colours, one block per channel
         lo, hi = ch / c, (ch + 1) / c
         colour = CHANNEL_RGB[ch % 3].astype(int)
@@ -374,15 +391,15 @@ def vector_rows_figure(vector: np.ndarray, vector01: np.ndarray, patch: int, cha
         hovertemplate="%{y}, %{x}<br>" + _("value {value}").format(value="%{customdata:.3f}") + "<extra></extra>",
     )
     return go.Figure(data=[heatmap], layout=dict(
-        height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50), dragmode=False,
-        title=dict(text=_("all {size} numbers, one row per p1 ({p} rows of {p}·{c} = {width}); {channels} take turns")
-                   .format(size=vector.size, p=p, c=c, width=width,
-                           channels=("、" if language() == "zh" else ", ").join(_(names[i]) for i in range(c))),
-                   font=dict(size=15)),
-        xaxis=dict(type="category", tickmode="array", tickvals=ticks, ticktext=[t.split()[0] for t in ticks],
-                   tickfont=dict(size=12), showgrid=False),
-        yaxis=dict(type="category", autorange="reversed", tickmode="array",
-                   tickvals=[y[i] for i in range(0, p, every)], tickfont=dict(size=12)),
+        height=height or int(min(520, max(200, 60 + p * 22))), margin=dict(l=60, r=10, t=36, b=50),
+        dragmode=False,
+        # short enough for a phone's width (a plotly title does not wrap); the page's text says the rest
+        title=dict(text=_("{size:,} numbers, {p} rows (p1) of {p}·{c} = {width}").format(
+            size=vector.size, p=p, c=c, width=width), font=dict(size=15)),
+        xaxis=inked(dict(type="category", tickmode="array", tickvals=ticks, ticktext=[t.split()[0] for t in ticks],
+                         tickfont=dict(size=12), showgrid=False)),
+        yaxis=inked(dict(type="category", autorange="reversed", tickmode="array",
+                         tickvals=[y[i] for i in range(0, p, every)], tickfont=dict(size=12))),
     ))
 
 
