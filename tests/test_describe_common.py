@@ -44,9 +44,19 @@ def test_a_peaked_map_is_described_with_its_numbers():
     assert set(zip(c.rows, c.cols)) <= {(r, q) for r in range(3, 6) for q in range(2, 5)}
 
 
-def test_a_flat_map_is_spread_over_the_rest():
-    text = describe_distribution(np.ones((4, 4)), "the attention")
-    assert text == "50 % of the attention on 8 of 16 patches, rows 0–1, columns 0–3 (the top centre); the other 50 % spread over the rest"
+def test_a_flat_map_names_no_region():
+    values = np.ones((4, 4))
+    values[2, 3] = 1.5
+    text = describe_distribution(values, "the attention")
+    assert text == ("the attention spread almost evenly over the 16 patches: the largest, row 2, column 3, holds "
+                    f"{percent(1.5 / 16.5)} (evenly: {percent(1 / 16)} each)")
+
+
+def test_a_map_spread_over_a_fifth_names_its_region_and_the_rest():
+    values = np.full((10, 10), 0.5 / 85)
+    values[:3, :5] = 0.5 / 15  # half the mass on 15 of 100 patches
+    text = describe_distribution(values, "the attention")
+    assert text.endswith("the other 50 % spread over the rest") and "rows 0–2, columns 0–4 (the top left)" in text
 
 
 def test_extremes_name_their_cells():

@@ -69,8 +69,13 @@ def concentration(values: np.ndarray, threshold: float = CONCENTRATED) -> Concen
 def describe_distribution(values: np.ndarray, what: str) -> str:
     """A non-negative map over a grid, as a student reads it: "38 % of the attention on 12 of 256 patches, rows
     3–5, columns 2–4 (the top left); the other 62 % spread thinly" (or "… spread over the rest" when the set is
-    large). `what` names the mass ("the attention", "the relevance")."""
+    large, or "spread almost evenly …" with the largest patch when over a quarter of the patches hold half).
+    `what` names the mass ("the attention", "the relevance")."""
     c = concentration(values)
+    if c.count > c.cells // 4:  # no region stands out: naming one would mislead
+        return _("{what} spread almost evenly over the {cells} patches: the largest, row {row}, column {col}, holds "
+                 "{peak} (evenly: {even} each)").format(what=what, cells=c.cells, row=c.peak[0], col=c.peak[1],
+                                                       peak=percent(c.peak_share), even=percent(1 / c.cells))
     head = _("{share} of {what} on {count} of {cells} patches, {where}").format(
         share=percent(c.share), what=what, count=c.count, cells=c.cells,
         where=grid_region(c.rows, c.cols, np.asarray(values).shape))
