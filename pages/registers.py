@@ -164,7 +164,7 @@ def neighbours(tr: norms.NormTrace, one: norms.LayerNorms, vin: VitInput) -> Non
         m[1].metric(_("Similarity of high-norm patches"), f"{one.outlier_similarity:.3f}")
         m[2].metric(_("Similarity of the others"), f"{one.other_similarity:.3f}")
     else:
-        m[1].metric(_("High-norm patches"), _("none at this layer"))
+        m[1].metric(_("High-norm patches"), "0")  # a word would be cut off in a third of a projector's width
     st.latex(r"\begin{gathered}s_i = \frac{1}{|\mathcal N(i)|}\sum_{j \in \mathcal N(i)} \frac{e_i \cdot e_j}"
              r"{\lVert e_i\rVert\,\lVert e_j\rVert},\\ e_i = x_p^i E,\quad"
              r"\mathcal N(i) = \{\uparrow, \downarrow, \leftarrow, \rightarrow\}\end{gathered}")  # two lines fit a phone

@@ -186,9 +186,9 @@ def lens(result: ex.LogitLens, reading: ex.LensReading, label: str) -> None:
     depth, labels = result.depth, result.labels
     m = st.columns(3)
     m[0].metric(_("Rank of “{label}” after layer 1").format(label=label), f"{reading.ranks[0]:,}")
-    m[1].metric(_("Top-1 from layer"), _("never") if reading.first_top1 is None else _("{layer} of {depth}").format(
-        layer=reading.first_top1 + 1, depth=depth),
-        help=_("The first layer after which the class stays the most probable to the end"))
+    # "12 / 12" in every language: a worded value is cut off in a third of a projector's width
+    m[1].metric(_("Top-1 from layer"), _("never") if reading.first_top1 is None else f"{reading.first_top1 + 1} / {depth}",
+                help=_("The first layer after which the class stays the most probable to the end"))
     m[2].metric(_("Probability at the last layer"), percent(reading.final_probability))  # as the rank chart's alt
     left, right = st.columns(2, gap="large")
     chart(viz.lens_figure(reading.row_probs, [labels[i] for i in reading.rows], chosen=reading.chosen),

@@ -56,7 +56,8 @@ def curves_figure(steps: Sequence[int], curves: dict[str, np.ndarray], names: di
     fig.update_layout(title=title, height=height, margin=dict(l=60, r=30, t=20 if title is None else 40, b=10), font=FONT,
                       legend=dict(orientation="h", yanchor="top", y=-0.3, x=0), plot_bgcolor="white", dragmode=False)
     # "%" as a field: a bare "% o" would make the catalog take the message for a printf format
-    fig.update_xaxes(title=_("k ({percent} of the patches, most important first)").format(percent="%"), ticksuffix=" %",
+    # short enough for a 320 px screen; the heading above each chart says which patches go first
+    fig.update_xaxes(title=_("k ({percent} of the patches)").format(percent="%"), ticksuffix=" %",
                      gridcolor="#eee", range=[-2, 102])
     fig.update_yaxes(title=_("probability of the class"), gridcolor="#eee", rangemode="tozero", tickformat=".2~%")
     return fig
@@ -72,7 +73,7 @@ def lens_figure(probs: np.ndarray, labels: Sequence[str], *, chosen: int, height
                                colorbar=dict(title="p"),
                                hovertemplate=_("layer %{x}") + "<br>%{y}<br>p = %{z:.3f}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=50), font=FONT, dragmode=False,
-                      title=_("The final top classes, layer by layer"))
+                      title=dict(text=_("The final top classes, layer by layer"), font=FONT))  # fits 320 px
     fig.update_xaxes(title=_("layer"), dtick=1)
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
@@ -84,7 +85,7 @@ def rank_figure(ranks: np.ndarray, label: str, *, height: int = 360) -> go.Figur
     fig = go.Figure(go.Scatter(x=layers, y=ranks, mode="lines+markers", line=dict(color="#d62728", width=2.5),
                                hovertemplate=_("layer %{x}: rank %{y}") + "<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=40, b=50), font=FONT, plot_bgcolor="white",
-                      dragmode=False, title=_("Rank of “{label}” by depth").format(label=label))
+                      dragmode=False, title=dict(text=_("Rank of “{label}” by depth").format(label=label), font=FONT))
     fig.update_xaxes(title=_("layer"), dtick=1 if len(ranks) <= 12 else 2, gridcolor="#eee")
     fig.update_yaxes(title=_("rank (1 = top)"), type="log", autorange="reversed", gridcolor="#eee")
     return fig
