@@ -222,10 +222,21 @@ def token_matrix(s: ProjectionStage, cache_key: str) -> None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def colour_picture(cache_key: str, stage: str, _s: ProjectionStage) -> bytes:
-    """The token colours, one P × P square per patch."""
+def colour_picture(cache_key: str, stage: str, view: str, _s: ProjectionStage) -> bytes:
+    """The token colours, one P × P square per patch: the three components as RGB (view "rgb") or component
+    int(view) alone in grey."""
     (gh, gw), p = _s.grid, _s.config.patch_size
-    return fitted(viz.enlarge(_s.colours.rgb, (gw * p, gh * p)))
+    size = (gw * p, gh * p)
+    return fitted(viz.enlarge(_s.colours.rgb, size) if view == "rgb" else viz.grey(_s.colours.rgb, int(view) - 1, size))
+
+
+def colour_view(s: ProjectionStage) -> str:
+    """The control under the colours: all three components as RGB, or one alone in grey (which reads without
+    telling red from green)."""
+    views = ["rgb"] + [str(k) for k in range(1, len(s.colours.explained) + 1)]
+    labels = {"rgb": _("components 1–3 as red, green, blue")}
+    return st.radio(_("Colours"), views, horizontal=True, key="proj_pca_view",
+                    format_func=lambda v: labels.get(v) or _("component {k} alone, in grey").format(k=v))
 
 
 def token_colours(s: ProjectionStage, vin: VitInput, label: str, requested: str) -> None:
@@ -237,15 +248,24 @@ def token_colours(s: ProjectionStage, vin: VitInput, label: str, requested: str)
               "square of the sequence length): showing the projection's tokens.").format(tokens=N + 1),
             _("Choose a larger patch size or a lower resolution."),
         ), icon=":material/speed:")
+    view = colour_view(s)
     left, right = st.columns(2)
     crop = _("the input, cropped to the {gh}×{gw} whole patches the model reads ({height}×{width} px)").format(
         gh=gh, gw=gw, height=gh * P, width=gw * P)
     picture(whole_patches(vin.cache_key, vin.shown, gw * P, gh * P), alt=describe.whole_patches(label, s.grid, P),
             where=left, width="stretch", caption=crop)
     shares = ", ".join(f"{100 * e:.1f}%" for e in colours.explained)
-    picture(colour_picture(vin.cache_key, colours.stage, s), alt=describe.token_colours(colours), where=right,
-            width="stretch", caption=_("red, green, blue = principal components 1, 2, 3 of the {n} tokens ({shares} of "
-                                       "the variance); one square per patch").format(n=N, shares=shares))
+    if view == "rgb":
+        alt = describe.token_colours(colours)
+        caption = _("red, green, blue = principal components 1, 2, 3 of the {n} tokens ({shares} of the variance); one "
+                    "square per patch").format(n=N, shares=shares)
+    else:
+        k = int(view)
+        alt = describe.token_component(colours, k - 1)
+        caption = _("principal component {k} of the {n} tokens ({share:.1f}% of the variance) in grey, lighter for a "
+                    "larger score; one square per patch").format(k=k, n=N, share=100 * colours.explained[k - 1])
+    picture(colour_picture(vin.cache_key, colours.stage, view, s), alt=alt, where=right, width="stretch",
+            caption=caption)
     if colours.stage == "projection":
         if abs(colours.brightness_correlation) > 0.8:
             text = _("Right after the projection each token depends only on its own patch's pixels, through one linear "

@@ -121,19 +121,25 @@ def colours(red: np.ndarray, r: float, stage: str = "projection") -> TokenColour
 
 def test_token_colours_name_variance_brightness_and_the_reddest_patches():
     red = np.random.default_rng(3).random((10, 10)) * 0.5
-    red[:3, :3] = 0.9 + np.arange(9).reshape(3, 3) / 100  # the reddest 10 %: these 9 and the next largest
+    red[:3, :3] = 0.9 + np.arange(9).reshape(3, 3) / 100  # the reddest 10 %: these 9 and the next largest,
+    red[3, 0] = 0.85  # here
     text = d.token_colours(colours(red, -0.97))
     assert text.startswith("The top three principal components of the projection's tokens as red, green and blue, one "
                            "square per patch of the 10 × 10 grid; they keep 50 %, 20 %, 10 % of the variance (80 % "
                            "together).")
-    assert "red is the patches' brightness reversed (r = −0.97)" in text
+    assert "Here component 1 (red) is the patches' brightness reversed (r = −0.97); " in text
     top = np.argsort(-red.ravel(), kind="stable")[:10]
     rows, cols = np.divmod(top, 10)
     assert set(zip(rows[:9], cols[:9])) == {(r, c) for r in range(3) for c in range(3)}
-    assert text.endswith(f"the reddest 10 patches lie in {grid_region(rows, cols, (10, 10))}.")
-    assert "red follows the patches' brightness (r = +0.90)" in d.token_colours(colours(red, 0.9, "last"))
-    assert "red is not the patches' brightness (r = +0.10)" in d.token_colours(colours(red, 0.1))
+    assert text.endswith(f"the reddest 10 patches: {grid_region(rows, cols, (10, 10))}.")
+    assert "component 1 (red) follows the patches' brightness (r = +0.90)" in d.token_colours(colours(red, 0.9, "last"))
+    assert "component 1 (red) is not the patches' brightness (r = +0.10)" in d.token_colours(colours(red, 0.1))
     assert "the last layer's tokens" in d.token_colours(colours(red, 0.1, "last"))
+    spread = np.zeros((10, 10))
+    spread[[0, 9, 0, 9, 5, 1, 2, 3, 4, 6], [0, 9, 9, 0, 5, 1, 2, 3, 4, 6]] = 1.0  # the reddest 10 % on a diagonal
+    rows, cols = np.nonzero(spread)
+    assert d.token_colours(colours(spread, 0.0)).endswith(
+        f"the reddest 10 patches: scattered over {grid_region(rows, cols, (10, 10))}.")
 
 
 def test_token_colours_of_the_real_pca():
@@ -144,7 +150,21 @@ def test_token_colours_of_the_real_pca():
     brightness = np.linspace(0, 1, 48)
     text = d.token_colours(TokenColours("projection", rgb, explained, emb.correlation(rgb[..., 0].ravel(), brightness)))
     assert f"they keep {', '.join(percent(x) for x in explained)} of the variance" in text
-    assert "red follows the patches' brightness" in text or "brightness reversed" in text  # built along one ramp
+    assert "(red) follows the patches' brightness" in text or "brightness reversed" in text  # built along one ramp
+
+
+def test_one_component_in_grey_names_its_lightest_and_darkest_patches():
+    rgb = np.zeros((6, 9, 3), np.float32)
+    rgb[..., 1] = np.linspace(0, 1, 54).reshape(6, 9)  # component 2 grows in raster order: bottom right lightest
+    c = TokenColours("last", rgb, np.array([0.4, 0.3, 0.1]), 0.2)
+    text = d.token_component(c, 1)
+    order = np.argsort(-rgb[..., 1].ravel(), kind="stable")
+    light, dark = np.divmod(order[:5], 9), np.divmod(order[::-1][:5], 9)
+    assert text == ("Principal component 2 of the last layer's tokens as grey levels, lighter for a larger score, one "
+                    "square per patch of the 6 × 9 grid; it keeps 30 % of the variance. The lightest 5 patches: "
+                    f"{grid_region(*light, (6, 9))}; the darkest: {grid_region(*dark, (6, 9))}.")
+    assert "(the bottom right)" in text and "(the top left)" in text
+    assert d.token_component(c, 0).endswith("Here component 1 (red) is not the patches' brightness (r = +0.20).")
 
 
 # ---- the input and the shuffle test --------------------------------------------------------------------------------

@@ -286,6 +286,10 @@ def test_token_heatmap_and_mosaic():
     assert "template" not in spec["layout"]
     img = viz.mosaic(np.random.default_rng(0).random((64, 16, 16, 3)), 8, 48, gap_px=3)
     assert img.size == (8 * 48 + 7 * 3, 8 * 48 + 7 * 3)
+    rgb = np.random.default_rng(1).random((3, 5, 3)).astype(np.float32)
+    grey = np.asarray(viz.grey(rgb, 2, (10, 6)))  # (width, height): 2 × 2 px per cell
+    assert grey.shape == (6, 10, 3) and (grey[..., 0] == grey[..., 1]).all() and (grey[..., 0] == grey[..., 2]).all()
+    np.testing.assert_array_equal(grey[::2, ::2, 0], emb.to_uint8(rgb[..., 2]))
     filters = emb.normalise_filters(np.random.default_rng(0).standard_normal((5, 3, 4, 4)))
     assert filters.shape == (5, 4, 4, 3) and filters.min() == 0 and filters.max() == 1
 

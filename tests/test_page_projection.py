@@ -195,6 +195,12 @@ def test_projection_page_widgets():
     at.radio(key="proj_pca_stage").set_value("last").run()
     assert_clean(at)
     assert any("12 encoder layers" in o for o in at.radio(key="proj_pca_stage").options)
+    assert at.radio(key="proj_pca_view").options == ["components 1–3 as red, green, blue"] + [
+        f"component {k} alone, in grey" for k in (1, 2, 3)]
+    at.radio(key="proj_pca_view").set_value("2").run()  # a component alone reads without telling hues apart
+    assert_clean(at)
+    assert any(a.startswith("Principal component 2 of the last layer's tokens as grey levels") for a in alts(at))
+    assert any(c.startswith("principal component 2 of the 196 tokens (") for c in image_captions(at))
     at.slider(key="ps").set_value(20).run()
     at.slider(key="proj_filter").set_value(383).run()
     assert_clean(at)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SMOOTH, GRAINY = 0.5, 0.2  # neighbouring-pixel correlation from which filters look smooth, or merely grainy
 STRONGEST = 3  # dimensions and tokens named as the heatmap's strongest
 REDDEST = 0.1  # the share of patches named as the reddest of the PCA colours
+SCATTERED = 0.5  # named cells whose bounding box covers more than this share of the grid are said to be scattered
 CLOSE = 0.5  # |r| from which the red channel is said to follow (or reverse) brightness
 STRUCTURED = -0.3  # the correlation with grid distance from which similarity is said to fall with distance
 SAME = 1e-5  # a relative change below which the permutation test's outputs are the same (float32 rounding)
@@ -133,28 +134,60 @@ def token_heatmap(view: np.ndarray, row0: int, col0: int, selected: int) -> str:
     return sentences(*parts)
 
 
+def _source(colours: TokenColours) -> str:
+    return _("the projection's tokens") if colours.stage == "projection" else _("the last layer's tokens")
+
+
+def _top_cells(values: np.ndarray, share: float = REDDEST) -> tuple[int, str]:
+    """How many cells make up the `share` largest of a map (gh, gw), and where they lie ("scattered over …" when
+    their bounding box is most of the grid)."""
+    flat = np.asarray(values).reshape(-1)
+    count = max(1, round(share * flat.size))
+    rows, cols = np.divmod(np.argsort(-flat, kind="stable")[:count], values.shape[1])
+    where = grid_region(rows, cols, values.shape)
+    if (np.ptp(rows) + 1) * (np.ptp(cols) + 1) > SCATTERED * flat.size:
+        return count, _("scattered over {where}").format(where=where)
+    return count, where
+
+
+def _brightness(r: float) -> str:
+    """How component 1 (red, in the colour picture) relates to the patches' brightness."""
+    if r >= CLOSE:
+        return _("component 1 (red) follows the patches' brightness (r = {r})").format(r=signed(r))
+    if r <= -CLOSE:
+        return _("component 1 (red) is the patches' brightness reversed (r = {r})").format(r=signed(r))
+    return _("component 1 (red) is not the patches' brightness (r = {r})").format(r=signed(r))
+
+
 def token_colours(colours: TokenColours) -> str:
     """The tokens' PCA colours over the patch grid: the variance the three components keep, how red relates to
     brightness, where the reddest patches are."""
-    grid = colours.rgb.shape[:2]
-    e, r = np.asarray(colours.explained), colours.brightness_correlation
-    source = _("the projection's tokens") if colours.stage == "projection" else _("the last layer's tokens")
-    if r >= CLOSE:
-        red = _("red follows the patches' brightness (r = {r})")
-    elif r <= -CLOSE:
-        red = _("red is the patches' brightness reversed (r = {r}): the darkest patches are the reddest")
-    else:
-        red = _("red is not the patches' brightness (r = {r})")
-    red_values = colours.rgb[..., 0].reshape(-1)
-    count = max(1, round(REDDEST * red_values.size))
-    rows, cols = np.divmod(np.argsort(-red_values, kind="stable")[:count], grid[1])
+    grid, e = colours.rgb.shape[:2], np.asarray(colours.explained)
+    count, where = _top_cells(colours.rgb[..., 0])
     return sentences(
         _("The top three principal components of {source} as red, green and blue, one square per patch of the "
           "{gh} × {gw} grid; they keep {shares} of the variance ({total} together).").format(
-            source=source, gh=grid[0], gw=grid[1], shares=", ".join(percent(x) for x in e), total=percent(e.sum())),
-        _("Here {red}; the reddest {count} patches lie in {where}.").format(
-            red=red.format(r=signed(r)), count=count, where=grid_region(rows, cols, grid)),
+            source=_source(colours), gh=grid[0], gw=grid[1], shares=", ".join(percent(x) for x in e),
+            total=percent(e.sum())),
+        _("Here {brightness}; the reddest {count} patches: {where}.").format(
+            brightness=_brightness(colours.brightness_correlation), count=count, where=where),
     )
+
+
+def token_component(colours: TokenColours, k: int) -> str:
+    """One of the PCA colours' components (k = 0, 1, 2) alone as grey levels: its variance, where its lightest and
+    darkest patches are (and, for the first, how it relates to brightness)."""
+    values = colours.rgb[..., k]
+    count, light = _top_cells(values)
+    _count, dark = _top_cells(-values)
+    parts = [_("Principal component {k} of {source} as grey levels, lighter for a larger score, one square per patch "
+               "of the {gh} × {gw} grid; it keeps {share} of the variance.").format(
+        k=k + 1, source=_source(colours), gh=values.shape[0], gw=values.shape[1], share=percent(colours.explained[k])),
+             _("The lightest {count} patches: {light}; the darkest: {dark}.").format(count=count, light=light,
+                                                                                             dark=dark)]
+    if k == 0:
+        parts.append(_("Here {brightness}.").format(brightness=_brightness(colours.brightness_correlation)))
+    return sentences(*parts)
 
 
 def whole_patches(label: str, grid: tuple[int, int], patch: int) -> str:

@@ -76,6 +76,12 @@ def enlarge(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(pixels).resize(size, Image.Resampling.NEAREST)
 
 
+def grey(rgb: np.ndarray, channel: int, size: tuple[int, int]) -> Image.Image:
+    """One channel of an (h, w, 3) image in [0, 1] as grey levels (lighter = larger), enlarged as `enlarge` does: a
+    component of the PCA colours that does not depend on telling hues apart."""
+    return enlarge(np.repeat(rgb[..., channel : channel + 1], 3, axis=-1), size)
+
+
 def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520, selected: int | None = None) -> go.Figure:
     """Tokens × dimensions heatmap of a slice z (n, k) of the N × D token matrix starting at (row0, col0), the row of
     token `selected` framed when it is in the slice.
