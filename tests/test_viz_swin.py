@@ -350,12 +350,28 @@ def test_cost_formulas_swin_t_stage_one():
     assert msa.attention == 2 * 3136 ** 2 * 96 == 1_888_223_232
     assert wmsa.attention == 2 * 49 * 3136 * 96 == 29_503_488
     assert msa.attention / wmsa.attention == 3136 / 49
-    fig = sv.cost_figure(0, 4, 96, 7, 224)
+    fig = sv.cost_figure(sw.cost_curves(0, 4, 96, 7), 224)
     by_name = {d["name"]: d for d in fig["data"]}
     i = by_name["2(hw)²C (MSA attention)"]["x"].index(224)
     assert by_name["2(hw)²C (MSA attention)"]["y"][i] == msa.attention
     assert by_name["2M²hwC (W-MSA attention, M = 7)"]["y"][i] == wmsa.attention
     assert by_name["4hwC² (projections, both)"]["y"][i] == msa.projections
+    # MSA and W-MSA are told apart by their markers as well as their colours
+    symbols = {name: d["marker"]["symbol"] for name, d in by_name.items() if "markers" in d["mode"]}
+    assert len(set(symbols.values())) == len(symbols) == 4
+
+
+def test_cost_curves_at_a_resolution_and_where_msa_overtakes_the_projections():
+    curves = sw.cost_curves(0, 4, 96, 7)
+    assert (curves.stage, curves.patch, curves.channels, curves.window) == (0, 4, 96, 7)
+    assert curves.at(224) == (sw.msa_cost(56, 56, 96), sw.wmsa_cost(56, 56, 96, 7))
+    assert curves.at(230) == (sw.msa_cost(58, 58, 96), sw.wmsa_cost(58, 58, 96, 7))  # ⌈230/4⌉, off the curves
+    # 2(hw)²C > 4hwC² exactly when hw > 2C: stage 1 (C = 96) from the first size on, stage 4 (C = 768) never here
+    assert curves.crossing == 64 and sw.cost_curves(3, 4, 768, 7).crossing is None
+    stage3 = sw.cost_curves(2, 4, 384, 7)  # 16 px a token: hw > 768 from a side of 28 tokens, 448 px
+    assert stage3.crossing == 448
+    i = stage3.resolutions.index(448)
+    assert stage3.msa[i] > stage3.projections[i] and stage3.msa[i - 1] <= stage3.projections[i - 1]
 
 
 # ---- figures ------------------------------------------------------------------------------------------------
@@ -397,9 +413,56 @@ def test_figure_specs_are_valid_plotly():
     specs = [sv.mask_figure(shift_mask(14, 14, 7, 3).numpy()[3], sw.window_labels(labels, 7)[3], title="t", query=2),
              sv.bias_table_figure(table, 7, title="t"), sv.bias_grid_figure(table, 7, 1, 10, title="t"),
              sv.bias_grid_figure(table, 7, 1, 10, 5, title="t"), sv.bias_query_figure(table[:49, 0], 3, title="t"),
-             sv.cost_figure(2, 4, 384, 7, 224)]
+             sv.cost_figure(sw.cost_curves(2, 4, 384, 7), 224)]
     for spec in specs:
         go.Figure(spec)  # raises on any invalid property
+        assert spec["layout"]["dragmode"] is False  # a finger scrolling a phone's page is not captured
+        for axis in ("xaxis", "yaxis"):  # plotly.js 3 draws no title given as a bare string (sent unvalidated)
+            assert spec["layout"][axis]["title"]["text"], axis
+
+
+def test_the_mask_crosses_out_exactly_its_masked_cells():
+    labels = region_labels(14, 14, 7, 3).numpy()
+    for window, crossed in ((3, True), (0, False)):  # the corner window (4 regions), an unmasked one
+        mask = shift_mask(14, 14, 7, 3).numpy()[window]
+        wl = sw.window_labels(labels, 7)[window]
+        fig = sv.mask_figure(mask, wl, title="t", query=5)
+        assert len(fig["data"]) == 1 + crossed
+        if crossed:
+            tokens = fig["data"][0]["x"]
+            cells = {(tokens.index(y), tokens.index(x)) for x, y in zip(fig["data"][1]["x"], fig["data"][1]["y"])}
+            assert cells == set(zip(*np.nonzero(mask == MASK_VALUE)))
+    big = shift_mask(27, 27, 9, 4).numpy()[8]  # 81 tokens a window: cells too small for a cross
+    fig = sv.mask_figure(big, sw.window_labels(region_labels(27, 27, 9, 4).numpy(), 9)[8], title="t")
+    assert (big == MASK_VALUE).any() and len(fig["data"]) == 1
+
+
+def test_the_bias_colour_scale_keeps_its_order_in_greyscale():
+    """Negative, 0 and positive bias stay in order without hue: the scale's luminance rises monotonically."""
+    from plotly.colors import get_colorscale, unlabel_rgb, hex_to_rgb
+
+    def luminance(colour):
+        rgb = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
+        return float(_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722]))
+
+    from plotly.colors import PLOTLY_SCALES
+
+    assert sv.BIAS_SCALE in PLOTLY_SCALES  # a name plotly.js knows as spelt (the page sends figures unvalidated)
+    values = [luminance(c) for _at, c in get_colorscale(sv.BIAS_SCALE)]
+    assert all(b > a for a, b in zip(values, values[1:])), values
+    assert values[-1] / max(values[0], 1e-3) > 10  # far apart: the two ends never look alike
+
+
+def test_region_borders_are_drawn_inside_windows():
+    """The border between regions 0 and 1 at column L − s (inside the last column of windows) is dashed dark: regions
+    are told apart by their outlines as well as their colours."""
+    labels = region_labels(14, 14, 7, 3).numpy()  # bands: 0–6, 7–10, 11–13
+    cell = 12
+    picture = np.asarray(sv.labels_picture(labels, 7, cell))
+    column = picture[: 7 * cell, 11 * cell - 1]  # the pixel column just left of the border at column 11
+    assert (column.max(-1) <= 40).sum() >= 7 * cell // 3
+    inside = picture[: 7 * cell, 9 * cell + cell // 2]  # a pixel column inside region 1, away from any border
+    assert (inside.max(-1) <= 40).sum() < cell  # only where a row of region numbers or a window border crosses it
 
 
 # ---- pictures: colour-blind-safe and distinguishable ------------------------------------------------------------

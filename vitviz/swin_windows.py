@@ -129,6 +129,17 @@ def strip_masks(padded: tuple[int, int], shift: int) -> tuple[np.ndarray, np.nda
     return rows, cols
 
 
+def runs(indices) -> list[tuple[int, int]]:
+    """Consecutive runs [(first, last), …] of sorted indices: [0, 1, 2, 53, 54, 55] -> [(0, 2), (53, 55)]."""
+    out: list[tuple[int, int]] = []
+    for i in np.asarray(indices).tolist():
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
 def rolled(array: np.ndarray, shift: int) -> np.ndarray:
     """`torch.roll(x, (-s, -s), dims=(0, 1))` of an (H, W, …) array: exactly what `SwinBlock.shift` does per token."""
     t = torch.from_numpy(np.ascontiguousarray(array))
@@ -643,17 +654,36 @@ def wmsa_cost(h: int, w: int, c: int, window: int) -> Cost:
 class CostCurves:
     """The cost terms of one attention layer of a stage against the side of a square input."""
 
+    stage: int  # 0-based
+    patch: int  # P
+    channels: int  # C of the stage
+    window: int  # M
     resolutions: tuple[int, ...]  # input sides, px
     projections: tuple[int, ...]  # 4hwC² at each
     msa: tuple[int, ...]  # 2(hw)²C
     wmsa: tuple[int, ...]  # 2M²hwC
+
+    def side(self, resolution: int) -> int:
+        """The stage's tokens per side on a square input of `resolution` px."""
+        return stage_grids(resolution, resolution, self.patch)[self.stage][0]
+
+    def at(self, resolution: int) -> tuple[Cost, Cost]:
+        """(MSA, W-MSA) of one attention layer on a square input of `resolution` px (on the curves or not)."""
+        h = self.side(resolution)
+        return msa_cost(h, h, self.channels), wmsa_cost(h, h, self.channels, self.window)
+
+    @property
+    def crossing(self) -> int | None:
+        """The first resolution at which MSA's attention term exceeds the projections (None: never on the curves)."""
+        return next((r for r, a, p in zip(self.resolutions, self.msa, self.projections) if a > p), None)
 
 
 def cost_curves(stage: int, patch: int, channels: int, window: int,
                 resolutions: range = range(64, 1025, 16)) -> CostCurves:
     """Eq. 1–2 at every square input side in `resolutions`, on stage `stage`'s grid (`stage_grids`)."""
     sides = [stage_grids(r, r, patch)[stage][0] for r in resolutions]
-    return CostCurves(tuple(resolutions), tuple(msa_cost(h, h, channels).projections for h in sides),
+    return CostCurves(stage, patch, channels, window, tuple(resolutions),
+                      tuple(msa_cost(h, h, channels).projections for h in sides),
                       tuple(msa_cost(h, h, channels).attention for h in sides),
                       tuple(wmsa_cost(h, h, channels, window).attention for h in sides))
 
@@ -906,6 +936,11 @@ class StageView:
     def resolution(self) -> int:
         """The shorter side of the input, px: marked on the cost curves."""
         return min(self.plan.input_size)
+
+    @property
+    def cost_curves(self) -> CostCurves:
+        """One attention layer of the stage against the side of a square input, with the nominal M (the cost figure)."""
+        return cost_curves(self.selection.stage, self.plan.patch, self.run.channels, self.selection.window)
 
     @property
     def worked_example(self) -> WorkedExample:

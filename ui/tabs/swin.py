@@ -13,7 +13,8 @@ import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import forget_outside, markdown_table, shape_text, short_key
+from ui.common import chart, forget_outside, markdown_table, picture, shape_text, short_key
+from vitviz.describe import swin as describe
 from vitviz.i18n import _, language, N_, ngettext, sentences
 from vitviz.models.swin import (
     PatchMerging,
@@ -29,6 +30,7 @@ from vitviz.viz import swin as sv
 from vitviz.viz.encode import jpeg, png
 
 PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
+STAGE_TABLE = "sw-stages"  # the key of the stage table's container: its cells are styled by their container's class
 # the two blocks of a stage, by the "Block" radio's options (bound to the URL: the options stay English)
 BLOCK_NAMES = {"regular": N_("regular"), "shifted": N_("shifted")}
 BLOCK_KINDS = tuple(BLOCK_NAMES)  # block 0, block 1
@@ -74,13 +76,6 @@ def _check(label: str, value: float) -> str:
     return f"{label:<64s} max |Δ| = {value:.3g}" + ("   ✓ exact" if value == 0 else "")
 
 
-def _mults(x: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= scale:
-            return f"{x / scale:.2f} {unit}"
-    return str(x)
-
-
 def _grid_text(grid: list[list[str]]) -> str:
     return "\n".join(" ".join(row) for row in grid)
 
@@ -113,11 +108,11 @@ def _heading(title: str, equation: str) -> None:
 def _legend(name: str, where=st) -> None:
     """A colour legend under a picture, as HTML: the browser writes its words (in the page's language)."""
     if name == "windows":
-        items = [(sv.WINDOW_COLOURS, _("windows")), ((sv.ROW_STRIP,), _("wrapped rows")),
-                 ((sv.COL_STRIP,), _("wrapped columns")), ((sv.PAD_GREY,), _("padding"))]
+        items = [(sv.WINDOW_COLOURS, _("windows")), ((sv.ROW_STRIP,), _("wrapped rows"), "\\"),
+                 ((sv.COL_STRIP,), _("wrapped columns"), "/"), ((sv.PAD_GREY,), _("padding"), "/")]
     elif name == "strips":
-        items = [((sv.ROW_STRIP,), _("first s rows (wrap to the bottom)")),
-                 ((sv.COL_STRIP,), _("first s columns (wrap to the right)"))]
+        items = [((sv.ROW_STRIP,), _("first s rows (wrap to the bottom)"), "\\"),
+                 ((sv.COL_STRIP,), _("first s columns (wrap to the right)"), "/")]
     elif name == "regions":
         items = [((colour,), str(i)) for i, colour in enumerate(sv.REGION_COLOURS)]
     else:
@@ -247,14 +242,19 @@ def stage_table(view: StageView) -> None:
         (sh, sw), part = layout.grid, layout.partition
         mark = _(" ← this stage") if i == stage else ""
         windows_i = (_("{n} of {m}×{m}").format(n=part.n_windows, m=part.window)
-                     + (_(" (no shift: map ≤ M)") if layout.clamped else ""))
-        rows.append([f"{i + 1}{mark}", f"{sh}×{sw}", str(layout.channels), str(layout.heads),
-                     f"{part.token_px}×{part.token_px} px", windows_i, str(part.shift)])
+                     + (_(" (no shift: map ≤ M)") if layout.clamped else f", s\u00a0=\u00a0{part.shift}"))
+        rows.append([f"**{i + 1}**{mark}" if mark else str(i + 1), f"{sh}×{sw} × {layout.channels}",
+                     str(layout.heads), f"{part.token_px}×{part.token_px} px", windows_i])
     (in_h, in_w), (h, w) = plan.input_size, view.run.grid
     with st.expander(_("The four stages at this input ({h}×{w} px, P = {p}, M = {m}): shapes").format(
             h=in_h, w=in_w, p=plan.patch, m=plan.window), icon=":material/account_tree:", expanded=False):
-        st.markdown(markdown_table([_("stage"), _("tokens h×w"), _("channels C"), _("heads"), _("one token covers"),
-                                    _("windows (M×M)"), _("shift")], rows))
+        # five columns, each wrapping, in tighter cells on a phone: the table fits 320 px without scrolling (1.4.10)
+        cells = f".st-key-{STAGE_TABLE} :is(th, td)"
+        st.html(f"<style>@media (max-width: 640px) {{ {cells} {{ padding: 0.25rem; font-size: 0.85rem; }} }} "
+                f"@media (max-width: 360px) {{ {cells} {{ font-size: 0.75rem; }} }}</style>")
+        header = [_("stage"), _("tokens h×w × channels C"), _("heads"), _("one token covers"),
+                  _("windows (M×M), shift s")]
+        st.container(key=STAGE_TABLE).markdown(markdown_table(header, rows))
         st.caption(_("Token grids and channels follow the model's rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉; each merging "
                      "pads to even sides and halves them; `config.dims`) — the tests compare them with traced tensors "
                      "at many sizes; stage {stage}'s {h}×{w}×{c} is read from this run's traced tensor. Windows and "
@@ -294,8 +294,8 @@ def partition(view: StageView, photo: Photo) -> None:
             n=v.block + 1, name=name, windows=v.n_windows, m=v.window, s=v.shift)
         if v.shift:
             caption += _(" — the windows of the rolled map, drawn where their tokens sit in the image")
-        col.image(_partition_jpeg(photo.key, v.partition, cell, win, photo.image),
-                  output_format="JPEG", width="stretch", caption=caption)
+        picture(_partition_jpeg(photo.key, v.partition, cell, win, photo.image), where=col, width="stretch",
+                caption=caption, alt=describe.partition(v.partition, win, v.block))
     _legend("windows")
     st.caption(_("Each token is tinted with its window's colour (Okabe–Ito, colour-blind safe; a 2×2 checker, so "
                  "windows side by side differ) and windows are outlined in black; padding tokens are grey with dark "
@@ -353,18 +353,17 @@ def _roll_pictures(view: StageView) -> None:
     fcell = sv.cell_size(hp, wp, 300, 320)
     rgb_key = short_key(view.key, "before")
     a, b, c = st.columns(3, gap="small")
-    a.image(_feature_png(rgb_key, "before", 0, part, fcell, view.run.before_rgb), output_format="PNG",
-            width="stretch",
-            caption=_("Before: block 2's map z ({hp}×{wp}), strips that will wrap marked").format(hp=hp, wp=wp))
-    b.image(_feature_png(rgb_key, "step", step, part, fcell, view.run.before_rgb), output_format="PNG",
-            width="stretch",
+    picture(_feature_png(rgb_key, "before", 0, part, fcell, view.run.before_rgb), where=a, width="stretch",
+            caption=_("Before: block 2's map z ({hp}×{wp}), strips that will wrap marked").format(hp=hp, wp=wp),
+            alt=describe.roll(part, 0, False))
+    picture(_feature_png(rgb_key, "step", step, part, fcell, view.run.before_rgb), where=b, width="stretch",
             caption=_("roll(z, (−{t}, −{t})): the strips wrap around").format(t=step) if step
-            else _("t = 0: not rolled yet"))
+            else _("t = 0: not rolled yet"), alt=describe.roll(part, step, step == part.shift))
     after = (_("After: `{tap}` (traced), cut into {m}×{m} windows (white lines)") if shifted.traced
              else _("After: `{tap}` (re-run with your s), cut into {m}×{m} windows (white lines)"))
-    c.image(_feature_png(short_key(view.shift_key, "after"), "after", 0, part, fcell, shifted.shifted_rgb),
-            output_format="PNG", width="stretch", caption=after.format(tap=f"{view.tap_prefix}.1.shifted",
-                                                                         m=part.window))
+    picture(_feature_png(short_key(view.shift_key, "after"), "after", 0, part, fcell, shifted.shifted_rgb), where=c,
+            width="stretch", caption=after.format(tap=f"{view.tap_prefix}.1.shifted", m=part.window),
+            alt=describe.roll(part, part.shift, True))
     _legend("strips")
     checks = shifted.checks
     lines = []
@@ -397,13 +396,16 @@ def _regions(view: StageView) -> None:
     lcell = sv.cell_size(hp, wp, 420, 420)
     labels, key = view.shifted.labels, short_key(view.shift_key, "labels")
     a, b = st.columns(2, gap="medium")
-    a.image(_labels_png(key, 0, window, lcell, labels), output_format="PNG", width="stretch",
-            caption=_("Region labels on the rolled map (as traced), {m}×{m} windows outlined").format(m=window))
-    b.image(_labels_png(key, s, window, lcell, labels), output_format="PNG", width="stretch",
-            caption=_("The same labels rolled back by (+{s}, +{s}): where those tokens sit in the image").format(s=s))
+    picture(_labels_png(key, 0, window, lcell, labels), where=a, width="stretch",
+            caption=_("Region labels on the rolled map (as traced), {m}×{m} windows outlined").format(m=window),
+            alt=describe.regions(labels, window, 0))
+    picture(_labels_png(key, s, window, lcell, labels), where=b, width="stretch",
+            caption=_("The same labels rolled back by (+{s}, +{s}): where those tokens sit in the image").format(s=s),
+            alt=describe.regions(labels, window, s))
     _legend("regions")
-    st.caption(_("Region colours: 0 light grey, 1–8 Okabe–Ito colours, the number written in each region. A window "
-                 "that holds more than one region holds tokens that are not neighbours in the image."))
+    st.caption(_("Region colours: 0 light grey, 1–8 Okabe–Ito colours; each region outlined (dashed) and numbered "
+                 "where it is wide enough. A window that holds more than one region holds tokens that are not "
+                 "neighbours in the image."))
     show_source(region_labels)
 
 
@@ -418,8 +420,10 @@ def _worked_example(view: StageView) -> None:
         b.markdown(_("**torch.roll by (−1, −1)**"))
         b.code(_grid_text(ex.rolled), language=None)
         c.markdown("**window_partition, M = 2**")
-        c.code("\n".join(f"window {i}: {' '.join(wd[0])} / {' '.join(wd[1])}   ({r} region{'s' if r > 1 else ''})"
-                         for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))), language=None)
+        # a table, not a code block: three narrow columns fit a phone's width, a 40-character line does not
+        c.markdown(markdown_table([_("window"), _("its tokens (row 1 / row 2)"), _("regions")],
+                                  [[str(i), f"{' '.join(wd[0])} / {' '.join(wd[1])}", str(r)]
+                                   for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))]))
         st.markdown(_(
             "Window 0 holds four image neighbours (no mask). Window 1 glues column 1 onto column 4 (two regions), "
             "window 2 glues row A under row D (two regions), and window 3 holds the four corners of the image — four "
@@ -472,15 +476,16 @@ def _mask_panel(view: StageView) -> None:
     wl, mask_w = view.selected_labels, view.selected_mask
     a, b = st.columns([3, 2], gap="medium")
     mask_title = _("Mask of window {win} ({n}×{n})").format(win=win, n=view.partition.tokens_per_window)
-    a.plotly_chart(_figure(short_key(view.shift_key, "mask", win, query), language(),
-                           lambda: sv.mask_figure(mask_w, wl, title=mask_title, query=query)),
-                   key="sw-mask", config={"displaylogo": False})
+    chart(_figure(short_key(view.shift_key, "mask", win, query), language(),
+                  lambda: sv.mask_figure(mask_w, wl, title=mask_title, query=query)),
+          where=a, key="sw-mask", alt=describe.mask(mask_w, wl, win, query))
     wcell = max(8, min(48, 300 // window))
-    b.image(_labels_png(short_key(view.shift_key, "wlabels", win), 0, window, wcell, wl), output_format="PNG",
-            width=min(300, wcell * window), caption=_("Region labels inside window {win} (rolled map)").format(win=win))
-    b.caption(_("Row = query, column = key, in the window's row-major order. Dark = −100. The yellow row is query "
-                "{query} (row {row}, column {col} of the window). Hover shows each token's (row, col) and region "
-                "r.").format(query=query, row=qr, col=qc))
+    picture(_labels_png(short_key(view.shift_key, "wlabels", win), 0, window, wcell, wl), where=b,
+            width=min(300, wcell * window), caption=_("Region labels inside window {win} (rolled map)").format(win=win),
+            alt=describe.window_regions(wl, win))
+    b.caption(_("Row = query, column = key, in the window's row-major order. Dark and crossed out = −100. The "
+                "outlined row is query {query} (row {row}, column {col} of the window). Hover shows each token's "
+                "(row, col) and region r.").format(query=query, row=qr, col=qc))
     mask_lines = [_check(f"window {win}: mask vs pair-by-pair comparison of its labels",
                          _mask_check(short_key(view.shift_key, "bf", win), view))]
     if view.shifted.traced and view.shifted.mask is not None:
@@ -498,11 +503,12 @@ def _attention_pictures(view: StageView, photo: Photo) -> None:
     keys = (view.key, view.shift_key)  # the regular block does not depend on the shift
     a, b = st.columns(2, gap="medium")
     for col, v, att, name, key in zip((a, b), view.blocks, view.attention, BLOCK_KINDS, keys):
-        col.image(_footprint_jpeg(short_key(key, v.block, "fp", win, query), v.partition, (win, query), fcell,
-                                  photo.image, att.mean), output_format="JPEG", width="stretch",
-                  caption=_("Block {n} ({name}): window {win} in the image, coloured by query {query}'s "
-                            "attention (mean over heads; brighter = more)").format(
-                      n=v.block + 1, name=_block_name(name), win=win, query=query))
+        picture(_footprint_jpeg(short_key(key, v.block, "fp", win, query), v.partition, (win, query), fcell,
+                                photo.image, att.mean), where=col, width="stretch",
+                alt=describe.footprint(att, v.partition, win, v.block),
+                caption=_("Block {n} ({name}): window {win} in the image, coloured by query {query}'s "
+                          "attention (mean over heads; brighter = more)").format(
+                    n=v.block + 1, name=_block_name(name), win=win, query=query))
     mcell = max(3, min(40, 480 // (window * min(heads, 6))))
     for v, att, name, key in zip(view.blocks, view.attention, BLOCK_KINDS, keys):
         mosaic = (_("Block {n} ({name}), each of the {heads} heads: query {query}'s attention over the {m}×{m} window "
@@ -510,9 +516,9 @@ def _attention_pictures(view: StageView, photo: Photo) -> None:
                   if att.masked is not None and att.masked.any() else
                   _("Block {n} ({name}), each of the {heads} heads: query {query}'s attention over the {m}×{m} window "
                     "(inferno, stretched per head; yellow frame = the query)"))
-        st.image(_mosaic_png(short_key(key, v.block, "mosaic", win), query, mcell, min(heads, 6),
-                             att.maps, att.masked), output_format="PNG",
-                 caption=mosaic.format(n=v.block + 1, name=_block_name(name), heads=heads, query=query, m=window))
+        picture(_mosaic_png(short_key(key, v.block, "mosaic", win), query, mcell, min(heads, 6),
+                            att.maps, att.masked), alt=describe.head_mosaic(att, v.block),
+                caption=mosaic.format(n=v.block + 1, name=_block_name(name), heads=heads, query=query, m=window))
 
 
 def _attention_table(view: StageView) -> None:
@@ -576,26 +582,26 @@ def position_bias(view: StageView) -> None:
     table_title = _("Table ({rows} × {heads})").format(rows=view.table_rows, heads=heads)
     grid_title = _("Head {head}: the table as {side}×{side} offsets").format(head=head + 1, side=side)
     query_title = _("Bias added by query {query} (head {head})").format(query=query, head=head + 1)
-    a.plotly_chart(_figure(short_key(view.key, block, "table"), lang,
-                           lambda: sv.bias_table_figure(table, M, title=table_title)),
-                   key="sw-table", config={"displaylogo": False})
-    b.plotly_chart(_figure(short_key(view.key, block, "grid", head, query), lang,
-                           lambda: sv.bias_grid_figure(table, M, head, query, window, title=grid_title)),
-                   key="sw-grid", config={"displaylogo": False})
-    c.plotly_chart(_figure(short_key(view.key, block, "qbias", head, query), lang,  # B does not depend on the shift
-                           lambda: sv.bias_query_figure(view.query_bias, query, title=query_title)),
-                   key="sw-qbias", config={"displaylogo": False})
+    chart(_figure(short_key(view.key, block, "table"), lang, lambda: sv.bias_table_figure(table, M, title=table_title)),
+          where=a, key="sw-table", alt=describe.bias_table(table, M, block))
+    chart(_figure(short_key(view.key, block, "grid", head, query), lang,
+                  lambda: sv.bias_grid_figure(table, M, head, query, window, title=grid_title)),
+          where=b, key="sw-grid", alt=describe.bias_grid(table, M, head, query, window))
+    chart(_figure(short_key(view.key, block, "qbias", head, query), lang,  # B does not depend on the shift
+                  lambda: sv.bias_query_figure(view.query_bias, query, title=query_title)),
+          where=c, key="sw-qbias", alt=describe.query_bias(view.query_bias, query, head))
     st.code(_check(f"table[relative_position_index({window}, {M})] vs traced `{view.tap_prefix}.{block}.rel_bias`",
                    view.bias_check), language=None)
     qr, qc = view.query_cell
-    yellow = _("Yellow: in the middle, the {m}×{m} block of offsets that query (row {row}, col {col}) reads — key "
-               "(ki, kj) takes offset (dy, dx) = ({row} − ki, {col} − kj), so the block appears flipped; on the right, "
-               "the resulting {m}×{m} bias over the window's keys, as traced. Red negative, blue positive.").format(
-        m=window, row=qr, col=qc)
+    outlined = _("Outlined in black and white: on the grid of offsets, the {m}×{m} block of offsets that query (row "
+                 "{row}, col {col}) reads — key (ki, kj) takes offset (dy, dx) = ({row} − ki, {col} − kj), so the "
+                 "block appears flipped; on the query's bias, the query itself among the {m}×{m} biases it adds over "
+                 "the window's keys, as traced. Colours (cividis): dark blue negative, grey 0, yellow "
+                 "positive.").format(m=window, row=qr, col=qc)
     if window != M:
-        yellow = sentences(yellow, _("The stage is a single {m}×{m} window: the offsets read the central rows of the "
-                                      "table.").format(m=window))
-    st.caption(yellow)
+        outlined = sentences(outlined, _("The stage is a single {m}×{m} window: the offsets read the central rows of "
+                                         "the table.").format(m=window))
+    st.caption(outlined)
     show_source(relative_position_index, resize_bias_table, SwinBlock.relative_position_bias)
 
 
@@ -609,12 +615,12 @@ def patch_merging(view: StageView, photo: Photo) -> None:
                   "2×2 group of neighbouring tokens into one token of 4C channels — **in the order x0, x1, x2, x3 "
                   "above: the row offset changes first** — normalises it and maps it to 2C.").format(flow=flow))
     pictures = _grids_jpeg(photo.key, tuple((s.partition.token_px, s.grid) for s in stages), photo.image)
-    for i, (col, picture, layout) in enumerate(zip(st.columns(4), pictures, stages)):
+    for i, (col, grid, layout) in enumerate(zip(st.columns(4), pictures, stages)):
         (sh, sw), px = layout.grid, layout.partition.token_px
-        col.image(picture, output_format="JPEG", width="stretch",
-                  caption=("▶ " if i == stage else "")
-                  + _("stage {stage}: {h}×{w} tokens × {c}, one token = {px}×{px} px").format(
-                      stage=i + 1, h=sh, w=sw, c=layout.channels, px=px))
+        label = _("stage {stage}: {h}×{w} tokens × {c}, one token = {px}×{px} px").format(
+            stage=i + 1, h=sh, w=sw, c=layout.channels, px=px)
+        picture(grid, where=col, width="stretch", caption=("▶ " if i == stage else "") + label,
+                alt=describe.stage_grid(layout, i))
     if view.run.merge is None:
         h, w = view.run.grid
         st.info(_("Stage 4 is the last stage: no merging after it. Its {h}×{w}×{c} tokens go to the final LayerNorm "
@@ -635,8 +641,8 @@ def _merging(view: StageView, photo: Photo) -> None:
               if mg.corner_has_padding else
               _("The top-left {rows}×{cols} of stage {stage}'s {h}×{w} tokens, in their 2×2 groups (black): "
                 "colour and label = place in the concatenation"))
-    a.image(_merge_jpeg(photo.key, view.partition.token_px, mg.grid, photo.image), output_format="JPEG",
-            width="stretch", caption=corner.format(rows=zr, cols=zc, stage=stage + 1, h=h, w=w))
+    picture(_merge_jpeg(photo.key, view.partition.token_px, mg.grid, photo.image), where=a, width="stretch",
+            caption=corner.format(rows=zr, cols=zc, stage=stage + 1, h=h, w=w), alt=describe.merge(mg, stage))
     _legend("merge", a)
     merged = _("Stage {stage} ends with **{h}×{w} tokens × C = {c}**. `merge` makes **{mh}×{mw} tokens × "
                "4C = {c4}**; LayerNorm and a linear layer without bias give the traced `{tap}` **{shape}** = "
@@ -666,14 +672,15 @@ def cost(view: StageView) -> None:
     """The cost of global vs windowed attention (§3.2, Eq. 1–2)."""
     _heading(_("6 · What windows save: only the attention term"), COST_EQUATION)
     c, stage, part = view.cost, view.selection.stage, view.cost.partition
+    mults = describe.multiply_adds
     (h, w), (hp, wp) = part.grid, part.padded
     st.markdown(markdown_table(
         [_("per attention layer of stage {stage}").format(stage=stage + 1), _("4hwC² (projections)"),
          _("attention term"), _("total")],
-        [[_("MSA, global (hw = {hw})").format(hw=c.tokens), _mults(c.msa.projections),
-          f"2(hw)²C = **{_mults(c.msa.attention)}**", _mults(c.msa.total)],
-         [f"W-MSA, M = {part.window}", _mults(c.wmsa.projections), f"2M²hwC = **{_mults(c.wmsa.attention)}**",
-          _mults(c.wmsa.total)]]))
+        [[_("MSA, global (hw = {hw})").format(hw=c.tokens), mults(c.msa.projections),
+          f"2(hw)²C = **{mults(c.msa.attention)}**", mults(c.msa.total)],
+         [f"W-MSA, M = {part.window}", mults(c.wmsa.projections), f"2M²hwC = **{mults(c.wmsa.attention)}**",
+          mults(c.wmsa.total)]]))
     saving = _("With h·w = {h}·{w} = {hw} tokens, C = {c}, M = {m}: the attention term shrinks **{ratio:.1f}×** "
                "(= hw / M² = {hw} / {mm}), the projections (and the MLP after them) cost exactly the same. Both "
                "attention terms are linear in C; only the dependence on the number of tokens changes, from quadratic "
@@ -681,11 +688,11 @@ def cost(view: StageView) -> None:
         h=h, w=w, hw=c.tokens, c=c.channels, m=part.window, ratio=c.ratio, mm=part.tokens_per_window)
     if (hp, wp) != (h, w):
         saving = sentences(saving, _("The block really computes on the padded {hp}×{wp} map: {cost} for "
-                                      "attention.").format(hp=hp, wp=wp, cost=_mults(c.padded_wmsa.attention)))
+                                      "attention.").format(hp=hp, wp=wp, cost=mults(c.padded_wmsa.attention)))
     st.markdown(saving)
-    patch, channels, M, resolution = view.plan.patch, c.channels, view.selection.window, view.resolution
-    st.plotly_chart(_figure(short_key("cost", stage, patch, channels, M, resolution), language(),
-                            lambda: sv.cost_figure(stage, patch, channels, M, resolution)),
-                    key="sw-cost", config={"displaylogo": False})
+    curves, resolution = view.cost_curves, view.resolution
+    chart(_figure(short_key("cost", stage, curves.patch, curves.channels, curves.window, resolution), language(),
+                  lambda: sv.cost_figure(curves, resolution)),
+          key="sw-cost", alt=describe.cost(curves, resolution))
     st.caption(_("Square inputs from 64 to 1024 px; the dotted vertical line is the current resolution. Log scale: "
                  "MSA's attention grows 4× faster than W-MSA's each time the side doubles."))

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..i18n import _
 from ..models.swin import MASK_VALUE
-from ..swin_windows import MERGE_CORNER, MERGE_OFFSETS, WindowPartition, cost_curves, merge_corner, rolled
+from ..swin_windows import MERGE_CORNER, MERGE_OFFSETS, CostCurves, WindowPartition, merge_corner, rolled, runs
 from .attention import colourise
 
 # Okabe & Ito's colour-blind-safe palette. Windows: a 2×2 checker of four light colours, the four of Okabe–Ito that
@@ -32,8 +32,14 @@ REGION_COLOURS = ("#DDDDDD", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B
 MERGE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#F0E442")
 PAD_GREY = (90, 90, 90)
 CMAP = "inferno"  # attention: dark = little
-BIAS_SCALE = "RdBu"  # the bias: diverging around 0 (red negative, blue positive)
-MASK_SCALE = ((0.0, "#111111"), (1.0, "#F2F2F2"))  # -100 dark, 0 light
+# The bias, symmetric around 0: cividis (Nuñez et al. 2018) rises monotonically in lightness, so negative (dark blue),
+# 0 (grey) and positive (yellow) stay in order under every colour-vision deficiency and in greyscale, where a
+# red-white-blue map shows both signs as the same darker grey.
+BIAS_SCALE = "Cividis"  # the name as plotly.js spells it: the figures are sent unvalidated
+# -100 dark, 0 light: a contrast of 16:1, which WCAG's 1.4.1 counts as a distinction besides hue; the masked cells are
+# also crossed out where the cells are large enough to hold a cross (MASK_CROSSES)
+MASK_SCALE = ((0.0, "#111111"), (1.0, "#F2F2F2"))
+MASK_CROSSES = 64  # the most tokens per window (M ≤ 8) whose mask cells get a cross: ≥ 6 px a cell at 460 px
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -200,9 +206,9 @@ def rolled_feature_picture(rgb: np.ndarray, part: WindowPartition, cell: int, mo
                            window_lines=window_lines)
 
 
-def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
-                   photo_canvas: np.ndarray | None = None) -> Image.Image:
-    """The nine-region label map (Hp, Wp) in colour, the region number written in each region, window borders.
+def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0) -> Image.Image:
+    """The nine-region label map (Hp, Wp) in colour, the region number written in each region where it fits, region
+    borders dashed and window borders solid.
 
     `back` = s rolls the map back by (+s, +s) to show the regions where their tokens are in the image (the window
     borders then follow the shifted windows)."""
@@ -214,8 +220,10 @@ def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
         labels = np.roll(labels, (back, back), (0, 1))
         win = np.roll(win, (back, back), (0, 1))
     colours = _upscale(_rgb_array(REGION_COLOURS).astype(np.uint8)[labels], cell)  # (Hp·cell, Wp·cell, 3)
-    if photo_canvas is not None:
-        colours = np.clip(photo_canvas * 0.35 + colours * 0.65 + 0.5, 0, 255).astype(np.uint8)
+    # region borders dashed, window borders solid: regions are told apart by their outlines without their colours
+    border = _boundaries(labels, cell, 1)
+    y, x = np.mgrid[0:border.shape[0], 0:border.shape[1]]
+    colours[border & ((x + y) // 3 % 2 == 0)] = 40
     colours[_boundaries(win, cell, 1 if cell < 8 else 2)] = 0
     picture = Image.fromarray(colours)
     draw = ImageDraw.Draw(picture)
@@ -225,8 +233,8 @@ def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
     for value in np.unique(labels):
         rows = np.nonzero((labels == value).any(1))[0]
         cols = np.nonzero((labels == value).any(0))[0]
-        for rr in _runs(rows):
-            for cc in _runs(cols):
+        for rr in runs(rows):
+            for cc in runs(cols):
                 if not (labels[rr[0]:rr[1] + 1, cc[0]:cc[1] + 1] == value).all():
                     continue
                 x = (cc[0] + cc[1] + 1) * cell / 2
@@ -234,20 +242,9 @@ def labels_picture(labels: np.ndarray, window: int, cell: int, *, back: int = 0,
                 if (rr[1] - rr[0] + 1) * cell < size * 0.8 or (cc[1] - cc[0] + 1) * cell < size * 0.6:
                     continue
                 dark = value in (5, 8)
-                draw.text((x, y), str(int(value)), fill=(255, 255, 255) if dark else (0, 0, 0), font=font,
-                          anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0) if not dark else (255, 255, 255))
+                ink, halo = ((255, 255, 255), (0, 0, 0)) if dark else ((0, 0, 0), (255, 255, 255))
+                draw.text((x, y), str(int(value)), fill=ink, font=font, anchor="mm", stroke_width=2, stroke_fill=halo)
     return picture
-
-
-def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive runs [(first, last), …] of sorted indices."""
-    runs = []
-    for i in indices.tolist():
-        if runs and i == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
 
 
 def window_attention_picture(photo: Image.Image, part: WindowPartition, cell: int, selected: int, query: int,
@@ -349,29 +346,61 @@ def _css_colour(colour) -> str:
 
 
 def legend_html(items, size: int = 22) -> str:
-    """A legend as HTML (for st.markdown with unsafe_allow_html): items [(colours, label), …], each one or more
-    swatches followed by its label. The browser draws the words (any language, the page's own font, large enough
-    for a projector); the label is escaped. One line, wrapping on a narrow screen; no blank line inside (a blank
-    line would end the HTML block in markdown)."""
+    """A legend as HTML (for st.markdown with unsafe_allow_html): items [(colours, label), …] or [(colours, label,
+    hatch), …], each one or more swatches followed by its label; `hatch` "\\" or "/" stripes the swatches as the
+    pictures stripe what they stand for (so that swatch and picture match without their colours). The browser draws
+    the words (any language, the page's own font, large enough for a projector); the label is escaped. One line,
+    wrapping on a narrow screen; no blank line inside (a blank line would end the HTML block in markdown)."""
     swatch = (f"display:inline-block;width:{size}px;height:{size}px;border:1px solid #333;border-radius:2px;"
               "flex:none")
     groups = []
-    for colours, label in items:
-        boxes = "".join(f'<span style="{swatch};background:{_css_colour(c)}"></span>' for c in colours)
+    for colours, label, *hatch in items:
+        boxes = "".join(f'<span style="{swatch};background:{_swatch_fill(_css_colour(c), *hatch)}"></span>'
+                        for c in colours)
         text = f"<span>{html.escape(label)}</span>" if label else ""
         groups.append(f'<span style="display:inline-flex;align-items:center;gap:5px">{boxes}{text}</span>')
     return ('<div style="display:flex;flex-wrap:wrap;align-items:center;gap:8px 24px;font-size:1.05rem;'
             f'line-height:1.5;margin:0.2rem 0 0.6rem 0">{"".join(groups)}</div>')
 
 
+def _swatch_fill(colour: str, hatch: str | None = None) -> str:
+    """A swatch's CSS background: the colour, or the colour striped with its paler self along `hatch`."""
+    if hatch is None:
+        return colour
+    angle = {"\\": "45deg", "/": "-45deg"}[hatch]  # CSS stripes run across the gradient's direction
+    return f"repeating-linear-gradient({angle},{colour} 0 3px,{colour}80 3px 7px)"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Figures (plotly dicts, hover values)
 # ---------------------------------------------------------------------------------------------------------------
 
+def _outline(x0: float, x1: float, y0: float, y1: float, **ref) -> list[dict]:
+    """A rectangle outlined black outside and white inside: it stands out on every colour of every map."""
+    return [dict(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=colour, width=width), **ref)
+            for colour, width in (("#000000", 5), ("#FFFFFF", 2))]
+
+
+def _layout(title: str, height: int, **kwargs) -> dict:
+    """What every figure of the page shares: its title and fonts, a white plot, and no dragging (a finger scrolling
+    the page on a phone must not pan or zoom the chart; hover and clicks still work)."""
+    return dict(height=height, title=dict(text=title, font=dict(size=16)), font=dict(size=14), plot_bgcolor="white",
+                dragmode=False, **kwargs)
+
+
+def _mask_crosses(mask: np.ndarray, tokens: list[str]) -> dict:
+    """A grey × on every masked cell (-100), on the heat map's category axes."""
+    queries, keys = np.nonzero(np.asarray(mask) == MASK_VALUE)
+    return dict(type="scatter", mode="markers", x=[tokens[k] for k in keys], y=[tokens[q] for q in queries],
+                marker=dict(symbol="x-thin", size=6, line=dict(color="#8C8C8C", width=1.5)), hoverinfo="skip",
+                showlegend=False)
+
+
 def mask_figure(mask: np.ndarray, labels: np.ndarray, *, title: str, query: int | None = None,
                 height: int = 460) -> dict:
     """The M²×M² mask of one window (0 or -100), rows = queries, columns = keys; hover: both tokens' (row, col)
-    in the window and their regions. labels (M, M) are the window's region labels. `query` row is outlined."""
+    in the window and their regions. labels (M, M) are the window's region labels. `query` row is outlined; masked
+    cells are crossed out when the window has at most `MASK_CROSSES` tokens."""
     n = mask.shape[0]
     m = labels.shape[0]
     flat = np.asarray(labels).reshape(-1)
@@ -381,17 +410,16 @@ def mask_figure(mask: np.ndarray, labels: np.ndarray, *, title: str, query: int 
                 colorbar=dict(title=dict(text=_("mask"), side="right"), tickvals=[MASK_VALUE, 0], thickness=14,
                               tickfont=dict(size=13)),
                 hovertemplate=_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("mask") + " %{z:.0f}<extra></extra>")
+    data = [heat]
+    if n <= MASK_CROSSES and (np.asarray(mask) == MASK_VALUE).any():
+        data.append(_mask_crosses(mask, tokens))
     ticks = dict(type="category", showticklabels=False, showgrid=False, ticks="")
-    shapes = []
-    if query is not None:
-        shapes.append(dict(type="rect", x0=-0.5, x1=n - 0.5, y0=query - 0.5, y1=query + 0.5,
-                           line=dict(color="#FFD600", width=3)))
-    layout = dict(height=height, margin=dict(l=40, r=10, t=40, b=40), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(ticks, title=_("key token j (row-major in the window)"), constrain="domain"),
-                  yaxis=dict(ticks, title=_("query token i"), autorange="reversed", scaleanchor="x",
-                             constrain="domain"))
-    return dict(data=[heat], layout=layout)
+    shapes = [] if query is None else _outline(-0.5, n - 0.5, query - 0.5, query + 0.5)
+    layout = _layout(title, height, margin=dict(l=40, r=10, t=40, b=40), shapes=shapes,
+                     xaxis=dict(ticks, title=dict(text=_("key token j (row-major in the window)")), constrain="domain"),
+                     yaxis=dict(ticks, title=dict(text=_("query token i")), autorange="reversed", scaleanchor="x",
+                                constrain="domain"))
+    return dict(data=data, layout=layout)
 
 
 def _bias_colorbar(title: str) -> dict:
@@ -409,11 +437,10 @@ def bias_table_figure(table: np.ndarray, window: int, *, title: str, height: int
     heat = dict(type="heatmap", z=np.asarray(table, np.float32), y=labels, x=[str(h + 1) for h in range(heads)],
                 zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar(_("bias")),
                 hovertemplate=_("row") + " %{y}<br>" + _("head") + " %{x}<br>" + _("bias") + " %{z:.4f}<extra></extra>")
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), plot_bgcolor="white",
-                  xaxis=dict(title=_("head"), side="bottom", type="category", tickfont=dict(size=12)),
-                  yaxis=dict(title=_("row idx of the table (0 … {last})").format(last=rows - 1), autorange="reversed",
-                             type="category", showticklabels=False))
+    layout = _layout(title, height, margin=dict(l=30, r=10, t=40, b=50),
+                     xaxis=dict(title=dict(text=_("head")), side="bottom", type="category", tickfont=dict(size=12)),
+                     yaxis=dict(title=dict(text=_("row idx of the table (0 … {last})").format(last=rows - 1)),
+                                autorange="reversed", type="category", showticklabels=False))
     return dict(data=[heat], layout=layout)
 
 
@@ -433,13 +460,11 @@ def bias_grid_figure(table: np.ndarray, window: int, head: int, query: int, used
     heat = dict(type="heatmap", z=grid, x=offsets, y=offsets, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE,
                 colorbar=_bias_colorbar(_("bias")),
                 hovertemplate="dy %{y}, dx %{x}<br>" + _("bias") + " %{z:.4f}<extra></extra>")
-    shapes = [dict(type="rect", xref="x", yref="y", x0=c0 - 0.5, x1=c0 + m - 0.5, y0=r0 - 0.5, y1=r0 + m - 0.5,
-                   line=dict(color="#FFD600", width=4))]
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(title=_("dx = query col − key col"), type="category", constrain="domain"),
-                  yaxis=dict(title=_("dy = query row − key row"), type="category", autorange="reversed",
-                             scaleanchor="x", constrain="domain"))
+    layout = _layout(title, height, margin=dict(l=60, r=10, t=40, b=50),
+                     shapes=_outline(c0 - 0.5, c0 + m - 0.5, r0 - 0.5, r0 + m - 0.5, xref="x", yref="y"),
+                     xaxis=dict(title=dict(text=_("dx = query col − key col")), type="category", constrain="domain"),
+                     yaxis=dict(title=dict(text=_("dy = query row − key row")), type="category", autorange="reversed",
+                                scaleanchor="x", constrain="domain"))
     return dict(data=[heat], layout=layout)
 
 
@@ -451,38 +476,37 @@ def bias_query_figure(bias: np.ndarray, query: int, *, title: str, height: int =
     qi, qj = divmod(query, m)
     heat = dict(type="heatmap", z=z, zmin=-vmax, zmax=vmax, colorscale=BIAS_SCALE, colorbar=_bias_colorbar(_("bias")),
                 hovertemplate=_("key") + " (%{y}, %{x})<br>" + _("bias") + " %{z:.4f}<extra></extra>")
-    shapes = [dict(type="rect", x0=qj - 0.5, x1=qj + 0.5, y0=qi - 0.5, y1=qi + 0.5, line=dict(color="#FFD600", width=4))]
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=16)),
-                  font=dict(size=14), plot_bgcolor="white", shapes=shapes,
-                  xaxis=dict(title=_("key column in the window"), dtick=1, constrain="domain"),
-                  yaxis=dict(title=_("key row"), autorange="reversed", scaleanchor="x", dtick=1, constrain="domain"))
+    layout = _layout(title, height, margin=dict(l=60, r=10, t=40, b=50),
+                     shapes=_outline(qj - 0.5, qj + 0.5, qi - 0.5, qi + 0.5),
+                     xaxis=dict(title=dict(text=_("key column in the window")), dtick=1, constrain="domain"),
+                     yaxis=dict(title=dict(text=_("key row")), autorange="reversed", scaleanchor="x", dtick=1,
+                                constrain="domain"))
     return dict(data=[heat], layout=layout)
 
 
-# seven parameters: the five numbers the curves are of, and two display defaults
-def cost_figure(stage: int, patch: int, channels: int, window: int, resolution: int,
-                resolutions: range = range(64, 1025, 16), height: int = 520) -> dict:
-    """Multiply-adds of one attention layer of stage `stage` against the (square) input resolution, log scale:
-    the shared projection term and the two attention terms. `resolution` is marked."""
-    curves = cost_curves(stage, patch, channels, window, resolutions)
+def cost_figure(curves: CostCurves, resolution: int, height: int = 520) -> dict:
+    """Multiply-adds of one attention layer of a stage against the (square) input resolution, log scale: the shared
+    projection term and the two attention terms (`vitviz.swin_windows.cost_curves`). `resolution` is marked.
+    MSA and W-MSA differ by their markers (circles, squares) as well as their colours; totals are dashed."""
     xs, proj, glob, win = list(curves.resolutions), curves.projections, curves.msa, curves.wmsa
     lines = [
-        (_("4hwC² (projections, both)"), proj, "#000000", "dot"),
-        (_("2(hw)²C (MSA attention)"), glob, "#D55E00", "solid"),
-        (_("2M²hwC (W-MSA attention, M = {m})").format(m=window), win, "#0072B2", "solid"),
-        (_("Ω(MSA) total"), [a + b for a, b in zip(proj, glob)], "#D55E00", "dash"),
-        (_("Ω(W-MSA) total"), [a + b for a, b in zip(proj, win)], "#0072B2", "dash"),
+        (_("4hwC² (projections, both)"), proj, "#000000", "dot", None),
+        (_("2(hw)²C (MSA attention)"), glob, "#D55E00", "solid", "circle"),
+        (_("2M²hwC (W-MSA attention, M = {m})").format(m=curves.window), win, "#0072B2", "solid", "square"),
+        (_("Ω(MSA) total"), [a + b for a, b in zip(proj, glob)], "#D55E00", "dash", "circle-open"),
+        (_("Ω(W-MSA) total"), [a + b for a, b in zip(proj, win)], "#0072B2", "dash", "square-open"),
     ]
-    data = [dict(type="scatter", mode="lines", name=name, x=xs, y=ys, line=dict(color=colour, dash=dash, width=3),
+    data = [dict(type="scatter", mode="lines+markers" if symbol else "lines", name=name, x=xs, y=ys,
+                 line=dict(color=colour, dash=dash, width=3),
+                 marker=dict(symbol=symbol or "circle", size=9, color=colour, maxdisplayed=12),
                  hovertemplate="%{x} px: %{y:.3s} " + _("multiply-adds") + "<extra>" + name + "</extra>")
-            for name, ys, colour, dash in lines]
-    layout = dict(
-        height=height, margin=dict(l=70, r=10, t=40, b=10), font=dict(size=14), plot_bgcolor="white",
-        title=dict(text=_("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=stage + 1, c=channels,
-                                                                                             p=patch),
-                   font=dict(size=16)),
-        xaxis=dict(title=_("input resolution (px, square)"), gridcolor="#eee"),
-        yaxis=dict(title=_("multiply-adds"), type="log", gridcolor="#ddd", exponentformat="SI"),
+            for name, ys, colour, dash, symbol in lines]
+    title = _("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=curves.stage + 1,
+                                                                                 c=curves.channels, p=curves.patch)
+    layout = _layout(
+        title, height, margin=dict(l=80, r=10, t=40, b=50),
+        xaxis=dict(title=dict(text=_("input resolution (px, square)")), gridcolor="#eee"),
+        yaxis=dict(title=dict(text=_("multiply-adds")), type="log", gridcolor="#ddd", exponentformat="SI"),
         legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
         shapes=[dict(type="line", xref="x", yref="paper", x0=resolution, x1=resolution, y0=0, y1=1,
                      line=dict(color="#555", width=2, dash="dot"))],
