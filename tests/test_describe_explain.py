@@ -29,10 +29,18 @@ def test_a_map_is_described_as_drawn_scaled_to_0_1():
     assert text.startswith(f"Grad-CAM for “tabby” (scaled 0…1, brighter = more important): {percent(c.share)} of "
                            f"the map's weight on {c.count} of 196 patches, {grid_region(c.rows, c.cols, (14, 14))}")
     assert c.count == 6 and set(zip(c.rows, c.cols)) == {(r, q) for r in (2, 3) for q in (9, 10, 11)}
-    peak = np.unravel_index(np.argmax(values), values.shape)
-    assert text.endswith(f"the brightest is row {peak[0]}, column {peak[1]}.")
     named = [int(x) for x in re.search(r"rows (\d+)–(\d+), columns (\d+)–(\d+)", text).groups()]
     assert named == [2, 3, 9, 11] and "(the top right)" in text
+
+
+def test_a_map_without_a_region_names_its_brightest_patch():
+    values = 1 + 0.1 * np.random.default_rng(2).random((14, 14))
+    values[5, 7] = 1.2  # the brightest, but the weight of the scaled map is spread over most patches
+    text = describe.explanation_map(values, "attention", None)
+    scaled = (values - values.min()) / (values.max() - values.min())
+    assert text.startswith("CLS attention (last layer) (scaled 0…1, brighter = more important): the map's weight "
+                           "spread almost evenly over the 196 patches: the largest, row 5, column 7, holds "
+                           f"{percent(scaled[5, 7] / scaled.sum())}")
 
 
 def test_a_class_free_map_names_no_class_and_a_flat_map_ranks_nothing():

@@ -2,6 +2,8 @@
 the logit lens, a class change that reuses the random band, the sidebar's model and P, an upload, bad sizes."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -58,7 +60,7 @@ def test_every_picture_and_chart_says_what_it_shows():
     assert photo == "The input photo (cat), 224 × 224 px, as the model receives it"
     assert [m.split(" (scaled")[0] for m in maps] == ["CLS attention (last layer)", "Attention rollout",
                                                       f"Gradient rollout for “{label}”", f"Grad-CAM for “{label}”"]
-    assert all(" of 196 patches, row" in m and "the brightest is row" in m for m in maps)
+    assert all(" 196 patches" in m and re.search(r"\brows? \d", m) for m in maps)  # where the weight lies
     assert any(c.value.startswith("Spearman's rank correlation between the 4 maps: most alike") for c in at.caption)
     open_tab(at, "xsec", "Deletion & insertion")
     table = at.dataframe[0].value

@@ -24,9 +24,8 @@ def explanation_map(values: np.ndarray, method: str, label: str | None) -> str:
     scaled = normalised(np.asarray(values, dtype=np.float64))
     if not scaled.any():
         return _("{title}: the same value on every patch, so it ranks no patch above another.").format(title=title)
-    peak = np.unravel_index(int(np.argmax(scaled)), scaled.shape)
-    return _("{title} (scaled 0…1, brighter = more important): {where}; the brightest is row {row}, column {col}.").format(
-        title=title, where=describe_distribution(scaled, _("the map's weight")), row=int(peak[0]), col=int(peak[1]))
+    return _("{title} (scaled 0…1, brighter = more important): {where}.").format(
+        title=title, where=describe_distribution(scaled, _("the map's weight")))
 
 
 def agreement(matrix: np.ndarray, names: list[str]) -> str:
