@@ -200,9 +200,10 @@ def _grey(w: int = 64, h: int = 64) -> Image.Image:
     return Image.new("RGB", (w, h), (128, 128, 128))
 
 
-@pytest.mark.parametrize("h, w, ph, pw", [(28, 28, 2, 2), (13, 13, 3, 5), (7, 7, 8, 8), (64, 64, 1, 1), (8, 30, 2, 4)])
+@pytest.mark.parametrize("h, w, ph, pw", [(28, 28, 2, 2), (13, 13, 3, 5), (7, 7, 8, 8), (64, 64, 1, 1), (8, 30, 2, 4),
+                                         (40, 40, 3, 2)])
 def test_offset_picture_colours_each_offset(h, w, ph, pw):
-    """On a flat grey image every pixel's centre shows its offset's colour (blended), so offsets with different
+    """On a flat grey image most of every pixel's cell shows its offset's colour (blended), so offsets with different
     colours are told apart; the picture has whole cells per map pixel."""
     u = mb.Unfolding(h, w, ph, pw)
     picture = mv.offset_picture(_grey(), u, width=560, max_height=560)
@@ -212,12 +213,47 @@ def test_offset_picture_colours_each_offset(h, w, ph, pw):
     arr = np.asarray(picture).astype(int)
     offsets = u.offsets()
     for r, c in [(0, 0), (hr - 1, wr - 1), (hr // 2, wr // 3), (1 % hr, 1 % wr)]:
-        # a quarter into the cell: off the number and the grid lines
-        y, x = r * cell + max(1, cell // 4), c * cell + max(1, cell // 4)
+        inner = arr[r * cell + 1:(r + 1) * cell - 1, c * cell + 1:(c + 1) * cell - 1].reshape(-1, 3)
         if (c % pw == 0 or r % ph == 0) and cell < 8:
             continue  # thin cells are covered by the patch border
+        colours, counts = np.unique(inner, axis=0, return_counts=True)  # the cell's commonest colour: its tint
         expected = 128 * 0.5 + mv.OFFSET_RGB[offsets[r, c] % len(mv.OFFSET_RGB)] * 0.5
-        assert np.abs(arr[y, x] - expected).max() <= 3, (r, c, arr[y, x], expected)
+        assert np.abs(colours[np.argmax(counts)] - expected).max() <= 3, (r, c, colours[np.argmax(counts)], expected)
+
+
+@pytest.mark.parametrize("h, w, ph, pw, numbered", [
+    (16, 16, 2, 2, True),  # cells of 32 px: numbers
+    (30, 30, 5, 5, True),  # 17 px, 25 offsets: the colours repeat, numbers
+    (32, 32, 4, 4, True),  # 16 px, dots would sit 2.5 px apart: numbers
+    (32, 32, 2, 2, False),  # the page's default, 16 px: dots (numbers would hide the photo)
+    (40, 40, 2, 2, False), (52, 52, 2, 2, False), (40, 40, 3, 2, False),  # 13, 10 and 12 px: dots
+])
+def test_offsets_are_told_apart_without_colour(h, w, ph, pw, numbered):
+    """In grey (achromatopsia), offsets still differ: their cells carry their number (dark strokes at the centre)
+    or a black dot at the offset's place inside the cell (top left for p = 0 …)."""
+    u = mb.Unfolding(h, w, ph, pw)
+    cell = mv.cell_size(*u.resized, 520, 520)
+    assert mv.offset_cue(u, 520, 520) == ("numbers" if numbered else "dots")
+    grey = np.asarray(mv.offset_picture(_grey(), u, width=520, max_height=520).convert("L")).astype(int)
+    inks, dots = [], np.zeros((ph, pw, 2))  # each offset's dark marks; (row, column) of its dot inside its cell
+    for r in range(ph, 2 * ph):  # the second row of patches, away from the map's outer border
+        for c in range(pw, 2 * pw):
+            # the cell inside the patch border (2 px on a patch's top and left) and the 1 px lines between pixels
+            box = grey[r * cell + 2:(r + 1) * cell - 1, c * cell + 2:(c + 1) * cell - 1]
+            inks.append((box < 60).tobytes())
+            if not numbered:
+                ys, xs = np.nonzero(box < 20)  # the dot
+                dots[r % ph, c % pw] = ys.mean(), xs.mean()
+    assert len(set(inks)) == ph * pw and all(ink.count(1) >= 4 for ink in inks)  # a distinct dark mark per offset
+    if not numbered:  # the dots sit as the offsets inside the patch: lower with the row, further right with the column
+        assert (np.diff(dots[..., 0], axis=0) > 1).all() and (np.diff(dots[..., 1], axis=1) > 1).all(), dots
+
+
+def test_offset_cue_where_neither_numbers_nor_dots_fit():
+    """Cells of 8 px with 2 × 2 patches (a 64 × 64 map): only the place inside the bordered patch; one offset: none
+    needed."""
+    assert mv.offset_cue(mb.Unfolding(64, 64, 2, 2), 520, 520) == "place"
+    assert mv.offset_cue(mb.Unfolding(8, 8, 1, 1), 520, 520) == "place"  # cells of 65 px
 
 
 def test_offset_picture_marks_the_selected_sequence():
@@ -246,13 +282,24 @@ def test_attention_picture_brightness_follows_the_weights():
         mv.attention_picture(_grey(), u, np.ones(3), (0, 0))
 
 
+def _luminance(rgb) -> float:
+    """WCAG's relative luminance of an sRGB colour (0…255)."""
+    v = np.asarray(rgb, dtype=np.float64) / 255
+    linear = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
 def test_dependency_picture_hatches_what_is_out_of_reach():
     mask = np.zeros((8, 8), dtype=bool)
     mask[:4] = True
     picture = np.asarray(mv.dependency_picture(_grey(), mask, (0, 0), width=320, max_height=320)).astype(int)
     assert np.abs(picture[100, 100] - 128).max() <= 3  # kept: the photo as it is
-    bottom = picture[200:, :]
-    assert bottom.max() <= 200 and (bottom[..., 0] > bottom[..., 1] + 100).any()  # darkened, with red stripes
+    bottom = picture[200:, :].reshape(-1, 3)
+    stripes = (bottom == mv.HATCH_RGB).all(1)
+    assert 0.2 < stripes.mean() < 0.5  # hatched: two pixels of every six along a diagonal
+    assert (bottom[~stripes] == 128 // 4).all()  # the rest darkened to a quarter
+    # the stripes stand out of any darkened pixel by their lightness, whatever the colour vision: ≥ 4.5:1
+    assert (_luminance(mv.HATCH_RGB) + 0.05) / (_luminance((255 // 4,) * 3) + 0.05) >= 4.5
 
 
 def test_clickable_map_returns_the_clicked_pixel():
@@ -276,6 +323,7 @@ def test_unfolded_figure_marks_the_selected_cell():
     values = np.arange(16, dtype=np.float32).reshape(4, 4)
     fig = mv.unfolded_figure(values, u, 0, (1, 2))
     assert np.asarray(fig.data[0].z).shape == (4, 4)
+    assert fig.layout.dragmode is False  # a finger scrolling a phone's page is not captured
     assert fig.layout.shapes[0].x0 == 1.5 and fig.layout.shapes[0].y0 == 0.5
 
 

@@ -7,21 +7,30 @@ size and patch size can be tested.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 
-from ..i18n import _
+from ..i18n import N_, _
 from ..mobilevit_blocks import Unfolding
 from .attention import colourise
 from .encode import jpeg_uri
 
 # Okabe & Ito's colour-blind-safe palette (black left out: the patch borders are black), plus a mid grey.
-# Offsets p = 0…7 each get their own colour; beyond 8 offsets the colours repeat and the numbers in the cells
-# (and the marked offset) tell them apart.
+# Offsets p = 0…7 each get their own colour; beyond 8 offsets the colours repeat. Colour is never the only cue: the
+# cells carry their offset's number or a dot at the offset's place inside the cell (`offset_cue`), and
+# the thick patch borders show every pixel's place inside its patch.
 OFFSET_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+OFFSET_NAMES = (N_("orange"), N_("sky blue"), N_("bluish green"), N_("yellow"), N_("blue"), N_("vermilion"),
+                N_("reddish purple"), N_("grey"))  # Okabe & Ito's own names, for the text alternatives
+NUMBERED_CELL = 24  # display px per map pixel from which the offset map's cells carry their numbers (`offset_cue`)
+SMALL_NUMBERS_CELL = 14  # the smallest cell a number fits in (10 px type)
+# Out of reach on the receptive-field pictures: stripes light enough to stand out of the darkened photo in every
+# colour vision (luminance contrast ≥ 4.5:1 against any pixel darkened to a quarter), not by their hue.
+HATCH_RGB = (255, 140, 140)
 FEATURE_CMAP = "viridis"  # perceptually uniform and colour-blind safe, for signed feature maps (min → max)
 
 
@@ -37,8 +46,30 @@ def cell_size(rows: int, cols: int, width: int = 640, max_height: int = 640) -> 
     return max(2, min(width // cols, max_height // rows))
 
 
+@functools.lru_cache(maxsize=16)  # asked for once per cell of a patch tile
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
+
+
+def _dot_places(u: Unfolding, cell: int) -> tuple[int, float]:
+    """(margin, room): a cell's dots sit `margin` px inside its edges (clear of the 2 px patch border), one place
+    every `room` px along the patch's longer side."""
+    margin = max(3, cell // 6)
+    return margin, (cell - 2 * margin) / max(u.ph, u.pw)
+
+
+def offset_cue(u: Unfolding, width: int = 640, max_height: int = 640) -> str:
+    """What `offset_picture` of this map at this size marks each offset with, besides its colour: "numbers" in large
+    cells, and in smaller ones (down to 10 px type) where the colours repeat (more than 8 offsets) or dots would crowd
+    (less than 3 px apart); else "dots" at the offset's place inside the cell, which hide less of the photo, where
+    they fit (2 px apart); else "place": only each cell's place inside its bordered patch (one offset needs none)."""
+    cell = cell_size(*u.resized, width, max_height)
+    room = _dot_places(u, cell)[1]
+    if u.p == 1:
+        return "place"
+    if cell >= NUMBERED_CELL or (cell >= SMALL_NUMBERS_CELL and (u.p > len(OFFSET_COLOURS) or room < 3)):
+        return "numbers"
+    return "dots" if room >= 2 else "place"
 
 
 def backdrop(photo: Image.Image, rows: int, cols: int, cell: int) -> Image.Image:
@@ -83,13 +114,49 @@ def _outer_border(draw: ImageDraw.ImageDraw, u: Unfolding, cell: int, border: in
         draw.line([(0, h * cell - 1), (w * cell, h * cell - 1)], fill=(0, 0, 0), width=border)
 
 
+def _offset_dot(draw: ImageDraw.ImageDraw, u: Unfolding, cell: int, i: int, j: int) -> None:
+    """The non-colour cue of offset (i, j) where a cell is too small for its number: a black dot with a white ring
+    at the offset's place inside the cell (top left for offset 0 …), clear of the patch border (2 px)."""
+    margin, room = _dot_places(u, cell)
+    side = max(2, round(room * 0.6))
+    cx = j * cell + margin + (j + 0.5) * (cell - 2 * margin) / u.pw
+    cy = i * cell + margin + (i + 0.5) * (cell - 2 * margin) / u.ph
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    draw.rectangle([x0 - 1, y0 - 1, x0 + side, y0 + side], fill=(255, 255, 255, 255))
+    draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=(0, 0, 0, 255))
+
+
+def _offset_cell(draw: ImageDraw.ImageDraw, u: Unfolding, cell: int, p: int, chosen: bool, cue: str) -> None:
+    """Offset p's pixel of the patch tile, marked as `cue` says: its number (white on black for the chosen
+    sequence), or its dot (an inner black square for the chosen sequence, filled in small cells)."""
+    i, j = divmod(p, u.pw)
+    x0, y0 = j * cell, i * cell
+    if cue == "numbers":
+        font = _font(max(10, min(22, int(cell * 0.55))))
+        centre = (x0 + cell / 2, y0 + cell / 2)
+        if chosen:
+            draw.rectangle([x0 + 1, y0 + 1, x0 + cell - 2, y0 + cell - 2], fill=(0, 0, 0, 255))
+            draw.text(centre, str(p), fill=(255, 255, 255, 255), font=font, anchor="mm")
+        else:
+            draw.text(centre, str(p), fill=(0, 0, 0, 255), font=font, anchor="mm", stroke_width=2,
+                      stroke_fill=(255, 255, 255, 255))
+    elif chosen and cell >= 8:
+        inset = max(2, cell // 8)
+        draw.rectangle([x0 + inset, y0 + inset, x0 + cell - 1 - inset, y0 + cell - 1 - inset],
+                       outline=(0, 0, 0, 255), width=max(2, cell // 9))
+    elif chosen:
+        draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(0, 0, 0, 255))
+    elif cue == "dots":
+        _offset_dot(draw, u, cell, i, j)
+
+
 def offset_picture(photo: Image.Image, u: Unfolding, selected: tuple[int, int] | None = None,
                    width: int = 640, max_height: int = 640, alpha: float = 0.5) -> Image.Image:
-    """The H'×W' map over the image: every pixel tinted with its offset's colour (numbered when there is room and
-    the colours alone cannot tell more than 8 offsets apart, or when the cells are large),
-    thick black lines between patches, thin white ones between pixels. `selected` (r, c): that pixel is framed and
-    every pixel at the same offset (its sequence in X_U) is marked: its number white on black, or an inner black
-    square where there are no numbers (a filled one when the cells are small).
+    """The H'×W' map over the image: every pixel tinted with its offset's colour and marked as `offset_cue` says
+    (its number, or a dot at the offset's place inside the cell), thick black lines between patches,
+    thin white ones between pixels. `selected` (r, c): that pixel is framed and every pixel at the same offset (its
+    sequence in X_U) is marked: its number white on black, or an inner black square where there are no numbers (a
+    filled one when the cells are small).
 
     Everything but the photo and the frame repeats from patch to patch: drawn once on a patch tile, then tiled.
     """
@@ -98,29 +165,15 @@ def offset_picture(photo: Image.Image, u: Unfolding, selected: tuple[int, int] |
     border = 3 if cell * min(u.ph, u.pw) >= 12 else 1
     tile, draw = _patch_tile(u, cell)
     chosen = None if selected is None else u.locate(*selected)[0]
-    numbered = cell >= 24 or (u.p > len(OFFSET_COLOURS) and cell >= 14)
-    font = _font(max(10, min(22, int(cell * 0.55)))) if numbered else None
-    for i in range(u.ph):
-        for j in range(u.pw):
-            p = i * u.pw + j
-            x0, y0 = j * cell, i * cell
-            colour = tuple(int(v) for v in OFFSET_RGB[p % len(OFFSET_RGB)])
-            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(*colour, round(alpha * 255)))
-            if cell >= 6:
-                draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], outline=(255, 255, 255, 110), width=1)
-            centre = (x0 + cell / 2, y0 + cell / 2)
-            if p == chosen and font is not None:  # the selected pixel's sequence: white on black
-                draw.rectangle([x0 + 1, y0 + 1, x0 + cell - 2, y0 + cell - 2], fill=(0, 0, 0, 255))
-                draw.text(centre, str(p), fill=(255, 255, 255, 255), font=font, anchor="mm")
-            elif font is not None:
-                draw.text(centre, str(p), fill=(0, 0, 0, 255), font=font, anchor="mm", stroke_width=2,
-                          stroke_fill=(255, 255, 255, 255))
-            elif p == chosen and cell >= 8:  # an inner black square
-                inset = max(2, cell // 8)
-                draw.rectangle([x0 + inset, y0 + inset, x0 + cell - 1 - inset, y0 + cell - 1 - inset],
-                               outline=(0, 0, 0, 255), width=max(2, cell // 9))
-            elif p == chosen:
-                draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(0, 0, 0, 255))
+    cue = offset_cue(u, width, max_height)
+    for p in range(u.p):
+        i, j = divmod(p, u.pw)
+        x0, y0 = j * cell, i * cell
+        colour = tuple(int(v) for v in OFFSET_RGB[p % len(OFFSET_RGB)])
+        draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(*colour, round(alpha * 255)))
+        if cell >= 6:
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], outline=(255, 255, 255, 110), width=1)
+        _offset_cell(draw, u, cell, p, p == chosen, cue)
     draw.line([(0, 0), (u.pw * cell, 0)], fill=(0, 0, 0, 255), width=border)
     draw.line([(0, 0), (0, u.ph * cell)], fill=(0, 0, 0, 255), width=border)
     picture = _tile_over(backdrop(photo, h, w, cell), tile, u)
@@ -176,7 +229,7 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
     )
     axis = dict(showgrid=False, zeroline=False, visible=False)
     layout = dict(
-        height=height, margin=dict(l=4, r=4, t=40, b=4), title=dict(text=title, font=dict(size=16)),
+        height=height, margin=dict(l=4, r=4, t=56, b=4), title=dict(text=title, font=dict(size=15)),
         images=[dict(source=jpeg_uri(picture), xref="x", yref="y", x=0, y=0, sizex=picture.width,
                      sizey=picture.height, sizing="stretch", layer="below")],
         xaxis=dict(axis, range=[0, picture.width], constrain="domain"),
@@ -207,13 +260,13 @@ def unfolded_figure(values: np.ndarray, u: Unfolding, channel: int, selected: tu
     Built without plotly's validation (~35 ms a figure); tests/test_viz_mobilevit.py validates the same spec.
     """
     p_count, n = values.shape
-    labels = [f"p={p}" for p in range(p_count)]
+    labels = [f"p={p}" for p in range(p_count)]  # each row's offset in words: its colour is not the only cue
     step = max(1, math.ceil(p_count / 16))
     ticktext = [f"<span style='color:{OFFSET_COLOURS[p % len(OFFSET_COLOURS)]}'>■</span> p={p}"
                 for p in range(0, p_count, step)]
     heatmap = dict(
         type="heatmap", z=values.astype(np.float32), y=labels, colorscale=FEATURE_CMAP.capitalize(),
-        colorbar=dict(title=dict(text=f"X_U[p, n, {channel}]", side="right"), thickness=14, tickfont=dict(size=13)),
+        colorbar=dict(title=dict(text="X_U", side="top"), thickness=14, tickfont=dict(size=13)),
         hovertemplate=(_("offset {p}, patch n={n}").format(p="%{y}", n="%{x}") + "<br>"
                        + _("value {v}").format(v="%{z:.4f}") + "<extra></extra>"),
     )
@@ -223,13 +276,15 @@ def unfolded_figure(values: np.ndarray, u: Unfolding, channel: int, selected: tu
         shapes = [dict(type="rect", x0=k - 0.5, x1=k + 0.5, y0=p - 0.5, y1=p + 0.5, line=dict(color="black", width=4)),
                   dict(type="rect", x0=k - 0.5, x1=k + 0.5, y0=p - 0.5, y1=p + 0.5, line=dict(color="white", width=2))]
     layout = dict(
-        height=height or int(min(420, 120 + 26 * p_count)), margin=dict(l=80, r=10, t=40, b=50), shapes=shapes,
-        title=dict(text=_("X_U[:, :, {channel}] — {sequences} sequences (offsets) × {patches} patches, channel "
-                          "{channel}").format(channel=channel, sequences=p_count, patches=n),
-                   font=dict(size=16)),
-        xaxis=dict(title=dict(text=_("patch n (raster order over the nh × nw patch grid)")), tickfont=dict(size=13)),
+        height=height or int(min(440, 140 + 26 * p_count)), margin=dict(l=80, r=10, t=56, b=50), shapes=shapes,
+        # two short lines: a title does not wrap, and a phone shows the chart about 300 px wide
+        title=dict(text=_("X_U[:, :, {channel}]: {sequences} sequences (offsets)").format(
+            channel=channel, sequences=p_count) + "<br>" + _("× {patches} patches").format(patches=n),
+                   font=dict(size=15)),
+        xaxis=dict(title=dict(text=_("patch n (raster order)")), tickfont=dict(size=13)),  # short: fits a phone
         yaxis=dict(type="category", autorange="reversed", tickmode="array", tickvals=labels[::step], ticktext=ticktext,
                    tickfont=dict(size=14)),
+        dragmode=False,  # a finger scrolling the page on a phone must not zoom the chart
     )
     return go.Figure(dict(data=[heatmap], layout=layout), _validate=False)
 
@@ -278,7 +333,7 @@ def feature_picture(channel_map: np.ndarray, cell: int) -> Image.Image:
 def dependency_picture(photo: Image.Image, mask: np.ndarray, pixel: tuple[int, int], width: int = 480,
                        max_height: int = 480) -> Image.Image:
     """The block-input map over the image: pixels the output pixel depends on as they are, the others darkened
-    and hatched red; the output pixel framed."""
+    and hatched in light red (`HATCH_RGB`); the output pixel framed."""
     h, w = mask.shape
     cell = cell_size(h, w, width, max_height)
     base = backdrop(photo, h, w, cell)
@@ -286,7 +341,7 @@ def dependency_picture(photo: Image.Image, mask: np.ndarray, pixel: tuple[int, i
     stripes = np.zeros((6, 6), dtype=bool)
     stripes[(np.arange(6)[:, None] + np.arange(6)[None]) % 6 < 2] = True
     hatch = np.tile(stripes, (h * cell // 6 + 1, w * cell // 6 + 1))[:h * cell, :w * cell]
-    hatched.paste((200, 30, 30), mask=Image.fromarray(hatch.astype(np.uint8) * 255))
+    hatched.paste(HATCH_RGB, mask=Image.fromarray(hatch.astype(np.uint8) * 255))
     keep = Image.fromarray(mask.astype(np.uint8) * 255).resize(base.size, Image.NEAREST)
     picture = Image.composite(base, hatched, keep)
     _frame(ImageDraw.Draw(picture), *pixel, cell, width=max(2, min(4, cell // 4)))
