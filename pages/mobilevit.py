@@ -55,9 +55,10 @@ def _select_pixel(block: mb.BlockView, key: str, where) -> mb.PixelSelection:
     st.session_state.setdefault("mvc", wr // 2)
     tabs.apply_click(key, (hr, wr))
     r1, r2 = where
-    r = int(r1.number_input(_("Selected pixel: row r (0–{last})").format(last=hr - 1), 0, hr - 1, step=1, key="mvr",
+    # Each label names the pixel: a screen reader reads one input's label alone, when the keyboard reaches it.
+    r = int(r1.number_input(_("Pixel row r (0–{last})").format(last=hr - 1), 0, hr - 1, step=1, key="mvr",
                             bind="query-params"))
-    c = int(r2.number_input(_("column c (0–{last})").format(last=wr - 1), 0, wr - 1, step=1, key="mvc",
+    c = int(r2.number_input(_("Pixel column c (0–{last})").format(last=wr - 1), 0, wr - 1, step=1, key="mvc",
                             bind="query-params"))
     return block.select(r, c)
 

@@ -1,5 +1,6 @@
 """The MobileViT page in headless Chromium: patch sizes and input sizes the patch does not divide (every tab of
-each), the patch and stage controls, and a click on the offset map, with no exception."""
+each, every picture and chart with its text alternative), the patch and stage controls, a click on the offset map,
+and choosing a pixel with the keyboard alone, with no exception."""
 from __future__ import annotations
 
 import re
@@ -20,6 +21,23 @@ def open_mobilevit(page, app_url, **params) -> None:
 
 def main_text(page) -> str:
     return page.get_by_test_id("stMain").inner_text()
+
+
+def alternatives(page) -> list[str]:
+    """The text alternative of every picture (alt) and chart (aria-label) in the main area."""
+    return page.evaluate("""() => [
+      ...[...document.querySelectorAll('[data-testid="stMain"] img')].map(i => i.getAttribute('alt')),
+      ...[...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')]
+        .map(c => c.getAttribute('aria-label'))]""")
+
+
+def tab_to(page, label: str, presses: int = 30) -> None:
+    """Press Tab until the focus is on the control labelled `label` (fails if the keyboard never reaches it)."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => [...(document.activeElement.labels || [])].map(l => l.innerText).join()") == label:
+            return
+    raise AssertionError(f"{label!r} not reached with {presses} presses of Tab")
 
 
 TABS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
@@ -44,6 +62,8 @@ def test_opens_across_patch_and_input_sizes(page, app_url, params, resized):
             expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text(
                 "✓ exact")
         images += page.get_by_test_id("stMain").get_by_test_id("stImage").count()
+        alts = alternatives(page)
+        assert all(alt and alt.strip() for alt in alts), (label, alts)  # every picture and chart says what it shows
     assert images >= 25  # photo, feature maps, legend, heads, fields
 
 
@@ -72,3 +92,23 @@ def test_patch_slider_stage_and_click(page, app_url):
     assert re.search(r"[?&]mvr=2(&|$)", page.url) and re.search(r"[?&]mvc=4(&|$)", page.url), page.url
     assert "Pixel (r, c) = (2, 4)" in main_text(page)
     assert_healthy(page)
+
+
+def test_pixel_chosen_with_the_keyboard_alone(page, app_url):
+    """From the model control, Tab reaches the labelled pixel inputs; typing a row and a column moves the selection,
+    and the offset map's text alternative follows it (2 × 2 patches on 32 × 32: p = 1·2 + 0 = 2, n = 2·16 + 3 = 35)."""
+    open_mobilevit(page, app_url, res="256", mvsec="Unfold")
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("combobox").first.focus()  # the model: the first control of the page
+    for label, value, param in (("Pixel row r (0–31)", "5", "mvr"), ("Pixel column c (0–31)", "6", "mvc")):
+        tab_to(page, label)
+        page.keyboard.press("Control+A")
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        assert re.search(rf"[?&]{param}={value}(&|$)", page.url), page.url
+    assert "Pixel (r, c) = (5, 6)" in main_text(page)
+    assert_healthy(page)
+    expect(main.get_by_test_id("stPlotlyChart").first).to_have_attribute("aria-label", re.compile(
+        r"The selected pixel, row 5, column 6, is framed: offset p = 2 \(row 1, column 0 inside its patch\) of patch "
+        r"n = 35 "))

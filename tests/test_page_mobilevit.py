@@ -1,6 +1,7 @@
 """Page 7 (MobileViT) in AppTest: every control, patch sizes and input sizes that the patch does not divide, a
-click on the map, and the numbers on the page against the traced model. The block's steps are lazy tabs (only the
-open one runs): each test opens the tab it reads."""
+click on the map, the numbers on the page against the traced model, and the text alternative of every picture and
+chart of every tab against the descriptions of an independently computed run. The block's steps are lazy tabs (only
+the open one runs): each test opens the tab it reads."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,8 @@ import pytest
 import torch
 
 import vitviz
+from vitviz import mobilevit_blocks as mb
+from vitviz.describe import mobilevit as describe
 from vitviz.images import load_sample
 from vitviz.models.mobilevit import patch_multiple
 from vitviz.preprocess import resize_and_crop, to_pixel_values
@@ -36,17 +39,27 @@ def every_tab(at) -> str:
     return "\n".join(texts(visit(at, section)) for section in SECTIONS)
 
 
+def equations(at) -> list[str]:
+    """The equations drawn as inline LaTeX pieces (`_equation`)."""
+    return [m.value for m in at.markdown if m.value.startswith("$")]
+
+
 def texts(at) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.code] + [c.value for c in at.caption]
                      + [w.value for w in at.warning])
 
 
-def reference(model_name: str, res: int, patch: tuple[int, int]):
-    """The traced model on the page's input: the sample photo as the checkpoint's processor makes it at 256 (shortest
+def page_input(model_name: str, res: int):
+    """The model and the page's input: the sample photo as the checkpoint's processor makes it at 256 (shortest
     edge 288, centre crop), resized straight to res × res otherwise (as the sidebar does)."""
     model = vitviz.load_model(model_name, device="cpu")
     image = resize_and_crop(load_sample("cat"), model.preprocessing, None if res == 256 else (res, res))
-    x = to_pixel_values(image, model.preprocessing)
+    return model, to_pixel_values(image, model.preprocessing)
+
+
+def reference(model_name: str, res: int, patch: tuple[int, int]):
+    """The traced model on the page's input."""
+    model, x = page_input(model_name, res)
     include = [f"stages.{i}.block.{t}" for i in (2, 3, 4) for t in ("local", "unfolded", "fused")]
     return vitviz.trace(model, x, include=include, patch_size=patch)
 
@@ -61,15 +74,17 @@ def test_opens_with_defaults_and_shows_every_part():
                                                "8 · What the model predicts"]  # the open tab, then the predictions
     assert "Random weights" in texts(at)  # the preset's predictions are said to be random
     assert len(at.dataframe) == 1  # top-5
-    bodies, latex = [], 0
+    bodies, steps = [], 0
     for section, needle in zip(SECTIONS, ("Local representation", "Unfold", "attention across the patches", "Fold",
                                           "Fusion", "Every pixel sees every pixel", "What attention costs")):
         visit(at, section)
         assert needle in at.subheader[0].value and len(at.subheader) == 2, section
         bodies.append(texts(at))
-        latex += len(at.latex) - 1  # the block's equation above the tabs is drawn every time
-    assert "max |Δ| = 0   ✓ exact" in "\n".join(bodies)
-    assert latex >= 6
+        # the block's equation above the tabs, then the step's own: inline pieces that wrap on a phone, no st.latex
+        assert not at.latex and equations(at)[0].startswith(r"${X \in \mathbb{R}^{H\times W\times C}}$"), section
+        steps += len(equations(at)) - 1
+    assert "max |Δ| = 0 ✓ exact" in "\n".join(bodies)
+    assert steps == 6  # every step but the receptive field has its equation
 
 
 def test_stage_captions_show_each_stage_size_at_the_current_resolution():
@@ -109,7 +124,7 @@ def test_page_numbers_equal_the_traced_model(res, stage, ph, pw):
         assert "The resize is the one lossy step" in body
     for line in ("fold(unfold(X_L)) vs X_L", "unfold(fold(X_U)) vs X_U", "unfold(X_L) vs traced `unfolded`",
                  "fold(traced `global_`) vs traced `folded`", "vs `local`", "vs `fused`"):
-        assert re.search(re.escape(line) + r".*max \|Δ\| = 0   ✓ exact", body), line
+        assert re.search(re.escape(line) + r".*max \|Δ\| = 0 ✓ exact", body), line
     # the selected pixel's numbers on the page are the traced X_U at (p, n)
     r, c = at.number_input(key="mvr").value, at.number_input(key="mvc").value
     p, n = (r % ph) * pw + c % pw, (r // ph) * (wr // pw) + c // pw
@@ -218,3 +233,52 @@ def test_channels_chosen_on_the_first_tab_follow_to_the_other_tabs():
     at.radio(key="mvstage").set_value(4).run()  # stage 4: C = 96 and d = 80 channels, the choice still fits
     assert_clean(at)
     assert at.multiselect(key="mvch1").value == [5, 6]
+
+
+def alternatives(at) -> tuple[list[str], list[str]]:
+    """The alt texts of the main area's pictures and charts, in the order drawn."""
+    return ([img.alt for element in at.main.get("image") for img in element.proto.imgs],
+            [element.proto.alt for element in at.main.get("plotly_chart")])
+
+
+@pytest.mark.parametrize("res, stage, ph, pw, pixel", [
+    (256, 2, 2, 2, (5, 6)),  # the checkpoint's setting
+    (208, 3, 3, 5, (14, 2)),  # 13 × 13 resized to 15 × 15: the pixel past the edge
+])
+def test_every_picture_and_chart_carries_the_description_of_what_it_draws(res, stage, ph, pw, pixel):
+    at = open_page(res=str(res), mvstage=str(stage), ph=str(ph), pw=str(pw), mvr=str(pixel[0]), mvc=str(pixel[1]))
+    model, x = page_input("mobilevit-xxs", res)
+    block = mb.run_blocks(model, mb.trunk(model, x), (ph, pw)).blocks[stage]
+    selected, field = block.select(*pixel), block.receptive_field(*pixel)
+    attention = block.attention(0, selected.p, selected.n)
+    photo, chosen = describe.photo(block), [0, 1, 2, 3]
+
+    def row(maps, label):
+        return [photo] + [describe.feature_map(maps, ch, label) for ch in chosen]
+
+    expected = {
+        "Local representation": (row(block.conv3, "3×3 conv, BN, SiLU") + row(block.taps["local"], "1×1 conv → X_L"),
+                                 []),
+        "Unfold": ([describe.legend(block.unfolding)],
+                   [describe.offset_map(block, selected), describe.unfolded(block, 0, selected)]),
+        "Global representation": ([describe.attention_head(block, attention, h) for h in range(block.heads)], []),
+        "Fold": ([], []),
+        "Fusion": (row(block.taps["projected"], "projected") + row(block.taps["fused"], "fused"), []),
+        "Receptive field": ([describe.receptive_field(field), describe.conv_field(field)], []),
+        "Cost": ([], []),
+    }
+    for section in SECTIONS:
+        images, charts = alternatives(visit(at, section))
+        assert (images, charts) == expected[section], section
+        assert all(alt.strip() for alt in images + charts), section
+    # what the selected pixel's description says, against the unfold geometry
+    p, n = block.unfolding.locate(*pixel)
+    assert f"offset p = {p} " in expected["Unfold"][1][0] and f"of patch n = {n} " in expected["Unfold"][1][0]
+
+
+def test_the_pixel_inputs_are_labelled_for_a_keyboard_and_a_screen_reader():
+    """Choosing a pixel needs no pointer: two labelled number inputs, bound to the address, move the selection."""
+    at = open_page(res="256")
+    row, col = at.number_input(key="mvr"), at.number_input(key="mvc")
+    assert row.label == "Pixel row r (0–31)" and col.label == "Pixel column c (0–31)"
+    assert (row.min, row.max, col.min, col.max, row.step) == (0, 31, 0, 31, 1)

@@ -1,6 +1,8 @@
 """The MobileViT page's drawing: the traced shapes, the block's summary, its seven step tabs and the predictions, each
 a function of the page's one `vitviz.mobilevit_blocks.MobileViTRun` (Mehta & Rastegari 2022, §3.1), and the
-bounded caches of the pictures drawn from it."""
+bounded caches of the pictures drawn from it. Every picture and chart carries the text alternative that
+`vitviz.describe.mobilevit` computes from the very block it draws; the equations flow as inline pieces that wrap on
+a phone (`_equation`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +12,9 @@ import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import clamp_state, markdown_table, shape_text, short_key
+from ui.common import chart, clamp_state, markdown_table, picture, shape_text, short_key
 from vitviz import mobilevit_blocks as mb
+from vitviz.describe import mobilevit as describe
 from vitviz.i18n import _, language, sentences
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold
 from vitviz.viz import mobilevit as mv
@@ -30,6 +33,7 @@ class Canvas:
 
     shown: Image.Image  # the image exactly as the model sees it
     photo: bytes  # it as JPEG over the block's H × W map, FEATURE_PX cells
+    photo_alt: str  # what that picture shows (`describe.photo`)
     key: str  # one (model, image, input size, stage, patch): the pictures' cache key and the map's widget key
 
 
@@ -57,10 +61,11 @@ def _offset_map(key: str, selected: tuple[int, int], lang: str, _photo, _u: mb.U
 
 
 def _map_title(u: mb.Unfolding) -> str:
+    """Two short lines: a chart title does not wrap, and a phone shows the map about 300 px wide."""
     h, w = u.resized
     nh, nw = u.grid
-    return _("{h}×{w} map, {nh}×{nw} = {n} patches of {ph}×{pw} px, P = {p} offsets (colours)").format(
-        h=h, w=w, nh=nh, nw=nw, n=u.n, ph=u.ph, pw=u.pw, p=u.p)
+    return (_("{h}×{w} map: {nh}×{nw} = {n} patches").format(h=h, w=w, nh=nh, nw=nw, n=u.n) + "<br>"
+            + _("of {ph}×{pw} px, P = {p} offsets").format(ph=u.ph, pw=u.pw, p=u.p))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -86,7 +91,7 @@ def canvas(shown: Image.Image, image_key: str, block: mb.BlockView, key: str) ->
     """The Canvas of a block: `image_key` names the image and its input size (the photo over the block's map is
     made once per image, input size and map size), `key` the run and stage."""
     u = block.unfolding
-    return Canvas(shown, _feature_photo(image_key, u.height, u.width, shown), key)
+    return Canvas(shown, _feature_photo(image_key, u.height, u.width, shown), describe.photo(block), key)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -133,20 +138,29 @@ def chosen_channels(block: mb.BlockView) -> Channels:
 
 
 def _check(label: str, value: float) -> str:
-    return f"{label:<46s} max |Δ| = {value:.3g}" + ("   ✓ exact" if value == 0 else "")
+    """One live check's line, single spaces only: on a phone the line wraps between words, and a run of spaces
+    (columns) left hanging at a wrapped line's end would reach past the screen's edge."""
+    return f"{label}: max |Δ| = {value:.3g}" + (" ✓ exact" if value == 0 else "")
 
 
 def _mults(x: int) -> str:
     return f"{x / 1e9:.2f} G" if x >= 1e9 else f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k"
 
 
+def _equation(*pieces: str) -> None:
+    """An equation as inline LaTeX pieces, centred, that wrap between pieces on a narrow screen (WCAG 1.4.10 reflow:
+    a display equation would be cut off at a phone's width). Each piece is a group: KaTeX breaks a line only between
+    groups, so a piece never splits after its own = or ∈."""
+    st.markdown(" ".join(f"${{{piece}}}$" for piece in pieces), text_alignment="center")
+
+
 def _feature_row(label: str, maps, channels: list[int], canvas: Canvas, tap: str) -> None:
     """The image, then the chosen channels of one (channels, H, W) map, in a row of six."""
     cols = st.columns(6)
-    cols[0].image(canvas.photo, caption=_("your image (aligned)"), width="stretch")
-    for col, ch, picture in zip(cols[1:], channels, _features(short_key(canvas.key, tap), tuple(channels), maps)):
-        col.image(picture, caption=_("{label}: channel {ch}").format(label=label, ch=ch), width="stretch",
-                  output_format="PNG")
+    picture(canvas.photo, alt=canvas.photo_alt, where=cols[0], caption=_("your image (aligned)"), width="stretch")
+    for col, ch, data in zip(cols[1:], channels, _features(short_key(canvas.key, tap), tuple(channels), maps)):
+        picture(data, alt=describe.feature_map(maps, ch, label), where=col,
+                caption=_("{label}: channel {ch}").format(label=label, ch=ch), width="stretch")
 
 
 # ---- above the tabs ------------------------------------------------------------------------------------------------
@@ -171,12 +185,13 @@ def show_trace_shapes(run: mb.MobileViTRun, stage: int, name: str) -> None:
 def show_block(block: mb.BlockView) -> None:
     """The block's equation and its sizes at this input and patch size."""
     u = block.unfolding
-    st.latex(r"\begin{aligned}&X \in \mathbb{R}^{H\times W\times C}\xrightarrow{\ 3\times3,\ 1\times1\ }"
-             r"X_L\in\mathbb{R}^{H\times W\times d}\xrightarrow{\text{unfold}}X_U\in\mathbb{R}^{P\times N\times d}"
-             r"\xrightarrow{L\times\text{transformer}}X_G\in\mathbb{R}^{P\times N\times d}\\"
-             r"&\xrightarrow{\text{fold}}X_F\in\mathbb{R}^{H\times W\times d}\xrightarrow{1\times1}"
-             r"\mathbb{R}^{H\times W\times C}\xrightarrow{\text{concat with }X,\ 3\times3}Y\in\mathbb{R}^{H\times W\times C}"
-             r"\end{aligned}")
+    _equation(r"X \in \mathbb{R}^{H\times W\times C}",
+              r"\xrightarrow{\ 3\times3,\ 1\times1\ } X_L\in\mathbb{R}^{H\times W\times d}",
+              r"\xrightarrow{\text{unfold}} X_U\in\mathbb{R}^{P\times N\times d}",
+              r"\xrightarrow{L\times\text{transformer}} X_G\in\mathbb{R}^{P\times N\times d}",
+              r"\xrightarrow{\text{fold}} X_F\in\mathbb{R}^{H\times W\times d}",
+              r"\xrightarrow{1\times1} \mathbb{R}^{H\times W\times C}",
+              r"\xrightarrow{\text{concat with }X,\ 3\times3} Y\in\mathbb{R}^{H\times W\times C}")
     st.markdown(_("Stage {stage} at this input: **H × W = {h} × {w}**, **C = {c}** channels in, token width "
                   "**d = {d}**, patch **{ph} × {pw}** → **P = {p}** sequences of **N = {n}** patches, **L = {layers}** "
                   "transformer layers with {heads} heads.").format(
@@ -196,7 +211,7 @@ def show_selection(where, block: mb.BlockView, pixel: mb.PixelSelection) -> None
 def show_local_rep(block: mb.BlockView, channels: Channels, canvas: Canvas) -> None:
     """local_rep: the 3×3 and 1×1 convolutions, channel by channel (Mehta & Rastegari 2022, §3.1)."""
     st.subheader(_("1 · Local representation: 3×3 conv, then 1×1 conv to d"))
-    st.latex(r"X_L = W_{1\times1} * \operatorname{SiLU}\big(\operatorname{BN}(W_{3\times3} * X)\big)")
+    _equation(r"X_L = W_{1\times1} *", r"\operatorname{SiLU}\big(\operatorname{BN}(W_{3\times3} * X)\big)")
     c, d, u = block.channels, block.dim, block.unfolding
     a, b = st.columns(2, gap="medium")
     conv3 = a.multiselect(_("Channels of the 3×3 conv output (0–{last})").format(last=c - 1), list(range(c)),
@@ -212,7 +227,7 @@ def show_local_rep(block: mb.BlockView, channels: Channels, canvas: Canvas) -> N
                  "({c} → {c} channels); the 1×1 conv mixes channels only ({c} → d = {d}), no BN, no "
                  "activation.").format(h=u.height, w=u.width, stride=block.stride, c=c, d=d))
     st.code(_check(f"{block.prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]),
-            language=None)
+            language=None, wrap_lines=True)  # wrapped on a phone rather than cut off
     show_source(MobileViTBlock.local_rep)
 
 
@@ -229,9 +244,9 @@ def _unfold_intro(block: mb.BlockView, shapes: dict[str, tuple[int, ...]]) -> No
               "folding it resizes back **from {hr} × {wr} to {h} × {w}** (no padding, which would need masked "
               "attention). The map below is the resized one, the one actually unfolded.").format(
                 h=h, w=w, ph=ph, pw=pw, hr=hr, wr=wr), icon=":material/aspect_ratio:")
-    st.latex(rf"X_L\in\mathbb{{R}}^{{{hr}\times{wr}\times{d}}}\ \longrightarrow\ X_U\in\mathbb{{R}}^{{P\times N\times d}}"
-             rf"=\mathbb{{R}}^{{{u.p}\times{u.n}\times{d}}},\qquad P = p_h p_w = {ph}\cdot{pw},\quad "
-             rf"N=\frac{{H'W'}}{{P}}=\frac{{{hr}\cdot{wr}}}{{{u.p}}}")
+    _equation(rf"X_L\in\mathbb{{R}}^{{{hr}\times{wr}\times{d}}}",
+              rf"\longrightarrow\ X_U\in\mathbb{{R}}^{{P\times N\times d}}=\mathbb{{R}}^{{{u.p}\times{u.n}\times{d}}},",
+              rf"P = p_h p_w = {ph}\cdot{pw},", rf"N=\frac{{H'W'}}{{P}}=\frac{{{hr}\cdot{wr}}}{{{u.p}}}")
     st.markdown(
         _("The traced tensor `{tap}` has shape **{shape}** = (batch·P, N, d). Pixel (r, c) goes to sequence "
           "**p = (r mod {ph})·{pw} + (c mod {pw})** at position **n = ⌊r/{ph}⌋·{nw} + ⌊c/{pw}⌋**: every sequence "
@@ -258,9 +273,24 @@ def _selected_pixel(block: mb.BlockView, pixel: mb.PixelSelection) -> None:
                                 [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in pixel.after)]]))
     st.caption(_("The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced "
                  "`unfolded`).").format(d=block.dim))
-    st.image(_legend(ph, pw), caption=_("One {ph}×{pw} patch: offset p (and row, col inside the patch)").format(
-                 ph=ph, pw=pw),
-             width=min(260, 56 * pw + 8), output_format="PNG")
+    picture(_legend(ph, pw), alt=describe.legend(u),
+            caption=_("One {ph}×{pw} patch: offset p (and row, col inside the patch)").format(ph=ph, pw=pw),
+            width=min(260, 56 * pw + 8))
+
+
+def _offset_cue(u: mb.Unfolding) -> str:
+    """What tells the offsets on the map apart without colour, as drawn at this map and patch size."""
+    cue = mv.offset_cue(u, MAP_PX)
+    if u.p == 1:
+        return _("Every patch is a single pixel: every pixel has offset p = 0, and there is one sequence.")
+    if cue == "numbers":
+        return sentences(_("Each cell also carries its offset's number, so the offsets are told apart without "
+                           "colour."), _("The colours repeat after 8 offsets; the numbers do not.") if u.p > 8 else "")
+    if cue == "dots":
+        return _("Each cell also carries a dot at its offset's place inside the cell (top left for p = 0), so the "
+                 "offsets are told apart without colour.")
+    return _("The cells are too small for numbers or dots: each cell's place inside its bordered patch is its "
+             "offset.")
 
 
 def show_unfold(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pixel: mb.PixelSelection,
@@ -273,17 +303,16 @@ def show_unfold(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pixel: 
     with right:
         _selected_pixel(block, pixel)
     with left:
-        st.plotly_chart(_offset_map(canvas.key, (pixel.r, pixel.c), language(), canvas.shown, u),
-                        key=chart_key(canvas.key), on_select="rerun", selection_mode="points",
-                        config={"displayModeBar": False})  # a click target: zoom and pan only get in the way
+        chart(_offset_map(canvas.key, (pixel.r, pixel.c), language(), canvas.shown, u),
+              alt=describe.offset_map(block, pixel), key=chart_key(canvas.key), on_select="rerun",
+              selection_mode="points", config={"displayModeBar": False})  # a click target: zoom, pan get in the way
         st.caption(sentences(
-            _("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe; "
-              "colours repeat after 8 offsets, the numbers do not).") if u.p > 8 else
             _("Each cell is one feature-map pixel, tinted with its offset's colour (Okabe–Ito, colour-blind safe)."),
+            _offset_cue(u),
             _("Thick black lines separate patches. The large frame is the selected pixel; the pixels marked in black "
               "are its sequence. Hover any pixel for its (p, n).")))
-    st.plotly_chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (pixel.p, pixel.n)),
-                    key="mv-unfolded", config={"displaylogo": False})
+    chart(mv.unfolded_figure(block.taps["unfolded"][:, :, channel], u, channel, (pixel.p, pixel.n)),
+          alt=describe.unfolded(block, channel, pixel), key="mv-unfolded", config={"displaylogo": False})
     st.caption(_("The traced X_U for channel {channel} (the first channel chosen for X_L on the first tab): one row "
                  "per sequence, its {n} patches in raster order. The framed cell is the selected pixel.").format(
                      channel=channel, n=u.n))
@@ -295,8 +324,9 @@ def show_global_rep(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pix
                     canvas: Canvas, trained: bool) -> None:
     """global_rep: one pixel's attention across the patches at its offset, per head (§3.1)."""
     st.subheader(_("3 · Global representation: attention across the patches"))
-    st.latex(r"X_G(p) = \operatorname{Transformer}^{L}\big(X_U(p)\big),\ \ 1\le p\le P:\quad "
-             r"x \leftarrow x + \operatorname{MSA}(\operatorname{LN}(x)),\ \ x \leftarrow x + \operatorname{FFN}(\operatorname{LN}(x))")
+    _equation(r"X_G(p) = \operatorname{Transformer}^{L}\big(X_U(p)\big),", r"1\le p\le P:",
+              r"x \leftarrow x + \operatorname{MSA}(\operatorname{LN}(x)),",
+              r"x \leftarrow x + \operatorname{FFN}(\operatorname{LN}(x))")
     u, p, n, prefix = block.unfolding, pixel.p, pixel.n, block.prefix
     st.markdown(
         _("The **same** transformer (pre-norm: LayerNorm *before* attention and before the MLP) runs on each of the "
@@ -309,9 +339,10 @@ def show_global_rep(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pix
                       help=_("Stage {stage} has L = {layers} layers (`{prefix}.layers.0` … `layers.{last}`).").format(
                           stage=block.stage, layers=block.depth, prefix=prefix, last=block.depth - 1)) - 1
     attention, pictures = _heads(short_key(canvas.key, "heads"), layer, p, n, block, canvas.shown)
-    for hd, (col, picture, low, high) in enumerate(zip(st.columns(block.heads), pictures, attention.lows,
-                                                       attention.highs)):
-        col.image(picture, width="stretch", caption=_("head {h}").format(h=hd + 1) + f" · {low:.4f} – {high:.4f}")
+    for hd, (col, data, low, high) in enumerate(zip(st.columns(block.heads), pictures, attention.lows,
+                                                    attention.highs)):
+        picture(data, alt=describe.attention_head(block, attention, hd), where=col, width="stretch",
+                caption=_("head {h}").format(h=hd + 1) + f" · {low:.4f} – {high:.4f}")
     st.caption(
         _("Row n = {n} of the attention matrix of sequence p = {p} in layer {layer}, per head: softmax(q·kᵀ/√{dh}) "
           "over the N = {patches} patches, computed from the traced q and k (`{tap}`, shape {shape}). Each patch is "
@@ -323,9 +354,8 @@ def show_global_rep(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pix
     if not trained:
         st.caption(_("Random weights: every weight is close to 1/N, so the stretched colours show noise. With "
                      "*Trained weights* in the sidebar you see what a trained MobileViT attends to."))
-    download_array(_("Attention rows, stage {stage}, layer {layer}, p = {p}, n = {n} (heads × N)").format(
-                       stage=block.stage, layer=layer + 1, p=p, n=n), attention.rows,
-                   f"mobilevit-s{block.stage}-l{layer + 1}-p{p}-n{n}")
+    # A short label (a button's label does not wrap on a phone); the file's name says stage, layer, p and n.
+    download_array(_("Attention rows (heads × N)"), attention.rows, f"mobilevit-s{block.stage}-l{layer + 1}-p{p}-n{n}")
     show_source(MobileViTBlock.global_rep)
 
 
@@ -333,18 +363,18 @@ def show_global_rep(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], pix
 def show_fold(block: mb.BlockView) -> None:
     """fold: the exact inverse of unfold, checked live; the resize around it (§3.1)."""
     st.subheader(_("4 · Fold: the exact inverse of unfold"))
-    st.latex(r"X_F = \operatorname{fold}(X_G),\qquad \operatorname{fold}\big(\operatorname{unfold}(X)\big) = X")
+    _equation(r"X_F = \operatorname{fold}(X_G),", r"\operatorname{fold}\big(\operatorname{unfold}(X)\big) = X")
     u, d, checks = block.unfolding, block.dim, block.checks
     h, w = u.height, u.width
     hr, wr = u.resized
     lines = [
-        _check(f"fold(unfold(X_L)) vs X_L  ({d}×{hr}×{wr}{', resized' if u.needs_resize else ''})",
+        _check(f"fold(unfold(X_L)) vs X_L ({d}×{hr}×{wr}{', resized' if u.needs_resize else ''})",
                checks["fold_unfold"]),
-        _check(f"unfold(fold(X_U)) vs X_U  ({u.p}×{u.n}×{d})", checks["unfold_fold"]),
+        _check(f"unfold(fold(X_U)) vs X_U ({u.p}×{u.n}×{d})", checks["unfold_fold"]),
         _check("unfold(X_L) vs traced `unfolded`", checks["unfold"]),
         _check("fold(traced `global_`) vs traced `folded`", checks["fold"]),
     ]
-    st.code("\n".join(lines), language=None)
+    st.code("\n".join(lines), language=None, wrap_lines=True)
     st.markdown(_("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold "
                   "only moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the "
                   "difference is 0, not merely small."))
@@ -365,8 +395,8 @@ def show_fold(block: mb.BlockView) -> None:
 def show_fusion(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], channels: Channels, canvas: Canvas) -> None:
     """fusion: 1×1 conv back to C, concatenation with the input, 3×3 conv (§3.1)."""
     st.subheader(_("5 · Fusion: back to C channels, concatenate with the input, 3×3 conv"))
-    st.latex(r"Y = \operatorname{SiLU}\Big(\operatorname{BN}\big(W_{3\times3} * [\,X \,\Vert\, "
-             r"\operatorname{SiLU}(\operatorname{BN}(W_{1\times1} * X_F))\,]\big)\Big)")
+    _equation(r"Y = \operatorname{SiLU}\Big(\operatorname{BN}\big(W_{3\times3} * [\,X \,\Vert\,",
+              r"\operatorname{SiLU}(\operatorname{BN}(W_{1\times1} * X_F))\,]\big)\Big)")
     prefix, c = block.prefix, block.channels
     st.markdown(markdown_table(
         [_("step"), _("tensor"), _("shape")],
@@ -381,7 +411,7 @@ def show_fusion(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], channel
         _feature_row(tap, block.taps[tap], channels.conv3, canvas, tap)
     st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
                        _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
-            language=None)
+            language=None, wrap_lines=True)
     st.caption(_("Channels as chosen for the 3×3 conv on the first tab (both have C channels)."))
     show_source(MobileViTBlock.fusion)
 
@@ -407,14 +437,14 @@ def _receptive_verdict(field: mb.ReceptiveField, u: mb.Unfolding) -> str:
 def show_receptive_field(block: mb.BlockView, pixel: mb.PixelSelection, canvas: Canvas) -> None:
     """What one output pixel of the block depends on (§3.1: every pixel sees every pixel)."""
     st.subheader(_("6 · Every pixel sees every pixel"))
-    field, picture, conv_picture = _receptive(short_key(canvas.key, "rf"), (pixel.r, pixel.c), block, canvas.shown)
+    field, whole, conv = _receptive(short_key(canvas.key, "rf"), (pixel.r, pixel.c), block, canvas.shown)
     out_r, out_c = field.pixel
     a, b = st.columns([2, 3], gap="large")
-    a.image(picture, width="stretch",
+    picture(whole, alt=describe.receptive_field(field), where=a, width="stretch",
             caption=_("The whole block: output pixel ({r}, {c}) depends on {seen} of the {total} block-input pixels "
                       "({share:.0%}); the rest hatched red").format(r=out_r, c=out_c, seen=field.seen,
                                                                      total=field.total, share=field.share))
-    a.image(conv_picture, width="stretch",
+    picture(conv, alt=describe.conv_field(field), where=a, width="stretch",
             caption=_("Its two 3×3 convs alone, without attention: {seen} pixels (a 5×5 window, clipped at the "
                       "border)").format(seen=field.conv_seen))
     b.markdown(
@@ -442,9 +472,9 @@ def show_cost(block: mb.BlockView) -> None:
     st.subheader(_("7 · What attention costs here"))
     u, cost = block.unfolding, block.cost
     hr, wr = u.resized
-    st.latex(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}\quad\text{vs}\quad"
-             r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}\quad\text{vs}\quad"
-             r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
+    _equation(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}", r"\text{vs}",
+              r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}", r"\text{vs}",
+              r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
     st.markdown(markdown_table(
         [_("attention over …"), _("sequences × tokens"), _("multiply-adds per layer (QKᵀ and A·V)"),
          _("× L = {layers} layers").format(layers=cost.layers)],
