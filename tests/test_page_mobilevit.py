@@ -128,8 +128,9 @@ def test_page_numbers_equal_the_traced_model(res, stage, ph, pw):
     # the selected pixel's numbers on the page are the traced X_U at (p, n)
     r, c = at.number_input(key="mvr").value, at.number_input(key="mvc").value
     p, n = (r % ph) * pw + c % pw, (r // ph) * (wr // pw) + c // pw
-    expected = " | ".join(f"{v:+.4f}" for v in unfolded[p, n, :3].tolist())
-    assert f"| X_U[{p}, {n}, :] | {expected} |" in body
+    assert f"| X_L[{r}, {c}, :] | X_U[{p}, {n}, :] |" in body
+    for k, v in enumerate(unfolded[p, n, :3].tolist()):  # before and after unfold: the same number
+        assert f"| [{k}] | {v:+.4f} | {v:+.4f} |" in body
     assert f"= {p}** (row {r % ph}, column {c % pw} inside its patch)" in body
 
 

@@ -268,9 +268,10 @@ def _selected_pixel(block: mb.BlockView, pixel: mb.PixelSelection) -> None:
             "{b})").format(r=r, c=c, ph=ph, pw=pw, nw=nw, a=pixel.patch_row, b=pixel.patch_col, n=n) + "\n\n"
         + _("So X_L[{r}, {c}, :] becomes **X_U[{p}, {n}, :]**. Its sequence p = {p} holds the {count} pixels "
             "marked in black on the map.").format(r=r, c=c, p=p, n=n, count=u.n))
-    st.markdown(markdown_table(["", "[0]", "[1]", "[2]"],
-                               [[f"X_L[{r}, {c}, :]", *(f"{x:+.4f}" for x in pixel.before)],
-                                [f"X_U[{p}, {n}, :]", *(f"{x:+.4f}" for x in pixel.after)]]))
+    # before and after side by side, a row per number: three columns fit a phone's width
+    st.markdown(markdown_table(["", f"X_L[{r}, {c}, :]", f"X_U[{p}, {n}, :]"],
+                               [[f"[{k}]", f"{a:+.4f}", f"{b:+.4f}"]
+                                for k, (a, b) in enumerate(zip(pixel.before, pixel.after))]))
     st.caption(_("The first 3 of the d = {d} numbers of the same pixel, before and after unfold (traced "
                  "`unfolded`).").format(d=block.dim))
     picture(_legend(ph, pw), alt=describe.legend(u),
@@ -475,15 +476,16 @@ def show_cost(block: mb.BlockView) -> None:
     _equation(r"\underbrace{O(N^2 P d)}_{\text{MobileViT: } P \text{ sequences of } N}", r"\text{vs}",
               r"\underbrace{O(N^2 d)}_{\text{ViT: one sequence of } N \text{ patch tokens}}", r"\text{vs}",
               r"\underbrace{O\big((NP)^2 d\big)}_{\text{every pixel a token}}")
+    # three columns fit a phone (the first names the sequences and their tokens)
     st.markdown(markdown_table(
-        [_("attention over …"), _("sequences × tokens"), _("multiply-adds per layer (QKᵀ and A·V)"),
+        [_("attention over …"), _("multiply-adds per layer (QKᵀ and A·V)"),
          _("× L = {layers} layers").format(layers=cost.layers)],
-        [[_("MobileViT: P = {p} sequences of N = {n} patches").format(p=u.p, n=u.n), f"{u.p} × {u.n}",
+        [[_("MobileViT: P = {p} sequences of N = {n} patches").format(p=u.p, n=u.n),
           f"2·P·N²·d = **{_mults(cost.mobilevit)}**", _mults(cost.mobilevit_layers)],
-         [_("ViT-style: the N = {n} patches as tokens").format(n=u.n), f"1 × {u.n}",
-          f"2·N²·d = {_mults(cost.vit_patches)}", _mults(cost.vit_patches_layers)],
+         [_("ViT-style: the N = {n} patches as tokens").format(n=u.n), f"2·N²·d = {_mults(cost.vit_patches)}",
+          _mults(cost.vit_patches_layers)],
          [_("every one of the {hr}×{wr} = {pixels} pixels as a token").format(hr=hr, wr=wr, pixels=u.pixels),
-          f"1 × {u.pixels}", f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels_layers)]]))
+          f"2·(NP)²·d = {_mults(cost.vit_pixels)}", _mults(cost.vit_pixels_layers)]]))
     st.markdown(
         _("With d = {d}. MobileViT pays **P = {p}×** the patch-token attention, and in exchange keeps every pixel; "
           "attention over all pixels would cost **{ratio:.0f}×** more again (= P). Larger patches make attention "
