@@ -1,6 +1,8 @@
 """The Swin page in headless Chromium at 1400 × 900: its six tabs clicked through, every window size 2–14 with the
 shift slider stepped through every shift 0 … M−1, the window-size slider from the keyboard, and deep links across
-stages and patch sizes (every tab of each), with no exception."""
+stages and patch sizes (every tab of each), with no exception; and on a 390 px phone, every tab: each picture and chart
+named by its description, the page's tables and pictures within the screen, the charts leaving a finger's scroll to
+the page."""
 from __future__ import annotations
 
 import re
@@ -110,3 +112,44 @@ def test_deep_links_across_stages_and_patch_sizes(page, app_url, params):
         assert heading in main_text(page), label
         for key, value in params.items():  # the tab click keeps the deep link's settings
             assert re.search(rf"[?&]{key}={value}(&|$)", page.url), (key, page.url)
+
+
+PICTURES = {"Partition": 2, "Cyclic shift": 5, "Mask & attention": 5, "Relative position bias": 0, "Patch merging": 5,
+            "Cost": 0}  # the pictures of each tab: partitions; roll steps and regions; labels, footprints, mosaics; …
+
+
+def right_edges(locator) -> list[float]:
+    return [box["x"] + box["width"] for box in (element.bounding_box() for element in locator.all())]
+
+
+def test_a_phone_gets_every_tab_whole_and_described(page, app_url):
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_swin(page, app_url)
+    main = page.get_by_test_id("stMain")
+    width = page.evaluate("document.documentElement.clientWidth")
+    stages = main.get_by_test_id("stExpander").filter(has_text="The four stages")
+    stages.locator("summary").click()
+    wait_idle(page)
+    tables = main.get_by_test_id("stMarkdownContainer").locator("table")
+    assert max(right_edges(stages.locator("table"))) <= width  # five wrapping columns, no sideways scrolling
+    for label, (heading, charts) in TABS.items():
+        open_tab(page, label)
+        images = main.get_by_test_id("stImage").locator("img")
+        expect(images).to_have_count(PICTURES[label])
+        alts = images.evaluate_all("els => els.map(e => e.getAttribute('alt'))")
+        assert all(alt and len(alt.strip()) > 40 for alt in alts), (label, alts)  # a description, not a label
+        plots = main.get_by_test_id("stPlotlyChart")
+        expect(plots).to_have_count(charts)
+        expect(main.locator(".js-plotly-plot")).to_have_count(charts)  # drawn by plotly.js
+        names = plots.evaluate_all("els => els.map(e => [e.getAttribute('role'), e.getAttribute('aria-label')])")
+        assert all(role == "figure" and name and len(name) > 40 for role, name in names), (label, names)
+        drag = main.locator(".js-plotly-plot").evaluate_all("els => els.map(e => e._fullLayout.dragmode)")
+        assert drag == [False] * charts, label
+        # pictures, charts and the tables of the page's own text (the stage table, the worked example's windows,
+        # the first merged group, the costs) within the screen
+        assert max(right_edges(images) + right_edges(plots) + right_edges(tables), default=0) <= width, label
+        if label == "Cyclic shift":
+            expect(tables.filter(has_text="B4 B1 / C4 C1")).to_have_count(1)
+        if label == "Mask & attention":
+            assert "1776 of them are masked at −100" in names[0][1]
+        assert_healthy(page)

@@ -239,7 +239,7 @@ def test_head_mosaic_names_each_head_s_strongest_key(views, name):
         assert sorted(seen) == list(range(1, probs.shape[0] + 1))
         if att.masked is not None and att.masked.any():
             assert probs[:, att.masked.reshape(-1)].sum(1).max() < 1e-20
-            assert f"masked keys get 0 % in every head" in text
+            assert "masked keys get 0 % in every head" in text
 
 
 # ---- 4. relative position bias ------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from vitviz.viz import swin as sv
 from vitviz.viz.encode import jpeg, png
 
 PICTURE_PX = 470  # width of the token-grid pictures (two per row at 1400 px)
-STAGE_TABLE = "sw-stages"  # the key of the stage table's container: its cells are styled by their container's class
 # the two blocks of a stage, by the "Block" radio's options (bound to the URL: the options stay English)
 BLOCK_NAMES = {"regular": N_("regular"), "shifted": N_("shifted")}
 BLOCK_KINDS = tuple(BLOCK_NAMES)  # block 0, block 1
@@ -97,6 +96,15 @@ def _masked_windows(kind: str, n: int, masked: int, pairs: int) -> str:
         text = ngettext("interior window: {n} × **{masked} / {pairs}** pairs masked",
                         "interior windows: {n} × **{masked} / {pairs}** pairs masked", n)
     return text.format(n=n, masked=masked, pairs=pairs)
+
+
+def _phone_table(key: str, table: str, where=st) -> None:
+    """A markdown table whose cells tighten on a phone, so that its wrapping columns fit 320 px without scrolling
+    sideways (WCAG 1.4.10). Its container's key names the CSS class the rule selects."""
+    cells = f".st-key-{key} :is(th, td)"
+    where.html(f"<style>@media (max-width: 640px) {{ {cells} {{ padding: 0.25rem; font-size: 0.85rem; }} }} "
+               f"@media (max-width: 360px) {{ {cells} {{ font-size: 0.75rem; }} }}</style>")
+    where.container(key=key).markdown(table)
 
 
 def _heading(title: str, equation: str) -> None:
@@ -248,13 +256,9 @@ def stage_table(view: StageView) -> None:
     (in_h, in_w), (h, w) = plan.input_size, view.run.grid
     with st.expander(_("The four stages at this input ({h}×{w} px, P = {p}, M = {m}): shapes").format(
             h=in_h, w=in_w, p=plan.patch, m=plan.window), icon=":material/account_tree:", expanded=False):
-        # five columns, each wrapping, in tighter cells on a phone: the table fits 320 px without scrolling (1.4.10)
-        cells = f".st-key-{STAGE_TABLE} :is(th, td)"
-        st.html(f"<style>@media (max-width: 640px) {{ {cells} {{ padding: 0.25rem; font-size: 0.85rem; }} }} "
-                f"@media (max-width: 360px) {{ {cells} {{ font-size: 0.75rem; }} }}</style>")
         header = [_("stage"), _("tokens h×w × channels C"), _("heads"), _("one token covers"),
                   _("windows (M×M), shift s")]
-        st.container(key=STAGE_TABLE).markdown(markdown_table(header, rows))
+        _phone_table("sw-stages", markdown_table(header, rows))
         st.caption(_("Token grids and channels follow the model's rules (patch embedding ⌈H/P⌉ × ⌈W/P⌉; each merging "
                      "pads to even sides and halves them; `config.dims`) — the tests compare them with traced tensors "
                      "at many sizes; stage {stage}'s {h}×{w}×{c} is read from this run's traced tensor. Windows and "
@@ -421,9 +425,10 @@ def _worked_example(view: StageView) -> None:
         b.code(_grid_text(ex.rolled), language=None)
         c.markdown("**window_partition, M = 2**")
         # a table, not a code block: three narrow columns fit a phone's width, a 40-character line does not
-        c.markdown(markdown_table([_("window"), _("its tokens (row 1 / row 2)"), _("regions")],
-                                  [[str(i), f"{' '.join(wd[0])} / {' '.join(wd[1])}", str(r)]
-                                   for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))]))
+        _phone_table("sw-example", markdown_table([_("window"), _("its tokens (row 1 / row 2)"), _("regions")],
+                                                  [[str(i), f"{' '.join(wd[0])} / {' '.join(wd[1])}", str(r)]
+                                                   for i, (wd, r) in enumerate(zip(ex.windows, ex.window_regions))]),
+                     c)
         st.markdown(_(
             "Window 0 holds four image neighbours (no mask). Window 1 glues column 1 onto column 4 (two regions), "
             "window 2 glues row A under row D (two regions), and window 3 holds the four corners of the image — four "
@@ -509,14 +514,16 @@ def _attention_pictures(view: StageView, photo: Photo) -> None:
                 caption=_("Block {n} ({name}): window {win} in the image, coloured by query {query}'s "
                           "attention (mean over heads; brighter = more)").format(
                     n=v.block + 1, name=_block_name(name), win=win, query=query))
-    mcell = max(3, min(40, 480 // (window * min(heads, 6))))
+    # up to 6 heads a row, fewer for large windows: cells of at least 6 px leave room for a masked key's cross
+    columns = max(1, min(heads, 6, 480 // (window * 6)))
+    mcell = min(40, 480 // (window * columns))
     for v, att, name, key in zip(view.blocks, view.attention, BLOCK_KINDS, keys):
         mosaic = (_("Block {n} ({name}), each of the {heads} heads: query {query}'s attention over the {m}×{m} window "
                     "(inferno, stretched per head; yellow frame = the query; grey × = masked key)")
                   if att.masked is not None and att.masked.any() else
                   _("Block {n} ({name}), each of the {heads} heads: query {query}'s attention over the {m}×{m} window "
                     "(inferno, stretched per head; yellow frame = the query)"))
-        picture(_mosaic_png(short_key(key, v.block, "mosaic", win), query, mcell, min(heads, 6),
+        picture(_mosaic_png(short_key(key, v.block, "mosaic", win), query, mcell, columns,
                             att.maps, att.masked), alt=describe.head_mosaic(att, v.block),
                 caption=mosaic.format(n=v.block + 1, name=_block_name(name), heads=heads, query=query, m=window))
 
@@ -659,9 +666,9 @@ def _merging(view: StageView, photo: Photo) -> None:
             for i, ((dh, dw), (first, last), (own, in_merged))
             in enumerate(zip(MERGE_OFFSETS, mg.channel_ranges, mg.first_values()))]
     b.markdown(_("The first group, tokens (0, 0), (1, 0), (0, 1), (1, 1) of the traced map, and the first merged "
-                 "token that `merge` made of them:") + "\n\n"
-               + markdown_table([_("token"), _("its channels in the merged token"), _("its first 3 values"),
-                                 "merged[those channels][:3]"], rows))
+                 "token that `merge` made of them:"))
+    _phone_table("sw-merge-group", markdown_table([_("token"), _("its channels in the merged token"),
+                                                   _("its first 3 values"), "merged[those channels][:3]"], rows), b)
     st.code("\n".join([_check("merge(x) vs cat[x0, x1, x2, x3] by hand", mg.checks["cat"]),
                        _check(f"reduction(norm(merge(x))) vs traced `stages.{stage}.merged`", mg.checks["merged"])]),
             language=None)
@@ -674,7 +681,7 @@ def cost(view: StageView) -> None:
     c, stage, part = view.cost, view.selection.stage, view.cost.partition
     mults = describe.multiply_adds
     (h, w), (hp, wp) = part.grid, part.padded
-    st.markdown(markdown_table(
+    _phone_table("sw-cost-table", markdown_table(
         [_("per attention layer of stage {stage}").format(stage=stage + 1), _("4hwC² (projections)"),
          _("attention term"), _("total")],
         [[_("MSA, global (hw = {hw})").format(hw=c.tokens), mults(c.msa.projections),
