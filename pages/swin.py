@@ -130,7 +130,7 @@ tabs.notes(view, P0, warning)
 tabs.stage_table(view)
 # the six steps, one tab each: only the open tab is computed and drawn (a window-size move redraws one step, not the
 # ~15 pictures and figures of all six)
-lazy_tabs("swin", tabs.steps(view, tabs.Photo(shown, short_key(ctx.image_key, size, ctx.keep_aspect))))
+lazy_tabs("swin", tabs.steps(view, tabs.ShownInput(shown, short_key(ctx.image_key, size, ctx.keep_aspect))))
 stage_footer("swin")
 
 # The neighbouring window sizes, in the direction the slider last moved first: run in the background after this page

@@ -229,8 +229,8 @@ def similarity_tiles(sim: np.ndarray, grid: tuple[int, int], stride: int = 1, ga
     """
     gh, gw = grid
     rows, cols = range(0, gh, stride), range(0, gw, stride)
-    if sim.shape[0] != gh * gw:
-        assert sim.shape[0] == len(rows) * len(cols), "sim holds neither all rows nor the tiles' rows"
+    if sim.shape[0] not in (gh * gw, len(rows) * len(cols)):
+        raise ValueError("sim holds neither all rows nor the tiles' rows")
     full = sim.shape[0] == gh * gw
     ih, iw = len(range(0, gh, inner)), len(range(0, gw, inner))
     out = np.full((len(rows) * (ih + gap) - gap, len(cols) * (iw + gap) - gap), np.nan, dtype=np.float32)

@@ -967,6 +967,4 @@ def stage_view(model: Swin, pixel_values: Tensor, selection: Selection, key: str
     shifted = (traced if shift == traced.shift else
                memo(f"{key}|s{shift}", lambda: rerun_with_shift(model, run, shift)))
     plan = plan_stages(model.config, *pixel_values.shape[-2:], selection.window)
-    layout = plan.stages[selection.stage]
-    assert (layout.partition.window, layout.partition.n_windows) == (shifted.window, shifted.n_windows)
     return StageView(key, plan, selection, run, shifted, model.config.window_size, is_trained(model))

@@ -55,14 +55,14 @@ COST_EQUATION = (r"\Omega(\text{MSA}) = \underbrace{4hwC^2}_{\text{projections}}
 
 
 @dataclass(frozen=True)
-class Photo:
+class ShownInput:
     """The model's input image as the student sees it, and its cache key (image, size, aspect)."""
 
     image: Image.Image
     key: str
 
 
-def steps(view: StageView, photo: Photo) -> tuple[Callable[[], None], ...]:
+def steps(view: StageView, photo: ShownInput) -> tuple[Callable[[], None], ...]:
     """The six steps for `ui.chrome.lazy_tabs`, in the order of the page's tabs."""
     return (functools.partial(partition, view, photo), functools.partial(cyclic_shift, view),
             functools.partial(mask_and_attention, view, photo), functools.partial(position_bias, view),
@@ -267,7 +267,7 @@ def stage_table(view: StageView) -> None:
 
 
 # ---- 1. Partition --------------------------------------------------------------------------------------------------
-def partition(view: StageView, photo: Photo) -> None:
+def partition(view: StageView, photo: ShownInput) -> None:
     """Window partition of both blocks over the image (§3.2, Fig. 2)."""
     st.subheader(_("1 · Window partition"))
     (h, w), part, chosen, C = view.run.grid, view.partition, view.chosen, view.run.channels
@@ -440,7 +440,7 @@ def _worked_example(view: StageView) -> None:
 
 
 # ---- 3. Mask and attention inside a window ------------------------------------------------------------------------
-def mask_and_attention(view: StageView, photo: Photo) -> None:
+def mask_and_attention(view: StageView, photo: ShownInput) -> None:
     """The −100 mask of the selected window and what the real model attends to there."""
     _heading(_("3 · The shift mask and the attention inside one window"), MASK_EQUATION)
     _mask_text(view)
@@ -500,7 +500,7 @@ def _mask_panel(view: StageView) -> None:
     st.code("\n".join(mask_lines), language=None)
 
 
-def _attention_pictures(view: StageView, photo: Photo) -> None:
+def _attention_pictures(view: StageView, photo: ShownInput) -> None:
     """The query's attention over its window in the image (mean over heads) and per head, in both blocks."""
     win, query, window, heads = view.selection.selected, view.selection.query, view.partition.window, view.run.heads
     hp, wp = view.partition.padded
@@ -613,7 +613,7 @@ def position_bias(view: StageView) -> None:
 
 
 # ---- 5. Patch merging ---------------------------------------------------------------------------------------------
-def patch_merging(view: StageView, photo: Photo) -> None:
+def patch_merging(view: StageView, photo: ShownInput) -> None:
     """Patch merging between stages: 2×2 neighbours concatenated, 4C → 2C (§3.1)."""
     _heading(_("5 · Patch merging: half the grid, twice the channels"), MERGE_EQUATION)
     stages, stage = view.plan.stages, view.selection.stage
@@ -638,7 +638,7 @@ def patch_merging(view: StageView, photo: Photo) -> None:
     show_source(PatchMerging.merge, PatchMerging.forward)
 
 
-def _merging(view: StageView, photo: Photo) -> None:
+def _merging(view: StageView, photo: ShownInput) -> None:
     """The merging after the shown stage: its 2×2 groups over the image, its shapes and its first merged token."""
     mg, stage = view.run.merge, view.selection.stage
     (h, w), (mh, mw), (zr, zc) = mg.grid, mg.merged_grid, mg.corner
