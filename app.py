@@ -27,7 +27,9 @@ keep_freed_memory()  # forwards and traces reuse freed memory instead of page-fa
 freeze_loaded_objects()  # full collections then skip the imported libraries' objects
 
 i18n.apply()  # the session's language, before any text of this run
-st.set_page_config(page_title=_("vitviz — how vision transformers see"), page_icon=":material/visibility:",
+# The tab's icon is an emoji, drawn by the browser: a :material/ icon is fetched from fonts.gstatic.com, which a
+# classroom without internet cannot reach (an error in every page's console).
+st.set_page_config(page_title=_("vitviz — how vision transformers see"), page_icon="👁️",
                    layout="wide", initial_sidebar_state="collapsed" if lesson_routing.presenting() else "auto")
 
 overview = st.Page("pages/overview.py", title=_("Overview"), icon=":material/route:", url_path="overview", default=True)

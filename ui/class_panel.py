@@ -12,8 +12,9 @@ import streamlit as st
 from vitviz.i18n import _
 
 from . import class_session, i18n
-from .answers import answer_label, answers_figure
+from .answers import answer_label, answers_alt, answers_figure
 from .classroom import ClassError, ClassUnavailable
+from .common import chart, picture
 from .lesson_routing import enter, go_to, lesson_at, lessons
 from .lessons import Lesson, Question
 
@@ -55,7 +56,8 @@ def _teacher_live(question: Question | None, n: int) -> None:
                            "computer's network address (start it with `--server.address 0.0.0.0`)."))
         left.button(_("Hide the join code"), key="class-hide", icon=":material/visibility_off:",
                     on_click=class_session.show_join, args=(False,))
-        right.image(qr_png(link), caption=_("Scan to join"), width=260)
+        picture(qr_png(link), alt=_("QR code of the join link {link}").format(link=link), where=right,
+                caption=_("Scan to join"), width=260)
     else:
         st.button(_("Show the join code ({code})").format(code=state.code), key="class-show",
                   icon=":material/qr_code:", on_click=class_session.show_join, args=(True,))
@@ -64,7 +66,8 @@ def _teacher_live(question: Question | None, n: int) -> None:
     st.markdown(f"<span data-testid='class-joined'>{joined}</span>", unsafe_allow_html=True)
     if question is not None:
         if counts:
-            st.plotly_chart(answers_figure(question, counts), key=f"answers-{n}", config={"displayModeBar": False})
+            chart(answers_figure(question, counts), alt=answers_alt(question, counts), key=f"answers-{n}",
+                  config={"displayModeBar": False})
             listed = " · ".join(f"{html.escape(answer_label(question, a))}: <b>{k}</b>"
                                 for a, k in sorted(counts.items(), key=lambda item: -item[1]))
             st.markdown(f"<span data-testid='class-answers'>{listed}</span>", unsafe_allow_html=True)

@@ -49,7 +49,16 @@ def picture(data: bytes, *, alt: str, where=st, **kwargs) -> None:
     where.image(data, alt=alt, output_format=image_format(data), **kwargs)
 
 
+# Plotly's mode bar keeps only its PNG button: the figures set dragmode=False (a finger scrolling the page is not
+# captured), and zoom, pan or select buttons would only switch dragging back on (Streamlit's own button shows a chart
+# full screen). One button at the top right is the rule a title keeps clear of: titles start at the left, and
+# tests/test_accessibility.py checks at 390 px that no chart's title runs under the bar.
+CHART_CONFIG = {"displaylogo": False, "modeBarButtons": [["toImage"]]}
+
+
 def chart(fig, *, alt: str, where=st, **kwargs):
     """st.plotly_chart with its text alternative (what a sighted student reads off it, computed from the data it
-    draws: `vitviz.describe`); returns what st.plotly_chart returns (the selection event of a clickable chart)."""
-    return where.plotly_chart(fig, alt=alt, **kwargs)
+    draws: `vitviz.describe`) and the shared mode bar (`CHART_CONFIG`, under the call's own `config`); returns
+    what st.plotly_chart returns (the selection event of a clickable chart)."""
+    config = {**CHART_CONFIG, **kwargs.pop("config", {})}
+    return where.plotly_chart(fig, alt=alt, config=config, **kwargs)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from vitviz.describe.patching import describe_grid
 from vitviz.i18n import _, language
 from vitviz.viz.patches import grid_figure
 
 from . import class_session
 from .answers import shown_answer, stored_answer
+from .common import chart
 from .context import context
 from .lesson_routing import View, page_file
 from .lessons import Lesson, Question
@@ -89,14 +91,21 @@ def _ask(question: Question, key: str):
 
 
 def _ask_patch(key: str):
-    """Click a patch of the image as the model sees it, on the step's patch grid: returns (row, col)."""
+    """Click the patch on the image as the model sees it, on the step's patch grid, or type its row and column (the
+    keyboard's and the screen reader's way): returns (row, col)."""
     vin = vit_input(context())
     grid = model_patches(vin).grid
     # shared read-only like the patch pages' grids: built (and validated) once per input, not on every run
     fig = cached_figure(f"question-grid:{language()}", vin.cache_key, -1, 420,  # its hover text is in words
                         lambda: grid_figure(np.asarray(vin.shown.convert("RGB")), grid.patch, None, 420))
-    st.caption(_("Click the patch on the image."))
-    event = st.plotly_chart(fig, key=f"q-{key}", on_select="rerun", selection_mode="points",
-                            config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+    st.caption(_("Click the patch on the image, or type its row and column (both counted from 0) and press Answer."))
+    event = chart(fig, alt=describe_grid(grid), key=f"q-{key}", on_select="rerun", selection_mode="points")
     index = patch_from_event(event, grid)
-    return None if index is None else divmod(index, grid.cols)
+    if index is not None:
+        return divmod(index, grid.cols)
+    row_field, col_field, button = st.columns(3, vertical_alignment="bottom")  # from 0: ↑ / ↓ or + / − step them
+    row = row_field.number_input(_("Row"), min_value=0, max_value=grid.rows - 1, value=0, step=1, key=f"qr-{key}")
+    col = col_field.number_input(_("Column"), min_value=0, max_value=grid.cols - 1, value=0, step=1, key=f"qc-{key}")
+    if button.button(_("Answer"), key=f"qa-{key}", width="stretch"):
+        return int(row), int(col)
+    return None

@@ -14,6 +14,7 @@ from vitviz.models.common import pick_device
 from vitviz.weights import DOWNLOAD_COMMAND
 
 from . import i18n
+from .common import picture
 from .context import Context, remember
 from .image_input import image_from_sidebar, thumbnail
 from .models import VIT_MODELS
@@ -25,7 +26,8 @@ def sidebar() -> Context:
     """Draw the shared sidebar once per run and return the resulting Context."""
     i18n.switch()
     image, key, label = image_from_sidebar()
-    st.sidebar.image(thumbnail(key, image), caption=label, width="stretch", output_format="JPEG")
+    picture(thumbnail(key, image), alt=_("The photo every page shows: {label}, {width} × {height} px.").format(
+        label=label, width=image.width, height=image.height), where=st.sidebar, caption=label, width="stretch")
     # No format_func: a bound widget writes its formatted label into the URL, and preset names make clean links.
     name = st.sidebar.selectbox(_("ViT model"), list(VIT_MODELS), key="model", bind="query-params",
                                 on_change=_native_patch)
