@@ -114,3 +114,27 @@ def open_tab(page, label: str) -> None:
     page.get_by_test_id("stMain").get_by_role("tab", name=label, exact=True).click()
     wait_idle(page)
     assert_healthy(page)
+
+
+COUNTER = "[data-testid='lesson-counter']"  # the lesson bar's step counter, "3 / 8"
+
+
+def counter(page) -> str:
+    """The lesson bar's step counter as shown, "3 / 8"."""
+    return page.locator(COUNTER).inner_text().strip()
+
+
+def wait_step(page, n: int, timeout: float = 60_000) -> None:
+    """Wait until the lesson bar shows step n and the run that drew it has ended."""
+    page.wait_for_function(f"() => {{ const c = document.querySelector(\"{COUNTER}\"); "
+                           f"return c && c.innerText.trim().startsWith('{n} /'); }}", timeout=timeout)
+    wait_idle(page)
+
+
+def press(page, key: str) -> None:
+    """A presentation clicker's key, with no widget focused (a focused field or slider keeps its keys), once the
+    page has drawn its lesson bar (a key pressed while a new page is still loading has no button to press yet)."""
+    page.wait_for_selector(".st-key-lesson-next button", timeout=60_000)
+    wait_idle(page)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)

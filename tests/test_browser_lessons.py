@@ -1,6 +1,7 @@
 """Lessons in headless Chromium: every lesson walked in presenter view at 1280×720 by PageDown (a screenshot per
 step, in $VITVIZ_SHOTS when set), a teacher and two students in separate contexts (the students follow, their
-answers are counted exactly, a student cannot move the class), and the follower's view at 414 px."""
+answers are counted exactly, a student cannot move the class), and the follower's view at 414 px. What a phone
+shows of every page and tab (nothing cut off at 320 px) is tests/test_accessibility.py's."""
 from __future__ import annotations
 
 import os
@@ -12,50 +13,18 @@ import pytest
 from playwright.sync_api import expect
 
 from ui.lessons import LESSON_DIR, load_lessons
-from ui.stages import STAGES
 from ui.lesson_routing import SETTING_KEYS
 
-from .browser import assert_healthy, goto, wait_idle
+from .browser import assert_healthy, counter, goto, press, wait_idle, wait_step
 
 pytestmark = pytest.mark.browser
 LESSONS, _ = load_lessons(LESSON_DIR)
-COUNTER = "[data-testid='lesson-counter']"
-# Elements past the right edge that no box of theirs scrolls or clips: what would push a phone's page sideways.
-OVERFLOWING = """() => {
-  const width = document.documentElement.clientWidth, found = [];
-  const inBox = (e) => { for (let a = e.parentElement; a && a.dataset.testid !== 'stMain'; a = a.parentElement)
-    if (getComputedStyle(a).overflowX !== 'visible') return true; return false; };
-  for (const e of document.querySelectorAll('[data-testid="stMain"] *')) {
-    const r = e.getBoundingClientRect();
-    if (r.width > 0 && r.right > width + 1 && !inBox(e)) found.push((e.dataset.testid || e.tagName) + ' to ' + Math.round(r.right));
-  }
-  return found.slice(0, 5);
-}"""
 
 
 def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("VITVIZ_SHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def counter(page) -> str:
-    return page.locator(COUNTER).inner_text().strip()
-
-
-def wait_step(page, n: int, timeout: float = 60_000) -> None:
-    page.wait_for_function(f"() => {{ const c = document.querySelector(\"{COUNTER}\"); "
-                           f"return c && c.innerText.trim().startsWith('{n} /'); }}", timeout=timeout)
-    wait_idle(page)
-
-
-def press(page, key: str) -> None:
-    """A presentation clicker's key, with no widget focused (a focused field or slider keeps its keys), once the
-    page has drawn its lesson bar (a key pressed while a new page is still loading has no button to press yet)."""
-    page.wait_for_selector(".st-key-lesson-next button", timeout=60_000)
-    wait_idle(page)
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    page.keyboard.press(key)
 
 
 @pytest.mark.parametrize("lesson_id", sorted(LESSONS))
@@ -155,19 +124,3 @@ def test_a_class_follows_the_teacher_and_counts_answers(chromium, app_url, tmp_p
         teacher_ctx.close()
         for ctx in student_ctx:
             ctx.close()
-
-
-@pytest.mark.parametrize("stage", ["overview", *(s.key for s in STAGES)])
-def test_nothing_pushes_a_phone_page_sideways(chromium, app_url, stage):
-    """At 414 px (a student following from a phone) no panel, gallery, table or equation sticks out of the page:
-    what is wider scrolls inside its own box."""
-    context = chromium.new_context(viewport={"width": 414, "height": 900})
-    page = context.new_page()
-    try:
-        goto(page, app_url)
-        goto(page, app_url, "" if stage == "overview" else stage)
-        assert_healthy(page)
-        page.wait_for_timeout(500)  # plotly draws after the run
-        assert page.evaluate(OVERFLOWING) == []
-    finally:
-        context.close()
