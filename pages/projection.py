@@ -15,6 +15,7 @@ from ui.models import VitInput, get_model, show_notes, vit_input
 from ui.patches import selected_patch
 from vitviz import embeddings as emb
 from vitviz.describe import embeddings as describe
+from vitviz.describe.common import percent
 from vitviz.embeddings import FilterStudy, KernelResize, ProjectionStage
 from vitviz.i18n import _, language, sentences
 from vitviz.models.vit import ViT, resize_patch_kernel
@@ -262,8 +263,8 @@ def token_colours(s: ProjectionStage, vin: VitInput, label: str, requested: str)
     else:
         k = int(view)
         alt = describe.token_component(colours, k - 1)
-        caption = _("principal component {k} of the {n} tokens ({share:.1f}% of the variance) in grey, lighter for a "
-                    "larger score; one square per patch").format(k=k, n=N, share=100 * colours.explained[k - 1])
+        caption = _("principal component {k} of the {n} tokens ({share} of the variance) in grey, lighter for a "
+                    "larger score; one square per patch").format(k=k, n=N, share=percent(colours.explained[k - 1]))
     picture(colour_picture(vin.cache_key, colours.stage, view, s), alt=alt, where=right, width="stretch",
             caption=caption)
     if colours.stage == "projection":
