@@ -163,9 +163,9 @@ def test_a_student_on_a_phone_joins_and_follows_a_class_by_keyboard(chromium, ap
         tab_to(student, "Next", role="button")  # alone: the student explores on their own
         student.keyboard.press("Enter")
         wait_step(student, 3)
-        expect(student.get_by_test_id("stMain")).to_contain_text("Exploring on your own")
-        tab_to(student, "Follow the teacher", role="button")
         assert focus_is_visible(student)
+        expect(student.get_by_test_id("stMain")).to_contain_text("Exploring on your own")
+        tab_to(student, "Follow the teacher", role="button")  # in the panel that polls the class every second
         student.keyboard.press("Enter")
         wait_step(student, 2, timeout=30_000)
         expect(student.get_by_test_id("stMain")).to_contain_text("Following the teacher")
