@@ -24,7 +24,8 @@ ALLOWED = re.compile(
 STRIP = """(root) => {
   const clone = root.cloneNode(true);
   clone.querySelectorAll('[data-testid="stCode"], pre, code, .katex, .katex-display, [data-testid="stLatex"], '
-    + '[data-testid="stImageCaption"], .js-plotly-plot .xtick, .js-plotly-plot .ytick').forEach(n => n.remove());
+    + '[data-testid="stImageCaption"], .js-plotly-plot .xtick, .js-plotly-plot .ytick, script, style')
+    .forEach(n => n.remove());  // a detached clone's innerText would include the page's scripts
   return clone.innerText;
 }"""
 
