@@ -501,10 +501,11 @@ def cost_figure(curves: CostCurves, resolution: int, height: int = 520) -> dict:
                  marker=dict(symbol=symbol or "circle", size=9, color=colour, maxdisplayed=12),
                  hovertemplate="%{x} px: %{y:.3s} " + _("multiply-adds") + "<extra>" + name + "</extra>")
             for name, ys, colour, dash, symbol in lines]
-    title = _("One attention layer of stage {stage} (C = {c}, P = {p})").format(stage=curves.stage + 1,
-                                                                                 c=curves.channels, p=curves.patch)
+    # two lines: one would run past a 320 px phone's edge
+    title = (_("One attention layer of stage {stage}").format(stage=curves.stage + 1)
+             + f"<br>C = {curves.channels}, P = {curves.patch}")
     layout = _layout(
-        title, height, margin=dict(l=80, r=10, t=40, b=50),
+        title, height, margin=dict(l=80, r=10, t=60, b=50),
         xaxis=dict(title=dict(text=_("input resolution (px, square)")), gridcolor="#eee"),
         yaxis=dict(title=dict(text=_("multiply-adds")), type="log", gridcolor="#ddd", exponentformat="SI"),
         legend=dict(font=dict(size=13), orientation="h", x=0, y=-0.18, yanchor="top"),
