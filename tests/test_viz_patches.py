@@ -17,6 +17,8 @@ from vitviz.models.vit import ViT, ViTConfig
 from vitviz.viz import patches as viz
 from vitviz.viz import encode
 
+from .colour import DEFICIENCIES, contrast, luminance
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -239,32 +241,6 @@ def test_zoom_figure_is_the_patch():
     fig = viz.patch_zoom_figure(patch, 5)
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), viz.to_uint8(patch))
     assert "patch 5" in json.loads(fig.to_json())["layout"]["title"]["text"]
-
-
-# Machado, Oliveira & Fernandes (2009) at severity 1, on linear RGB: the matrices Chromium's
-# Emulation.setEmulatedVisionDeficiency applies; achromatopsia keeps only the luminance.
-DEFICIENCIES = {
-    "normal": np.eye(3),
-    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                            [-0.003882, -0.048116, 1.051998]]),
-    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                              [-0.011820, 0.042940, 0.968881]]),
-    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                            [0.004733, 0.691367, 0.303900]]),
-    "achromatopsia": np.tile([0.2126, 0.7152, 0.0722], (3, 1)),
-}
-
-
-def luminance(rgb, deficiency: str = "normal") -> float:
-    """WCAG 2.1 relative luminance of an sRGB colour (0…255) as seen with `deficiency`."""
-    c = np.asarray(rgb, dtype=np.float64) / 255
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(np.clip(DEFICIENCIES[deficiency] @ linear, 0, 1) @ [0.2126, 0.7152, 0.0722])
-
-
-def contrast(a, b, deficiency: str = "normal") -> float:
-    high, low = sorted((luminance(a, deficiency), luminance(b, deficiency)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def rgb_of(colour: str) -> tuple[int, ...]:

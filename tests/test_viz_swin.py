@@ -28,6 +28,8 @@ from vitviz.trace import trace
 from vitviz import swin_windows as sw
 from vitviz.viz import swin as sv
 
+from .colour import DEFICIENCIES, linear
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -443,7 +445,7 @@ def test_the_bias_colour_scale_keeps_its_order_in_greyscale():
 
     def luminance(colour):
         rgb = hex_to_rgb(colour) if colour.startswith("#") else unlabel_rgb(colour)
-        return float(_linear(rgb) @ np.array([0.2126, 0.7152, 0.0722]))
+        return float(linear(rgb) @ np.array([0.2126, 0.7152, 0.0722]))
 
     from plotly.colors import PLOTLY_SCALES
 
@@ -467,11 +469,6 @@ def test_region_borders_are_drawn_inside_windows():
 
 # ---- pictures: colour-blind-safe and distinguishable ------------------------------------------------------------
 
-def _linear(rgb):
-    c = np.asarray(rgb, np.float64) / 255
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
 def _lab(linear):
     xyz = linear @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
     xyz = xyz / np.array([0.95047, 1.0, 1.08883])
@@ -479,19 +476,11 @@ def _lab(linear):
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
-# Machado, Oliveira & Fernandes (2009), severity 1.0, applied to linear RGB.
-CVD = {
-    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                            [-0.003882, -0.048116, 1.051998]]),
-    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                              [-0.011820, 0.042940, 0.968881]]),
-    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                            [0.004733, 0.691367, 0.303900]]),
-}
+CVD = {name: m for name, m in DEFICIENCIES.items() if name not in ("normal", "achromatopsia")}
 
 
 def _delta_e(a, b, vision: str | None) -> float:
-    la, lb = _linear(a), _linear(b)
+    la, lb = linear(a), linear(b)
     if vision:
         la, lb = np.clip(la @ CVD[vision].T, 0, 1), np.clip(lb @ CVD[vision].T, 0, 1)
     return float(np.linalg.norm(_lab(la) - _lab(lb)))
