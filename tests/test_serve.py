@@ -47,8 +47,12 @@ def upload(page, name: str, data: bytes) -> None:
     wait_idle(page)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         {"name": name, "mimeType": "image/jpeg", "buffer": data})
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stImageCaption")).to_have_text(name, timeout=60_000)
+    # While the run that reads the file draws, the sidebar may show the previous picture's caption too (Streamlit
+    # keeps a run's old elements until it ends): wait for the new one, then for the run's end.
+    captions = page.get_by_test_id("stSidebar").get_by_test_id("stImageCaption")
+    expect(captions.filter(has_text=name)).to_have_count(1, timeout=60_000)
     wait_idle(page)
+    expect(captions).to_have_text(name)
 
 
 def test_two_processes_keep_their_sessions_share_a_class_and_survive_a_kill(chromium, school):
