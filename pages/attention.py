@@ -2,7 +2,8 @@
 
 The model runs once per image, model, P and resolution (`vitviz.attention.trace_attention`, kept in a byte-bounded
 store shared by all sessions); every control on this page only recomputes from the stored q, k, v, in one
-`vitviz.attention.attention_view` per run that `ui.tabs.attention` draws. The six views are lazy tabs: a run draws
+`vitviz.attention.attention_view` per run that `ui.tabs.attention` draws (`ui.tabs.attention_qk` the two tabs beyond the
+weight). The eight views are lazy tabs: a run draws
 only the open one.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ui.models import show_notes, vit_input
 from ui.patches import patch_picker, select_patch
 from ui.store import RunStore
 from ui.tabs import attention as tabs
+from ui.tabs import attention_qk as tabs_qk
 from vitviz import attention as att
 from vitviz.i18n import _
 
@@ -90,6 +92,7 @@ depth, heads = tr.depth, tr.heads
 
 st.session_state.setdefault("query", "CLS")
 _apply_click(vin.cache_key, layout)
+tabs_qk.apply_click(vin.cache_key, layout, _query_token(layout))
 clamp_state("layer", 1, depth)
 clamp_state("head", 1, heads)
 clamp_state("upto", 1, depth)
@@ -110,10 +113,11 @@ with st.container(border=True):
         patch_picker(layout.patches, _("Selected patch (raster index: row × {gw} + column)").format(gw=layout.grid[1]))
 view = att.attention_view(tr, layer, head, _query_token(layout), vin.model.config.labels)
 
-# The six views, one tab each: only the open tab is computed and drawn.
+# The eight views, one tab each: only the open tab is computed and drawn.
 lazy_tabs("attention", (partial(tabs.all_heads, view, vin), partial(tabs.one_head, view, vin),
                         partial(tabs.whole_matrix, view), partial(tabs.dino_masks, view, vin),
-                        partial(tabs.rollout, view, vin), partial(tabs.distance, view)))
+                        partial(tabs.rollout, view, vin), partial(tabs.distance, view),
+                        partial(tabs_qk.queries_keys, view, vin), partial(tabs_qk.contributions, view, vin)))
 tabs.predictions(view, ctx.model_name, trained)
 tabs.caveats()
 stage_footer("attention")

@@ -254,3 +254,73 @@ def test_one_register_is_named_in_the_singular():
     a = att.attention_probs(q[0], k[0], 2 ** -0.5)[0].double().numpy()
     assert (f"Off the image, the CLS token takes {percent(a[0])} and the register {percent(a[1])}; the patches "
             f"together {percent(a[2:].sum())}.") in describe.head_map(view, 0)
+
+
+# ---- The tabs beyond the weight (vitviz.describe.attention_qk) ---------------------------------------------------
+@pytest.fixture(scope="module")
+def layer_scaled():
+    """A DINOv2-like ViT (LayerScale λ₁ not 1, 2 registers) on a 5 × 7 grid: the model, its trace, and per layer
+    the probabilities (H, T, T) it materialised itself."""
+    cfg = ViTConfig(image_size=32, patch_size=8, dim=24, depth=2, heads=3, mlp_dim=48, registers=2, layer_scale=True)
+    model = perturb_(common.init_random(ViT(cfg), "describe-qk"), seed=6).eval()
+    pixels = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(7))
+    probs = vitviz.trace(model, pixels, include=["blocks.*.attn.probs"])
+    return model, att.trace_attention(model, pixels), [probs[f"blocks.{i}.attn.probs"][0].double().numpy()
+                                                       for i in range(2)]
+
+
+def test_the_joint_map_names_the_true_top_weights_and_its_nearest_keys(layer_scaled):
+    from vitviz import attention_qk as qk
+    from vitviz.describe import attention_qk as describe_qk
+
+    _model, tr, probs = layer_scaled
+    query = PREFIX + 8  # patch (1, 1)
+    view = qk.query_key_map(tr, 1, 2, query)
+    alt = describe_qk.query_key_map(view, "patch row")
+    row = probs[1][2, query]
+    top = np.argsort(-row)[:5]
+    assert alt.startswith("Layer 2, head 3: the 38 queries (circles) and 38 keys (diamonds) of this image")
+    assert "Colour: patch row." in alt
+    assert ("Lines join the query patch (1, 1) to its 5 largest weights: "
+            + "; ".join(f"{tr.layout.label(int(j))} {percent(row[j])}" for j in top) + ".") in alt
+    distances = np.linalg.norm(view.keys - view.queries[query], axis=1)
+    near = np.argsort(distances)[:5]
+    agree = len(set(near) & set(top))
+    assert (f"Its 5 nearest keys in the picture are {'; '.join(tr.layout.label(int(j)) for j in near)}; {agree} of "
+            "them are among those largest weights.") in alt
+    assert f"Over all queries of this head, {percent(view.faithfulness[2])} of the nearest keys" in alt
+    assert f"(a random picture: {percent(5 / 38)};" in alt
+
+
+def test_the_contribution_sentences_quote_independent_norms(layer_scaled):
+    from vitviz import attention_qk as qk
+    from vitviz.describe import attention_qk as describe_qk
+
+    model, tr, probs = layer_scaled
+    c = qk.contributions(model, tr, 0, 1, 0)
+    lam = model.blocks[0].ls1.lambda1.detach().double().numpy()
+    proj = model.blocks[0].attn.proj.weight.detach().double().numpy()  # (D, H·d)
+    v = tr.v[0].double().numpy()  # (H, T, d)
+    d = v.shape[-1]
+    f = np.stack([v[h] @ proj[:, h * d:(h + 1) * d].T for h in range(3)])  # (H, T, D): f_h(x_j)
+    vectors = lam * np.einsum("ht,htd->td", probs[0][:, 0], f)  # λ₁ ⊙ Σ_h α^h_0j f_h(x_j)
+    norms, weight = np.linalg.norm(vectors, axis=1), probs[0][:, 0].mean(0)
+    rank = lambda x: np.argsort(np.argsort(x))  # noqa: E731 (no ties among these floats)
+    rho = np.corrcoef(rank(weight), rank(norms))[0, 1]
+    text = describe_qk.disagreement(c)
+    assert text.startswith(f"Rank correlation of weight and contribution over the 38 tokens: ρ = {rho:.2f} (")
+    over = int(np.argmax(weight / weight.sum() - norms / norms.sum()))
+    if weight[over] / weight.sum() > 2 * norms[over] / norms.sum():
+        assert f"Looked at, little taken: {tr.layout.label(over)} gets {percent(weight[over] / weight.sum())}" in text
+    alt = describe_qk.contribution_map(c)
+    assert alt.startswith("Layer 1, query CLS, length of what each token adds, summed over the heads: ")
+    assert (f"Off the image: CLS {percent(norms[0] / norms.sum())}, the registers "
+            f"{percent(norms[1:PREFIX].sum() / norms.sum())}.") in alt
+    received = probs[0].mean((0, 1))
+    assert (f"Over all 38 queries of layer 1: CLS: {percent(received[0])} of the attention received") in (
+        describe_qk.layer_sentence(c))
+    assert describe_qk.weight_map(c).endswith(
+        f"Off the image: CLS {percent(weight[0] / weight.sum())}, the registers "
+        f"{percent(weight[1:PREFIX].sum() / weight.sum())}.")
+    assert describe_qk.value_map(c).startswith("Layer 1, head 2, length of each token's transformed value: ")
+    assert describe_qk.share_map(c).startswith("Layer 1, all queries: each token's share of the attention output, ")

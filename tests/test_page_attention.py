@@ -19,7 +19,8 @@ from vitviz.describe.common import percent
 from .apptest import APP, assert_clean, open_tab, photo, upload
 
 PAGE = "pages/attention.py"
-SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth")
+SECTIONS = ("All heads", "One head, step by step", "Whole matrix", "DINO masks", "Rollout", "Distance vs depth",
+            "Queries & keys", "What tokens contribute")
 ONE = "One head, step by step"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,3 +266,42 @@ def test_the_query_patch_can_be_chosen_without_a_pointer():
     assert_clean(at)
     assert any("The computation for patch (3, 5)" in m.value for m in at.markdown)
     assert alts(at)[1][0].startswith("Layer 12, head 1, query patch (3, 5): ")
+
+
+def test_queries_keys_and_contributions_follow_the_controls_and_a_click_without_the_model(trace_calls):
+    """The two tabs beyond the weight on DINOv2 with registers (16 × 16 patches + CLS + 4 registers at 224): the
+    joint map's colour choice, a click on a query point, a head and a layer change, then the contributions tab; the
+    trace is the one the page made first (no model run after it). The numbers are tested in test_attention_qk.py
+    and test_describe_attention.py."""
+    at = open_page(model="dinov2-small-reg", query="patch", patch=47, layer=5, head=2, atsec="Queries & keys")
+    trace_calls.clear()
+    (scatter,) = alts(at)[1]
+    assert scatter.startswith("Layer 5, head 2: the 261 queries (circles) and 261 keys (diamonds)")
+    assert "Lines join the query patch (2, 15) to its 5 largest weights: " in scatter and "Colour: patch row." in scatter
+    faithful = next(m.value for m in at.markdown if m.value.startswith("| head | in the picture |"))
+    share = faithful.split("| **2** | ")[1].split(" |")[0]
+    assert f"Over all queries of this head, {share} of the nearest keys in the picture are true top keys" in scatter
+    at.selectbox(key="qkcol").set_value("norm").run()
+    assert_clean(at)
+    assert "Colour: vector length." in alts(at)[1][0]
+    key = next(c.proto.id for c in at.get("plotly_chart") if "qk-pick-" in c.proto.id)
+    at.session_state[key[key.index("qk-pick-"):]] = {"selection": {"points": [{"curve_number": 1, "point_index": 20}],
+                                                                   "point_indices": [20], "box": [], "lasso": []}}
+    at.run()
+    assert_clean(at)
+    assert at.session_state["patch"] == 20 and at.session_state["query"] == "patch"
+    assert "Lines join the query patch (1, 4) to its 5 largest weights" in alts(at)[1][0]
+    at.pills(key="head").set_value(3).run()
+    assert subheaders(at)[0] == "Layer 5, head 3: queries and keys in one picture"
+    pictures, charts = alts(visit(at, "What tokens contribute"))
+    assert subheaders(at)[0] == "Layer 5: what each token adds to patch (1, 4)" and not charts
+    assert [p.split(",")[0] for p in pictures] == ["Layer 5", "Layer 5", "Layer 5", "Layer 5"]
+    assert "Off the image: CLS " in pictures[1] and ", the registers " in pictures[1]
+    assert any(m.value.startswith("Rank correlation of weight and contribution over the 261 tokens: ρ = ")
+               for m in at.markdown)
+    assert any(m.value.startswith("Over all 261 queries of layer 5: CLS: ") and "the registers: " in m.value
+               for m in at.markdown)
+    at.slider(key="layer").set_value(12).run()
+    assert_clean(at)
+    assert subheaders(at)[0] == "Layer 12: what each token adds to patch (1, 4)"
+    assert not trace_calls, "the two tabs recompute from the stored q, k, v"

@@ -170,9 +170,10 @@ def output_projection(model: nn.Module, layer: int) -> tuple[Tensor, Tensor, Ten
     LayerScale). W_O^h are the columns of the Linear's weight that read head h's d outputs."""
     block = model.blocks[layer]
     heads = block.attn.heads
-    weight = rearrange(block.attn.proj.weight, "out (heads d) -> heads d out", heads=heads)
-    scale = getattr(block.ls1, "lambda1", None)
-    return weight, block.attn.proj.bias, torch.ones_like(block.attn.proj.bias) if scale is None else scale
+    # detached: the stored q, k, v are inference tensors, which autograd may not record
+    weight = rearrange(block.attn.proj.weight.detach(), "out (heads d) -> heads d out", heads=heads)
+    bias, scale = block.attn.proj.bias.detach(), getattr(block.ls1, "lambda1", None)
+    return weight, bias, torch.ones_like(bias) if scale is None else scale.detach()
 
 
 def value_outputs(model: nn.Module, trace: AttentionTrace, layer: int) -> Tensor:
@@ -246,6 +247,11 @@ class Contributions:
     share: np.ndarray  # (T,) each token's share of the contribution norms, averaged over all queries of the layer
     received: np.ndarray  # (T,) the attention each token receives, averaged over all queries and heads
     layer_scale: bool  # whether λ₁ was applied (DINOv2)
+
+    @property
+    def table(self) -> np.ndarray:
+        """(T, 4): weight, contribution, the head's value length and the layer's output share of every token."""
+        return np.stack([self.weight, self.contribution, self.value_norm, self.share], -1)
 
     @property
     def weight_share(self) -> np.ndarray:
