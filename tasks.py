@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One command to set up and start vitviz, one to set up and test it. Needs only Python >= 3.10.
 
-    python3 tasks.py run     # creates .venv, installs requirements.txt, starts the app on localhost:8501
+    python3 tasks.py run     # creates .venv, installs requirements.txt, starts the app on localhost:8501 (ui/serving.py)
     python3 tasks.py test    # creates .venv, installs requirements-test.txt, runs the whole test suite
     python3 tasks.py bench   # prints the benchmark figures quoted in the README
     python3 tasks.py download [NAME ... | --all] [--to DIR]   # before class: fetch and verify the trained weights
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "run":
         ensure_env("requirements.txt")
-        return subprocess.call([str(PYTHON), "-m", "streamlit", "run", "app.py", "--server.port", "8501", *extra])
+        return subprocess.call([str(PYTHON), "-m", "ui.serving", "run", "app.py", "--server.port", "8501", *extra])
     if command == "serve":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), str(ROOT / "deploy" / "serve.py"), *extra])

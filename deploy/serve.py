@@ -91,7 +91,7 @@ class Supervisor:
         print(f"serve: {text}", flush=True)
 
     def start_replica(self, port: int) -> None:
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+        cmd = [sys.executable, "-m", "ui.serving", "run", str(ROOT / "app.py"), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         self.replicas[port] = subprocess.Popen(cmd, cwd=ROOT, env=self.env)
         self.say(f"replica on 127.0.0.1:{port} pid {self.replicas[port].pid}")

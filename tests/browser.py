@@ -45,10 +45,11 @@ def log_problems(text: str) -> list[str]:
 
 @contextmanager
 def streamlit_server(env: dict | None = None):
-    """Start `streamlit run app.py` on a free loopback port; yield its base URL; stop it afterwards. Fails (after
-    the tests that used it) if the server logged a warning, an error or a traceback."""
+    """Start `streamlit run app.py` on a free loopback port, as `tasks.py run` does (through ui/serving.py: static
+    bundles gzipped); yield its base URL; stop it afterwards. Fails (after the tests that used it) if the server
+    logged a warning, an error or a traceback."""
     port, clean_exit = free_port(), False
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    cmd = [sys.executable, "-m", "ui.serving", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(ROOT / f".streamlit-test-{port}.log", "wb")

@@ -1,0 +1,156 @@
+"""Start Streamlit with its static bundles served compressed: `python -m ui.serving run app.py [streamlit options]`.
+
+Streamlit 1.67 serves `/static/` uncompressed on purpose (`_should_bypass_gzip` in its Starlette gzip middleware:
+gzip on every request costs CPU at the origin, and "production usually sits behind a proxy that compresses"). A
+school's server has no CDN and often no proxy, and its bottleneck is the shared Wi-Fi: Plotly's bundle alone is
+4.7 MB as served, 1.4 MB gzipped. So this launcher gzips the hashed bundles once (gzip -9, stdlib) into a cache
+folder outside the package, `.cache/static/<key>/`, and serves those files, with `Content-Encoding: gzip`, `Vary:
+Accept-Encoding` and Streamlit's own immutable `Cache-Control`, to every browser that accepts gzip. No CPU per
+request: the bytes come from a file, as Streamlit's own do. Everything else (the page, websocket, media) is
+Streamlit's, untouched.
+
+It wraps the ASGI app that Streamlit builds (`starlette_server.create_starlette_app`). Where a Streamlit upgrade
+renames what it wraps, or the cache cannot be written, it prints one line saying so and Streamlit serves as it
+always did: never a broken app.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache" / "static"
+# Text formats of the bundles; fonts (woff2) and pictures are compressed already.
+COMPRESSIBLE = frozenset({".js", ".mjs", ".css", ".json", ".svg", ".map", ".txt", ".wasm"})
+MIN_BYTES = 1024  # below this the headers outweigh what gzip saves
+KEEP_RATIO = 0.9  # a file gzip shrinks by less than 10 % is served as it is
+
+
+def say(text: str) -> None:
+    print(f"vitviz serving: {text}", file=sys.stderr, flush=True)
+
+
+def cache_key(static_dir: Path, files: list[Path]) -> str:
+    """A name for this exact set of bundles: their paths and sizes (hashed names change with their content)."""
+    listing = "\n".join(f"{f.relative_to(static_dir)}:{f.stat().st_size}" for f in files)
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def precompress(static_dir: Path, cache: Path = CACHE) -> dict[str, Path]:
+    """Gzip (-9) every compressible hashed bundle under `static_dir`/static once; returns them by URL path relative
+    to Streamlit's static mount ("static/js/x.js": its gzipped copy). Files already in the cache are reused; each new one is written
+    to a temporary name and renamed, so processes starting together (`tasks.py serve`) never read half a file."""
+    files = sorted(f for f in (static_dir / "static").rglob("*")
+                   if f.suffix in COMPRESSIBLE and f.is_file() and f.stat().st_size >= MIN_BYTES)
+    folder = cache / cache_key(static_dir, files)
+    bundles = {}
+    for file in files:
+        rel = file.relative_to(static_dir).as_posix()
+        gz = folder / f"{rel}.gz"
+        skip = folder / f"{rel}.raw"  # marks a file gzip does not shrink enough
+        if not gz.exists() and not skip.exists():
+            data = file.read_bytes()
+            packed = gzip.compress(data, compresslevel=9, mtime=0)
+            gz.parent.mkdir(parents=True, exist_ok=True)
+            target, body = (gz, packed) if len(packed) < KEEP_RATIO * len(data) else (skip, b"")
+            with tempfile.NamedTemporaryFile(dir=gz.parent, delete=False) as tmp:
+                tmp.write(body)
+            os.replace(tmp.name, target)
+        if gz.exists():
+            bundles[rel] = gz
+    return bundles
+
+
+def header(scope, name: bytes) -> str:
+    """A request header's value ("" when absent; ASGI gives the names in lower case)."""
+    return ", ".join(v.decode("latin-1") for k, v in scope["headers"] if k == name)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value lists gzip (or *) without q=0."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        q = params.replace(" ", "").removeprefix("q=")
+        if coding.strip() in ("gzip", "*") and q not in ("0", "0.0", "0.00", "0.000"):
+            return True
+    return False
+
+
+class CompressedStatic:
+    """ASGI wrapper: a GET or HEAD of a precompressed bundle from a browser that accepts gzip gets the gzipped file;
+    every other request goes to Streamlit's app unchanged."""
+
+    def __init__(self, app, bundles: dict[str, Path], base_url: str, cache_control: str):
+        self.app, self.bundles, self.cache_control = app, bundles, cache_control
+        # Streamlit's own Content-Types: its bootstrap registers them (application/javascript) before building this
+        self.types = {rel: mimetypes.guess_type(rel)[0] or "application/octet-stream" for rel in bundles}
+        self.prefix = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
+
+    async def __call__(self, scope, receive, send):
+        rel = None
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(self.prefix):
+            rel = scope["path"][len(self.prefix):]
+        if rel not in self.bundles:
+            await self.app(scope, receive, send)
+            return
+        # A range request (not a browser loading a script) gets Streamlit's plain bytes, whose ranges it serves
+        if header(scope, b"range") or not accepts_gzip(header(scope, b"accept-encoding")):
+            await self.app(scope, receive, _vary(send))
+            return
+        from starlette.responses import FileResponse
+
+        response = FileResponse(self.bundles[rel], media_type=self.types[rel], headers={
+            "Content-Encoding": "gzip", "Vary": "Accept-Encoding", "Cache-Control": self.cache_control})
+        del response.headers["accept-ranges"]  # ranges are Streamlit's, of the plain file (above)
+        await response(scope, receive, send)
+
+
+def _vary(send):
+    """`send` with Vary: Accept-Encoding added to the response's headers: a cache between Streamlit and a browser
+    must not give the uncompressed answer to one that accepts gzip, or the reverse."""
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"vary", b"Accept-Encoding")]}
+        await send(message)
+    return sending
+
+
+def install() -> bool:
+    """Make the Streamlit server of this process serve its bundles gzipped. False, with one line on stderr and
+    nothing changed, where this Streamlit's internals are not the ones this was written for or the cache cannot
+    be written."""
+    try:
+        from streamlit import config, file_util
+        from streamlit.web.server.starlette import starlette_server
+        from streamlit.web.server.starlette.starlette_server_config import STATIC_ASSET_CACHE_MAX_AGE_SECONDS
+        build = starlette_server.create_starlette_app
+        bundles = precompress(Path(file_util.get_static_dir()))
+    except (ImportError, AttributeError, OSError) as exc:
+        say(f"static files are served uncompressed ({type(exc).__name__}: {exc})")
+        return False
+    cache_control = f"public, immutable, max-age={STATIC_ASSET_CACHE_MAX_AGE_SECONDS}"
+
+    def create_starlette_app(runtime):
+        return CompressedStatic(build(runtime), bundles, config.get_option("server.baseUrlPath") or "",
+                                cache_control)
+
+    starlette_server.create_starlette_app = create_starlette_app
+    say(f"{len(bundles)} static bundles served gzipped")
+    return True
+
+
+def main(argv: list[str]) -> int:
+    install()
+    from streamlit.web.cli import main as streamlit
+
+    sys.argv = ["streamlit", *argv]
+    return streamlit(prog_name="streamlit")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
