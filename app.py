@@ -14,7 +14,7 @@ from ui.questions import question
 from ui.models import download_progress
 from ui.server import counted_run
 from ui.sidebar import sidebar
-from ui.stages import STAGES
+from ui.stages import EXTRAS, STAGES
 from vitviz.i18n import _
 from vitviz.runtime import COLLECTOR, flush_denormals, freeze_loaded_objects, keep_freed_memory
 
@@ -34,7 +34,9 @@ st.set_page_config(page_title=_("vitviz — how vision transformers see"), page_
 
 overview = st.Page("pages/overview.py", title=_("Overview"), icon=":material/route:", url_path="overview", default=True)
 stages = [st.Page(s.file, title=_(s.title), icon=s.icon, url_path=s.key) for s in STAGES]
-page = st.navigation({"vitviz": [overview], _("The pipeline"): stages})
+# The playground is no stage of the pipeline: its own section, after it (the overview and the footers walk STAGES)
+extras = [st.Page(s.file, title=_(s.title), icon=s.icon, url_path=s.key) for s in EXTRAS]
+page = st.navigation({"vitviz": [overview], _("The pipeline"): stages, _("Try it yourself"): extras})
 start = time.perf_counter()
 try:
     with counted_run():  # background work (the Swin page's prefetch) waits for a quiet server

@@ -16,6 +16,7 @@ from vitviz.i18n import N_, _
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 
 from .context import Context, has_context
+from .playground import Opened, trained_here
 
 _PHOTO = "photo"  # session-state key: the student's last good upload or camera photo (a `Photo`)
 
@@ -44,6 +45,8 @@ def _decode(digest: str, _data: bytes) -> Image.Image:
 
 def image_from_sidebar() -> tuple[Image.Image, str, str]:
     source = st.sidebar.radio(_("Image"), list(SOURCES), format_func=lambda s: _(SOURCES[s]), horizontal=True, key="src")
+    if (opened := trained_here(st.session_state.get("model"))) is not None and source == "sample":
+        return _task_sample(opened)
     sample = st.sidebar.selectbox(_("Sample photo"), list(SAMPLES), key="img", bind="query-params",
                                   disabled=source != "sample")
     file, label = None, None
@@ -75,6 +78,13 @@ def image_from_sidebar() -> tuple[Image.Image, str, str]:
         st.sidebar.caption(_("No photo yet — showing the sample until you add one."))
     image = load_sample(sample)
     return image, f"sample:{sample}", sample
+
+
+def _task_sample(opened: Opened) -> tuple[Image.Image, str, str]:
+    """A run opened from the playground offers its task's images as the sample photos (at the run's own size)."""
+    names = opened.sample_names()
+    i = st.sidebar.selectbox(_("Task image"), range(len(names)), format_func=names.__getitem__, key="pgimg")
+    return opened.examples.pil(i), f"playground:{opened.task}:{opened.image_size}:{i}", names[i]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -18,10 +18,10 @@ from .class_session import join, joined_code
 from .lessons import LESSON_DIR, PAGES, Lesson, Step, lesson_files, load_lessons
 from .models import VIT_MODELS
 from .presenter import HIDE_FLAGS
-from .stages import SIDEBAR_KEYS, STAGES, TAB_KEYS
+from .stages import EXTRAS, SIDEBAR_KEYS, STAGES, TAB_KEYS
 
 # Every setting a step may give; a step's page opens with the others at their defaults.
-SETTING_KEYS = tuple(dict.fromkeys(SIDEBAR_KEYS + tuple(k for s in STAGES for k in s.keys) + tuple(TAB_KEYS.values())))
+SETTING_KEYS = tuple(dict.fromkeys(SIDEBAR_KEYS + tuple(k for s in STAGES + EXTRAS for k in s.keys) + tuple(TAB_KEYS.values())))
 _AT, _GOTO = "lesson_at", "lesson_goto"  # session-state keys: the step shown (lesson id, n); the step to open next
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from vitviz.i18n import DEFAULT, _, language, use_language
 
-from .stages import SIDEBAR_KEYS, STAGES
+from .stages import EXTRAS, SIDEBAR_KEYS, STAGES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +30,7 @@ else:  # Python 3.10: the same parser, as a backport
     import tomli as tomllib
 
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lessons"
-PAGES = {"overview": None, **{s.key: s for s in STAGES}}
+PAGES = {"overview": None, **{s.key: s for s in STAGES + EXTRAS}}
 KINDS = ("choice", "patch", "number")
 MIN_STEPS, MAX_STEPS = 6, 10
 TRANSLATED = ("zh",)  # languages with their own lesson texts, in lessons/<language>/<id>.toml

@@ -20,6 +20,7 @@ from vitviz.weights import DOWNLOAD_COMMAND
 from . import i18n
 from .context import Context
 from .image_input import model_input
+from .playground import trained_here
 
 VIT_MODELS = {  # preset -> description (English; shown through _())
     "dino-vits16": N_("DINO ViT-S/16 (self-supervised)"),
@@ -80,6 +81,8 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
 
     Returns (model, message): message says why random weights are shown although trained ones were asked for.
     """
+    if (opened := trained_here(name)) is not None:  # a run of this session's playground: its frozen snapshot
+        return opened.model, None
     device = str(pick_device())
     if not pretrained:
         return _load(name, device), None
@@ -166,6 +169,8 @@ def vit_input(ctx: Context) -> VitInput:
     """The ViT for the sidebar's settings (PI-resized when P differs from the checkpoint) and its input."""
     model, warning = get_model(ctx.model_name, ctx.pretrained)
     notes = [warning] if warning else []
+    if (opened := trained_here(ctx.model_name)) is not None:
+        notes.append(opened.describe())
     native_p = model.config.patch_size
     if ctx.patch_size != native_p:
         model = _adapted(model, model.source, ctx.patch_size)

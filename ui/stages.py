@@ -49,9 +49,17 @@ STAGES = (
 )
 
 
+# Pages beyond the pipeline: their own navigation section (the overview, the footers and the pipeline's order walk
+# STAGES only), but lessons may open them and set their keys like a stage's.
+PLAYGROUND = Stage("playground", N_("Train your own ViT"), ":material/model_training:", "pages/playground.py",
+                   N_("train a tiny ViT on made-up images and watch it learn, live"),
+                   keys=("pgtask", "pgmodel", "pgpos", "pgp", "pgsteps"))
+EXTRAS = (PLAYGROUND,)
+
+
 def stage(key: str) -> Stage:
-    """The stage whose page has url_path `key`."""
-    return next(s for s in STAGES if s.key == key)
+    """The stage (or page beyond the pipeline, `EXTRAS`) whose page has url_path `key`."""
+    return next(s for s in STAGES + EXTRAS if s.key == key)
 
 
 def neighbours(key: str) -> tuple[Stage | None, Stage | None]:
