@@ -41,6 +41,7 @@ class ViTConfig:
     registers: int = 0  # R register tokens inserted after CLS, without position embedding (Darcet et al.)
     antialias: bool = False  # whether E_pos is resized with an antialiased bicubic (DINOv2 with registers)
     pool: str = "cls"  # classifier input: "cls" (ViT, DeiT) or "cls+mean" ([CLS; mean of patch tokens], DINOv2)
+    position: str = "learned"  # E_pos: "learned" (checkpoints), fixed 2-D "sincos" (MAE) or "none" (zeros; playground)
 
     @property
     def grid(self) -> int:
