@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ui.chrome import show_source, stage_footer, stage_header
-from ui.common import chart, picture, shape_text
+from ui.common import chart, code_block, picture, shape_text
 from ui.context import context
 from ui.models import show_notes, vit_input
 from ui.patches import cached_figure, clickable_grid, model_patches, patch_picker
@@ -95,11 +95,11 @@ def draw_code(view: FlatteningView) -> None:
     st.subheader(_("The code and the shapes, with your numbers"))
     code, table = st.columns([1, 1], gap="large")
     with code:
-        st.code(f'''flat = rearrange(
+        code_block(f'''flat = rearrange(
     x,                 # {shape_text(input_shape)}
     "b c (h p1) (w p2) -> b (h w) (p1 p2 c)",
     p1={p}, p2={p},
-)                      # -> (1, {n}, {k})''', language="python")
+)                      # -> (1, {n}, {k})''', python=True)
         if grid.dropped_pixels:
             st.caption(_("`x` is first sliced to `x[..., :{height}, :{width}]`: the {bottom} bottom rows and {right} "
                          "right columns that make no whole patch are dropped (page 1).").format(

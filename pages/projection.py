@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from ui.chrome import download_array, show_source, stage_footer, stage_header
-from ui.common import chart, picture
+from ui.common import chart, code_block, picture
 from ui.context import context
 from ui.embedding_pages import equation_pieces, whole_patches
 from ui.models import VitInput, get_model, show_notes, vit_input
@@ -112,11 +112,11 @@ def conv_check(s: ProjectionStage) -> None:
         st.caption(_("…on {count:,} numbers whose largest magnitude is {scale:.3g}: identical up to float32 rounding "
                      "(relative {relative:.1e}).").format(count=s.tokens.size, scale=s.token_scale,
                                                            relative=s.relative_difference))
-    st.code(
+    code_block(
         f"conv   = model.patch_embed(pixel_values)         # Conv2d: (1, {D}, {gh}, {gw})\n"
         f"conv   = conv.flatten(2).transpose(1, 2)         # (1, {N}, {D}), as transformers does\n"
         f"linear = model.project(model.flatten(patches))   # x_p E + b on the flat patches: (1, {N}, {D})",
-        language="python",
+        python=True,
     )
     show_source(ViT.projection_matrix, ViT.project, emb.conv_tokens)
 

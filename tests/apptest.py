@@ -1,7 +1,9 @@
 """Helpers to drive the real app with Streamlit's AppTest."""
 from __future__ import annotations
 
+import html
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -73,6 +75,13 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> App
         at.radio(key="src").set_value("upload").run()
     at.file_uploader(key="upload").upload(name, data, mime)
     return at.run()
+
+
+def code_texts(at: AppTest) -> list[str]:
+    """The visible text of every code block on the page (ui.common.code_block: a markdown element holding its <style>
+    and a <pre> of highlighting spans)."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", m.value.split("\n\n", 1)[1]))
+            for m in at.markdown if 'class="vv-code"' in m.value]
 
 
 def errors(at: AppTest) -> list[str]:

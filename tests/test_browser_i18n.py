@@ -23,7 +23,7 @@ ALLOWED = re.compile(
     r"|Vision Transformers Need Registers)\b")
 STRIP = """(root) => {
   const clone = root.cloneNode(true);
-  clone.querySelectorAll('[data-testid="stCode"], pre, code, .katex, .katex-display, [data-testid="stLatex"], '
+  clone.querySelectorAll('.vv-code, pre, code, .katex, .katex-display, [data-testid="stLatex"], '
     + '[data-testid="stImageCaption"], .js-plotly-plot .xtick, .js-plotly-plot .ytick, script, style')
     .forEach(n => n.remove());  // a detached clone's innerText would include the page's scripts
   return clone.innerText;

@@ -59,7 +59,7 @@ def test_opens_across_patch_and_input_sizes(page, app_url, params, resized):
             assert ("is not a multiple of the" in main_text(page)) == resized
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the offset map and X_U (drawn async)
         if label == "Fold":  # code blocks fill in asynchronously: wait for the fold check's text
-            expect(page.get_by_test_id("stCode").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text(
+            expect(page.locator(".vv-code").filter(has_text="fold(unfold(X_L)) vs X_L")).to_contain_text(
                 "✓ exact")
         images += page.get_by_test_id("stMain").get_by_test_id("stImage").count()
         alts = alternatives(page)

@@ -17,7 +17,7 @@ from vitviz.images import load_sample
 from vitviz.models.mobilevit import patch_multiple
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 
-from .apptest import app, assert_clean, open_tab
+from .apptest import app, assert_clean, code_texts, open_tab
 
 PAGE = "pages/mobilevit.py"
 SECTIONS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
@@ -45,7 +45,7 @@ def equations(at) -> list[str]:
 
 
 def texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.code] + [c.value for c in at.caption]
+    return "\n".join([m.value for m in at.markdown] + code_texts(at) + [c.value for c in at.caption]
                      + [w.value for w in at.warning])
 
 

@@ -16,7 +16,7 @@ from ui.image_input import model_input
 from vitviz.models.vit import ViT
 from vitviz.viz.patches import PatchGrid
 
-from .apptest import APP, app, assert_clean, image_captions, photo, upload
+from .apptest import APP, app, assert_clean, code_texts, image_captions, photo, upload
 
 OVERVIEW, PATCHING, FLATTENING = "pages/overview.py", "pages/patching.py", "pages/flattening.py"
 _expected: dict[tuple, dict] = {}
@@ -76,7 +76,7 @@ def check_flattening(at) -> dict:
     assert f"| pixel_values | b c H W | {shapes['input']} |" in table
     assert f"| patchify | b h w p1 p2 c | (1, {gh}, {gw}, {p}, {p}, {c}) |" in table
     assert f"| flatten → x_p | b (h w) (p1 p2 c) | (1, {n:,}, {k:,}) |" in table
-    code = at.code[0].value
+    code = code_texts(at)[0]
     assert "b c (h p1) (w p2) -> b (h w) (p1 p2 c)" in code and f"# -> (1, {n}, {k})" in code
     assert f"p1={p}, p2={p}" in code
     headers = [x.value for x in at.subheader]

@@ -13,7 +13,7 @@ from vitviz.images import load_sample
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz import swin_windows as sw
 
-from .apptest import app, assert_clean, open_tab
+from .apptest import app, assert_clean, code_texts, open_tab
 
 PAGE = "pages/swin.py"
 SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
@@ -34,7 +34,7 @@ def visit(at, section: str):
 
 
 def texts(at) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.code] + [c.value for c in at.caption]
+    return "\n".join([m.value for m in at.markdown] + code_texts(at) + [c.value for c in at.caption]
                      + [w.value for w in at.warning] + [i.value for i in at.info] + [e.value for e in at.error]
                      + [c for el in at.get("image") for c in el.captions])
 
@@ -105,7 +105,7 @@ def test_mask_statistics_as_displayed_at_m7_s3_on_56x56():
 
 def test_worked_example_windows_exactly():
     at = open_page(swsec="Cyclic shift")
-    code = "\n".join(c.value for c in at.code)
+    code = "\n".join(code_texts(at))
     assert "B2 B3 B4 B1\nC2 C3 C4 C1\nD2 D3 D4 D1\nA2 A3 A4 A1" in code
     table = "\n".join(m.value for m in at.markdown)
     for i, (window, regions) in enumerate(zip(["B2 B3 / C2 C3", "B4 B1 / C4 C1", "D2 D3 / A2 A3", "D4 D1 / A4 A1"],

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import inspect
 import io
+import textwrap
 from collections.abc import Callable
 
 import numpy as np
@@ -13,6 +14,7 @@ import streamlit as st
 
 from vitviz.i18n import _
 
+from .common import code_block
 from .stages import neighbours
 from .stages import stage as stage_of
 
@@ -75,7 +77,7 @@ def lazy_tabs(page: str, steps: tuple[Callable[[], None], ...]) -> None:
 
 @functools.cache  # the source of an imported function is fixed for the life of the process; reading it takes ~1 ms
 def _source(fn) -> str:
-    return inspect.getsource(fn)
+    return textwrap.dedent(inspect.getsource(fn))  # a method's lines start at column 0, shorter on a phone
 
 
 def show_source(*functions) -> None:
@@ -86,7 +88,7 @@ def show_source(*functions) -> None:
     with st.container(key=key), st.expander(_("The code that computed this"), icon=":material/code:"):
         for fn in functions:
             st.caption(f"`{fn.__module__}.{fn.__qualname__}`")
-            st.code(_source(fn), language="python")
+            code_block(_source(fn), python=True)
 
 
 def download_array(label: str, array: np.ndarray, name: str) -> None:

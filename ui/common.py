@@ -1,12 +1,14 @@
 """Small helpers the stage pages share: cache keys, keeping a bound widget's value in range, markdown tables, the
 number formats the pages' text uses, and the two calls every picture and chart goes through (each with its text
-alternative)."""
+alternative), and code blocks without Streamlit's syntax highlighter."""
 from __future__ import annotations
 
 import hashlib
 
 import streamlit as st
 
+from vitviz.i18n import _
+from vitviz.viz.code import CODE_CSS, code_html
 from vitviz.viz.encode import image_format
 
 
@@ -62,3 +64,12 @@ def chart(fig, *, alt: str, where=st, **kwargs):
     what st.plotly_chart returns (the selection event of a clickable chart)."""
     config = {**CHART_CONFIG, **kwargs.pop("config", {})}
     return where.plotly_chart(fig, alt=alt, config=config, **kwargs)
+
+
+def code_block(text: str, *, python: bool = False, where=st) -> None:
+    """Preformatted code or text, highlighted by `vitviz.viz.code` when `python`: st.code would make the browser load
+    Streamlit's 1.5 MB syntax highlighter. The text stays selectable (copy by selecting); a block too wide or long
+    for its box scrolls, focusable by keyboard and named for a screen reader; it wraps on a phone."""
+    # a blank line between them: the <style> and the <pre> are two raw-HTML blocks for the markdown parser
+    block = code_html(text, python, _("Code (scrolls)"))
+    where.markdown(f"<style>{CODE_CSS}</style>\n\n{block}", unsafe_allow_html=True)

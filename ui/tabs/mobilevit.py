@@ -12,7 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import chart, clamp_state, markdown_table, picture, shape_text, short_key
+from ui.common import chart, clamp_state, code_block, markdown_table, picture, shape_text, short_key
 from vitviz import mobilevit_blocks as mb
 from vitviz.describe import mobilevit as describe
 from vitviz.i18n import _, language, sentences
@@ -226,8 +226,7 @@ def show_local_rep(block: mb.BlockView, channels: Channels, canvas: Canvas) -> N
                  "minimum (dark violet) to its maximum (yellow). The 3×3 conv mixes each pixel with its 8 neighbours "
                  "({c} → {c} channels); the 1×1 conv mixes channels only ({c} → d = {d}), no BN, no "
                  "activation.").format(h=u.height, w=u.width, stride=block.stride, c=c, d=d))
-    st.code(_check(f"{block.prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]),
-            language=None, wrap_lines=True)  # wrapped on a phone rather than cut off
+    code_block(_check(f"{block.prefix}.local_proj(local_conv(input)) vs `local`", block.checks["local_rep"]))
     show_source(MobileViTBlock.local_rep)
 
 
@@ -375,7 +374,7 @@ def show_fold(block: mb.BlockView) -> None:
         _check("unfold(X_L) vs traced `unfolded`", checks["unfold"]),
         _check("fold(traced `global_`) vs traced `folded`", checks["fold"]),
     ]
-    st.code("\n".join(lines), language=None, wrap_lines=True)
+    code_block("\n".join(lines))
     st.markdown(_("Checked live on this image's traced tensors with the module's own `unfold` and `fold`: unfold "
                   "only moves numbers (a rearrange, no arithmetic), so fold puts every number back exactly — the "
                   "difference is 0, not merely small."))
@@ -410,9 +409,8 @@ def show_fusion(block: mb.BlockView, shapes: dict[str, tuple[int, ...]], channel
           f"`{prefix}.fused`", shape_text(shapes[prefix + ".fused"])]]))
     for tap in ("projected", "fused"):
         _feature_row(tap, block.taps[tap], channels.conv3, canvas, tap)
-    st.code("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
-                       _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]),
-            language=None, wrap_lines=True)
+    code_block("\n".join([_check(f"{prefix}.proj(`folded`) vs `projected`", block.checks["projection"]),
+                          _check(f"{prefix}.fuse(cat[`input`, `projected`]) vs `fused`", block.checks["fusion"])]))
     st.caption(_("Channels as chosen for the 3×3 conv on the first tab (both have C channels)."))
     show_source(MobileViTBlock.fusion)
 

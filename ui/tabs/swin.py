@@ -13,7 +13,7 @@ import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import chart, forget_outside, markdown_table, picture, shape_text, short_key
+from ui.common import chart, code_block, forget_outside, markdown_table, picture, shape_text, short_key
 from vitviz.describe import swin as describe
 from vitviz.i18n import _, language, N_, ngettext, sentences
 from vitviz.models.swin import (
@@ -377,7 +377,7 @@ def _roll_pictures(view: StageView) -> None:
               _check(f"reverse roll: block.unshift(`shifted`, {s}) = roll(+{s}, +{s}) vs z", checks["unshift"])]
     if "partition" in checks:
         lines.insert(1, _check("window_partition(`shifted`) vs `windows`", checks["partition"]))
-    st.code("\n".join(lines), language=None)
+    code_block("\n".join(lines))
 
 
 def _regions(view: StageView) -> None:
@@ -420,9 +420,9 @@ def _worked_example(view: StageView) -> None:
         ex = view.worked_example
         a, b, c = st.columns([2, 2, 3], gap="medium")
         a.markdown(_("**The grid**"))
-        a.code(_grid_text(ex.names), language=None)
+        code_block(_grid_text(ex.names), where=a)
         b.markdown(_("**torch.roll by (−1, −1)**"))
-        b.code(_grid_text(ex.rolled), language=None)
+        code_block(_grid_text(ex.rolled), where=b)
         c.markdown("**window_partition, M = 2**")
         # a table, not a code block: three narrow columns fit a phone's width, a 40-character line does not
         _phone_table("sw-example", markdown_table([_("window"), _("its tokens (row 1 / row 2)"), _("regions")],
@@ -497,7 +497,7 @@ def _mask_panel(view: StageView) -> None:
         (hp, wp), s = view.partition.padded, view.partition.shift
         mask_lines.append(_check(f"shift_mask({hp}, {wp}, {window}, {s}) vs traced `{view.tap_prefix}.1.mask`",
                                  view.shifted.checks["mask"]))
-    st.code("\n".join(mask_lines), language=None)
+    code_block("\n".join(mask_lines))
 
 
 def _attention_pictures(view: StageView, photo: ShownInput) -> None:
@@ -551,7 +551,7 @@ def _attention_table(view: StageView) -> None:
     if shifted.largest_masked is not None:
         lines.append(f"largest attention to a masked key (shifted block): {shifted.largest_masked:.3g}  "
                      f"(exp(−100) ≈ 3.7e-44: zero in float32)")
-    st.code("\n".join(lines), language=None)
+    code_block("\n".join(lines))
     probs = (_("The traced `{tap0}` and `{tap1}` {shape}: row {query} of window {win}.") if view.shifted.traced else
              _("The traced `{tap0}` and `{tap1}` (re-run with your s) {shape}: row {query} of window {win}."))
     st.caption(probs.format(tap0=f"{view.tap_prefix}.0.attn.probs", tap1=f"{view.tap_prefix}.1.attn.probs",
@@ -597,8 +597,8 @@ def position_bias(view: StageView) -> None:
     chart(_figure(short_key(view.key, block, "qbias", head, query), lang,  # B does not depend on the shift
                   lambda: sv.bias_query_figure(view.query_bias, query, title=query_title)),
           where=c, key="sw-qbias", alt=describe.query_bias(view.query_bias, query, head))
-    st.code(_check(f"table[relative_position_index({window}, {M})] vs traced `{view.tap_prefix}.{block}.rel_bias`",
-                   view.bias_check), language=None)
+    code_block(_check(f"table[relative_position_index({window}, {M})] vs traced `{view.tap_prefix}.{block}.rel_bias`",
+                      view.bias_check))
     qr, qc = view.query_cell
     outlined = _("Outlined in black and white: on the grid of offsets, the {m}×{m} block of offsets that query (row "
                  "{row}, col {col}) reads — key (ki, kj) takes offset (dy, dx) = ({row} − ki, {col} − kj), so the "
@@ -669,9 +669,8 @@ def _merging(view: StageView, photo: ShownInput) -> None:
                  "token that `merge` made of them:"))
     _phone_table("sw-merge-group", markdown_table([_("token"), _("its channels in the merged token"),
                                                    _("its first 3 values"), "merged[those channels][:3]"], rows), b)
-    st.code("\n".join([_check("merge(x) vs cat[x0, x1, x2, x3] by hand", mg.checks["cat"]),
-                       _check(f"reduction(norm(merge(x))) vs traced `stages.{stage}.merged`", mg.checks["merged"])]),
-            language=None)
+    code_block("\n".join([_check("merge(x) vs cat[x0, x1, x2, x3] by hand", mg.checks["cat"]),
+                          _check(f"reduction(norm(merge(x))) vs traced `stages.{stage}.merged`", mg.checks["merged"])]))
 
 
 # ---- 6. Cost -------------------------------------------------------------------------------------------------------
