@@ -31,17 +31,19 @@ def _patch_trace(view: QueryKeyMap, points: np.ndarray, values: np.ndarray, *, s
         marker=dict(symbol=symbol, size=9 if symbol == KEY else 8, color=values[pre:].astype(np.float32),
                     colorscale=QK_CMAP, cmin=low, cmax=high, line=dict(width=0.6, color=MARK_OUTLINE),
                     showscale=showscale,
-                    colorbar=dict(_colorbar(colour_name), orientation="h", y=-0.08, yanchor="top", len=0.9,
+                    colorbar=dict(_colorbar(colour_name), orientation="h", y=-0.16, yanchor="top", len=0.9,
                                   title=dict(text=colour_name, side="top"))),
         hovertemplate=(name + " · " + _("patch ({r}, {c})").format(r="%{customdata[1]}", c="%{customdata[2]}")
                        + "<br>" + colour_name + " %{customdata[3]:.3g}<extra></extra>"))
 
 
-def _prefix_trace(view: QueryKeyMap, points: np.ndarray, *, symbol: str, name: str) -> dict:
-    """CLS and the registers: black, named on the picture."""
+def _prefix_trace(view: QueryKeyMap, points: np.ndarray, *, symbol: str, name: str, named: bool) -> dict:
+    """CLS and the registers: black; `named` writes their names beside them (on the keys only: ten names where the
+    queries and keys of CLS and registers crowd together could not be read)."""
     pre = view.layout.prefix
     labels = view.layout.prefix_labels()
-    return dict(type="scatter", mode="markers+text", name=name, showlegend=False, **_coords(points[:pre]), text=labels,
+    return dict(type="scatter", mode="markers+text" if named else "markers", name=name, showlegend=False,
+                **_coords(points[:pre]), text=labels,
                 textposition="top center", textfont=dict(size=12, color="#111"), customdata=np.arange(pre),
                 marker=dict(symbol=symbol, size=12, color="#111", line=dict(width=1.5, color="white")),
                 hovertemplate=name + " · %{text}<extra></extra>")
@@ -58,8 +60,8 @@ def qk_figure(view: QueryKeyMap, values: np.ndarray, *, colour_name: str, title:
                      high=high, showscale=False),
         _patch_trace(view, view.queries, values[:t], symbol=QUERY, name=_("query"), colour_name=colour_name,
                      low=low, high=high, showscale=True),
-        _prefix_trace(view, view.keys, symbol=KEY, name=_("key")),
-        _prefix_trace(view, view.queries, symbol=QUERY, name=_("query")),
+        _prefix_trace(view, view.keys, symbol=KEY, name=_("key"), named=True),
+        _prefix_trace(view, view.queries, symbol=QUERY, name=_("query"), named=False),
     ]
     for rank, (key, weight) in enumerate(zip(view.top, view.weights)):  # widths follow the true weights
         end = view.keys[key]
@@ -67,13 +69,13 @@ def qk_figure(view: QueryKeyMap, values: np.ndarray, *, colour_name: str, title:
                          legendgroup="top", x=[float(query_point[0]), float(end[0])],
                          y=[float(query_point[1]), float(end[1])], text=["", str(rank + 1)], textposition="middle right",
                          textfont=dict(size=14, color="#111"), hoverinfo="skip",
-                         line=dict(color="#222", width=1 + 5 * float(weight / view.weights[0]))))
+                         line=dict(color="rgba(20,20,20,0.75)", width=0.8 + 2.6 * float(weight / view.weights[0]))))
     data += [dict(type="scatter", mode="markers", showlegend=False, hoverinfo="skip", x=[float(query_point[0])],
                   y=[float(query_point[1])], marker=dict(symbol="circle-open", size=size, color=colour,
                                                          line=dict(width=width, color=colour)))
              for size, colour, width in ((22, "black", 5), (22, SELECT_HEX, 2.5))]
     layout = dict(
-        height=height, margin=dict(l=10, r=10, t=60, b=120), title=dict(text=title, font=dict(size=16)),
+        height=height, margin=dict(l=10, r=10, t=60, b=150), title=dict(text=title, font=dict(size=16)),
         font=dict(size=14), plot_bgcolor="white", dragmode=False, clickmode="event+select", hovermode="closest",
         xaxis=dict(title=dict(text=_("principal axis 1")), zeroline=False, gridcolor="#eee", showticklabels=False),
         # one unit is as long on both axes, so that distances in the picture are distances in the projection
