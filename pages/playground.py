@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import playground
+from ui.context import context
 from ui.tabs import playground as tabs
 from vitviz import playground as pg
 from vitviz.i18n import _
@@ -37,26 +38,33 @@ def controls(base: pg.RunConfig) -> pg.RunConfig:
 
 
 def buttons(run: pg.Run | None, config: pg.RunConfig) -> None:
-    """Start (a new run, or the shown one again with the same settings), Pause, Step and Reset."""
+    """Start (a new run, or the shown one again with the same settings), Pause, Step and Reset, in one row."""
     same = playground.same_settings(run, config)
-    cols = st.columns(4)
-    if cols[0].button(_("Start"), type="primary", key="pg-start", width="stretch",
-                      disabled=playground.active(run) and same):
-        if same and run.state == "paused":
-            run.resume()
-        elif problem := playground.start(config):
-            st.error(problem)
-    if cols[1].button(_("Pause"), key="pg-pause", width="stretch", disabled=not playground.active(run)):
+    with st.container(horizontal=True, key="pg-buttons"):
+        start = st.button(_("Start"), type="primary", key="pg-start", disabled=playground.active(run) and same)
+        pause = st.button(_("Pause"), key="pg-pause", disabled=not playground.active(run))
+        step = st.button(_("Step"), key="pg-step", help=_("Train one step, then pause."),
+                         disabled=playground.active(run))
+        reset = st.button(_("Reset"), key="pg-reset", disabled=run is None,
+                          help=_("Back to step 0 with the same seed: the same curve again."))
+    if problem := st.session_state.pop("pg-problem", None):  # said by the run that acted, before its rerun
+        st.error(problem)
+    problem = None
+    if start and same and run.state == "paused":
+        run.resume()
+    elif start:
+        problem = playground.start(config)
+    elif pause:
         run.pause()
-    if cols[2].button(_("Step"), key="pg-step", width="stretch", help=_("Train one step, then pause."),
-                      disabled=playground.active(run)):
-        if not same and (problem := playground.start(config, paused=True)):
-            st.error(problem)
-        elif (shown := playground.shown()) is not None:
-            shown.step(1)
-    if cols[3].button(_("Reset"), key="pg-reset", width="stretch", disabled=run is None,
-                      help=_("Back to step 0 with the same seed: the same curve again.")):
+    elif step and not same:
+        problem = playground.start(config, paused=True) or playground.shown().step(1)
+    elif step:
+        run.step(1)
+    elif reset:
         run.reset()
+    if start or pause or step or reset:  # the buttons, the timers and the runs table follow the new state
+        st.session_state["pg-problem"] = problem
+        st.rerun()
 
 
 def fast(ticking: bool) -> None:
@@ -80,13 +88,10 @@ def slow() -> None:
     tabs.position_grid(view, "pg-live")
     st.subheader(_("Where the CLS token looks (last layer, each head)"))
     tabs.attention(view)
-    left, right = st.columns(2)
-    with left:
-        st.subheader(_("Confusion matrix"))
-        tabs.confusion(view)
-    with right:
-        st.subheader(_("Worst mistakes"))
-        tabs.mistakes(view)
+    st.subheader(_("Confusion matrix"))
+    tabs.confusion(view)
+    st.subheader(_("Worst mistakes"))
+    tabs.mistakes(view)
 
 
 def kept_runs(runs: list[pg.Run]) -> None:
@@ -108,6 +113,7 @@ def kept_runs(runs: list[pg.Run]) -> None:
         tabs.open_on_pages(vits)
 
 
+context()  # a deep link's first run goes through app.py (its sidebar, and a trained run opened from here)
 header()
 run = playground.shown()
 settings, views = st.columns([1, 2], gap="large")

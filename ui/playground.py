@@ -4,6 +4,7 @@ session ends, and a trained run opened as a model of the sidebar ("your model, e
 from __future__ import annotations
 
 import threading
+import uuid
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ class _Owner:
     server.disconnectedSessionTTL) the state is collected and the finalizer stops the session's runs."""
 
     def __init__(self, session_id: str):
-        self.id = session_id
-        weakref.finalize(self, pg.scheduler().end_session, session_id)
+        # the session id, made unique: AppTest gives every session the same id, and a session's old state must not
+        # end the runs of its successor
+        self.session, self.id = session_id, f"{session_id}/{uuid.uuid4().hex[:8]}"
+        weakref.finalize(self, pg.scheduler().end_session, self.id)
 
 
 def _session_id() -> str:
@@ -41,14 +44,15 @@ def _session_id() -> str:
 
 
 def owner() -> str:
-    """This session's owner id for the scheduler (its Streamlit session id)."""
+    """This session's owner id for the scheduler (its Streamlit session id, made unique)."""
     if _OWNER not in st.session_state:
-        st.session_state[_OWNER] = _Owner(_session_id())
-        _OWNERS.add(st.session_state[_OWNER].id)
+        st.session_state[_OWNER] = made = _Owner(_session_id())
+        with _OWNERS_LOCK:
+            _OWNERS[made.id] = made.session
     return st.session_state[_OWNER].id
 
 
-_OWNERS: set[str] = set()  # sessions that started runs in this process (for `reap`)
+_OWNERS: dict[str, str] = {}  # owner id -> Streamlit session id, of the sessions that opened the page (for `reap`)
 _OWNERS_LOCK = threading.Lock()
 
 
@@ -62,10 +66,11 @@ def reap() -> None:
     if manager is None:
         return
     with _OWNERS_LOCK:
-        gone = {o for o in _OWNERS if manager.get_session_info(o) is None}
-        _OWNERS.difference_update(gone)
-    for session in gone:
-        pg.scheduler().end_session(session)
+        gone = [o for o, session in _OWNERS.items() if manager.get_session_info(session) is None]
+        for o in gone:
+            del _OWNERS[o]
+    for owner_id in gone:
+        pg.scheduler().end_session(owner_id)
 
 
 def shown() -> pg.Run | None:

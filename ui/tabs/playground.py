@@ -11,7 +11,7 @@ import streamlit as st
 from vitviz import playground as pg
 from vitviz.describe import playground as describe
 from vitviz.embeddings import similarity_tiles
-from vitviz.i18n import N_, _
+from vitviz.i18n import N_, _, ngettext
 from vitviz.viz.attention import colourise
 from vitviz.viz.embeddings import INK, enlarge, ink_axes
 from vitviz.viz.encode import png
@@ -110,11 +110,14 @@ def status(run: pg.Run | None, view: pg.RunView | None, active_runs: int) -> Non
     if view is not None and view.steps_per_s > 0 and state in ("training", "waiting"):
         parts.append(_("{rate:.1f} steps/s").format(rate=view.steps_per_s))
     if state in ("waiting", "training") and view is not None:
+        share = ngettext("{n} run trains on this server", "{n} runs share this server", active_runs).format(
+            n=active_runs)
         if view.queue_position == 0:
-            parts.append(_("training now; {n} runs share this server").format(n=active_runs))
+            parts.append(_("training now; {share}").format(share=share))
         elif view.queue_position > 0:
-            parts.append(_("{k} runs train before its next turn ({n} runs share this server)").format(
-                k=view.queue_position, n=active_runs))
+            parts.append(ngettext("{k} run trains before its next turn ({share})",
+                                  "{k} runs train before its next turn ({share})", view.queue_position).format(
+                k=view.queue_position, share=share))
     if state == "failed" and view is not None and view.error:
         st.error(_("The run failed: {error}").format(error=view.error))
     st.progress(min(1.0, step / max(1, run.config.steps)), text=" · ".join(parts))
