@@ -15,8 +15,8 @@ QUERY, KEY = "circle", "diamond"
 
 
 def _coords(points: np.ndarray) -> dict:
-    # 4 significant digits are far below a marker's size and halve what the browser receives
-    return dict(x=points[:, 0].astype(np.float16), y=points[:, 1].astype(np.float16))
+    # float32 arrays travel base64-encoded (4 bytes a number), not as decimal text
+    return dict(x=points[:, 0].astype(np.float32), y=points[:, 1].astype(np.float32))
 
 
 def _patch_trace(view: QueryKeyMap, points: np.ndarray, values: np.ndarray, *, symbol: str, name: str,
@@ -27,14 +27,14 @@ def _patch_trace(view: QueryKeyMap, points: np.ndarray, values: np.ndarray, *, s
     rows, cols = np.divmod(tokens - pre, gw)
     return dict(
         type="scatter", mode="markers", name=name, **_coords(points[pre:]),
-        customdata=np.stack([tokens, rows, cols, values[pre:]], -1).astype(np.float32),
+        customdata=np.stack([rows, cols], -1).astype(np.int16),
         marker=dict(symbol=symbol, size=9 if symbol == KEY else 8, color=values[pre:].astype(np.float32),
                     colorscale=QK_CMAP, cmin=low, cmax=high, line=dict(width=0.6, color=MARK_OUTLINE),
                     showscale=showscale,
                     colorbar=dict(_colorbar(colour_name), orientation="h", y=-0.16, yanchor="top", len=0.9,
                                   title=dict(text=colour_name, side="top"))),
         hovertemplate=(name + " · " + _("patch ({r}, {c})").format(r="%{customdata[1]}", c="%{customdata[2]}")
-                       + "<br>" + colour_name + " %{customdata[3]:.3g}<extra></extra>"))
+                       + "<br>" + colour_name + " %{marker.color:.3g}<extra></extra>"))
 
 
 def _prefix_trace(view: QueryKeyMap, points: np.ndarray, *, symbol: str, name: str, named: bool) -> dict:
