@@ -216,3 +216,24 @@ def test_gram_norms_equal_the_norms_of_the_summed_vectors():
     outputs = torch.randn(3, 9, 7, generator=g, dtype=torch.float64)
     direct = torch.einsum("hrt,htd->rtd", probs, outputs).norm(dim=-1)
     torch.testing.assert_close(qk.contribution_norms(probs, outputs), direct)
+
+
+def test_the_joint_figure_is_valid_plotly_with_shapes_for_queries_and_keys(checkpoints):
+    import plotly.graph_objects as go
+
+    from vitviz.viz.attention_qk import qk_figure
+
+    _reference, ours = checkpoints["dinov2 registers"]
+    tr = att.trace_attention(ours, torch.randn(1, 3, 28, 42, generator=torch.Generator().manual_seed(8)))
+    view = qk.query_key_map(tr, 1, 0, query=7)
+    fig = qk_figure(view, view.coloured_by("norm"), colour_name="length", title="t")
+    go.Figure(fig.to_dict())  # raises on any invalid property
+    keys, queries, prefix_keys, prefix_queries = fig.data[:4]
+    assert (keys.marker.symbol, queries.marker.symbol) == ("diamond", "circle") == (prefix_keys.marker.symbol,
+                                                                                  prefix_queries.marker.symbol)
+    np.testing.assert_array_equal(queries.customdata, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])
+    np.testing.assert_allclose(queries.x, view.queries[5:, 0], rtol=1e-6)
+    assert list(prefix_keys.text) == ["CLS", "reg 1", "reg 2", "reg 3", "reg 4"]
+    lines = [t for t in fig.data if t.mode == "lines+text"]
+    assert len(lines) == qk.TOP and [list(t.x) for t in lines][0][1] == pytest.approx(float(view.keys[view.top[0], 0]))
+    assert fig.layout.dragmode is False and fig.layout.yaxis.scaleanchor == "x"
