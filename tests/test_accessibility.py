@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from .a11y import REFLOW, VISITS, WIDTHS, Tour, axe_source, axe_violations, blocking, cut_off, report
+from ui.stages import EXTRAS
+
+from .a11y import REFLOW, VISITS, WIDTHS, Tour, Visit, axe_source, axe_violations, blocking, cut_off, report
 
 pytestmark = pytest.mark.browser
-STOPS = [(lang, visit) for lang in ("en", "zh") for visit in VISITS]
+# the pipeline's pages and tabs, then the pages beyond it (the playground; its live views once trained are checked
+# in tests/test_browser_playground.py)
+STOPS = [(lang, visit) for lang in ("en", "zh") for visit in VISITS + [Visit(s.key, None, "") for s in EXTRAS]]
 # Every Plotly chart of the main area: one whose drag mode is on captures a finger scrolling the page; one whose
 # title runs under the mode bar (its PNG button, top right: ui/common.py's rule) hides part of the title on a phone.
 # A chart a student clicks (st.plotly_chart with on_select; Streamlit then sets clickmode "event+select") is the one

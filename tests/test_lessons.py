@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ui.lessons import LESSON_DIR, LessonError, load_lessons, parse_lesson
-from ui.stages import STAGES
+from ui.stages import EXTRAS, STAGES
 
 GOOD_STEP = '''
 [[steps]]
@@ -26,7 +26,7 @@ def lesson_text(steps: str = GOOD_STEP * 6, head: str = 'title = "T"\ngoal = "G"
 def test_shipped_lessons_are_valid():
     lessons, problems = load_lessons(LESSON_DIR)
     assert problems == []
-    assert set(lessons) == {"pixels-to-tokens", "attention", "windows-and-patches"}
+    assert set(lessons) == {"pixels-to-tokens", "attention", "windows-and-patches", "train-a-vit"}
     for lesson in lessons.values():
         assert 6 <= len(lesson.steps) <= 10
         assert any(step.question for step in lesson.steps)
@@ -40,6 +40,12 @@ def test_shipped_lessons_are_valid():
     assert any(s.settings.get("hub") is False for s in steps["attention"])  # trained vs random weights
     assert {s.tab for s in steps["windows-and-patches"]} >= {"Partition", "Cyclic shift", "Mask & attention",
                                                              "Unfold", "Fold"}
+    # the playground's lesson: where with and without E_pos, P = 4 and 8, ViT and CNN, no attention on "same"
+    played = {tuple(sorted(s.settings.items())) for s in steps["train-a-vit"]}
+    assert {"playground"} == {s.page for s in steps["train-a-vit"]}
+    assert any(("pgpos", "none") in p and ("pgtask", "where") in p for p in played)
+    assert {s.settings.get("pgp") for s in steps["train-a-vit"]} >= {4, 8}
+    assert {s.settings.get("pgmodel") for s in steps["train-a-vit"]} >= {"vit", "cnn", "mlp"}
 
 
 def test_step_query_is_what_the_widgets_write():
@@ -92,7 +98,7 @@ def test_every_tab_and_key_the_lessons_may_name_exists_on_its_page():
     """The registry the parser checks against (ui.stages) is what the pages draw: the tab labels are the ones
     lazy_tabs shows (it takes them from the registry) and each bound key appears in its page's source (the page file
     or its tabs' module, ui/tabs/<page>.py)."""
-    for stage in STAGES:
+    for stage in STAGES + EXTRAS:
         page = open(stage.file, encoding="utf-8").read()
         tabs = Path("ui/tabs") / f"{stage.key}.py"
         source = page + (tabs.read_text(encoding="utf-8") if tabs.exists() else "")
