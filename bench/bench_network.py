@@ -3,8 +3,9 @@
 Chromium (Debian's, through Playwright) counts them with the DevTools protocol's Network domain: HTTP responses by
 `encodedDataLength` (headers and body as they came over the wire, compressed or not; 0 for a cached answer) and the
 websocket's frames by payload, received and sent. A frame's payload is what the app sent before any websocket
-compression; `ws deflated` estimates that compression (permessage-deflate with context takeover, zlib's defaults,
-the same frames), for the `server.enableWebsocketCompression` decision.
+compression; `WS deflated` estimates that compression (permessage-deflate with context takeover and the settings
+uvicorn gives websockets: 12-bit window, memLevel 5; the same frames) and the CPU zlib takes for it on this host,
+for the `server.enableWebsocketCompression` decision.
 
 The tour: the overview, then each stage page by its sidebar link (ui/stages.py, in order), each of its tabs opened,
 every expander opened. Cold: a new browser context (empty cache). Warm: a second tour in a new tab of the same
@@ -97,6 +98,7 @@ class Meter:
     encodings: dict = field(default_factory=dict)  # Content-Encoding of /static/ responses -> count
     accept_encoding: str = ""  # what the browser asked for, as sent with a /static/ request
     kinds: dict = field(default_factory=dict)  # HTTP bytes by DevTools resource type (Script, Font, Image, …)
+    deflate_s: float = 0.0  # CPU seconds zlib took to deflate the received frames (what the server would spend)
 
     def __post_init__(self):
         self._deflate: dict[str, object] = {}  # a compressor per websocket, kept across frames (context takeover)
@@ -138,8 +140,10 @@ class Meter:
     def _frame_in(self, event):
         data = self._payload(event)
         self.ws_in += len(data)
-        z = self._deflate.setdefault(event["requestId"], zlib.compressobj(wbits=-15))
+        z = self._deflate.setdefault(event["requestId"], zlib.compressobj(wbits=-12, memLevel=5))
+        start = time.process_time()
         self.ws_deflated += len(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)) - 4  # RFC 7692 drops the 4-byte tail
+        self.deflate_s += time.process_time() - start
 
     def _frame_out(self, event):
         self.ws_out += len(self._payload(event))
@@ -260,6 +264,7 @@ class Run:
     accept_encoding: str  # the browser's Accept-Encoding for the bundles
     encodings: dict  # Content-Encoding of the bundles as they arrived -> count
     kinds: dict  # cold tour's HTTP bytes by resource type
+    deflate_s: float  # CPU seconds deflating the cold tour's websocket data took (slider moves included)
 
 
 def measure(base: str, keys: list[str], sliders: bool) -> Run:
@@ -275,7 +280,7 @@ def measure(base: str, keys: list[str], sliders: bool) -> Run:
             first.close()
             second = context.new_page()
             warm = tour(second, Meter(second), base, keys, sliders=False)
-            return Run(cold, warm, meter.accept_encoding, dict(meter.encodings), dict(meter.kinds))
+            return Run(cold, warm, meter.accept_encoding, dict(meter.encodings), dict(meter.kinds), meter.deflate_s)
         finally:
             chromium.close()
 
@@ -285,23 +290,30 @@ def kb(n: float) -> str:
 
 
 def report(title: str, run: Run, students: int) -> None:
+    """The table of one run, the tour's totals, and what a class of `students` moves over the school's link."""
     print(f"\n== {title}: browser Accept-Encoding {run.accept_encoding!r}; bundles arrived as {run.encodings}")
-    print(f"{'page':<12} {'cold HTTP':>10} {'cold WS':>10} {'cold':>10} {'WS deflated':>11} {'warm':>10} "
-          f"{'largest slider move':>20}  slider")
+    print(f"{'page':<12} {'cold HTTP':>10} {'cold WS':>9} {'cold':>9} {'warm':>9} {'move HTTP':>10} {'move WS':>9} "
+          f"{'move':>9}  largest slider move")
     for cold, warm in zip(run.cold, run.warm):
-        big = cold.largest
-        print(f"{cold.key or 'overview':<12} {kb(cold.visit.http):>10} {kb(cold.visit.ws_in + cold.visit.ws_out):>10} "
-              f"{kb(cold.visit.total):>10} {kb(cold.visit.ws_deflated):>11} {kb(warm.visit.total):>10} "
-              f"{kb(big.traffic.total) if big else '-':>20}  {big.label if big else ''}")
-    print("cold tour's HTTP by type: " + ", ".join(
-        f"{kind} {kb(n)}" for kind, n in sorted(run.kinds.items(), key=lambda kv: -kv[1])))
+        c, big = cold.visit, cold.largest
+        move = big.traffic if big else NOTHING
+        print(f"{cold.key or 'overview':<12} {kb(c.http):>10} {kb(c.ws_in + c.ws_out):>9} {kb(c.total):>9} "
+              f"{kb(warm.visit.total):>9} {kb(move.http):>10} {kb(move.ws_in + move.ws_out):>9} {kb(move.total):>9}  "
+              f"{big.label if big else '(no slider)'}")
     cold = sum((p.visit for p in run.cold), NOTHING)
     warm = sum((p.visit for p in run.warm), NOTHING)
-    moves = [p.largest.traffic.total for p in run.cold if p.largest]
-    print(f"{'total':<12} {kb(cold.http):>10} {kb(cold.ws_in + cold.ws_out):>10} {kb(cold.total):>10} "
-          f"{kb(cold.ws_deflated):>11} {kb(warm.total):>10} {kb(max(moves, default=0)):>20}  (the largest)")
-    wave = students * max(moves, default=0)
-    for name, size in (("cold tour", cold.total), ("warm tour", warm.total), ("slider wave", wave / students)):
+    moves = [p.largest.traffic for p in run.cold if p.largest]
+    largest = max(moves, key=lambda t: t.total, default=NOTHING)
+    print(f"{'total':<12} {kb(cold.http):>10} {kb(cold.ws_in + cold.ws_out):>9} {kb(cold.total):>9} "
+          f"{kb(warm.total):>9} {kb(largest.http):>10} {kb(largest.ws_in + largest.ws_out):>9} "
+          f"{kb(largest.total):>9}  (the largest move)")
+    print("cold tour's HTTP by type: " + ", ".join(
+        f"{kind} {kb(n)}" for kind, n in sorted(run.kinds.items(), key=lambda kv: -kv[1])))
+    every = sum(moves, NOTHING)
+    print(f"websocket received, as sent -> deflated: cold tour {kb(cold.ws_in)} -> {kb(cold.ws_deflated)}, warm "
+          f"{kb(warm.ws_in)} -> {kb(warm.ws_deflated)}, every page's largest move {kb(every.ws_in)} -> "
+          f"{kb(every.ws_deflated)}; zlib CPU for all the cold tour's frames {1000 * run.deflate_s:.0f} ms")
+    for name, size in (("cold tour", cold.total), ("warm tour", warm.total), ("largest slider move", largest.total)):
         whole = students * size
         times = ", ".join(f"{whole * 8 / (mbit * 1e6):.1f} s at {mbit} Mbit/s" for mbit in LINKS_MBIT)
         print(f"class of {students}, {name}: {kb(whole)} ({times})")

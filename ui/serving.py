@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "static"
+SPARE_CACHE = Path(tempfile.gettempdir()) / "vitviz-static"  # where the app's folder is read-only (a container)
 # Text formats of the bundles; fonts (woff2) and pictures are compressed already.
 COMPRESSIBLE = frozenset({".js", ".mjs", ".css", ".json", ".svg", ".map", ".txt", ".wasm"})
 MIN_BYTES = 1024  # below this the headers outweigh what gzip saves
@@ -87,8 +88,6 @@ class CompressedStatic:
 
     def __init__(self, app, bundles: dict[str, Path], base_url: str, cache_control: str):
         self.app, self.bundles, self.cache_control = app, bundles, cache_control
-        # Streamlit's own Content-Types: its bootstrap registers them (application/javascript) before building this
-        self.types = {rel: mimetypes.guess_type(rel)[0] or "application/octet-stream" for rel in bundles}
         self.prefix = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
 
     async def __call__(self, scope, receive, send):
@@ -104,7 +103,9 @@ class CompressedStatic:
             return
         from starlette.responses import FileResponse
 
-        response = FileResponse(self.bundles[rel], media_type=self.types[rel], headers={
+        # Guessed per request, as Streamlit does: its runtime registers its types (application/javascript) at start
+        media_type = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        response = FileResponse(self.bundles[rel], media_type=media_type, headers={
             "Content-Encoding": "gzip", "Vary": "Accept-Encoding", "Cache-Control": self.cache_control})
         del response.headers["accept-ranges"]  # ranges are Streamlit's, of the plain file (above)
         await response(scope, receive, send)
@@ -129,7 +130,11 @@ def install() -> bool:
         from streamlit.web.server.starlette import starlette_server
         from streamlit.web.server.starlette.starlette_server_config import STATIC_ASSET_CACHE_MAX_AGE_SECONDS
         build = starlette_server.create_starlette_app
-        bundles = precompress(Path(file_util.get_static_dir()))
+        static_dir = Path(file_util.get_static_dir())
+        try:
+            bundles = precompress(static_dir, CACHE)
+        except OSError:
+            bundles = precompress(static_dir, SPARE_CACHE)
     except (ImportError, AttributeError, OSError) as exc:
         say(f"static files are served uncompressed ({type(exc).__name__}: {exc})")
         return False

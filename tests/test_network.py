@@ -1,0 +1,153 @@
+"""Streamlit's static bundles arrive gzipped (ui/serving.py) in both ways the app is served: one process (the browser
+tests' shared server, started as `tasks.py run` starts it) and `tasks.py serve` (HAProxy in front); each body
+decodes to exactly the file Streamlit ships. And the launcher's parts on their own: the precompressed cache, the
+Accept-Encoding rule, the fallback to plain serving when Streamlit's internals change."""
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from streamlit import file_util
+
+from ui import serving
+
+from .school import serving as school_serving
+from .test_serve import require_servers
+
+STATIC = Path(file_util.get_static_dir())
+
+
+def fetch(browser, url: str, **headers: str) -> tuple[dict[str, str], bytes]:
+    """Headers (names in lower case) and body of a GET, as the server sent them (urllib decodes nothing)."""
+    with browser.open(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        return {k.lower(): v for k, v in response.headers.items()}, response.read()
+
+
+def bundles_of(browser, base: str) -> list[str]:
+    """The scripts and stylesheet the page's HTML loads first, those of 10 kB or more (a smaller one's headers
+    outweigh what gzip would save: served as it is), and Plotly's bundle (loaded later, the largest)."""
+    _, html = fetch(browser, f"{base}/")
+    found = re.findall(r'(?:src|href)="\.?/?(static/(?:js|css)/[^"]+\.(?:js|css))"', html.decode())
+    plotly = next((STATIC / "static" / "js").glob("PlotlyChart.*.js"))
+    return sorted(p for p in set(found) if (STATIC / p).stat().st_size >= 10_000) + [plotly.relative_to(STATIC).as_posix()]
+
+
+def check_compressed(base: str) -> None:
+    # Cookies kept, as a browser does: through serve, the page's answer sets HAProxy's cookie, and an answer that
+    # sets it is marked `Cache-Control: private` (HAProxy's `nocache`), the bundles' answers after it are not
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    paths = bundles_of(browser, base)
+    assert any(p.endswith(".js") for p in paths) and any(p.endswith(".css") for p in paths), paths
+    for path in paths:
+        original = (STATIC / path).read_bytes()
+        headers, body = fetch(browser, f"{base}/{path}", **{"Accept-Encoding": "gzip, deflate"})
+        assert headers.get("content-encoding") == "gzip", (path, headers)
+        assert gzip.decompress(body) == original, path
+        assert len(body) < len(original), path
+        assert "accept-encoding" in headers.get("vary", "").lower(), (path, headers)
+        assert headers["cache-control"] == "public, immutable, max-age=31536000", path
+        assert headers["content-type"].startswith("application/javascript" if path.endswith(".js") else "text/css")
+        # A client that takes no gzip, or asks for a range, gets Streamlit's own plain bytes
+        headers, body = fetch(browser, f"{base}/{path}", **{"Accept-Encoding": "identity"})
+        assert "content-encoding" not in headers and body == original, path
+        assert "accept-encoding" in headers.get("vary", "").lower(), (path, headers)
+        headers, body = fetch(browser, f"{base}/{path}", **{"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
+        assert "content-encoding" not in headers and body == original[:100], path
+
+
+@pytest.mark.browser
+def test_bundles_arrive_gzipped_from_one_process(app_url):
+    check_compressed(app_url)
+
+
+@pytest.mark.browser
+def test_bundles_arrive_gzipped_through_serve(tmp_path):
+    require_servers()
+    with school_serving(tmp_path, replicas=1) as (url, _base, log_path):
+        check_compressed(url)
+    assert "static bundles served gzipped" in log_path.read_text()
+
+
+@pytest.mark.parametrize("value, accepted", [
+    ("gzip, deflate, br, zstd", True), ("gzip", True), ("GZIP;q=0.5", True), ("*", True), ("br, gzip;q=1.0", True),
+    ("", False), ("identity", False), ("br", False), ("gzip;q=0", False), ("deflate, gzip; q=0.000", False),
+    ("x-gzip-not", False),
+])
+def test_accept_encoding(value, accepted):
+    assert serving.accepts_gzip(value) is accepted
+
+
+def make_static(root: Path) -> dict[str, bytes]:
+    files = {
+        "index.html": b"<html>" + b"page " * 400 + b"</html>",  # the page itself: never precompressed
+        "static/js/app.abc.js": b"function f(x) { return x + 1; }\n" * 200,
+        "static/css/app.def.css": b".a { color: red; }\n" * 100,
+        "static/js/tiny.js": b"let a=1;",  # under MIN_BYTES
+        "static/js/noise.js": random.Random(0).randbytes(4096),  # gzip cannot shrink it by a tenth
+        "static/media/font.woff2": b"\0" * 5000,  # compressed already, by format
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return files
+
+
+def test_precompress_gzips_each_text_bundle_once(tmp_path):
+    files = make_static(tmp_path / "static_dir")
+    found = serving.precompress(tmp_path / "static_dir", tmp_path / "cache")
+    assert sorted(found) == ["static/css/app.def.css", "static/js/app.abc.js"]
+    for rel, gz in found.items():
+        assert gzip.decompress(gz.read_bytes()) == files[rel]
+        assert tmp_path / "cache" in gz.parents
+    stamps = {rel: gz.stat().st_mtime_ns for rel, gz in found.items()}
+    again = serving.precompress(tmp_path / "static_dir", tmp_path / "cache")
+    assert again == found and {rel: gz.stat().st_mtime_ns for rel, gz in again.items()} == stamps
+    # Another Streamlit (other files) gets a folder of its own
+    (tmp_path / "static_dir" / "static/js/new.123.js").write_bytes(b"var x = 'new';\n" * 100)
+    newer = serving.precompress(tmp_path / "static_dir", tmp_path / "cache")
+    assert len(newer) == 3 and newer["static/js/app.abc.js"].parent != found["static/js/app.abc.js"].parent
+
+
+def test_streamlit_internals_changed_means_plain_serving(monkeypatch, capsys):
+    from streamlit.web.server.starlette import starlette_server
+
+    build = starlette_server.create_starlette_app
+    monkeypatch.delattr(starlette_server, "create_starlette_app")
+    assert serving.install() is False
+    assert "static files are served uncompressed (AttributeError" in capsys.readouterr().err
+    monkeypatch.setattr(starlette_server, "create_starlette_app", build, raising=False)
+
+
+def test_unwritable_cache_means_plain_serving(monkeypatch, capsys, tmp_path):
+    from streamlit.web.server.starlette import starlette_server
+
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    monkeypatch.setattr(serving, "CACHE", blocker / "static")  # a folder inside a file: cannot be made
+    monkeypatch.setattr(serving, "SPARE_CACHE", blocker / "spare")
+    build = starlette_server.create_starlette_app
+    assert serving.install() is False
+    assert "static files are served uncompressed" in capsys.readouterr().err
+    assert starlette_server.create_starlette_app is build
+
+
+def test_install_wraps_streamlit_app(monkeypatch, tmp_path, capsys):
+    from streamlit.web.server.starlette import starlette_server
+
+    make_static(tmp_path / "static_dir")
+    monkeypatch.setattr(file_util, "get_static_dir", lambda: str(tmp_path / "static_dir"))
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    monkeypatch.setattr(serving, "CACHE", blocker / "static")  # read-only app folder: the spare cache is used
+    monkeypatch.setattr(serving, "SPARE_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(starlette_server, "create_starlette_app", lambda runtime: ("streamlit's app", runtime))
+    assert serving.install() is True
+    app = starlette_server.create_starlette_app("runtime")
+    assert isinstance(app, serving.CompressedStatic) and app.app == ("streamlit's app", "runtime")
+    assert sorted(app.bundles) == ["static/css/app.def.css", "static/js/app.abc.js"]
+    assert all(tmp_path / "cache" in gz.parents for gz in app.bundles.values())
+    assert "2 static bundles served gzipped" in capsys.readouterr().err
