@@ -138,7 +138,8 @@ def similarity(s: PositionStage, cache_key: str, selected: int) -> None:
             n=s.n),
         _("Tile *(row r, column c)* below is row r·{gw}+c of S drawn on the {gh}×{gw} grid: how similar every "
           "position is to that one.").format(gw=gw, gh=gh),
-        _("Each tile is 1 at its own position. Hover for values; the black-and-white frame is your selected patch."),
+        _("Each tile is 1 at its own position; the colour bar below gives the values, and the black-and-white frame "
+          "is your selected patch."),
     ))
     left, right = st.columns(2)
     with left:

@@ -52,10 +52,9 @@ def _forget_selection() -> None:
 def _on_window_change() -> None:
     """A new window size starts from its own default shift M//2 (the shift slider's range changes too), and from the
     default window and query: the old indices would point into a different partition. The shift is forgotten, not
-    set: the slider then starts from its default (M//2), read by no stale URL value, and Streamlit has no value set
-    through Session State to warn about."""
+    set: the slider then starts from its default (M//2), and Streamlit has no value set through Session State to warn
+    about. Its URL value is left to the widget: Streamlit refuses to delete a bound query parameter (an exception)."""
     st.session_state.pop("shift", None)
-    st.query_params.pop("shift", None)
     _forget_selection()
 
 

@@ -1,6 +1,7 @@
 """The computations behind the "Linear projection" and "Position embeddings" pages, over the slider ranges."""
 from __future__ import annotations
 
+import base64
 import io
 import math
 
@@ -258,19 +259,41 @@ def test_similarity_figure_fits_the_panel_budget(grid, kind):
     pos = emb.sincos_2d(grid, 64) if kind == "sincos" else torch.randn(n, 64)
     fig, stride, inner, structure = viz.similarity_figure(pos, grid, selected=0)
     assert viz.payload_bytes(fig) <= 400_000 and structure.own_peaks == 1.0
-    assert fig.data[0].z.dtype == np.float32  # sent as base64 float32, with hover values
-    assert len(fig.data[0].x) == fig.data[0].z.shape[1] and len(fig.data[0].y) == fig.data[0].z.shape[0]
+    tiles = emb.similarity_tiles(emb.similarity_to(pos, emb.tile_queries(grid, stride)), grid, stride, inner=inner)
+    assert picture_levels(fig).shape == tiles.shape  # one pixel a cell, no hover values sent
     # patch 0 always has a tile: it is framed, a black line over a wider white one
     assert [(shape.line.color, shape.line.width) for shape in fig.layout.shapes] == [("white", 5), ("black", 2)]
     assert structure.queries.tolist() == emb.tile_queries(grid, stride)
     assert fig.layout.dragmode is False  # a finger dragging on a phone scrolls the page
 
 
-def test_similarity_hover_labels_name_both_positions():
-    fig, stride, inner, _ = viz.similarity_figure(torch.eye(6), (2, 3))
-    assert (stride, inner) == (1, 1)
-    assert fig.data[0].x[0] == "query col 0 · other col 0" and fig.data[0].x[4] == "query col 1 · other col 0"
-    assert fig.data[0].y[3] == "query row 1 · other row 0"
+def picture_levels(fig) -> np.ndarray:
+    """The palette indices of a similarity chart's picture (its image trace's PNG data URI)."""
+    picture = Image.open(io.BytesIO(base64.b64decode(fig.data[1].source.split(",", 1)[1])))
+    assert picture.mode == "P"
+    return np.asarray(picture)
+
+
+def test_similarity_picture_shows_every_cell_in_its_colour():
+    """Each cell's colour is its similarity's step of viridis between the colour bar's ends (the smallest value and 1),
+    gaps and padding are white, and the frame sits around the selected tile."""
+    pos = torch.randn(6, 16, generator=torch.Generator().manual_seed(3))
+    chart = viz.similarity_figure(pos, (2, 3), selected=4)
+    assert (chart.stride, chart.inner) == (1, 1)
+    tiles = emb.similarity_tiles(emb.cosine_similarity(pos), (2, 3))
+    low, steps = chart.low, viz.SIMILARITY_LEVELS
+    assert low == pytest.approx(np.nanmin(tiles)) and chart.figure.data[0].zmax == 1
+    levels = picture_levels(chart.figure)
+    shown = np.isfinite(tiles)
+    np.testing.assert_array_equal(levels[shown], np.round((tiles[shown] - low) / (1 - low) * (steps - 1)))
+    assert (levels[~shown] == steps).all()
+    palette = np.asarray(Image.open(io.BytesIO(base64.b64decode(chart.figure.data[1].source.split(",", 1)[1])))
+                         .getpalette()[: 3 * (steps + 1)]).reshape(-1, 3)
+    assert palette[-1].tolist() == [255, 255, 255] and palette[-2].tolist() == [253, 231, 37]  # viridis' yellow end
+    assert palette[0].tolist() == [68, 1, 84]  # and its dark violet start
+    # patch 4 is tile (1, 1): cells 4…6 across, 3…4 down; its frame runs through the middle of the gaps around it
+    (white, black) = chart.figure.layout.shapes
+    assert (black.x0, black.x1, black.y0, black.y1) == (3, 7, 2, 5)
 
 
 def test_token_heatmap_and_mosaic():
@@ -537,8 +560,11 @@ def test_pearson_from_sums_known_values():
 
 
 def luminance(colour: str) -> float:
-    """WCAG relative luminance of "#rrggbb"."""
-    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    """WCAG relative luminance of "#rrggbb" or "rgb(r,g,b)"."""
+    if colour.startswith("rgb("):
+        channels = [int(v) / 255 for v in colour[4:-1].split(",")]
+    else:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 

@@ -1,7 +1,8 @@
 """Figures of the "Linear projection" and "Position embeddings" pages: arrays in, plotly figures or PIL images out.
 
 Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a few KB); token grids are
-`go.Heatmap`s of float32 (hover shows each value). `payload_bytes` is what Streamlit sends for a figure.
+`go.Heatmap`s of float32 (hover shows each value); the tiled similarity maps are a PNG inside a figure (colour bar,
+axis titles, the selected tile's frame) without hover values. `payload_bytes` is what Streamlit sends for a figure.
 Every figure leaves a finger's drag to the page (dragmode off: a phone scrolls past it), its colour maps read in
 lightness alone (viridis, cividis: also under every colour-vision deficiency) and the selected patch is framed in
 black and white, which stands out on any colour of those maps.
@@ -15,13 +16,15 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
-from vitviz.embeddings import (SimilarityStructure, similarity_structure, similarity_tiles, similarity_to, tile_positions,
-                               tile_queries, tile_strides, to_uint8)
-from vitviz.i18n import N_, _
+from vitviz.embeddings import (SimilarityStructure, similarity_structure, similarity_tiles, similarity_to, tile_queries,
+                               tile_strides, to_uint8)
+from vitviz.i18n import _
 
-from .encode import MAX_PANEL_BYTES
+from .attention import colorscale, colourise
+from .encode import MAX_PANEL_BYTES, png_uri
 
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
+SIMILARITY_LEVELS = 64  # colours of a tiled similarity picture, from its smallest value to 1
 INK = "#111111"  # the theme's text colour: Streamlit's chart theme writes axis text in a grey of 3.7:1 on white
 FONT = dict(size=15, color=INK)
 # A frame drawn twice, a wide white line under a narrow black one: one of the two contrasts ≥ 3:1 with any colour.
@@ -108,46 +111,37 @@ def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520, select
     return fig
 
 
-# hover label of a cell of a tiled similarity image, per axis name: which query position, which other one
-TILE_LABELS = {"col": N_("query col {query} · other col {other}"), "row": N_("query row {query} · other row {other}")}
-
-
-def _tile_labels(size: int, stride: int, inner: int, gap: int, name: str) -> list[str]:
-    """Hover label of each column (or row) of a tiled similarity image: which query position, which other one."""
-    labels = []
-    cells = len(range(0, size, inner))
-    tiles = tile_positions(size, stride, inner)
-    label = _(TILE_LABELS[name])
-    for k, (t, shown) in enumerate(tiles):
-        labels += [label.format(query=t, other=c) for c in shown]
-        labels += [f"pad {name} {k}.{g}" for g in range(cells - len(shown))]  # NaN cells, never hovered
-        if k < len(tiles) - 1:
-            labels += [f"gap {name} {k}.{g}" for g in range(gap)]  # categories must be unique; gap cells are NaN
-    return labels
-
-
 def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1, gap: int = 1, inner: int = 1,
                        height: int = 520, colorbar: bool = True) -> go.Figure:
-    """The tiled cosine-similarity image of `similarity_tiles` as one heatmap (ViT Fig. 7 centre).
+    """The tiled cosine-similarity image of `similarity_tiles` (ViT Fig. 7 centre) as a picture in a figure.
 
-    Each tile is one query position's similarity to every position; hover names both and the value. Colours run
-    from the smallest value shown to 1 (a position's similarity to itself), with a horizontal colour bar below.
+    Each tile is one query position's similarity to every position, in viridis from the smallest value shown to 1
+    (a position's similarity to itself), gaps and padding white, with a horizontal colour bar below. The tiles are
+    one PNG (one pixel a cell, drawn without smoothing): tens of thousands of cells as float32 hover values cost
+    100–400 KB per chart and per slider move, which the page's text and the text alternative do not need (they quote
+    the numbers). `stride` and `inner` are what `similarity_tiles` used; the axes count cells from 0.
     """
-    gh, gw = grid
-    x = _tile_labels(gw, stride, inner, gap, "col")
-    y = _tile_labels(gh, stride, inner, gap, "row")
     z = np.asarray(tiles, np.float32)
-    low = float(np.nanmin(z)) if np.isfinite(z).any() else -1.0
-    fig = go.Figure(go.Heatmap(
-        z=z, x=x, y=y, colorscale="Viridis", zmin=min(low, 0.99), zmax=1, hoverongaps=False,
-        showscale=colorbar, colorbar=dict(title=dict(text=_("cosine"), side="right"), thickness=12, orientation="h",
-                                          y=-0.02, yanchor="top", len=0.9),
-        hovertemplate="%{y} · %{x}<br>" + _("cosine similarity {value}").format(value="%{z:.3f}") + "<extra></extra>",
-    ))
+    low = min(float(np.nanmin(z)) if np.isfinite(z).any() else -1.0, 0.99)
+    # A palette picture of SIMILARITY_LEVELS steps of viridis (and white): a random model's noisy tiles compress to
+    # 40 % of an RGB PNG's bytes, and the steps are finer than a colour bar can be read
+    levels = np.round(np.clip(np.nan_to_num(z - low, nan=0.0) / (1 - low), 0, 1) * (SIMILARITY_LEVELS - 1))
+    levels[~np.isfinite(z)] = SIMILARITY_LEVELS
+    picture = Image.fromarray(levels.astype(np.uint8), mode="P")
+    palette = colourise(np.linspace(0, 1, SIMILARITY_LEVELS), vmax=1.0, cmap="viridis")
+    picture.putpalette(np.vstack([palette, [[255, 255, 255]]]).ravel().tolist())
+    picture = dict(type="image", source=png_uri(picture),
+                   x0=0, dx=1, y0=0, dy=1, hoverinfo="skip")
+    scale = dict(type="heatmap", z=[[low, 1.0]], x=[0, 1], y=[0, 0], zmin=low, zmax=1, opacity=0, hoverinfo="skip",
+                 colorscale=colorscale("viridis"), showscale=colorbar,
+                 colorbar=dict(title=dict(text=_("cosine"), side="right"), thickness=12, orientation="h", y=-0.02,
+                               yanchor="top", len=0.9))
+    fig = go.Figure(data=[scale, picture], _validate=False)  # the colour bar's trace first: `SimilarityChart.low`
     fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
-                      plot_bgcolor="white", dragmode=False)
-    fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title=_("patch column →"))
-    fig.update_yaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, autorange="reversed",
+                      plot_bgcolor="white", dragmode=False, hovermode=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, side="top", title=_("patch column →"),
+                     range=[-0.5, z.shape[1] - 0.5])
+    fig.update_yaxes(showticklabels=False, showgrid=False, ticks="", zeroline=False, range=[z.shape[0] - 0.5, -0.5],
                      scaleanchor="x", constrain="domain", title=_("← patch row"))
     return ink_axes(fig)
 

@@ -39,6 +39,11 @@ def jpeg_uri(picture: Image.Image | bytes, quality: int = 88) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
+def png_uri(picture: Image.Image, level: int = 9) -> str:
+    """A picture as a `data:image/png;base64,…` URI (exact pixels), for a Plotly figure's image trace."""
+    return "data:image/png;base64," + base64.b64encode(png(picture, level=level)).decode()
+
+
 def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = False,
            max_width: int = MAX_IMAGE_WIDTH) -> bytes:
     """The image as PNG (exact pixels) when that fits max_bytes, else as JPEG at the best quality that fits,
