@@ -9,6 +9,7 @@ import random
 import re
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from streamlit import file_util
@@ -33,7 +34,8 @@ def bundles_of(browser, base: str) -> list[str]:
     _, html = fetch(browser, f"{base}/")
     found = re.findall(r'(?:src|href)="\.?/?(static/(?:js|css)/[^"]+\.(?:js|css))"', html.decode())
     plotly = next((STATIC / "static" / "js").glob("PlotlyChart.*.js"))
-    return sorted(p for p in set(found) if (STATIC / p).stat().st_size >= 10_000) + [plotly.relative_to(STATIC).as_posix()]
+    first = sorted(p for p in set(found) if (STATIC / p).stat().st_size >= 10_000)
+    return first + [plotly.relative_to(STATIC).as_posix()]
 
 
 def check_compressed(base: str) -> None:
@@ -144,10 +146,10 @@ def test_install_wraps_streamlit_app(monkeypatch, tmp_path, capsys):
     blocker.write_bytes(b"")
     monkeypatch.setattr(serving, "CACHE", blocker / "static")  # read-only app folder: the spare cache is used
     monkeypatch.setattr(serving, "SPARE_CACHE", tmp_path / "cache")
-    monkeypatch.setattr(starlette_server, "create_starlette_app", lambda runtime: ("streamlit's app", runtime))
+    monkeypatch.setattr(starlette_server, "create_starlette_app", lambda runtime: SimpleNamespace(runtime=runtime))
     assert serving.install() is True
     app = starlette_server.create_starlette_app("runtime")
-    assert isinstance(app, serving.CompressedStatic) and app.app == ("streamlit's app", "runtime")
+    assert isinstance(app, serving.CompressedStatic) and app.runtime == "runtime"  # its attributes are Streamlit's
     assert sorted(app.bundles) == ["static/css/app.def.css", "static/js/app.abc.js"]
     assert all(tmp_path / "cache" in gz.parents for gz in app.bundles.values())
     assert "2 static bundles served gzipped" in capsys.readouterr().err

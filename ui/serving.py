@@ -43,9 +43,10 @@ def cache_key(static_dir: Path, files: list[Path]) -> str:
 
 
 def precompress(static_dir: Path, cache: Path = CACHE) -> dict[str, Path]:
-    """Gzip (-9) every compressible hashed bundle under `static_dir`/static once; returns them by URL path relative
-    to Streamlit's static mount ("static/js/x.js": its gzipped copy). Files already in the cache are reused; each new one is written
-    to a temporary name and renamed, so processes starting together (`tasks.py serve`) never read half a file."""
+    """Gzip (-9) every compressible hashed bundle under `static_dir`/static once; returns their gzipped copies by
+    URL path relative to Streamlit's static mount ("static/js/x.js"). Files already in the cache are reused; each
+    new one is written to a temporary name and renamed, so processes starting together (`tasks.py serve`) never
+    read half a file."""
     files = sorted(f for f in (static_dir / "static").rglob("*")
                    if f.suffix in COMPRESSIBLE and f.is_file() and f.stat().st_size >= MIN_BYTES)
     folder = cache / cache_key(static_dir, files)
@@ -110,6 +111,12 @@ class CompressedStatic:
         del response.headers["accept-ranges"]  # ranges are Streamlit's, of the plain file (above)
         await response(scope, receive, send)
 
+    def __getattr__(self, name):
+        # Streamlit's server may read the app's attributes (state, router): they are its app's
+        if name == "app":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
 
 def _vary(send):
     """`send` with Vary: Accept-Encoding added to the response's headers: a cache between Streamlit and a browser
@@ -140,8 +147,8 @@ def install() -> bool:
         return False
     cache_control = f"public, immutable, max-age={STATIC_ASSET_CACHE_MAX_AGE_SECONDS}"
 
-    def create_starlette_app(runtime):
-        return CompressedStatic(build(runtime), bundles, config.get_option("server.baseUrlPath") or "",
+    def create_starlette_app(*args, **kwargs):
+        return CompressedStatic(build(*args, **kwargs), bundles, config.get_option("server.baseUrlPath") or "",
                                 cache_control)
 
     starlette_server.create_starlette_app = create_starlette_app
