@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 
 from vitviz import playground as pg
 from vitviz.describe import playground as describe
@@ -28,7 +29,8 @@ BUDGETS = (50, 100, 200, 300, 600, 1000, 2000)
 # Train solid blue with circles, validation dashed orange with squares: told apart without colour, both ≥ 3:1 on white.
 SERIES = {"train": ("#0a4fd6", "solid", "circle"), "val": ("#a14a00", "dash", "square")}
 OPENS_ON = ("patching", "projection", "position", "attention")  # the pages a trained run opens on
-CELL = 56  # display pixels of one image or map cell in the attention and mistakes pictures
+CELL = 56  # display pixels of one image or map in the attention pictures
+GAP = 4  # white pixels between them
 
 
 def _choice(key: str, options: list, default) -> None:
@@ -66,8 +68,7 @@ def model_controls(config: pg.RunConfig) -> dict:
     size = st.select_slider(_("Image side (px)"), list(pg.IMAGE_SIZES), key="pgsize")
     _choice("pgp", pg.patch_sizes(size), config.patch)
     patch = st.select_slider(_("Patch size P (px)"), pg.patch_sizes(size), key="pgp", disabled=model == "cnn",
-                             help=_("The divisors of the image side: {n} × {n} patches at the chosen P.").format(
-                                 n="S/P"))
+                             help=_("The divisors of the image side: each cuts the image into whole patches."))
     _choice("pgpos", list(POSITIONS), config.pos)
     pos = st.radio(_("Position embeddings"), list(POSITIONS), format_func=lambda p: _(POSITIONS[p]), key="pgpos",
                    horizontal=True, disabled=model == "cnn")
@@ -133,7 +134,7 @@ def _line(fig: go.Figure, x, y, series: str, name: str, row: int | None = None) 
 def _small_figure(title: str, y_title: str, height: int = 260) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(title=dict(text=title, x=0, font=dict(color=INK, size=15)), height=height, dragmode=False,
-                      margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.25, font=dict(color=INK)),
+                      margin=dict(l=50, r=10, t=40, b=80), legend=dict(orientation="h", y=-0.4, font=dict(color=INK)),
                       xaxis_title=_("step"), yaxis_title=y_title, hovermode="x")
     return ink_axes(fig)
 
@@ -157,7 +158,7 @@ def curves(view: pg.RunView, key: str) -> None:
 
 def grid_picture(grid: pg.PositionGrid, width: int = 240) -> bytes:
     """ViT Fig. 7's tiles of the position-embedding cosine similarity: tile (r, c) = row r·g + c of S on the grid,
-    viridis from −1 (dark) to 1 (light), the gaps white; PNG at about `width` px."""
+    magma from −1 (dark) to 1 (light), the gaps white; PNG at about `width` px."""
     tiles = similarity_tiles(grid.similarity, grid.grid)
     rgb = colourise((np.nan_to_num(tiles, nan=-1.0) + 1) / 2, vmax=1.0)
     rgb[np.isnan(tiles)] = 255
@@ -196,10 +197,11 @@ def attention(view: pg.RunView) -> None:
     with st.container(horizontal=True, gap="medium", key="pg-attention"):
         for i in range(len(att.labels)):
             maps = att.maps[i, -1]  # (heads, g, g), the last layer
-            cells = [att.images[i]] + [colourise(m) for m in maps]
-            row = np.concatenate([np.asarray(enlarge(c, (CELL, CELL))) for c in cells], axis=1)
+            cells = [np.asarray(enlarge(c, (CELL, CELL))) for c in [att.images[i]] + [colourise(m) for m in maps]]
+            gap = np.full((CELL, GAP, 3), 255, np.uint8)  # white between the image and each head's map
+            row = np.concatenate([part for c in cells for part in (c, gap)][:-1], axis=1)
             label, guess = _(classes[att.labels[i]]), _(classes[att.predicted[i]])
-            picture(png(enlarge(row, (row.shape[1], row.shape[0]))), alt=describe.attention(maps, label),
+            picture(png(Image.fromarray(row)), alt=describe.attention(maps, label),
                     caption=_("“{label}”, predicted “{guess}”; heads 1–{h}").format(
                         label=label, guess=guess, h=len(maps)))
 
