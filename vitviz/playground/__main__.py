@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     flush_denormals()
-    out = summary(train(config, args.device))
+    out = summary(train(config, args.device, args.threads))
     print(json.dumps(out) if args.json else " · ".join(f"{k} {v}" for k, v in out.items()))
     return 0
 
