@@ -265,6 +265,7 @@ class Run:
     encodings: dict  # Content-Encoding of the bundles as they arrived -> count
     kinds: dict  # cold tour's HTTP bytes by resource type
     deflate_s: float  # CPU seconds deflating the cold tour's websocket data took (slider moves included)
+    deflated_bytes: int  # the websocket bytes those seconds deflated
 
 
 def measure(base: str, keys: list[str], sliders: bool) -> Run:
@@ -280,7 +281,8 @@ def measure(base: str, keys: list[str], sliders: bool) -> Run:
             first.close()
             second = context.new_page()
             warm = tour(second, Meter(second), base, keys, sliders=False)
-            return Run(cold, warm, meter.accept_encoding, dict(meter.encodings), dict(meter.kinds), meter.deflate_s)
+            return Run(cold, warm, meter.accept_encoding, dict(meter.encodings), dict(meter.kinds), meter.deflate_s,
+                       meter.ws_in)
         finally:
             chromium.close()
 
@@ -307,12 +309,13 @@ def report(title: str, run: Run, students: int) -> None:
     print(f"{'total':<12} {kb(cold.http):>10} {kb(cold.ws_in + cold.ws_out):>9} {kb(cold.total):>9} "
           f"{kb(warm.total):>9} {kb(largest.http):>10} {kb(largest.ws_in + largest.ws_out):>9} "
           f"{kb(largest.total):>9}  (the largest move)")
-    print("cold tour's HTTP by type: " + ", ".join(
+    print("HTTP by type, the cold tour and its slider moves: " + ", ".join(
         f"{kind} {kb(n)}" for kind, n in sorted(run.kinds.items(), key=lambda kv: -kv[1])))
     every = sum(moves, NOTHING)
     print(f"websocket received, as sent -> deflated: cold tour {kb(cold.ws_in)} -> {kb(cold.ws_deflated)}, warm "
           f"{kb(warm.ws_in)} -> {kb(warm.ws_deflated)}, every page's largest move {kb(every.ws_in)} -> "
-          f"{kb(every.ws_deflated)}; zlib CPU for all the cold tour's frames {1000 * run.deflate_s:.0f} ms")
+          f"{kb(every.ws_deflated)}; zlib CPU for the cold tour's frames (moves included) {1000 * run.deflate_s:.0f} ms "
+          f"for {kb(run.deflated_bytes)}: {1e6 * run.deflate_s / max(run.deflated_bytes, 1):.0f} ms per MB")
     for name, size in (("cold tour", cold.total), ("warm tour", warm.total), ("largest slider move", largest.total)):
         whole = students * size
         times = ", ".join(f"{whole * 8 / (mbit * 1e6):.1f} s at {mbit} Mbit/s" for mbit in LINKS_MBIT)
@@ -323,6 +326,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="page keys (default: every stage page)")
     parser.add_argument("--no-serve", action="store_true", help="only the single process")
+    parser.add_argument("--no-single", action="store_true", help="only through serve")
     parser.add_argument("--no-sliders", action="store_true")
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--replicas", type=int, default=2)
@@ -331,8 +335,9 @@ def main() -> None:
 
     bench_setup()
     keys = args.only or [s.key for s in STAGES]
-    with streamlit_server() as (url, _proc):
-        report("one process (tasks.py run)", measure(url, keys, not args.no_sliders), args.students)
+    if not args.no_single:
+        with streamlit_server() as (url, _proc):
+            report("one process (tasks.py run)", measure(url, keys, not args.no_sliders), args.students)
     if not args.no_serve:
         with tempfile.TemporaryDirectory() as tmp, serving(Path(tmp), replicas=args.replicas) as (url, _b, _l):
             report(f"tasks.py serve --replicas {args.replicas} (HAProxy)", measure(url, keys, not args.no_sliders),
