@@ -6,6 +6,7 @@
     python3 tasks.py bench   # prints the benchmark figures quoted in the README
     python3 tasks.py download [NAME ... | --all] [--to DIR]   # before class: fetch and verify the trained weights
     python3 tasks.py serve --replicas N [--port 8501]   # a school: N processes behind HAProxy, Redis (deploy/serve.py)
+    python3 tasks.py container build|up|kube|down|check   # the image, compose stack and Kubernetes manifests, with Podman
     python3 tasks.py i18n    # after changing visible strings: extract them, update and compile the 中文 catalog (Babel)
 
 Extra arguments go to streamlit (run), pytest (test) or the downloader (download: see vitviz/download.py). Installs are redone only when a requirements file changes.
@@ -61,7 +62,7 @@ def i18n() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "bench", "download", "serve", "i18n"}:
+    if not argv or argv[0] not in {"run", "test", "bench", "download", "serve", "container", "i18n"}:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -75,7 +76,13 @@ def main(argv: list[str]) -> int:
     if command == "download":
         ensure_env("requirements.txt")
         return subprocess.call([str(PYTHON), "-m", "vitviz.download", *extra])
+    if command == "container" and extra[:1] != ["check"]:
+        ensure_env("requirements.txt")
+        return subprocess.call([str(PYTHON), str(ROOT / "deploy" / "container.py"), *extra])
     ensure_env("requirements-test.txt")
+    if command == "container":  # check: build, start and check everything in Chromium (tests/test_container.py)
+        return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_container.py",
+                                *extra[1:]])
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *extra])
     if command == "i18n":
