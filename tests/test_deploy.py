@@ -1,6 +1,7 @@
-"""The files for a real server (deploy/): HAProxy accepts both configurations rendered from the one template, the
-compose file's HAProxy configuration is the current rendering, and the container files agree with the app's
-settings. No container engine runs here (nor in CI): the image build itself is not exercised by these tests."""
+"""The files for a real server (deploy/), read as text: HAProxy accepts both configurations rendered from the one
+template, the compose file's HAProxy configuration is the current rendering, and the container files and Kubernetes
+manifests agree with the app's settings and the README's memory plan. The image, the compose stack and the
+manifests are built and run with Podman by tests/test_container.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -66,6 +67,51 @@ def test_the_image_runs_as_a_user_checks_its_health_and_keeps_the_cache_where_co
     assert "HF_HOME=/cache/huggingface" in text and "VITVIZ_CACHE=/cache/vitviz" in text
     torch_pin = re.search(r"^torch==\S+$", (ROOT / "requirements.txt").read_text(), re.M)[0]
     assert torch_pin in text, "the image installs the torch the requirements pin"
-    assert "--server.port\", \"8501\"" in text
+    assert "--server.port\", \"8501\"" in text and re.search(r"^FROM \$\{BASE\} AS build$", text, re.M)
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_compose_images_are_variables_with_the_public_defaults():
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert services["app"]["image"] == "${VITVIZ_IMAGE:-vitviz:latest}"
+    assert services["redis"]["image"] == "${VITVIZ_REDIS_IMAGE:-redis:7-alpine}"
+    assert services["haproxy"]["image"] == "${VITVIZ_HAPROXY_IMAGE:-haproxy:3.0-alpine}"
+    assert services["redis"]["command"][1:5] == ["--save", "", "--appendonly", "no"], "nothing on disk"
+
+
+def manifests() -> dict[str, dict]:
+    """deploy/kubernetes/vitviz.yaml's documents by kind and name."""
+    documents = yaml.safe_load_all((DEPLOY / "kubernetes" / "vitviz.yaml").read_text())
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in documents}
+
+
+def test_the_kubernetes_app_probes_its_health_within_the_memory_plan_and_shares_one_secret():
+    found = manifests()
+    pod = found["Deployment/vitviz-app"]["spec"]["template"]["spec"]
+    app = pod["containers"][0]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert app[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}
+    assert {"name": "http", "containerPort": 8501} in app["ports"]
+    # the README's plan: 2 GiB per process (peak measured 1.93 GiB), one process per core
+    assert app["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert app["resources"]["limits"]["memory"] == "2560Mi"
+    assert pod["securityContext"]["runAsUser"] == 10001
+    env = {e["name"]: e for e in app["env"]}
+    secret = env["STREAMLIT_SERVER_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert "cookie-secret" in found[f"Secret/{secret['name']}"]["data"]
+    redis_service = found["Service/vitviz-redis"]["metadata"]["name"]
+    assert env["VITVIZ_REDIS_URL"]["value"] == f"redis://{redis_service}:6379/0"
+
+
+def test_the_kubernetes_redis_keeps_nothing_on_disk_and_the_ingress_is_sticky_by_cookie():
+    found = manifests()
+    redis = found["Deployment/vitviz-redis"]["spec"]["template"]["spec"]
+    assert redis["containers"][0]["args"][1:5] == ["--save", "", "--appendonly", "no"]
+    assert "volumes" not in redis
+    notes = found["Ingress/vitviz"]["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600, "hour-long websockets"
+    backend = found["Ingress/vitviz"]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert f"Service/{backend['name']}" in found
+    assert "sessionAffinity" not in found["Service/vitviz-app"]["spec"], "stickiness is the ingress's cookie"
