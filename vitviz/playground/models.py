@@ -128,21 +128,22 @@ class PatchMLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """The baseline: four 3 × 3 conv layers (the last three with stride 2), batch norm and ReLU, global average
-    pooling and a linear head; widths chosen for about the tiny ViT's parameter count (~80 k at 32 px)."""
+    """The baseline: four 3 × 3 conv layers with stride 2, batch norm and ReLU, global average pooling and a linear
+    head; widths chosen for about the tiny ViT's parameter count (~80 k). Stride 2 from the first layer keeps its
+    multiply-adds near the ViT's (1.7 M per 32 px image; stride 1 first made it 6.7 M and 4 × slower on the CPU)."""
 
     def __init__(self, classes: int, widths: tuple[int, ...] = (32, 48, 64, 64)):
         super().__init__()
         layers, c_in = [], 3
-        for i, c in enumerate(widths):
-            layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1, bias=False), nn.BatchNorm2d(c),
+        for c in widths:
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c),
                        nn.ReLU()]
             c_in = c
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, classes)
 
     def forward(self, pixel_values: Tensor, output_attentions: bool = False) -> VisionOutput:
-        """(b, 3, S, S) -> VisionOutput: last_hidden_state (b, C, S/8, S/8), logits (b, classes); no attentions."""
+        """(b, 3, S, S) -> VisionOutput: last_hidden_state (b, C, S/16, S/16), logits (b, classes); no attentions."""
         x = self.features(pixel_values)
         return VisionOutput(x, None, self.head(x.mean(dim=(2, 3))))
 
