@@ -21,7 +21,7 @@ def counter(at) -> str:
 
 def page_title(page: str) -> str:
     return "How a vision transformer sees your image" if page == "overview" else \
-        PAGES[page].title.split("·", 1)[1].strip()
+        PAGES[page].title.split("·", 1)[-1].strip()  # a page beyond the pipeline has no number
 
 
 def answer(at, lesson_id: str, n: int, right: bool = True):
