@@ -15,6 +15,7 @@ import torch
 
 import vitviz
 from vitviz import playground as pg
+from vitviz.playground import runs as runs_module
 from vitviz.playground.models import PatchMLP, vit_config
 from vitviz.playground.tasks import KINDS, PALETTE
 from vitviz.playground.training import AdamW
@@ -239,6 +240,14 @@ def test_scheduler_turns_round_robin_and_cancels():
     kept = [scheduler.start(pg.RunConfig(steps=1), owner="s1", paused=True) for _ in range(4)]
     assert scheduler.runs("s1") == kept[::-1] and scheduler.get(runs[3].id) is None
     scheduler.shutdown()
+
+
+def test_idle_runs_beyond_the_process_limit_are_dropped(monkeypatch):
+    monkeypatch.setattr(runs_module, "MAX_KEPT", 3)
+    scheduler = pg.Scheduler(workers=1, nice=0)
+    made = [scheduler.start(pg.RunConfig(steps=1), owner=f"s{i}", paused=True) for i in range(5)]
+    assert [scheduler.get(r.id) for r in made] == [None, None, *made[2:]]
+    assert made[0].state == "stopped" and made[4].state == "paused"
 
 
 def test_cli_prints_one_json_object():

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from einops import rearrange
 from PIL import Image
 from torch import Tensor
 
@@ -77,8 +78,6 @@ class Examples:
 
 def to_uint8(images: Tensor) -> np.ndarray:
     """(n, 3, S, S) float in [0, 1] -> (n, S, S, 3) uint8."""
-    from einops import rearrange
-
     return rearrange((images.detach().cpu() * 255).round().clamp(0, 255).to(torch.uint8), "n c h w -> n h w c").numpy()
 
 

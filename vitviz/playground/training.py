@@ -1,7 +1,7 @@
 """One playground run's training, in the calling thread: AdamW on a task's images made on the fly, evaluation on
 a fixed validation set at fixed steps, and the frozen `RunView` of everything the live page draws (ViT Fig. 7's
 position-embedding similarity and its grid-likeness over steps, CLS attention per head, confusion matrix, worst
-mistakes). `vitviz.playground.scheduler` runs many of these in slices; the CLI and the benches run one directly.
+mistakes). `vitviz.playground.runs` runs many of these in slices; the CLI and the benches run one directly.
 
 Determinism: the initial weights come from `init_random`'s seeded generator, the training batch of step t from a
 generator seeded with (seed, t), the validation set from (seed, a bit no training step uses), and nothing reads the
@@ -184,7 +184,7 @@ class RunView:
         return float(self.curves.grid_correlation[-1])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     """What one pass over the validation set found (internal; becomes part of a RunView)."""
 

@@ -25,6 +25,7 @@ from .training import RunView, Trainer
 SLICE_SECONDS = 0.2  # a worker's turn on one run before it moves to the next: 30 runs make a 3 s round per worker
 KEEP_PER_OWNER = 4  # runs kept per session for side-by-side comparison (older ones are stopped and dropped)
 MAX_ACTIVE = 60  # runs training or waiting at once in one process; start() refuses more (PlaygroundFull)
+MAX_KEPT = 4 * MAX_ACTIVE  # runs kept in one process (for sessions that never said goodbye): oldest idle go first
 WORKER_NICE = 10  # OS priority added to worker threads (Linux): the app's page threads run first
 
 
@@ -192,7 +193,7 @@ class Scheduler:
 
     def start(self, config: RunConfig, owner: str, paused: bool = False) -> Run:
         """A new run of `config` for session `owner`, training at once unless `paused`. The owner's oldest runs
-        beyond KEEP_PER_OWNER are stopped and dropped. ValueError for settings that cannot train; PlaygroundFull
+        beyond KEEP_PER_OWNER are stopped and dropped, and the process's oldest idle runs beyond MAX_KEPT. ValueError for settings that cannot train; PlaygroundFull
         when MAX_ACTIVE runs are active."""
         config.checked()
         with self._cond:
@@ -201,6 +202,8 @@ class Scheduler:
             run = Run(f"r{next(self._ids)}", config, owner, self)
             self._runs[run.id] = run
             dropped = self._runs_of(owner)[KEEP_PER_OWNER:]
+            idle = [r for r in self._runs.values() if r not in self._rotation and r not in self._busy]
+            dropped += [r for r in idle if r not in dropped][:max(0, len(self._runs) - len(dropped) - MAX_KEPT)]
             for old in dropped:
                 del self._runs[old.id]
         for old in dropped:
