@@ -301,7 +301,7 @@ def position_grid(model: torch.nn.Module) -> PositionGrid | None:
     g = model.config.grid
     similarity = cosine_similarity(patches)
     structure = similarity_structure(similarity, list(range(g * g)), (g, g))
-    return PositionGrid(similarity, (g, g), -structure.distance_correlation)
+    return PositionGrid(similarity, (g, g), 0.0 - structure.distance_correlation)  # not -0.0 when r is 0
 
 
 @torch.no_grad()
