@@ -1,4 +1,4 @@
-"""The playground in Chromium: Start, the curve moves while the page stays idle between its live redraws (the step
+"""The playground in Chromium: Start from the keyboard, the curve moves while the page stays idle between its live redraws (the step
 counter grows with no click), Pause stops the timer, and the live views pass axe at 390 px with nothing cut off at
 320 px and every chart's drag mode off."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .a11y import REFLOW, WIDTHS, axe_source, axe_violations, blocking, cut_off, report
+from .a11y import REFLOW, WIDTHS, axe_source, axe_violations, blocking, cut_off, report, tab_to
 from .browser import assert_healthy, goto, wait_idle
 from .test_accessibility import CHART_PROBLEMS
 
@@ -28,7 +28,8 @@ def test_start_watch_the_curve_move_pause(chromium, app_url):
     try:
         goto(page, app_url)  # a fresh server's first run must be app.py's navigation (see test_browser)
         goto(page, app_url, "playground")
-        page.locator(".st-key-pg-start button").click()
+        tab_to(page, "Start", "button")  # by keyboard alone, as every control of the page
+        page.keyboard.press("Enter")
         page.wait_for_selector(PROGRESS)
         # the live part redraws itself: the step grows twice with no click (waits for states, not seconds)
         page.wait_for_function("(s) => /step ([1-9]\\d*) of/.test(document.querySelector(s)?.innerText || '')",
@@ -38,7 +39,8 @@ def test_start_watch_the_curve_move_pause(chromium, app_url):
             "([s, n]) => { const m = /step (\\d+) of/.exec(document.querySelector(s)?.innerText || '');"
             " return m && +m[1] > n; }", arg=[PROGRESS, first], timeout=120_000)
         assert page.locator("[data-testid='stMain'] .js-plotly-plot").count() >= 2  # loss and accuracy
-        page.locator(".st-key-pg-pause button").click()
+        page.locator(".st-key-pg-pause button").focus()
+        page.keyboard.press("Space")
         page.wait_for_function("(s) => /: paused, step/.test(document.querySelector(s)?.innerText || '')",
                                arg=PROGRESS, timeout=60_000)
         wait_idle(page)
