@@ -216,7 +216,7 @@ def token_matrix(s: ProjectionStage, cache_key: str) -> None:
     st.caption(sentences(
         _("Row i is token x_p^i E + b for patch i (raster order); the black-and-white frame marks your selected "
           "patch {index}.").format(index=s.selected),
-        _("Hover for values."),
+        _("The colour bar gives the values; the download below has every number."),
         *shown_note,
     ))
     download_array(_("All tokens (N × D)"), s.tokens, f"tokens_{N}x{D}")

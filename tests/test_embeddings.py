@@ -299,7 +299,8 @@ def test_similarity_picture_shows_every_cell_in_its_colour():
 def test_token_heatmap_and_mosaic():
     z = np.random.default_rng(0).standard_normal((196, 192)).astype(np.float32)
     fig = viz.token_heatmap(z, 0, 192)
-    assert fig.data[0].x0 == 192 and viz.payload_bytes(fig) <= 400_000
+    assert fig.data[1].x0 == 192 and viz.payload_bytes(fig) <= 150_000  # a palette PNG, not 37,632 float32 values
+    assert fig.data[0].zmin == -fig.data[0].zmax == -np.abs(z).max()  # the colour bar, centred on 0
     assert fig.layout.dragmode is False and not fig.layout.shapes  # no selected patch: nothing framed
     framed = viz.token_heatmap(z[:50], 100, 0, selected=120)
     assert [(shape.y0, shape.y1, shape.line.color) for shape in framed.layout.shapes] == [

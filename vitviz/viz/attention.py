@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from ..describe.common import percent
 from ..i18n import _
-from .encode import jpeg_uri
+from .encode import jpeg_uri, png_uri
 
 CMAP = "inferno"  # perceptually uniform, dark = little attention (matplotlib name; `colorscale` gives plotly the same)
 SELECT = (255, 214, 0)  # the selected query patch, as on the patching page
@@ -51,6 +51,22 @@ def colourise(values: np.ndarray, vmax: float | None = None, cmap: str = CMAP) -
     top = float(v.max()) if vmax is None else float(vmax)
     scaled = np.clip(v / top, 0, 1) if top > 0 else np.zeros_like(v)
     return _lut(cmap)[np.round(scaled * 255).astype(np.int64)]
+
+
+def palette_uri(values: np.ndarray, low: float, high: float, cmap: str, levels: int = 64) -> str:
+    """A 2-D map (h, w) as a PNG data URI with one pixel a cell, for a figure's image trace: `levels` steps of
+    `cmap` from `low` to `high` in a palette picture (one byte a cell, white where a value is NaN).
+
+    What a dense heatmap would send as float32 hover values (5.3 bytes a cell in base64) costs a PNG of at most one
+    byte a cell here, far less where the map is smooth; the figure keeps its axes, frames and colour bar."""
+    v = np.asarray(values, np.float64)
+    span = high - low if high > low else 1.0
+    index = np.round(np.clip(np.nan_to_num(v - low, nan=0.0) / span, 0, 1) * (levels - 1))
+    index[~np.isfinite(v)] = levels
+    picture = Image.fromarray(index.astype(np.uint8), mode="P")
+    picture.putpalette(np.vstack([colourise(np.linspace(0, 1, levels), vmax=1.0, cmap=cmap), [[255, 255, 255]]])
+                       .ravel().tolist())
+    return png_uri(picture)
 
 
 @dataclass(frozen=True)
@@ -242,24 +258,26 @@ def _frame(x0: float, x1: float, y0: float, y1: float) -> list[dict]:
 
 def matrix_figure(matrix: np.ndarray, labels: list[str], *, title: str, query: int | None = None,
                   height: int = 620) -> go.Figure:
-    """A head's attention matrix (T, T) with hover values: rows are queries, columns keys, labels[i] names token i."""
+    """A head's attention matrix (T, T): rows are queries, columns keys, labels[i] names token i (every few tokens
+    on the axes). The cells are one picture (`palette_uri`), without hover values: at 197 tokens their float32
+    values were 227 KB per layer or head change; the tab's text and the text alternative quote the numbers, and the
+    *One head* tab reads any weight."""
     t = matrix.shape[0]
-    heatmap = dict(type="heatmap", z=matrix.astype(np.float32), x=labels, y=labels, colorscale=colorscale(),
-                   zmin=0, zmax=float(matrix.max()),
-                   colorbar=_colorbar_across(_("attention")),
-                   hovertemplate=(_("query") + " %{y}<br>" + _("key") + " %{x}<br>" + _("attention")
-                                  + " %{z:.4f}<extra></extra>"))
+    top = max(float(matrix.max()), 1e-12)
+    cells = dict(type="image", source=palette_uri(matrix, 0.0, top, CMAP), x0=0, dx=1, y0=0, dy=1, hoverinfo="skip")
+    scale = dict(type="heatmap", z=[[0.0, top]], x=[0, 1], y=[0, 0], zmin=0, zmax=top, opacity=0, hoverinfo="skip",
+                 colorscale=colorscale(), colorbar=_colorbar_across(_("attention")))
     step = max(1, math.ceil(t / 16))
-    ticks = dict(type="category", tickmode="array", tickvals=labels[::step], tickfont=dict(size=12), showgrid=False,
-                 automargin=True)
+    ticks = dict(tickmode="array", tickvals=list(range(0, t, step)), ticktext=labels[::step], tickfont=dict(size=12),
+                 showgrid=False, zeroline=False, automargin=True)
     shapes = [] if query is None else _frame(-0.5, t - 0.5, query - 0.5, query + 0.5)
     layout = dict(height=height, margin=dict(l=10, r=10, t=100, b=10), title=dict(text=title, font=dict(size=16)),
-                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", dragmode=False,
-                  xaxis=dict(ticks, title=dict(text=_("key token j"))),
+                  shapes=shapes, font=dict(size=14), plot_bgcolor="white", dragmode=False, hovermode=False,
+                  xaxis=dict(ticks, title=dict(text=_("key token j")), range=[-0.5, t - 0.5]),
                   # On a narrow screen the square matrix is shorter than the figure: keep it under its colour bar.
-                  yaxis=dict(ticks, title=dict(text=_("query token i")), autorange="reversed", scaleanchor="x",
+                  yaxis=dict(ticks, title=dict(text=_("query token i")), range=[t - 0.5, -0.5], scaleanchor="x",
                              constrain="domain", constraintoward="top"))
-    return go.Figure(data=[heatmap], layout=layout, _validate=False)  # validated in tests/test_attention.py
+    return go.Figure(data=[scale, cells], layout=layout, _validate=False)  # validated in tests/test_attention.py
 
 
 def prefix_strip(weights: np.ndarray, labels: list[str], *, vmax: float, height: int = 130) -> go.Figure:

@@ -1,8 +1,8 @@
 """Figures of the "Linear projection" and "Position embeddings" pages: arrays in, plotly figures or PIL images out.
 
-Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a few KB); token grids are
-`go.Heatmap`s of float32 (hover shows each value); the tiled similarity maps are a PNG inside a figure (colour bar,
-axis titles, the selected tile's frame) without hover values. `payload_bytes` is what Streamlit sends for a figure.
+Pixel-resolution pictures (filters, PCA colours) are PIL images (a PNG costs a few KB); the token grid and the tiled
+similarity maps are one palette PNG each inside a figure (axes, colour bar, the selected row's or tile's frame), without
+hover values: as float32 heatmaps they sent 100–400 KB on every patch-size move. `payload_bytes` is what Streamlit sends for a figure.
 Every figure leaves a finger's drag to the page (dragmode off: a phone scrolls past it), its colour maps read in
 lightness alone (viridis, cividis: also under every colour-vision deficiency) and the selected patch is framed in
 black and white, which stands out on any colour of those maps.
@@ -20,8 +20,8 @@ from vitviz.embeddings import (SimilarityStructure, similarity_structure, simila
                                tile_strides, to_uint8)
 from vitviz.i18n import _
 
-from .attention import colorscale, colourise
-from .encode import MAX_PANEL_BYTES, png_uri
+from .attention import colorscale, palette_uri
+from .encode import MAX_PANEL_BYTES
 
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
 SIMILARITY_LEVELS = 64  # colours of a tiled similarity picture, from its smallest value to 1
@@ -86,25 +86,28 @@ def grey(rgb: np.ndarray, channel: int, size: tuple[int, int]) -> Image.Image:
 
 
 def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520, selected: int | None = None) -> go.Figure:
-    """Tokens × dimensions heatmap of a slice z (n, k) of the N × D token matrix starting at (row0, col0), the row of
+    """Tokens × dimensions map of a slice z (n, k) of the N × D token matrix starting at (row0, col0), the row of
     token `selected` framed when it is in the slice.
 
     Cividis centred on 0 (dark blue negative, grey 0, yellow positive): the sign reads in lightness alone, which a
-    red-white-blue map's two dark ends do not. Hover gives token index, dimension and value.
+    red-white-blue map's two dark ends do not. The cells are one picture (`palette_uri`) under the axes and a colour
+    bar: as float32 hover values they sent 220–250 KB on every patch-size move; the numbers are in the download.
     """
     n, k = z.shape
-    fig = go.Figure(go.Heatmap(
-        z=np.asarray(z, np.float32), x0=col0, dx=1, y0=row0, dy=1, colorscale="Cividis", zmid=0,
-        colorbar=dict(title=dict(text=_("value")), thickness=14),
-        hovertemplate=_("token {token} · dimension {dim}").format(token="%{y}", dim="%{x}") + "<br>"
-        + _("value {value}").format(value="%{z:.4f}") + "<extra></extra>",
-    ))
-    fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT, dragmode=False,
+    top = max(float(np.abs(z).max()), 1e-12)
+    cells = dict(type="image", source=palette_uri(z, -top, top, "cividis"), x0=col0, dx=1, y0=row0, dy=1,
+                 hoverinfo="skip")
+    scale = dict(type="heatmap", z=[[-top, top]], x=[col0, col0 + 1], y=[row0, row0], zmin=-top, zmax=top, zmid=0,
+                 opacity=0, hoverinfo="skip", colorscale=colorscale("cividis"),
+                 colorbar=dict(title=dict(text=_("value")), thickness=14))
+    fig = go.Figure(data=[scale, cells])
+    fig.update_layout(height=height, margin=dict(l=70, r=20, t=10, b=60), font=FONT, dragmode=False, hovermode=False,
                       xaxis_title=_("embedding dimension d (showing {first}–{last})").format(first=col0,
                                                                                             last=col0 + k - 1),
                       yaxis_title=_("token = patch index (showing {first}–{last})").format(first=row0,
                                                                                           last=row0 + n - 1))
-    ink_axes(fig).update_yaxes(autorange="reversed")
+    fig.update_xaxes(range=[col0 - 0.5, col0 + k - 0.5], showgrid=False, zeroline=False)
+    ink_axes(fig).update_yaxes(range=[row0 + n - 0.5, row0 - 0.5], showgrid=False, zeroline=False)
     if selected is not None and row0 <= selected < row0 + n:
         for line in FRAME:
             fig.add_hrect(y0=selected - 0.5, y1=selected + 0.5, line=line, fillcolor="rgba(0,0,0,0)")
@@ -123,14 +126,8 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
     """
     z = np.asarray(tiles, np.float32)
     low = min(float(np.nanmin(z)) if np.isfinite(z).any() else -1.0, 0.99)
-    # A palette picture of SIMILARITY_LEVELS steps of viridis (and white): a random model's noisy tiles compress to
-    # 40 % of an RGB PNG's bytes, and the steps are finer than a colour bar can be read
-    levels = np.round(np.clip(np.nan_to_num(z - low, nan=0.0) / (1 - low), 0, 1) * (SIMILARITY_LEVELS - 1))
-    levels[~np.isfinite(z)] = SIMILARITY_LEVELS
-    picture = Image.fromarray(levels.astype(np.uint8), mode="P")
-    palette = colourise(np.linspace(0, 1, SIMILARITY_LEVELS), vmax=1.0, cmap="viridis")
-    picture.putpalette(np.vstack([palette, [[255, 255, 255]]]).ravel().tolist())
-    picture = dict(type="image", source=png_uri(picture),
+    # a palette picture: a random model's noisy tiles compress to 40 % of an RGB PNG's bytes
+    picture = dict(type="image", source=palette_uri(z, low, 1.0, "viridis", SIMILARITY_LEVELS),
                    x0=0, dx=1, y0=0, dy=1, hoverinfo="skip")
     scale = dict(type="heatmap", z=[[low, 1.0]], x=[0, 1], y=[0, 0], zmin=low, zmax=1, opacity=0, hoverinfo="skip",
                  colorscale=colorscale("viridis"), showscale=colorbar,

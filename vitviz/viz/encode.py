@@ -39,6 +39,14 @@ def jpeg_uri(picture: Image.Image | bytes, quality: int = 88) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
+def webp_uri(picture: Image.Image, quality: int = 80) -> str:
+    """A detailed picture as a `data:image/webp;base64,…` URI, for a Plotly figure's background: about half a JPEG's
+    bytes where a photo carries drawn lines and numbers (every browser since 2020 shows it: Safari 14)."""
+    buf = io.BytesIO()
+    picture.save(buf, "WEBP", quality=quality)
+    return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def png_uri(picture: Image.Image, level: int = 9) -> str:
     """A picture as a `data:image/png;base64,…` URI (exact pixels), for a Plotly figure's image trace."""
     return "data:image/png;base64," + base64.b64encode(png(picture, level=level)).decode()

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..i18n import N_, _
 from ..mobilevit_blocks import Unfolding
 from .attention import colourise
-from .encode import jpeg_uri
+from .encode import webp_uri
 
 # Okabe & Ito's colour-blind-safe palette (black left out: the patch borders are black), plus a mid grey.
 # Offsets p = 0…7 each get their own colour; beyond 8 offsets the colours repeat. Colour is never the only cue: the
@@ -208,19 +208,20 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
     """The offset picture as a plotly figure with one invisible marker per map pixel, so a click returns the
     pixel: customdata [r, c, p, n]. Hover tells the pixel's offset and patch.
 
-    Built without plotly's validation (~30 ms a figure); tests/test_viz_mobilevit.py validates the same spec."""
+    Sent compactly (a move of ph or pw sends it again): the axes count map pixels, so the markers' places and
+    customdata are int16 (6 bytes a pixel, not 24), and the picture is a WebP (half a JPEG's bytes at the same
+    look, with its numbers and grid lines). Built without plotly's validation (~30 ms a figure);
+    tests/test_viz_mobilevit.py validates the same spec."""
     h, w = u.resized
-    cell = picture.width / w
     r, c = np.mgrid[0:h, 0:w]
     offsets, patches = u.offsets(), u.patches()
     invisible = dict(marker=dict(opacity=0.01))
     plot_h = height - 50
     markers = dict(
-        type="scatter",
-        x=((c.ravel() + 0.5) * cell).astype(np.float32), y=((r.ravel() + 0.5) * cell).astype(np.float32),
-        customdata=np.stack([r.ravel(), c.ravel(), offsets.ravel(), patches.ravel()], -1).astype(np.int32),
+        type="scatter", x=c.ravel().astype(np.int16), y=r.ravel().astype(np.int16),
+        customdata=np.stack([r.ravel(), c.ravel(), offsets.ravel(), patches.ravel()], -1).astype(np.int16),
         mode="markers", showlegend=False, name="pixels",
-        marker=dict(symbol="square", size=max(3.0, min(60.0, cell * plot_h / picture.height)), color="#000", opacity=0.01),
+        marker=dict(symbol="square", size=max(3.0, min(60.0, plot_h / h)), color="#000", opacity=0.01),
         selected=invisible, unselected=invisible,
         # plotly's %{…} fields go in as placeholder values, so the translated sentences keep them
         hovertemplate=(_("pixel (row {row}, col {col})").format(row="%{customdata[0]}", col="%{customdata[1]}")
@@ -230,10 +231,10 @@ def clickable_map(picture: Image.Image, u: Unfolding, *, title: str, height: int
     axis = dict(showgrid=False, zeroline=False, visible=False)
     layout = dict(
         height=height, margin=dict(l=4, r=4, t=56, b=4), title=dict(text=title, font=dict(size=15)),
-        images=[dict(source=jpeg_uri(picture), xref="x", yref="y", x=0, y=0, sizex=picture.width,
-                     sizey=picture.height, sizing="stretch", layer="below")],
-        xaxis=dict(axis, range=[0, picture.width], constrain="domain"),
-        yaxis=dict(axis, range=[picture.height, 0], scaleanchor="x", constrain="domain", constraintoward="top"),
+        images=[dict(source=webp_uri(picture), xref="x", yref="y", x=-0.5, y=-0.5, sizex=w, sizey=h, sizing="stretch",
+                     layer="below")],
+        xaxis=dict(axis, range=[-0.5, w - 0.5], constrain="domain"),
+        yaxis=dict(axis, range=[h - 0.5, -0.5], scaleanchor="x", constrain="domain", constraintoward="top"),
         clickmode="event+select", dragmode=False, hovermode="closest", plot_bgcolor="white",
     )
     return go.Figure(dict(data=[markers], layout=layout), _validate=False)
