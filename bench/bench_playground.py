@@ -142,10 +142,10 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
-def load(runs: int, seconds: float, workers: int | None) -> None:
+def load(runs: int, seconds: float, workers: int | None, nice: int) -> None:
     """`runs` runs (different seeds, 1000-step budgets) started one every 0.3 s through one Scheduler; progress
     sampled every 0.25 s for `seconds`, then every session ends."""
-    scheduler = pg.Scheduler(workers=workers)
+    scheduler = pg.Scheduler(workers=workers, nice=nice)
     print(f"\n## {runs} runs at once: {scheduler.workers} worker thread(s), nice +{scheduler.nice}, slices "
           f"{scheduler.slice_seconds} s")
     before = rss_mb()
@@ -161,15 +161,15 @@ def load(runs: int, seconds: float, workers: int | None) -> None:
             if run.id not in first_move and view is not None and view.step > 0:
                 first_move[run.id] = now - started[run.id]
         time.sleep(0.25)
-    steps = [run.view().step if run.view() else 0 for run in handles]
-    last = handles[-1]
+    views = [run.view() for run in handles]
+    steps = [view.step if view else 0 for view in views]
     waited = [first_move.get(run.id, float("inf")) for run in handles]
     print(f"started {len(handles)} runs in {0.3 * (len(handles) - 1):.1f} s; first step after: median "
           f"{statistics.median(waited):.1f} s, max {max(waited):.1f} s (the 30th: {waited[-1]:.1f} s)")
     print(f"after {seconds:.0f} s: steps per run min {min(steps)}, median {statistics.median(steps)}, max {max(steps)};"
           f" the last-started run {steps[-1]} steps in {seconds - 0.3 * (len(handles) - 1):.0f} s "
           f"({steps[-1] / (seconds - 0.3 * (len(handles) - 1)):.2f} steps/s); all runs together "
-          f"{sum(steps) / seconds:.1f} steps/s; queue position of the last one now {last.view().queue_position}")
+          f"{sum(steps) / seconds:.1f} steps/s; runs that never moved {sum(s == 0 for s in steps)}")
     grown = rss_mb() - before
     print(f"memory: RSS grew {grown:.0f} MB for {len(handles)} runs ({grown / len(handles):.1f} MB per run, "
           f"validation sets shared by seed included)")
@@ -188,7 +188,8 @@ def main() -> None:
     parser.add_argument("--only", default="speed,lessons,grid,same,load")
     parser.add_argument("--load-runs", type=int, default=30)
     parser.add_argument("--load-seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=None, help="scheduler workers (default: cores − 1)")
+    parser.add_argument("--workers", type=int, default=None, help="scheduler workers (default: the cores)")
+    parser.add_argument("--nice", type=int, default=pg.runs.WORKER_NICE, help="the workers' added OS priority")
     args = parser.parse_args()
     bench_setup(threads=1)
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
@@ -202,7 +203,7 @@ def main() -> None:
     if "same" in only:
         same()
     if "load" in only:
-        load(args.load_runs, args.load_seconds, args.workers)
+        load(args.load_runs, args.load_seconds, args.workers, args.nice)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -34,13 +34,13 @@ class PlaygroundFull(RuntimeError):
 
 
 def default_workers() -> int:
-    """Worker threads: VITVIZ_PLAYGROUND_WORKERS if set, else 1 on a GPU (its work is serial anyway), else the
-    cores minus one (at least 1) so one core stays with the pages."""
+    """Worker threads: VITVIZ_PLAYGROUND_WORKERS if set, else 1 on a GPU (its work is serial anyway), else one per
+    core: the workers run at nice +WORKER_NICE, so the pages' threads still come first."""
     if os.environ.get("VITVIZ_PLAYGROUND_WORKERS"):
         return max(1, int(os.environ["VITVIZ_PLAYGROUND_WORKERS"]))
     if pick_device().type != "cpu":
         return 1
-    return max(1, (os.cpu_count() or 1) - 1)
+    return os.cpu_count() or 1
 
 
 def snapshot_preprocessing(size: int) -> Preprocessing:
