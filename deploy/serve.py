@@ -4,7 +4,9 @@
 (loopback) with one shared cookie secret, HAProxy on `port` (sticky by cookie, websocket tunnels of an hour, health
 checks, the upload limit) from deploy/haproxy.cfg.template, and redis-server on loopback when N > 1. A process that
 dies is started again; Ctrl-C (or SIGTERM) stops everything. `--no-sticky` leaves the cookie out: only for the test
-that shows why it is needed.
+that shows why it is needed. Each process is started through ui/serving.py and sends Streamlit's scripts gzipped
+(made once, -9), so HAProxy compresses nothing: its own gzip (level 1, on every request) made Plotly's bundle
+2.18 MB instead of 1.42 MB, at ~18 ms of CPU per fetch.
 """
 from __future__ import annotations
 
