@@ -1,5 +1,5 @@
 """AppTest of the attention page: every control, a clicked patch, other models and grids, no model rerun on
-interaction, and the memory of dino-vits8 at 480 × 480 measured in a fresh process. The page's six views are lazy
+interaction, and the memory of dino-vits8 at 480 × 480 measured in a fresh process. The page's eight views are lazy
 tabs (only the open one runs): each test opens the tab it reads."""
 from __future__ import annotations
 

@@ -80,18 +80,19 @@ class HeadMap:
     scale: float  # s: queries × s, keys ÷ s
     query_norms: Tensor  # (T,) ‖q'‖
     key_norms: Tensor  # (T,) ‖k'‖
-    probs: Tensor  # (T, T) the head's true softmax rows
+    received: Tensor  # (T,) the attention each key receives, averaged over the queries
     hits: Tensor  # (T,) of each query's TOP nearest keys in the picture, how many are among its TOP largest weights
     hits_full: Tensor  # (T,) the same in the d-dimensional normalised space, before the projection
 
 
 def head_map(q: Tensor, k: Tensor, scale: float) -> HeadMap:
-    """One head's q, k (T, d) and the model's score scale 1/√d -> HeadMap."""
+    """One head's q, k (T, d) and the model's score scale 1/√d -> HeadMap. The T × T softmax is dropped on return:
+    a layer's heads are mapped one after another, and at thousands of tokens each matrix is tens of MB."""
     qn, kn, s = normalise(q.double(), k.double())
     coords, variance = pca_2d(torch.cat([qn, kn]))
     tokens = q.shape[0]
     probs = attention_probs(q, k, scale)  # as the model computes them
-    return HeadMap(coords[:tokens], coords[tokens:], variance, s, qn.norm(dim=-1), kn.norm(dim=-1), probs,
+    return HeadMap(coords[:tokens], coords[tokens:], variance, s, qn.norm(dim=-1), kn.norm(dim=-1), probs.mean(0),
                    nearest_hits(coords[:tokens], coords[tokens:], probs), nearest_hits(qn, kn, probs))
 
 
@@ -156,11 +157,11 @@ def query_key_map(trace: AttentionTrace, layer: int, head: int, query: int) -> Q
     q, k = trace.q[layer], trace.k[layer]
     maps = [head_map(q[h], k[h], trace.scale) for h in range(trace.heads)]
     m = maps[head]
-    top_weights, top = m.probs[query].topk(min(TOP, trace.tokens))
+    top_weights, top = attention_probs(q[head, query], k[head], trace.scale).topk(min(TOP, trace.tokens))
     nearest = torch.cdist(m.queries[query : query + 1], m.keys)[0].topk(len(top), largest=False).indices
     per = lambda attr: np.array([float(getattr(x, attr).double().mean()) / len(top) for x in maps])  # noqa: E731
     return QueryKeyMap(layer, head, query, trace.layout, _np(m.queries), _np(m.keys), m.variance, m.scale,
-                       _np(m.query_norms), _np(m.key_norms), _np(m.probs.mean(0)), _np(m.hits, np.int64),
+                       _np(m.query_norms), _np(m.key_norms), _np(m.received), _np(m.hits, np.int64),
                        per("hits"), per("hits_full"), _np(top, np.int64), _np(top_weights), _np(nearest, np.int64))
 
 

@@ -137,7 +137,9 @@ def contributions(view: att.AttentionView, vin: VitInput) -> None:
                     caption=captions[i].format(heads=view.trace.heads, head=view.head + 1, low=low, high=high))
     st.markdown(describe.disagreement(c))
     st.markdown(describe.layer_sentence(c))
-    st.latex(r"o_i = \sum_h \sum_j \alpha^h_{ij}\, f_h(x_j) + b_O, \qquad f_h(x) = (x W_V^h + b_V^h)\, W_O^h")
+    # Two lines, so that the equation fits a phone's width.
+    st.latex(r"\begin{gathered}o_i = \sum_h \sum_j \alpha^h_{ij}\, f_h(x_j) + b_O,\\ f_h(x) = (x W_V^h + b_V^h)\, W_O^h"
+             r"\end{gathered}")
     st.markdown(sentences(
         _("Each map has its own colour scale from 0 (dark) to its largest value (bright), as the other maps of this "
           "page. A weight says how much the query looks at a token; what it takes is the weight times the token's "
