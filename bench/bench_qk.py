@@ -35,6 +35,7 @@ from vitviz.viz.attention_qk import qk_figure  # noqa: E402
 from vitviz.viz.encode import jpeg  # noqa: E402
 
 from tests.apptest import photo_image  # noqa: E402
+from ui.tabs.attention_qk import CONTRIB_PX  # noqa: E402
 
 MODELS = (("dino-vits16", 224), ("deit-tiny", 224), ("vit-base-16", 224), ("dinov2-small", 224),
           ("dinov2-small-reg", 224), ("dino-vits8", 224), ("dinov2-small-reg", 518))
@@ -66,7 +67,7 @@ def measure(name: str, size: int, repeats: int) -> dict[str, float]:
     out["figure_kb"] = len(qk_figure(view, view.coloured_by("row"), colour_name="patch row", title="t").to_json()) / 1e3
     c = qk.contributions(model, tr, depth - 1, 0, tr.prefix + 7)
     display = image.resize((size, size)) if image.size != (size, size) else image
-    base = viz.backdrop(display, model.config.patch_size, 480)
+    base = viz.backdrop(display, model.config.patch_size, CONTRIB_PX)
     out["pictures_kb"] = sum(len(jpeg(viz.overlay(base, c.on_grid(v)))) for v in c.table.T) / 1e3
     out["tokens"] = tr.tokens
     return out

@@ -10,7 +10,7 @@ from ui.chrome import download_array, show_source
 from ui.common import chart, markdown_table, picture, short_key
 from ui.models import VitInput
 from ui.patches import select_patch
-from ui.tabs.attention import HEAD_PX, PLOT, _backdrop
+from ui.tabs.attention import PLOT, _backdrop
 from vitviz import attention as att
 from vitviz import attention_qk as qk
 from vitviz.describe import attention_qk as describe
@@ -20,6 +20,9 @@ from vitviz.viz import attention as viz
 from vitviz.viz.attention_qk import qk_figure
 from vitviz.viz.encode import jpeg
 
+# Width of the four contribution maps: they share a row two by two, and a layer move sends all four (at 480 px, as the
+# head grid, 1,374 tokens of DINOv2 at 518 px sent 169 kB of pictures; the budget per move is 150 kB).
+CONTRIB_PX = 400
 COLOURS = {"row": N_("patch row"), "column": N_("patch column"), "norm": N_("vector length"),
            "received": N_("attention received")}
 
@@ -35,7 +38,7 @@ def _contributions(cache_key: str, layer: int, head: int, token: int, _model, _t
     """The contributions and their four maps over the image (weight, contribution, the head's value lengths, the
     layer's output shares), each on its own 0…max colour scale as the page's other maps."""
     c = qk.contributions(_model, _trace, layer, head, token)
-    base = _backdrop(cache_key, HEAD_PX, _image, _trace.patch_size)
+    base = _backdrop(cache_key, CONTRIB_PX, _image, _trace.patch_size)
     cell = c.layout.cell(token)
     return c, [jpeg(viz.overlay(base, c.on_grid(values), query=cell))
                for values in (c.weight, c.contribution, c.value_norm, c.share)]
