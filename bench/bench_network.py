@@ -315,7 +315,7 @@ def report(title: str, run: Run, students: int) -> None:
     print(f"websocket received, as sent -> deflated: cold tour {kb(cold.ws_in)} -> {kb(cold.ws_deflated)}, warm "
           f"{kb(warm.ws_in)} -> {kb(warm.ws_deflated)}, every page's largest move {kb(every.ws_in)} -> "
           f"{kb(every.ws_deflated)}; zlib CPU for the cold tour's frames (moves included) {1000 * run.deflate_s:.0f} ms "
-          f"for {kb(run.deflated_bytes)}: {1e6 * run.deflate_s / max(run.deflated_bytes, 1):.0f} ms per MB")
+          f"for {kb(run.deflated_bytes)}: {1e9 * run.deflate_s / max(run.deflated_bytes, 1):.0f} ms per MB")
     for name, size in (("cold tour", cold.total), ("warm tour", warm.total), ("largest slider move", largest.total)):
         whole = students * size
         times = ", ".join(f"{whole * 8 / (mbit * 1e6):.1f} s at {mbit} Mbit/s" for mbit in LINKS_MBIT)

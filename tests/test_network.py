@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import random
 import re
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +18,7 @@ from streamlit import file_util
 
 from ui import serving
 
+from .browser import goto
 from .school import serving as school_serving
 from .test_serve import require_servers
 
@@ -72,6 +75,24 @@ def test_bundles_arrive_gzipped_through_serve(tmp_path):
     with school_serving(tmp_path, replicas=1) as (url, _base, log_path):
         check_compressed(url)
     assert "static bundles served gzipped" in log_path.read_text()
+
+
+@pytest.mark.browser
+def test_pictures_are_cacheable_since_their_url_names_their_content(app_url, page):
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    goto(page, app_url)
+    src = page.get_by_test_id("stSidebar").locator("img").first.get_attribute("src")
+    assert "/media/" in src, src
+    browser = urllib.request.build_opener()
+    headers, body = fetch(browser, urllib.parse.urljoin(app_url + "/", src))
+    assert headers["cache-control"] == serving.MEDIA_CACHE_CONTROL
+    # Why a URL may be cached: Streamlit names the file by a hash of its bytes and type
+    file_id = src.rsplit("/", 1)[1].split(".")[0]
+    assert _calculate_file_id(body, headers["content-type"]) == file_id
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(browser, f"{app_url}/media/{'0' * 56}.png")
+    assert missing.value.code == 404 and "cache-control" not in {k.lower() for k in missing.value.headers}
 
 
 @pytest.mark.parametrize("value, accepted", [

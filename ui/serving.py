@@ -6,8 +6,12 @@ school's server has no CDN and often no proxy, and its bottleneck is the shared 
 4.7 MB as served, 1.4 MB gzipped. So this launcher gzips the hashed bundles once (gzip -9, stdlib) into a cache
 folder outside the package, `.cache/static/<key>/`, and serves those files, with `Content-Encoding: gzip`, `Vary:
 Accept-Encoding` and Streamlit's own immutable `Cache-Control`, to every browser that accepts gzip. No CPU per
-request: the bytes come from a file, as Streamlit's own do. Everything else (the page, websocket, media) is
-Streamlit's, untouched.
+request: the bytes come from a file, as Streamlit's own do.
+
+Pictures (`/media/`) keep Streamlit's bytes but become cacheable: Streamlit names each media file by a hash of its
+content and type, so a URL never changes meaning, yet it sends them with no Cache-Control and a browser fetched
+every picture again on every visit. They are marked `private, max-age=86400, immutable` (a day: one browser's
+lessons, never a shared cache's). Everything else (the page, the websocket) is Streamlit's, untouched.
 
 It wraps the ASGI app that Streamlit builds (`starlette_server.create_starlette_app`). Where a Streamlit upgrade
 renames what it wraps, or the cache cannot be written, it prints one line saying so and Streamlit serves as it
@@ -83,9 +87,12 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
+MEDIA_CACHE_CONTROL = "private, max-age=86400, immutable"
+
+
 class CompressedStatic:
     """ASGI wrapper: a GET or HEAD of a precompressed bundle from a browser that accepts gzip gets the gzipped file;
-    every other request goes to Streamlit's app unchanged."""
+    a media file gets a Cache-Control; every other request goes to Streamlit's app unchanged."""
 
     def __init__(self, app, bundles: dict[str, Path], base_url: str, cache_control: str):
         self.app, self.bundles, self.cache_control = app, bundles, cache_control
@@ -95,12 +102,17 @@ class CompressedStatic:
         rel = None
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(self.prefix):
             rel = scope["path"][len(self.prefix):]
+        if rel is not None and rel.startswith("media/"):
+            await self.app(scope, receive, _add_headers(send, (b"cache-control", MEDIA_CACHE_CONTROL.encode()),
+                                                         only_ok=True))
+            return
         if rel not in self.bundles:
             await self.app(scope, receive, send)
             return
         # A range request (not a browser loading a script) gets Streamlit's plain bytes, whose ranges it serves
         if header(scope, b"range") or not accepts_gzip(header(scope, b"accept-encoding")):
-            await self.app(scope, receive, _vary(send))
+            # Vary: a cache between Streamlit and a browser must not give these plain bytes to one that accepts gzip
+            await self.app(scope, receive, _add_headers(send, (b"vary", b"Accept-Encoding")))
             return
         from starlette.responses import FileResponse
 
@@ -118,12 +130,14 @@ class CompressedStatic:
         return getattr(self.app, name)
 
 
-def _vary(send):
-    """`send` with Vary: Accept-Encoding added to the response's headers: a cache between Streamlit and a browser
-    must not give the uncompressed answer to one that accepts gzip, or the reverse."""
+def _add_headers(send, header: tuple[bytes, bytes], only_ok: bool = False):
+    """`send` with `header` added to the response unless it has one of that name (`only_ok`: to a 200 only, not
+    to an error or a range)."""
     async def sending(message):
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), (b"vary", b"Accept-Encoding")]}
+        if message["type"] == "http.response.start" and (message["status"] == 200 or not only_ok):
+            headers = message.get("headers", [])
+            if all(name.lower() != header[0] for name, _ in headers):
+                message = {**message, "headers": [*headers, header]}
         await send(message)
     return sending
 
@@ -152,7 +166,7 @@ def install() -> bool:
                                 cache_control)
 
     starlette_server.create_starlette_app = create_starlette_app
-    say(f"{len(bundles)} static bundles served gzipped")
+    say(f"{len(bundles)} static bundles served gzipped; pictures cacheable")
     return True
 
 
