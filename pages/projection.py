@@ -36,12 +36,13 @@ def projection_stage(cache_key: str, selected: int, stage: str, _model, _checkpo
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def filter_pictures(key: str, lang: str, _filters: FilterStudy) -> dict:
-    """The first filters and the top principal components as mosaics (ViT Fig. 7 left), PNG when ≤ 390 KB, and
-    the explained-variance bar chart (its axis titles in `lang`, the run's language)."""
+    """The first filters and the top principal components as mosaics (ViT Fig. 7 left), PNG of 256 colours (median
+    cut: half the bytes of full colour, which a patch-size move sends again), and the explained-variance bar chart
+    (its axis titles in `lang`, the run's language)."""
     cell = max(40, min(72, 4 * _filters.first.shape[1]))
     return {
-        "filters": fitted(viz.mosaic(_filters.first, FILTER_COLUMNS, cell)),
-        "pca": fitted(viz.mosaic(_filters.components, COMPONENT_COLUMNS, cell)),
+        "filters": fitted(viz.mosaic(_filters.first, FILTER_COLUMNS, cell), colors=256),
+        "pca": fitted(viz.mosaic(_filters.components, COMPONENT_COLUMNS, cell), colors=256),
         "bar": viz.as_spec(viz.explained_bar(_filters.explained)),  # small: a dict is fine
     }
 

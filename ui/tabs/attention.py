@@ -16,7 +16,10 @@ from vitviz.i18n import _, sentences
 from vitviz.viz import attention as viz
 from vitviz.viz.encode import jpeg
 
-HEAD_PX = 480  # width the head-grid pictures are rendered at
+# width the head-grid pictures are rendered at: a column of three at 1400 px, or a phone's width, is ~370 px (at 480
+# px and JPEG quality 88 a threshold move on the DINO masks fetched 243 kB of pictures)
+HEAD_PX = 400
+GRID_QUALITY = 80  # JPEG quality of the head-grid pictures
 BIG_PX = 640  # width of the enlarged head
 PLOT = {"displaylogo": False}
 
@@ -36,7 +39,7 @@ def _backdrop(cache_key: str, width: int, _image, patch: int) -> viz.Backdrop:
 def _head_pictures(cache_key: str, layer: int, token: int, _view: att.AttentionView, _image) -> list[bytes]:
     """JPEG of each head's attention row of query `token` in `layer`, over the image."""
     base = _backdrop(cache_key, HEAD_PX, _image, _view.trace.patch_size)
-    return [jpeg(viz.overlay(base, values, query=_view.cell)) for values in _view.patch_rows]
+    return [jpeg(viz.overlay(base, values, query=_view.cell), GRID_QUALITY) for values in _view.patch_rows]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -54,7 +57,8 @@ def _mask_pictures(cache_key: str, t: float, _view: att.AttentionView, _image) -
     base = _backdrop(cache_key, HEAD_PX, _image, _view.trace.patch_size)
     masks = _view.masks(t)
     colours = viz.HEAD_COLOURS
-    return masks, [jpeg(viz.mask_overlay(base, m, colours[h % len(colours)])) for h, m in enumerate(masks.masks)]
+    return masks, [jpeg(viz.mask_overlay(base, m, colours[h % len(colours)]), GRID_QUALITY)
+                   for h, m in enumerate(masks.masks)]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -53,19 +53,19 @@ def png_uri(picture: Image.Image, level: int = 9) -> str:
 
 
 def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = False,
-           max_width: int = MAX_IMAGE_WIDTH) -> bytes:
+           max_width: int = MAX_IMAGE_WIDTH, colors: int | None = None) -> bytes:
     """The image as PNG (exact pixels) when that fits max_bytes, else as JPEG at the best quality that fits,
     else (pure noise, e.g. thousands of shuffled 4-px patches) as a smaller JPEG.
 
     photo=True goes straight to JPEG (a photograph as PNG can weigh megabytes). Images wider than max_width are
-    shrunk first.
+    shrunk first. With `colors`, the PNG is palette-quantised to that many colours first (median cut).
     """
     if image.width > max_width:
         resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
         image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
     if not photo:
         buf = io.BytesIO()
-        image.save(buf, "PNG", optimize=False)
+        (image if colors is None else image.quantize(colors, method=Image.Quantize.MEDIANCUT)).save(buf, "PNG")
         if buf.tell() <= max_bytes:
             return buf.getvalue()
     rgb = image.convert("RGB")
