@@ -5,7 +5,8 @@ Chromium (Debian's, through Playwright) counts them with the DevTools protocol's
 websocket's frames by payload, received and sent. A frame's payload is what the app sent before any websocket
 compression; `WS deflated` estimates that compression (permessage-deflate with context takeover and the settings
 uvicorn gives websockets: 12-bit window, memLevel 5; the same frames) and the CPU zlib takes for it on this host,
-for the `server.enableWebsocketCompression` decision.
+for the `server.enableWebsocketCompression` decision. Where the server compresses (the handshake agreed on
+permessage-deflate), that estimate is what the wire carried and what the totals count.
 
 The tour: the overview, then each stage page by its sidebar link (ui/stages.py, in order), each of its tabs opened,
 every expander opened. Cold: a new browser context (empty cache). Warm: a second tour in a new tab of the same
@@ -49,11 +50,17 @@ class Traffic:
     ws_in: int  # websocket payload bytes the browser received
     ws_out: int  # websocket payload bytes the browser sent
     ws_deflated: int  # ws_in as permessage-deflate would have sent it (estimate: zlib on the same frames)
+    ws_wire: int  # websocket bytes received on the wire: ws_in, or ws_deflated where the server compresses
 
     @property
     def total(self) -> int:
         """Everything on the wire (websocket framing, a few bytes a frame, left out)."""
-        return self.http + self.ws_in + self.ws_out
+        return self.http + self.ws_wire + self.ws_out
+
+    @property
+    def ws(self) -> int:
+        """Websocket bytes on the wire, both ways."""
+        return self.ws_wire + self.ws_out
 
     def __add__(self, other: Traffic) -> Traffic:
         return Traffic(*(a + b for a, b in zip(self.astuple(), other.astuple())))
@@ -61,11 +68,11 @@ class Traffic:
     def __sub__(self, other: Traffic) -> Traffic:
         return Traffic(*(a - b for a, b in zip(self.astuple(), other.astuple())))
 
-    def astuple(self) -> tuple[int, int, int, int]:
-        return self.http, self.ws_in, self.ws_out, self.ws_deflated
+    def astuple(self) -> tuple[int, int, int, int, int]:
+        return self.http, self.ws_in, self.ws_out, self.ws_deflated, self.ws_wire
 
 
-NOTHING = Traffic(0, 0, 0, 0)
+NOTHING = Traffic(0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -94,11 +101,13 @@ class Meter:
     ws_in: int = 0
     ws_out: int = 0
     ws_deflated: int = 0
+    ws_wire: int = 0
     pending: set = field(default_factory=set)  # requests sent and not finished
     encodings: dict = field(default_factory=dict)  # Content-Encoding of /static/ responses -> count
     accept_encoding: str = ""  # what the browser asked for, as sent with a /static/ request
     kinds: dict = field(default_factory=dict)  # HTTP bytes by DevTools resource type (Script, Font, Image, …)
     deflate_s: float = 0.0  # CPU seconds zlib took to deflate the received frames (what the server would spend)
+    compressed: set = field(default_factory=set)  # websockets whose server compresses (permessage-deflate agreed)
 
     def __post_init__(self):
         self._deflate: dict[str, object] = {}  # a compressor per websocket, kept across frames (context takeover)
@@ -112,6 +121,7 @@ class Meter:
         cdp.on("Network.loadingFailed", lambda e: self.pending.discard(e["requestId"]))
         cdp.on("Network.webSocketFrameReceived", self._frame_in)
         cdp.on("Network.webSocketFrameSent", self._frame_out)
+        cdp.on("Network.webSocketHandshakeResponseReceived", self._handshake)
 
     def _headers(self, event):
         """The request's headers as sent (the network layer adds Accept-Encoding after requestWillBeSent)."""
@@ -142,14 +152,22 @@ class Meter:
         self.ws_in += len(data)
         z = self._deflate.setdefault(event["requestId"], zlib.compressobj(wbits=-12, memLevel=5))
         start = time.process_time()
-        self.ws_deflated += len(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)) - 4  # RFC 7692 drops the 4-byte tail
+        deflated = len(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)) - 4  # RFC 7692 drops the 4-byte tail
         self.deflate_s += time.process_time() - start
+        self.ws_deflated += deflated
+        self.ws_wire += deflated if event["requestId"] in self.compressed else len(data)
+
+    def _handshake(self, event):
+        """Whether the server agreed to compress this websocket (server.enableWebsocketCompression)."""
+        headers = {k.lower(): v for k, v in event["response"]["headers"].items()}
+        if "permessage-deflate" in headers.get("sec-websocket-extensions", ""):
+            self.compressed.add(event["requestId"])
 
     def _frame_out(self, event):
         self.ws_out += len(self._payload(event))
 
     def read(self) -> Traffic:
-        return Traffic(self.http, self.ws_in, self.ws_out, self.ws_deflated)
+        return Traffic(self.http, self.ws_in, self.ws_out, self.ws_deflated, self.ws_wire)
 
     def settle(self, timeout_s: float = 15) -> None:
         """Wait until no request is in flight and nothing has arrived for 0.4 s (pictures load after the run)."""
@@ -266,6 +284,7 @@ class Run:
     kinds: dict  # cold tour's HTTP bytes by resource type
     deflate_s: float  # CPU seconds deflating the cold tour's websocket data took (slider moves included)
     deflated_bytes: int  # the websocket bytes those seconds deflated
+    ws_compressed: bool  # whether the server compressed the websocket (permessage-deflate agreed)
 
 
 def measure(base: str, keys: list[str], sliders: bool) -> Run:
@@ -282,7 +301,7 @@ def measure(base: str, keys: list[str], sliders: bool) -> Run:
             second = context.new_page()
             warm = tour(second, Meter(second), base, keys, sliders=False)
             return Run(cold, warm, meter.accept_encoding, dict(meter.encodings), dict(meter.kinds), meter.deflate_s,
-                       meter.ws_in)
+                       meter.ws_in, bool(meter.compressed))
         finally:
             chromium.close()
 
@@ -293,29 +312,31 @@ def kb(n: float) -> str:
 
 def report(title: str, run: Run, students: int) -> None:
     """The table of one run, the tour's totals, and what a class of `students` moves over the school's link."""
-    print(f"\n== {title}: browser Accept-Encoding {run.accept_encoding!r}; bundles arrived as {run.encodings}")
+    print(f"\n== {title}: browser Accept-Encoding {run.accept_encoding!r}; bundles arrived as {run.encodings}; "
+          f"websocket {'compressed' if run.ws_compressed else 'uncompressed'}")
     print(f"{'page':<12} {'cold HTTP':>10} {'cold WS':>9} {'cold':>9} {'warm':>9} {'move HTTP':>10} {'move WS':>9} "
           f"{'move':>9}  largest slider move")
     for cold, warm in zip(run.cold, run.warm):
         c, big = cold.visit, cold.largest
         move = big.traffic if big else NOTHING
-        print(f"{cold.key or 'overview':<12} {kb(c.http):>10} {kb(c.ws_in + c.ws_out):>9} {kb(c.total):>9} "
-              f"{kb(warm.visit.total):>9} {kb(move.http):>10} {kb(move.ws_in + move.ws_out):>9} {kb(move.total):>9}  "
+        print(f"{cold.key or 'overview':<12} {kb(c.http):>10} {kb(c.ws):>9} {kb(c.total):>9} "
+              f"{kb(warm.visit.total):>9} {kb(move.http):>10} {kb(move.ws):>9} {kb(move.total):>9}  "
               f"{big.label if big else '(no slider)'}")
     cold = sum((p.visit for p in run.cold), NOTHING)
     warm = sum((p.visit for p in run.warm), NOTHING)
     moves = [p.largest.traffic for p in run.cold if p.largest]
     largest = max(moves, key=lambda t: t.total, default=NOTHING)
-    print(f"{'total':<12} {kb(cold.http):>10} {kb(cold.ws_in + cold.ws_out):>9} {kb(cold.total):>9} "
-          f"{kb(warm.total):>9} {kb(largest.http):>10} {kb(largest.ws_in + largest.ws_out):>9} "
+    print(f"{'total':<12} {kb(cold.http):>10} {kb(cold.ws):>9} {kb(cold.total):>9} "
+          f"{kb(warm.total):>9} {kb(largest.http):>10} {kb(largest.ws):>9} "
           f"{kb(largest.total):>9}  (the largest move)")
     print("HTTP by type, the cold tour and its slider moves: " + ", ".join(
         f"{kind} {kb(n)}" for kind, n in sorted(run.kinds.items(), key=lambda kv: -kv[1])))
     every = sum(moves, NOTHING)
     print(f"websocket received, as sent -> deflated: cold tour {kb(cold.ws_in)} -> {kb(cold.ws_deflated)}, warm "
           f"{kb(warm.ws_in)} -> {kb(warm.ws_deflated)}, every page's largest move {kb(every.ws_in)} -> "
-          f"{kb(every.ws_deflated)}; zlib CPU for the cold tour's frames (moves included) {1000 * run.deflate_s:.0f} ms "
-          f"for {kb(run.deflated_bytes)}: {1e9 * run.deflate_s / max(run.deflated_bytes, 1):.0f} ms per MB")
+          f"{kb(every.ws_deflated)}; zlib CPU for the cold tour's frames (moves included) "
+          f"{1000 * run.deflate_s:.0f} ms for {kb(run.deflated_bytes)}: "
+          f"{1e9 * run.deflate_s / max(run.deflated_bytes, 1):.0f} ms per MB")
     for name, size in (("cold tour", cold.total), ("warm tour", warm.total), ("largest slider move", largest.total)):
         whole = students * size
         times = ", ".join(f"{whole * 8 / (mbit * 1e6):.1f} s at {mbit} Mbit/s" for mbit in LINKS_MBIT)
