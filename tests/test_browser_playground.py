@@ -38,7 +38,8 @@ def test_start_watch_the_curve_move_pause(chromium, app_url):
         page.wait_for_function(
             "([s, n]) => { const m = /step (\\d+) of/.exec(document.querySelector(s)?.innerText || '');"
             " return m && +m[1] > n; }", arg=[PROGRESS, first], timeout=120_000)
-        assert page.locator("[data-testid='stMain'] .js-plotly-plot").count() >= 2  # loss and accuracy
+        page.wait_for_function("() => document.querySelectorAll(\"[data-testid='stMain'] .js-plotly-plot\").length >= 2",
+                               timeout=60_000)  # loss and accuracy (Plotly's script loads on first use)
         page.locator(".st-key-pg-pause button").focus()
         page.keyboard.press("Space")
         page.wait_for_function("(s) => /: paused, step/.test(document.querySelector(s)?.innerText || '')",

@@ -12,7 +12,7 @@ from PIL import Image
 from vitviz import playground as pg
 from vitviz.describe import playground as describe
 from vitviz.embeddings import similarity_tiles
-from vitviz.i18n import N_, _, ngettext
+from vitviz.i18n import N_, _, language, ngettext
 from vitviz.viz.attention import colourise
 from vitviz.viz.embeddings import INK, enlarge, ink_axes
 from vitviz.viz.encode import png
@@ -49,15 +49,20 @@ def task_control(config: pg.RunConfig) -> str:
     return task
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _examples(task: str, size: int, n: int) -> pg.Examples:
+    """A task's example images (the same seed for everyone: made once per task and size)."""
+    return pg.TASKS[task].examples(n, seed=7, size=size)
+
+
 def examples(task: str, size: int, n: int = 8) -> None:
     """A row of the task's images (the validation kind), each with its label as caption and as text alternative."""
-    shown = pg.TASKS[task].examples(n, seed=7, size=size)
+    shown = _examples(task, size, n)
     labels = [_(shown.classes[label]) for label in shown.labels]
     st.caption(describe.examples(_(pg.TASKS[task].title), labels))
     with st.container(horizontal=True, gap="small", key="pg-examples"):
-        for i, label in enumerate(labels):
-            image = enlarge(shown.images[i], (64, 64))
-            picture(png(image), alt=_("Example {n}: “{label}”").format(n=i + 1, label=label), caption=label, width=64)
+        for i, (label, data) in enumerate(zip(labels, small_pictures(("examples", task, size, n), tuple(shown.images)))):
+            picture(data, alt=_("Example {n}: “{label}”").format(n=i + 1, label=label), caption=label, width=64)
 
 
 def model_controls(config: pg.RunConfig) -> dict:
@@ -139,10 +144,17 @@ def _small_figure(title: str, y_title: str, height: int = 260) -> go.Figure:
     return ink_axes(fig)
 
 
-def curves(view: pg.RunView, key: str) -> None:
-    """Loss and accuracy (train and validation) against step: two small charts, one alt text for both."""
-    c = view.curves
-    alt = describe.curves(c.steps, c.train_accuracy, c.val_accuracy, c.val_loss)
+def _key(view: pg.RunView) -> tuple[str, int, int]:
+    """What identifies a view's drawings: run, evaluation and step (a reset run redraws the same seeded views)."""
+    return view.run_id, view.version, view.step
+
+
+# Shared figures and pictures, one build per evaluation of a run (never mutated): 30 students' live parts redraw
+# twice a second, and building a figure costs ~15–60 ms of a shared core while a PNG is already encoded.
+@st.cache_resource(max_entries=256, show_spinner=False)
+def curve_figures(key: tuple[str, int, int], lang: str, _view: pg.RunView) -> tuple[go.Figure, go.Figure]:
+    """The loss and accuracy charts of a view, titles in `lang` (the run's language)."""
+    c = _view.curves
     loss = _small_figure(_("Loss"), _("cross-entropy"))
     _line(loss, c.steps, c.train_loss, "train", _("train"))
     _line(loss, c.steps, c.val_loss, "val", _("validation"))
@@ -150,16 +162,35 @@ def curves(view: pg.RunView, key: str) -> None:
     _line(accuracy, c.steps, c.train_accuracy, "train", _("train"))
     _line(accuracy, c.steps, c.val_accuracy, "val", _("validation"))
     accuracy.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return loss, accuracy
+
+
+def curves(view: pg.RunView, key: str) -> None:
+    """Loss and accuracy (train and validation) against step: two small charts, one alt text for both."""
+    c = view.curves
+    alt = describe.curves(c.steps, c.train_accuracy, c.val_accuracy, c.val_loss)
+    loss, accuracy = curve_figures(_key(view), language(), view)
     left, right = st.columns(2)
     chart(loss, alt=alt, where=left, key=f"{key}-loss")
     chart(accuracy, alt=alt, where=right, key=f"{key}-acc")
     st.caption(alt)
 
 
-def grid_picture(grid: pg.PositionGrid, width: int = 240) -> bytes:
+@st.cache_resource(max_entries=128, show_spinner=False)
+def grid_figure(key: tuple[str, int, int], lang: str, _view: pg.RunView) -> go.Figure:
+    """Grid-likeness against step, titles in `lang`."""
+    c = _view.curves
+    fig = _small_figure(_("Grid-likeness"), _("correlation"), height=240)
+    _line(fig, c.steps, c.grid_correlation, "val", _("grid-likeness"))
+    fig.update_yaxes(range=[-1, 1])
+    return fig
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def grid_picture(key: tuple[str, int, int], _grid: pg.PositionGrid, width: int = 240) -> bytes:
     """ViT Fig. 7's tiles of the position-embedding cosine similarity: tile (r, c) = row r·g + c of S on the grid,
     magma from −1 (dark) to 1 (light), the gaps white; PNG at about `width` px."""
-    tiles = similarity_tiles(grid.similarity, grid.grid)
+    tiles = similarity_tiles(_grid.similarity, _grid.grid)
     rgb = colourise((np.nan_to_num(tiles, nan=-1.0) + 1) / 2, vmax=1.0)
     rgb[np.isnan(tiles)] = 255
     scale = max(1, width // tiles.shape[1])
@@ -176,34 +207,38 @@ def position_grid(view: pg.RunView, key: str) -> None:
         st.caption(alt)
         return
     left, right = st.columns([2, 3])
-    picture(grid_picture(view.grid), alt=alt, where=left, caption=_("E_pos similarity, {g} × {g} tiles").format(
+    picture(grid_picture(_key(view), view.grid), alt=alt, where=left, caption=_("E_pos similarity, {g} × {g} tiles").format(
         g=grid[0]))
-    fig = _small_figure(_("Grid-likeness"), _("correlation"), height=240)
-    _line(fig, c.steps, c.grid_correlation, "val", _("grid-likeness"))
-    fig.update_yaxes(range=[-1, 1])
-    chart(fig, alt=alt, where=right, key=f"{key}-grid")
+    chart(grid_figure(_key(view), language(), view), alt=alt, where=right, key=f"{key}-grid")
     st.caption(_("Grid-likeness: the correlation between two positions' similarity and their closeness on the "
                  "grid (1: neighbours are the most alike)."))
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def attention_rows(key: tuple[str, int, int], _att: pg.ClsAttention) -> list[bytes]:
+    """One PNG per fixed validation image: the image, then each head's last-layer CLS map (magma, light = more
+    attention), white between them."""
+    rows = []
+    for i in range(len(_att.labels)):
+        cells = [np.asarray(enlarge(c, (CELL, CELL))) for c in [_att.images[i]] + [colourise(m) for m in _att.maps[i, -1]]]
+        gap = np.full((CELL, GAP, 3), 255, np.uint8)
+        rows.append(png(Image.fromarray(np.concatenate([part for c in cells for part in (c, gap)][:-1], axis=1))))
+    return rows
+
+
 def attention(view: pg.RunView) -> None:
-    """CLS attention of each head of the last layer on the fixed validation images: the image, then one map per
-    head (magma, light = more attention)."""
+    """CLS attention of each head of the last layer on the fixed validation images, each with its label and guess."""
     att = view.attention
     if att is None:
         st.caption(_("This model has no attention to show."))
         return
     classes = view.config.classes
     with st.container(horizontal=True, gap="medium", key="pg-attention"):
-        for i in range(len(att.labels)):
+        for i, row in enumerate(attention_rows(_key(view), att)):
             maps = att.maps[i, -1]  # (heads, g, g), the last layer
-            cells = [np.asarray(enlarge(c, (CELL, CELL))) for c in [att.images[i]] + [colourise(m) for m in maps]]
-            gap = np.full((CELL, GAP, 3), 255, np.uint8)  # white between the image and each head's map
-            row = np.concatenate([part for c in cells for part in (c, gap)][:-1], axis=1)
             label, guess = _(classes[att.labels[i]]), _(classes[att.predicted[i]])
-            picture(png(Image.fromarray(row)), alt=describe.attention(maps, label),
-                    caption=_("“{label}”, predicted “{guess}”; heads 1–{h}").format(
-                        label=label, guess=guess, h=len(maps)))
+            picture(row, alt=describe.attention(maps, label), caption=_("“{label}”, predicted “{guess}”; heads 1–{h}").format(
+                label=label, guess=guess, h=len(maps)))
 
 
 def confusion(view: pg.RunView) -> None:
@@ -215,6 +250,12 @@ def confusion(view: pg.RunView) -> None:
     st.caption(describe.confusion(view.confusion, classes))
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def small_pictures(key, _images: tuple) -> list[bytes]:
+    """Small RGB images (S, S, 3) uint8 as 64 px PNGs, once per `key` (a view's mistakes, a task's examples)."""
+    return [png(enlarge(image, (64, 64))) for image in _images]
+
+
 def mistakes(view: pg.RunView) -> None:
     """The most confident wrong answers, each with its label and the model's guess."""
     classes = view.config.classes
@@ -223,8 +264,8 @@ def mistakes(view: pg.RunView) -> None:
     guess = [_(classes[m.predicted]) for m in wrong]
     st.caption(describe.mistakes(true, guess, [m.confidence for m in wrong]))
     with st.container(horizontal=True, gap="small", key="pg-mistakes"):
-        for m, t, g in zip(wrong, true, guess):
-            picture(png(enlarge(m.image, (64, 64))), alt=_("“{true}” taken for “{guess}”").format(true=t, guess=g),
+        for m, t, g, data in zip(wrong, true, guess, small_pictures(_key(view), tuple(m.image for m in wrong))):
+            picture(data, alt=_("“{true}” taken for “{guess}”").format(true=t, guess=g),
                     caption=f"{t} → {g}", width=64)
 
 
