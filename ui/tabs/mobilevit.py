@@ -22,7 +22,10 @@ from vitviz.viz.encode import jpeg, png
 
 # Pictures are drawn about as wide as they are shown in a 1400 px window (the main column is ~910 px wide).
 MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
-HEAD_PX = 320  # each head's attention picture (four in a row, ~215 px each) and the receptive-field pictures
+HEAD_PX = 320  # the receptive-field pictures
+# each head's attention picture: four in a row, ~215 px each (at 320 px and JPEG quality 88 a move of ph or pw on this
+# tab fetched 160–200 kB of pictures)
+ATTENTION_PX, ATTENTION_QUALITY = 240, 80
 FEATURE_PX = 160  # each feature-map picture (six in a row, ~140 px each)
 DEFAULT_CHANNELS = [0, 1, 2, 3]
 
@@ -98,9 +101,9 @@ def canvas(shown: Image.Image, image_key: str, block: mb.BlockView, key: str) ->
 def _heads(key: str, layer: int, p: int, n: int, _block: mb.BlockView, _photo) -> tuple[mb.AttentionRows, list[bytes]]:
     attention = _block.attention(layer, p, n)
     u = _block.unfolding
-    base = mv.backdrop(_photo, *u.resized, mv.cell_size(*u.resized, HEAD_PX, HEAD_PX))  # shared by the heads
-    return attention, [jpeg(mv.attention_picture(base, u, row, (p, n), width=HEAD_PX, max_height=HEAD_PX))
-                       for row in attention.rows]
+    base = mv.backdrop(_photo, *u.resized, mv.cell_size(*u.resized, ATTENTION_PX, ATTENTION_PX))  # shared by the heads
+    return attention, [jpeg(mv.attention_picture(base, u, row, (p, n), width=ATTENTION_PX, max_height=ATTENTION_PX),
+                            ATTENTION_QUALITY) for row in attention.rows]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

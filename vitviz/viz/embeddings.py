@@ -24,7 +24,7 @@ from .attention import colorscale, palette_uri
 from .encode import MAX_PANEL_BYTES
 
 MAX_HEATMAP_CELLS = 45_000  # float32 heatmap cells per figure: 6–8 bytes each in JSON, under the 400 KB panel budget
-SIMILARITY_LEVELS = 64  # colours of a tiled similarity picture, from its smallest value to 1
+SIMILARITY_LEVELS = 32  # colours of a tiled similarity picture, from its smallest value to 1 (a step: 1/31 of that range)
 INK = "#111111"  # the theme's text colour: Streamlit's chart theme writes axis text in a grey of 3.7:1 on white
 FONT = dict(size=15, color=INK)
 # A frame drawn twice, a wide white line under a narrow black one: one of the two contrasts ≥ 3:1 with any colour.
