@@ -16,6 +16,7 @@ import torch
 import vitviz
 from vitviz import playground as pg
 from vitviz.playground import runs as runs_module
+from vitviz.playground.__main__ import main as cli_main
 from vitviz.playground.models import PatchMLP, vit_config
 from vitviz.playground.tasks import KINDS, PALETTE
 from vitviz.playground.training import AdamW
@@ -250,7 +251,7 @@ def test_idle_runs_beyond_the_process_limit_are_dropped(monkeypatch):
     assert made[0].state == "stopped" and made[4].state == "paused"
 
 
-def test_cli_prints_one_json_object():
+def test_cli_prints_one_json_object(capsys):
     cli = [sys.executable, "-m", "vitviz.playground"]
     out = subprocess.run([*cli, "--task", "where", "--pos", "none", "--patch", "16", "--steps", "12", "--seed", "0",
                           "--json"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -259,7 +260,7 @@ def test_cli_prints_one_json_object():
         "task": "where", "pos": "none", "patch": 16, "steps": 12, "model": "vit"}
     assert 0 <= result["val_accuracy"] <= 1 and result["seconds"] > 0 and result["steps_per_s"] > 0
     assert result["pos_grid_correlation"] == 0 and result["torch_threads"] == 1  # all-zero E_pos: no structure
-    listed = subprocess.run([*cli, "--tasks"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert listed.split() == list(pg.TASKS)
-    bad = subprocess.run([*cli, "--patch", "5"], cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode == 2 and "patch size 5" in bad.stderr and "Traceback" not in bad.stderr
+    # the listing and a refusal return before any training, so they run in this process
+    assert cli_main(["--tasks"]) == 0 and capsys.readouterr().out.split() == list(pg.TASKS)
+    assert cli_main(["--patch", "5"]) == 2
+    assert "error: patch size 5 must be one of 2, 4, 8, 16 for 32 px images." in capsys.readouterr().err
