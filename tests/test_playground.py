@@ -243,6 +243,21 @@ def test_scheduler_turns_round_robin_and_cancels():
     scheduler.shutdown()
 
 
+def test_reset_while_a_slice_runs_leaves_step_zero():
+    """Pause then Reset at once, while a worker is inside the run's slice: no view of the old run comes back."""
+    scheduler = pg.Scheduler(workers=1, nice=0)
+    run = scheduler.start(pg.RunConfig(steps=10**4), owner="student")
+    for _ in range(3):
+        assert wait_for(lambda: run.view() is not None and run.view().step > 0)
+        run.pause()
+        run.reset()
+        assert run.view() is None and run.state == "paused"
+        assert wait_for(lambda: scheduler.queue_position(run) == -1 and scheduler.active() == 0)
+        assert run.view() is None  # the slice in flight ended without publishing
+        run.resume()
+    scheduler.shutdown()
+
+
 def test_idle_runs_beyond_the_process_limit_are_dropped(monkeypatch):
     monkeypatch.setattr(runs_module, "MAX_KEPT", 3)
     scheduler = pg.Scheduler(workers=1, nice=0)

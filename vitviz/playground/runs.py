@@ -145,7 +145,10 @@ class Run:
                 return False
             self._state = "training"
             pending = self._pending
-        with self._train_lock:
+        with self._train_lock:  # the view is published under it too: a reset() waiting for it wins afterwards
+            with self._lock:
+                if self._state != "training":  # paused, stopped or reset since this turn began
+                    return self._state == "waiting"
             try:
                 if self._trainer is None:
                     self._trainer = Trainer(self.config, self._scheduler.device)
@@ -157,15 +160,15 @@ class Run:
                 with self._lock:
                     self._state, self._error = "failed", f"training failed: {type(err).__name__}: {err}"
                 return False
-        with self._lock:
-            self._view = view
-            if view.step >= self.config.steps and self._state == "training":
-                self._state = "done"
-            elif pending and self._state == "training":
-                self._pending = max(0, pending - done)
-                if not self._pending:
-                    self._state = "paused"
-            return self._state in ("waiting", "training")  # "waiting": resumed while this slice ran
+            with self._lock:
+                self._view = view
+                if view.step >= self.config.steps and self._state == "training":
+                    self._state = "done"
+                elif pending and self._state == "training":
+                    self._pending = max(0, pending - done)
+                    if not self._pending:
+                        self._state = "paused"
+                return self._state in ("waiting", "training")  # "waiting": resumed while this slice ran
 
     def _release(self) -> None:
         """Free the trainer (optimiser and model); the last view stays. Called when the run is dropped."""
