@@ -6,6 +6,7 @@ import io
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 from einops import rearrange
@@ -280,6 +281,7 @@ def test_similarity_picture_shows_every_cell_in_its_colour():
     pos = torch.randn(6, 16, generator=torch.Generator().manual_seed(3))
     chart = viz.similarity_figure(pos, (2, 3), selected=4)
     assert (chart.stride, chart.inner) == (1, 1)
+    go.Figure(chart.figure.to_dict())  # built without validation: the spec is valid (raises otherwise)
     tiles = emb.similarity_tiles(emb.cosine_similarity(pos), (2, 3))
     low, steps = chart.low, viz.SIMILARITY_LEVELS
     assert low == pytest.approx(np.nanmin(tiles)) and chart.figure.data[0].zmax == 1
