@@ -19,6 +19,7 @@ FAST, SLOW = 0.5, 2.0  # seconds between redraws of the status and curves / of t
 
 
 def header() -> None:
+    """Title and introduction (the presenter view of a lesson step shows the step's text instead)."""
     with st.container(key="vv-intro"):
         st.title(_("Train your own ViT"))
         st.markdown(_(
@@ -56,8 +57,9 @@ def buttons(run: pg.Run | None, config: pg.RunConfig) -> None:
         problem = playground.start(config)
     elif pause:
         run.pause()
-    elif step and not same:
-        problem = playground.start(config, paused=True) or playground.shown().step(1)
+    elif step and not same:  # a new run with these settings, created paused, then its first step
+        if (problem := playground.start(config, paused=True)) is None:
+            playground.shown().step(1)
     elif step:
         run.step(1)
     elif reset:
@@ -104,8 +106,7 @@ def kept_runs(runs: list[pg.Run]) -> None:
         for col, default, key in ((left, 1, "pgcmp-a"), (right, 0, "pgcmp-b")):
             with col:
                 chosen = st.selectbox(_("Compare"), list(labels), index=default, format_func=labels.get, key=key)
-                view = pg.scheduler().get(chosen).view() if pg.scheduler().get(chosen) else None
-                if view is not None:
+                if (view := next(r for r in runs if r.id == chosen).view()) is not None:
                     tabs.curves(view, key)
                     tabs.position_grid(view, key)
     vits = [run for run in runs if run.config.model == "vit" and run.view() is not None and run.view().step > 0]
