@@ -22,6 +22,9 @@ CODE_CSS = (
     'font-family: "Source Code Pro", ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }\n'
     + "".join(f".vv-code .{css} {{ {STYLES.get(css, '')}color: {colour}; }}\n" for css, colour in COLOURS.items() if css)
     + ".vv-code:focus-visible { outline: 3px solid #0a4fd6; outline-offset: 2px; }\n"
+    # A closed expander's content keeps the layout of the width it was last drawn at (Chromium skips laying it out
+    # again): narrowed from a projector to a phone, its code would stand out of the page, though nobody sees it
+    + 'details:not([open]) [data-testid="stExpanderDetails"]:has(.vv-code) { display: none; }\n'
     + "@media (max-width: 640px) { .vv-code { white-space: pre-wrap; overflow-wrap: anywhere; } }\n"
 )
 
