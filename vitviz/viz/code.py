@@ -4,6 +4,7 @@ Streamlit's 1.5 MB syntax highlighter (issue 31). No `<code>` inside: Streamlit'
 that highlighter."""
 from __future__ import annotations
 
+import functools
 import html
 import io
 import keyword
@@ -54,6 +55,7 @@ def _classes(source: str) -> list[tuple[int, int, str]]:
     return spans
 
 
+@functools.lru_cache(maxsize=512)  # the same source panels on every run of a page: tokenizing one took ~3 ms
 def code_html(text: str, python: bool, label: str) -> str:
     """`text` as one `<pre>` block: escaped, and with highlighting spans when `python` (tokens as `tokenize` reads
     them; anything that does not tokenize is shown plain). Its visible text is `text` exactly. The box is a span of
