@@ -134,7 +134,7 @@ def test_an_unknown_lesson_and_a_malformed_file_get_a_clear_sentence(tmp_path, m
     monkeypatch.setattr(lesson_routing, "LESSON_DIR", tmp_path)
     at = app(lesson="attention")
     assert_clean(at)
-    assert counter(at) == "1 / 8"
+    assert counter(at) == "1 / 10"
     problems = [w.value for w in at.warning]
     assert any(p.startswith("Lesson file broken.toml, step 6, field `tab`: 'Roll out' is not a tab of the "
                             "attention page") for p in problems), problems
