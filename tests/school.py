@@ -82,3 +82,20 @@ def replica_pids(log_path: Path) -> dict[int, int]:
     """port -> pid of the latest process on it, from serve's output."""
     return {int(port): int(pid) for port, pid in
             re.findall(r"serve: replica on 127\.0\.0\.1:(\d+) pid (\d+)", log_path.read_text(errors="replace"))}
+
+
+def class_across(teacher, student, url: str) -> None:
+    """The teacher (a Playwright page) starts a class of the lesson "windows-and-patches" at `url`, the student joins
+    it with its code and follows the teacher to step 2: whatever process or replica each page is on."""
+    from playwright.sync_api import expect
+
+    from .browser import goto
+
+    goto(teacher, url, "", lesson="windows-and-patches")
+    teacher.get_by_role("button", name="Start a class").click()
+    teacher.wait_for_selector("[data-testid='class-code']", timeout=30_000)
+    code = teacher.locator("[data-testid='class-code']").inner_text().strip()
+    goto(student, url, "", join=code)
+    expect(student.locator("[data-testid='lesson-counter']")).to_have_text("1 / 8", timeout=30_000)
+    teacher.get_by_role("button", name="Next").click()
+    expect(student.locator("[data-testid='lesson-counter']")).to_have_text("2 / 8", timeout=30_000)
