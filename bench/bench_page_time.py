@@ -168,8 +168,8 @@ def main() -> None:
     args = parser.parse_args()
     bench_setup()
     compile_scripts_once()
-    print(f"load average {os.getloadavg()[0]:.1f} · AppTest · medians of {args.rounds} rounds · torch threads "
-          f"{torch.get_num_threads()} · ratio = median of the rounds' page / bare")
+    print(f"load average {os.getloadavg()[0]:.1f} · AppTest · medians of {args.rounds} rounds · ratio = median of the "
+          "rounds' page / bare")
     print(f"{'page':<11}{'interaction':<30}{'page CPU ms':>12}{'bare CPU ms':>12}{'CPU ratio':>10}"
           f"{'page wall ms':>13}{'bare wall ms':>13}{'wall ratio':>11}")
     for name in args.pages.split(","):
@@ -181,6 +181,8 @@ def main() -> None:
             row += (f"{statistics.median(p[k] for p in page) * 1e3:>{12 + k}.0f}"
                     f"{statistics.median(b[k] for b in bare) * 1e3:>{12 + k}.0f}{ratio:>{10 + k}.2f}")
         print(row, flush=True)
+    print(f"torch threads {torch.get_num_threads()} (app.py's setting once the app has run) · load average "
+          f"{os.getloadavg()[0]:.1f} at the end")
 
 if __name__ == "__main__":
     main()
