@@ -62,11 +62,13 @@ def haproxy_config(port: int, bind: str, replicas: list[int], sticky: bool = Tru
 
 def compose_config(slots: int = COMPOSE_SLOTS) -> str:
     """The HAProxy configuration of deploy/compose.yaml: up to `slots` replicas of the `app` service on port 8501,
-    found (and found again when one restarts with a new address) through Docker's DNS. Their cookies are derived
+    found (and found again when one restarts with a new address) through the container engine's DNS. Their cookies are derived
     from each replica's address and a key, since their names are not known in advance."""
-    resolvers = ("# Docker's embedded DNS: every replica of the `app` service is one A record of `app`.\n"
-                 "resolvers docker\n    nameserver dns 127.0.0.11:53\n    hold valid 5s\n")
-    servers = f"    server-template app {slots} app:8501 check resolvers docker init-addr none"
+    # Docker answers on 127.0.0.11, Podman on the network's gateway: both are in the container's resolv.conf.
+    resolvers = ("# The container engine's DNS, read from /etc/resolv.conf: 127.0.0.11 under Docker, the network's gateway\n"
+                 "# (aardvark-dns) under Podman; every replica of the `app` service is one A record of `app`.\n"
+                 "resolvers engine\n    parse-resolv-conf\n    hold valid 5s\n")
+    servers = f"    server-template app {slots} app:8501 check resolvers engine init-addr none"
     cookie = "cookie SERVERID insert indirect nocache dynamic\n    dynamic-cookie-key vitviz-replicas"
     return _render(8501, "*", servers, cookie, resolvers)
 
