@@ -19,7 +19,7 @@ from vitviz.viz.encode import jpeg
 # width the head-grid pictures are rendered at: a column of three at 1400 px, or a phone's width, is ~370 px (at 480
 # px and JPEG quality 88 a threshold move on the DINO masks fetched 243 kB of pictures)
 HEAD_PX = 400
-GRID_QUALITY = 80  # JPEG quality of the head-grid pictures
+GRID_QUALITY = 72  # JPEG quality of the head-grid and mask pictures (80 still fetched 149 kB on a threshold move)
 BIG_PX = 640  # width of the enlarged head
 PLOT = {"displaylogo": False}
 
