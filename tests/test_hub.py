@@ -410,3 +410,20 @@ def test_a_pickle_that_runs_code_is_refused_offline_too(repos, fake_hub, env, tm
         hub.find_local(repo)
     assert str(err.value) == sentence
     assert not repos[1].exists() and not (tmp_path / "vitviz").exists()  # nothing ran, nothing converted or recorded
+
+
+def test_an_unreadable_weights_folder_gets_a_sentence(tmp_path, monkeypatch):
+    """A volume the server's user may not read (root-owned, mounted into the non-root container): one sentence
+    naming the folder and the fix, not a PermissionError. Root reads any file, so the refusal is simulated."""
+    (tmp_path / "deit-tiny").mkdir()
+    (tmp_path / "deit-tiny" / "config.json").write_text("{}")
+    monkeypatch.setenv("VITVIZ_WEIGHTS_DIR", str(tmp_path))
+
+    def refuse(folder):
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    monkeypatch.setattr(hub, "_files_in", refuse)
+    with pytest.raises(hub.ModelLoadError) as err:
+        hub.find_local("facebook/deit-tiny-patch16-224", "deit-tiny")
+    assert str(err.value) == (f"The weights folder {tmp_path / 'deit-tiny'} cannot be read by this server (permission "
+                              "denied): make it readable to every user, e.g. chmod -R a+rX.")

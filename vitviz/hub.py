@@ -179,10 +179,14 @@ def find_local(repo_id: str, preset: str | None = None) -> LocalCheckpoint | Non
     s = settings()
     if preset and (root := os.environ.get("VITVIZ_WEIGHTS_DIR")):
         folder = Path(root) / preset
-        if (folder / "config.json").is_file():
-            weights = safetensors_in(folder)
-            if weights:
-                return LocalCheckpoint(folder, weights, "weights dir", "portable copy")
+        try:
+            weights = safetensors_in(folder) if (folder / "config.json").is_file() else None
+        except PermissionError as err:  # a mounted volume owned by another user (a container's non-root app)
+            raise ModelLoadError(_sentence(N_("The weights folder {folder} cannot be read by this server (permission "
+                                              "denied): make it readable to every user, e.g. chmod -R a+rX."),
+                                           folder=str(folder))) from err
+        if weights:
+            return LocalCheckpoint(folder, weights, "weights dir", "portable copy")
     return _from_record(s, repo_id) or _from_main_snapshot(s, repo_id)
 
 
