@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     ensure_env("requirements-test.txt")
     if command == "container":  # check: build, start and check everything in Chromium (tests/test_container.py)
         return subprocess.call([str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_container.py",
-                                *extra[1:]])
+                                *extra[1:]], env={**os.environ, "VITVIZ_CONTAINER_TESTS": "1"})
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *extra])
     if command == "i18n":

@@ -118,6 +118,11 @@ class Tour:
         self.page.evaluate("() => { window.scrollTo(0, 0); "
                            "document.querySelectorAll('[data-testid=\"stMain\"]').forEach(m => m.scrollTop = 0); }")
         self.page.wait_for_timeout(400)
+        # Styles and fonts a page loads on demand (KaTeX's with its first equation) must have arrived: on a busy
+        # machine a check could otherwise see an equation's unstyled MathML copy, or an icon font's ligature text
+        self.page.wait_for_function("() => document.fonts.status === 'loaded' && [...document.querySelectorAll("
+                                    "'.katex-mathml')].every(m => getComputedStyle(m).position === 'absolute')",
+                                    timeout=60_000)
 
 
 def navigate(page, path: str) -> None:

@@ -20,7 +20,7 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]{1,}(?:[ ,;:'’-]+[A-Za-z][a-z]{1,}){
 # sample photos' names, file formats, the titles of the papers cited.
 ALLOWED = re.compile(
     r"(?i)\b(?:self-supervised|ImageNet|DINO|DINOv2|DeiT|ViT|Swin|MobileViT|FlexiViT|Grad-CAM|PyTorch|einops"
-    r"|Vision Transformers Need Registers)\b")
+    r"|Vision Transformers Need Registers|Attention is Not Only)\b")
 STRIP = """(root) => {
   const clone = root.cloneNode(true);
   clone.querySelectorAll('.vv-code, pre, code, .katex, .katex-display, [data-testid="stLatex"], '

@@ -64,6 +64,7 @@ PHONE_CSS = """
 #   when it fits again;
 # - the sidebar's navigation: Streamlit puts each section (a heading and its links) as a <div> directly in the <ul>
 #   (axe: list, listitem). The <ul> becomes presentational and each section a list named by its heading;
+# - a Material icon's ligature text inside a button that has its own name is hidden from screen readers;
 # - Streamlit reruns the script on a bare "r" pressed anywhere (a WCAG 2.1.4 character-key shortcut that cannot be
 #   switched off; "c" is off with client.toolbarMode = "minimal"): it is stopped before it reaches Streamlit,
 #   except where the key types a letter.
@@ -115,9 +116,17 @@ const navigation = () => {
 let pending = null;
 const watched = new WeakSet();
 const resized = new ResizeObserver(() => later());  // Streamlit lays columns out again after the window's resize
+// A Material icon is a ligature: its text ("keyboard_double_arrow_right") is no word to read aloud where the button
+// has its own name (Streamlit's sidebar buttons: aria-label "Expand sidebar"); axe's label-content-name-mismatch.
+const icons = () => {
+  for (const icon of document.querySelectorAll('button[aria-label] [data-testid="stIconMaterial"]:not([aria-hidden])')) {
+    icon.setAttribute('aria-hidden', 'true');
+  }
+};
 const update = () => {
   pending = null;
   navigation();
+  icons();
   for (const box of document.querySelectorAll(BOXES)) {
     mark(box);
     if (!watched.has(box)) { watched.add(box); resized.observe(box); }
