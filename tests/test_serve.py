@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from .apptest import photo
 from .browser import goto, wait_idle
 from .protocol import ProtocolError, StreamlitSession
-from .school import healthy, replica_pids, serving
+from .school import class_across, healthy, replica_pids, serving
 
 pytestmark = pytest.mark.browser
 
@@ -75,15 +75,8 @@ def test_two_processes_keep_their_sessions_share_a_class_and_survive_a_kill(chro
 
         # one class across the two processes (its state in Redis)
         teacher, student = pages
-        goto(teacher, url, "", lesson="windows-and-patches")
-        teacher.get_by_role("button", name="Start a class").click()
-        teacher.wait_for_selector("[data-testid='class-code']", timeout=30_000)
-        code = teacher.locator("[data-testid='class-code']").inner_text().strip()
-        goto(student, url, "", join=code)
-        expect(student.locator("[data-testid='lesson-counter']")).to_have_text("1 / 8", timeout=30_000)
+        class_across(teacher, student, url)
         assert server_of(contexts[0]) != server_of(contexts[1])
-        teacher.get_by_role("button", name="Next").click()
-        expect(student.locator("[data-testid='lesson-counter']")).to_have_text("2 / 8", timeout=30_000)
         expect(teacher.locator("[data-testid='class-joined']")).to_contain_text("1 students joined", timeout=10_000)
 
         # the student's process dies mid-class
