@@ -29,6 +29,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .attention import _BLOCK, AttentionTrace, TokenLayout, _on_grid, attention_probs
+from .embeddings import correlation
 
 TOP = 5  # keys per query whose picture neighbours and softmax ranks are compared, and keys listed beside the map
 
@@ -225,10 +226,7 @@ def ranks(values: np.ndarray) -> np.ndarray:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation of two (n,) arrays: Pearson's correlation of their ranks (0 when one is constant)."""
-    ra, rb = ranks(np.asarray(a, np.float64)), ranks(np.asarray(b, np.float64))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denominator = np.sqrt((ra**2).sum() * (rb**2).sum())
-    return float((ra * rb).sum() / denominator) if denominator > 0 else 0.0
+    return correlation(ranks(np.asarray(a, np.float64)), ranks(np.asarray(b, np.float64)))
 
 
 @dataclass(frozen=True, eq=False)
