@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from .a11y import tab_to
 from .browser import assert_healthy, goto, open_tab, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -90,27 +91,17 @@ def test_non_square_input_click(page, app_url):
     assert_healthy(page)
 
 
-def tab_to(page, matches: str, presses: int = 20) -> None:
-    """Press Tab until the focused element satisfies the JS predicate `matches` (on `document.activeElement`)."""
-    for _ in range(presses):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"() => {{ const e = document.activeElement; return !!e && ({matches}); }}"):
-            return
-    raise AssertionError(f"no element matching {matches} within {presses} Tab presses")
-
-
 def test_the_query_patch_is_chosen_with_the_keyboard_alone(page, app_url):
     """From the layer slider, Tab reaches the query control (a radio group: an arrow moves to *patch*, Space picks
     it), then the patch's number box (typing 47 and Enter picks patch (3, 5)): no pointer on the chart."""
     open_attention(page, app_url, atsec="One head, step by step")
     page.get_by_test_id("stMain").get_by_role("slider").first.focus()
-    tab_to(page, "e.getAttribute('role') === 'radio' && e.innerText.trim() === 'CLS'")
+    tab_to(page, "CLS", role="radio")
     page.keyboard.press("ArrowRight")
     assert page.evaluate("() => document.activeElement.innerText.trim()") == "patch"
     page.keyboard.press("Space")
     wait_until(page, "query=patch")
-    tab_to(page, "e.tagName === 'INPUT' && e.type === 'number'")
-    assert "Selected patch" in page.evaluate("() => document.activeElement.getAttribute('aria-label') || ''")
+    tab_to(page, "Selected patch", role="number")
     page.keyboard.press("Control+A")
     page.keyboard.type("47")
     page.keyboard.press("Enter")

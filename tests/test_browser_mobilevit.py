@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .a11y import tab_to
 from .browser import assert_healthy, goto, open_tab, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -29,15 +30,6 @@ def alternatives(page) -> list[str]:
       ...[...document.querySelectorAll('[data-testid="stMain"] img')].map(i => i.getAttribute('alt')),
       ...[...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')]
         .map(c => c.getAttribute('aria-label'))]""")
-
-
-def tab_to(page, label: str, presses: int = 30) -> None:
-    """Press Tab until the focus is on the control labelled `label` (fails if the keyboard never reaches it)."""
-    for _ in range(presses):
-        page.keyboard.press("Tab")
-        if page.evaluate("() => [...(document.activeElement.labels || [])].map(l => l.innerText).join()") == label:
-            return
-    raise AssertionError(f"{label!r} not reached with {presses} presses of Tab")
 
 
 TABS = ("Local representation", "Unfold", "Global representation", "Fold", "Fusion", "Receptive field", "Cost")
@@ -99,9 +91,10 @@ def test_pixel_chosen_with_the_keyboard_alone(page, app_url):
     and the offset map's text alternative follows it (2 × 2 patches on 32 × 32: p = 1·2 + 0 = 2, n = 2·16 + 3 = 35)."""
     open_mobilevit(page, app_url, res="256", mvsec="Unfold")
     main = page.get_by_test_id("stMain")
+    expect(main.get_by_test_id("stPlotlyChart")).to_have_count(2)  # the Unfold tab drawn (its charts arrive async)
     main.get_by_role("combobox").first.focus()  # the model: the first control of the page
     for label, value, param in (("Pixel row r (0–31)", "5", "mvr"), ("Pixel column c (0–31)", "6", "mvc")):
-        tab_to(page, label)
+        tab_to(page, label, role="number")
         page.keyboard.press("Control+A")
         page.keyboard.type(value)
         page.keyboard.press("Enter")
