@@ -20,6 +20,8 @@ import sys
 import venv
 from pathlib import Path
 
+from ui import plotly_bundle
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
@@ -33,6 +35,7 @@ def ensure_env(requirements: str) -> None:
     files = [ROOT / "requirements.txt", ROOT / requirements]
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
     stamp = VENV / f".installed-{requirements}-{digest}"
+    plotly_bundle.ensure()  # Plotly's smaller bundle for the charts (ui/plotly_bundle.py), fetched once
     if stamp.exists():
         return
     if not PYTHON.exists():
