@@ -20,7 +20,9 @@ CODE_CSS = (
     f".vv-code {{ display: block; background: {BACKGROUND}; color: {COLOURS['']}; border: 1px solid #d0d7de; "
     "border-radius: 0.4rem; padding: 0.6rem 0.8rem; margin: 0 0 0.8rem 0; font-size: 0.85rem; line-height: 1.45; white-space: pre; "
     "overflow: auto; max-height: 32rem; max-width: 100%; "
-    'font-family: "Source Code Pro", ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }\n'
+    # the system's monospace, as .streamlit/config.toml's codeFont: Streamlit's Source Code Pro costs every student
+    # 166 kB of fonts (upright and, for the italic comments, italic)
+    'font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", "Liberation Mono", monospace; }\n'
     + "".join(f".vv-code .{css} {{ {STYLES.get(css, '')}color: {colour}; }}\n" for css, colour in COLOURS.items() if css)
     + ".vv-code:focus-visible { outline: 3px solid #0a4fd6; outline-offset: 2px; }\n"
     # A closed expander's content keeps the layout of the width it was last drawn at (Chromium skips laying it out
