@@ -1,16 +1,18 @@
 """What a school's IT runs, built and run for real with Podman (deploy/container.py): the image of deploy/Dockerfile
 (trained weights baked in from the fake hub, or mounted), one container serving a class in Chromium, the replica
 stack of deploy/compose.yaml surviving a replica killed, and the Kubernetes manifests under `podman play kube`.
-Runs only when asked (VITVIZ_CONTAINER_TESTS=1, or `python3 tasks.py container check`): a cold machine builds for
-~9.5 min, and its replica check still failed once in a full CI run on a loaded machine (a replica not answering its
-health URL in time), so CI does not run it yet; where it runs, a missing Podman fails it."""
+Runs with VITVIZ_CONTAINER_TESTS=1: CI sets it (.ci/run installs Podman), as does `python3 tasks.py container
+check`; there a missing Podman fails it. Elsewhere (a developer's `tasks.py test`) it skips: a first build takes
+~10 minutes and needs root."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import shutil
 import time
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -61,6 +63,23 @@ def wait_healthy(url: str, name: str) -> None:
             raise AssertionError(f"{name} did not answer its health URL ({state}):\n"
                                  + logs(name)[-3000:])
         time.sleep(0.3)
+
+
+def wait_routed(url: str, replicas: list[str], timeout_s: float = 180) -> None:
+    """Wait until HAProxy sends new sessions to every replica: a replica answering through HAProxy proves one is up,
+    not that HAProxy has found the other (its DNS resolution, then two passed checks a second apart)."""
+    seen, deadline = set(), time.monotonic() + timeout_s
+    while len(seen) < len(replicas):
+        try:  # a request without HAProxy's cookie: it chooses by round robin among the servers it has up
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as answer:
+                cookies = " ".join(answer.headers.get_all("Set-Cookie") or ())  # Streamlit's own come first
+            seen.update(re.findall(r"SERVERID=([^;]+)", cookies))
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"HAProxy routed to {len(seen)} of {len(replicas)} replicas in {timeout_s:.0f} s:\n"
+                                 + "\n".join(logs(name)[-1500:] for name in replicas))
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +163,7 @@ def test_the_compose_stack_keeps_sessions_shares_a_class_and_survives_a_replica_
     assert len(replicas) == 2, replicas
     for name in replicas:
         wait_healthy(stack, name)
+    wait_routed(stack, replicas)
     contexts = [chromium.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
     try:
         pages = [ctx.new_page() for ctx in contexts]
