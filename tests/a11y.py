@@ -155,9 +155,7 @@ def open_tab_at(page, index: int) -> None:
 # horizontally, unless that box scrolls and a keyboard can reach it (it, or something inside it, takes the focus);
 # or sticking out of the page itself (it would scroll sideways). What is visually hidden on purpose for screen readers
 # is not content cut off: KaTeX's MathML copy, an element of 2 px or less or inside such a box (the real <input> of a
-# slider or radio). Inside a chart's SVG only its texts count: Plotly clips its marks to the plot area by design. A
-# data grid (st.dataframe) draws its cells on a canvas that it scrolls itself, from the keyboard too (its canvas takes
-# the focus; the arrow keys move the cell and scroll): only the grid's own box counts.
+# slider or radio). Inside a chart's SVG only its texts count: Plotly clips its marks to the plot area by design.
 _CUT_OFF = """() => {
   const main = document.querySelector('[data-testid="stMain"]'), width = document.documentElement.clientWidth;
   const focusable = 'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])';
@@ -167,7 +165,7 @@ _CUT_OFF = """() => {
     .filter(c => c && !c.startsWith('st-emotion') && !/^e[0-9a-z]{6,8}[0-9]$/.test(c))].join('.');
   const found = [];
   for (const e of main.querySelectorAll('*')) {
-    if (e.closest('.katex-mathml, [data-testid="stDataFrame"] .stDataFrameGlideDataEditor')) continue;
+    if (e.closest('.katex-mathml')) continue;
     if (e.closest('svg') && e.tagName !== 'text') continue;
     const r = e.getBoundingClientRect();
     if (r.width <= 2 || r.height <= 2) continue;

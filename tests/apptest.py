@@ -84,6 +84,22 @@ def code_texts(at: AppTest) -> list[str]:
             for m in at.markdown if 'class="vv-code"' in m.value]
 
 
+def tables(at: AppTest, header: str) -> list[dict[str, list[str]]]:
+    """Every markdown table (ui.common.markdown_table) whose first column is headed `header`, as column -> cells."""
+    found = []
+    for m in at.markdown:
+        lines = [line for line in m.value.splitlines() if line.startswith("| ")]
+        rows = [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+        if rows and rows[0][0] == header:
+            found.append({name: [row[i] for row in rows[1:]] for i, name in enumerate(rows[0])})
+    return found
+
+
+def probability(cell: str) -> float:
+    """A table's "12.34 %" as 0.1234."""
+    return float(cell.removesuffix(" %")) / 100
+
+
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from vitviz import explain as ex
 
-from .apptest import assert_clean, image_captions, open_tab, page_app, photo, upload
+from .apptest import assert_clean, image_captions, open_tab, page_app, photo, tables, upload
 from .test_page_registers import alts
 
 PAGE = "pages/explain.py"
@@ -40,9 +40,9 @@ def test_every_classifier_draws_its_maps(model, methods):
 @pytest.mark.parametrize("model, rows", [("deit-tiny", 4), ("mobilevit-xxs", 1)])
 def test_the_deletion_tab_gives_a_verdict_for_every_method(model, rows):
     at = open_page(xmodel=model, xsec="Deletion & insertion")
-    table = at.dataframe[0].value
-    assert len(table) == rows + 1 and table["Method"].iloc[-1].startswith(f"random ({ex.SEEDS} orders)")
-    assert set(table["Deletion verdict"].iloc[:-1]) <= {"beats random", "not better than random"}
+    (table,) = tables(at, "Method")
+    assert len(table["Method"]) == rows + 1 and table["Method"][-1].startswith(f"random ({ex.SEEDS} orders)")
+    assert set(table["Deletion verdict"][:-1]) <= {"beats random", "not better than random"}
     texts = " ".join(m.value for m in at.markdown)
     assert "On this image, for “" in texts
     assert ("taken out of the sequence" in texts) == (model == "deit-tiny")
@@ -63,12 +63,12 @@ def test_every_picture_and_chart_says_what_it_shows():
     assert all(" 196 patches" in m and re.search(r"\brows? \d", m) for m in maps)  # where the weight lies
     assert any(c.value.startswith("Spearman's rank correlation between the 4 maps: most alike") for c in at.caption)
     open_tab(at, "xsec", "Deletion & insertion")
-    table = at.dataframe[0].value
+    (table,) = tables(at, "Method")
     deletion, insertion = alts(at)
     assert deletion.startswith(f"Deletion for “{label}”") and insertion.startswith(f"Insertion for “{label}”")
-    for method, d_area, i_area in zip(table["Method"].iloc[:-1], table["Deletion area ↓"], table["Insertion area ↑"]):
+    for method, d_area, i_area in zip(table["Method"][:-1], table["Deletion area ↓"], table["Insertion area ↑"]):
         assert f"{method} {d_area}" in deletion and f"{method} {i_area}" in insertion
-    beats = table["Method"].iloc[:-1][table["Deletion verdict"].iloc[:-1] == "beats random"].tolist()
+    beats = [m for m, v in zip(table["Method"][:-1], table["Deletion verdict"]) if v == "beats random"]
     assert deletion.endswith(f"{', '.join(beats)} beat{'s' if len(beats) == 1 else ''} the random band."
                              if beats else "No map beats the random band.")
     open_tab(at, "xsec", "When does the decision form?")
@@ -97,7 +97,9 @@ def test_the_logit_lens_tab():
     at = open_page(xmodel="deit-tiny", xsec="When does the decision form?")
     metrics = {m.label: m.value for m in at.main.get("metric")}
     assert "Top-1 from layer" in metrics and metrics["Probability at the last layer"].endswith("%")
-    assert len(at.dataframe[0].value) == 12  # one row per layer
+    (lens,) = tables(at, "layer")
+    assert lens["layer"] == [str(layer) for layer in range(1, 13)]  # one row per layer
+    assert all(" · " in cell and cell.endswith("%") for cell in lens["top 1"])
     assert len(at.main.get("plotly_chart")) == 2
     swin = open_page(xmodel="swin-tiny", xsec="When does the decision form?")
     assert any("no such token" in i.value for i in swin.info)

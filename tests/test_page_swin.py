@@ -13,7 +13,7 @@ from vitviz.images import load_sample
 from vitviz.preprocess import resize_and_crop, to_pixel_values
 from vitviz import swin_windows as sw
 
-from .apptest import app, assert_clean, code_texts, open_tab
+from .apptest import app, assert_clean, code_texts, open_tab, tables
 
 PAGE = "pages/swin.py"
 SECTIONS = ("Partition", "Cyclic shift", "Mask & attention", "Relative position bias", "Patch merging", "Cost")
@@ -123,17 +123,18 @@ def test_page_attention_equals_the_traced_model(model, M, stage, win, query):
     assert (at.number_input(key="swwin").value, at.number_input(key="swq").value) == (win, query)
     t = vitviz.trace(model, pixels(model), include=[f"stages.{stage - 1}.blocks.{b}.attn.probs" for b in (0, 1)],
                      window_size=M)
-    table = at.dataframe[0].value
-    # The page's script thread and this test's thread may run torch with different thread counts (OpenMP keeps the
-    # count per thread), which sums in another order: equal to float32 rounding, not bit for bit.
-    for b, name in ((0, "regular"), (1, "shifted")):
+    blocks = tables(at, "head")  # the regular block's, then the shifted block's
+    assert len(blocks) == 2
+    # Written to 4 decimals; the page's script thread and this test's thread may run torch with different thread
+    # counts (OpenMP keeps the count per thread), which sums in another order: equal to float32 rounding.
+    for b, table in enumerate(blocks):
         probs = t[f"stages.{stage - 1}.blocks.{b}.attn.probs"][win, :, query].numpy()  # (heads, M²)
-        assert len(table) == probs.shape[0]
-        np.testing.assert_allclose(table[f"{name}: its weight"].to_numpy(), probs.max(-1), rtol=1e-6, atol=0)
-        np.testing.assert_allclose(table[f"{name}: weight on itself"].to_numpy(), probs[:, query], rtol=1e-6, atol=0)
+        assert table["head"] == [str(h + 1) for h in range(probs.shape[0])]
+        np.testing.assert_allclose(np.float64(table["its weight"]), probs.max(-1), rtol=0, atol=5e-5 + 1e-6)
+        np.testing.assert_allclose(np.float64(table["weight on itself"]), probs[:, query], rtol=0, atol=5e-5 + 1e-6)
         m = int(round(probs.shape[-1] ** 0.5))
-        keys = [int(text.split()[0]) for text in table[f"{name}: top key"]]
-        assert list(table[f"{name}: top key"]) == [f"{k} ({k // m}, {k % m})" for k in keys]
+        keys = [int(text.split()[0]) for text in table["top key"]]
+        assert table["top key"] == [f"{k} ({k // m}, {k % m})" for k in keys]
         # each named key is the largest (a key within rounding of it would be an equally true answer)
         np.testing.assert_allclose(probs[np.arange(len(keys)), keys], probs.max(-1), rtol=1e-6, atol=0)
 
@@ -148,8 +149,9 @@ def test_a_shift_the_checkpoint_does_not_use_reruns_the_block_and_says_so(model)
     x = pixels(model)
     run = sw.run_stage(model, x, 7, 0)
     view = sw.rerun_with_shift(model, run, 1)
-    table = at.dataframe[0].value
-    np.testing.assert_allclose(table["shifted: its weight"].to_numpy(), view.probs[63, :, 24].max(-1), atol=1e-7)
+    _regular, shifted = tables(at, "head")
+    np.testing.assert_allclose(np.float64(shifted["its weight"]), view.probs[63, :, 24].max(-1), rtol=0,
+                               atol=5e-5 + 1e-7)
     assert "(re-run with your s)" in texts(visit(at, "Cyclic shift"))
     at.slider(key="shift").set_value(3).run()
     assert_clean(at)

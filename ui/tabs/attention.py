@@ -3,11 +3,10 @@
 their own controls, the masks or rollout that view computes), over the input picture of `VitInput`."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from ui.chrome import download_array, show_source
-from ui.common import chart, markdown_table, picture, short_key
+from ui.common import chart, markdown_table, picture, prediction_table, short_key
 from ui.models import VitInput
 from vitviz import attention as att
 from vitviz.describe import attention as describe
@@ -326,10 +325,7 @@ def predictions(view: att.AttentionView, model_name: str, trained: bool) -> None
     """The classifier's top 5, or why this model has none."""
     st.subheader(_("What the model predicts"))
     if view.predictions is not None:
-        probability = _("probability")
-        st.dataframe(pd.DataFrame(view.predictions, columns=[_("class"), probability]), hide_index=True,
-                     column_config={probability: st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                                  max_value=1)})
+        st.markdown(prediction_table(view.predictions))
         st.caption(sentences(describe.predictions(view), "" if trained else _(
             "Random weights: these classes are arbitrary, and so are the probabilities.")))
     else:

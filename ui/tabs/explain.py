@@ -2,7 +2,8 @@
 computed: the maps, their deletion and insertion test, the logit lens."""
 from __future__ import annotations
 
-import pandas as pd
+import html
+
 import streamlit as st
 
 from vitviz import explain as ex
@@ -13,7 +14,7 @@ from vitviz.viz import explain as viz
 from vitviz.viz.encode import jpeg
 
 from ..chrome import download_array, show_source
-from ..common import chart, picture
+from ..common import chart, markdown_table, picture
 from ..context import context
 from ..models import Classifier
 
@@ -86,14 +87,10 @@ def maps(clf: Classifier, explanation: ex.Explanation, label: str) -> None:
                                                                           assumption=_(ASSUMES[method])))
     if len(names) > 1:
         labels = list(names.values())
-        agreement = pd.DataFrame(explanation.agreement, index=labels, columns=labels)
         st.markdown(_("**Do they agree?** Spearman's rank correlation between the maps on this image (1 = the same "
                       "ranking of patches, 0 = unrelated). The methods often disagree; the next tab asks which one "
                       "the model's output agrees with."))
-        # The colours stop short of RdBu's darkest ends (low, high: at least 5:1 for black text on every cell), and
-        # every cell's text is black (text_color_threshold=0): pandas' default white text reaches only 2.3:1.
-        st.dataframe(agreement.style.format("{:+.2f}").background_gradient(
-            cmap="RdBu", vmin=-1, vmax=1, low=0.3, high=0.3, text_color_threshold=0), width="content")
+        st.markdown(agreement_table(explanation.agreement, labels), unsafe_allow_html=True)
         st.caption(describe.agreement(explanation.agreement, labels))
         st.latex(r"\begin{gathered}\bar A_b = \operatorname{mean}_{\text{heads}}\big[\,\nabla_{A_b} y_t \odot A_b\,"
                  r"\big]^+,\\ R = (I + \bar A_L)\cdots(I + \bar A_1),\\ \text{map} = R_{\text{CLS},\,\text{patches}}"
@@ -114,6 +111,28 @@ def maps(clf: Classifier, explanation: ex.Explanation, label: str) -> None:
         show_source(ex.explain_features, ex.grad_cam)
 
 
+# The colours stop short of RdBu's darkest ends (a third of the way in from each: at least 5:1 for black text on
+# every cell, as pandas' background_gradient(low=0.3, high=0.3) drew them); the text is black on every cell.
+AGREEMENT_CMAP, AGREEMENT_MARGIN = "RdBu", 0.3
+
+
+def agreement_table(agreement, labels: list[str]) -> str:
+    """Spearman's ρ between every two maps as an HTML table, each cell shaded by its value (−1 red … +1 blue); the
+    columns are numbered as the rows."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap, span = colormaps[AGREEMENT_CMAP], 2 * (1 + 2 * AGREEMENT_MARGIN)
+    def cell(rho: float) -> str:
+        colour = to_hex(cmap((rho + 1 + 2 * AGREEMENT_MARGIN) / span))
+        return f'<td style="background:{colour};color:#000;text-align:right">{rho:+.2f}</td>'
+    # columns headed by the rows' numbers: four method names side by side would not fit a phone
+    head = "".join(f'<th scope="col" aria-label="{html.escape(label)}">{i}</th>' for i, label in enumerate(labels, 1))
+    body = "".join(f'<tr><th scope="row">{i} · {html.escape(label)}</th>{"".join(cell(float(r)) for r in row)}</tr>'
+                   for i, (label, row) in enumerate(zip(labels, agreement), 1))
+    return f"<table><thead><tr><td></td>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _verdict_table(result: ex.Faithfulness) -> None:
     """Every method's areas and verdicts and the random orders' mean ± σ, as a table."""
     names = method_names(result.methods)
@@ -127,7 +146,7 @@ def _verdict_table(result: ex.Faithfulness) -> None:
     rows.append({method_col: _("random ({n} orders): mean ± σ").format(n=ex.SEEDS),
                  d_area: f"{mean[0]:.3g} ± {std[0]:.2g}", d_verdict: "—",
                  i_area: f"{mean[1]:.3g} ± {std[1]:.2g}", i_verdict: "—"})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.markdown(markdown_table(list(rows[0]), [list(row.values()) for row in rows], right=(1, 3)))
 
 
 def faithfulness(clf: Classifier, result: ex.Faithfulness, label: str) -> None:
@@ -197,10 +216,9 @@ def lens(result: ex.LogitLens, reading: ex.LensReading, label: str) -> None:
     chart(viz.rank_figure(reading.ranks, label), alt=describe.rank_chart(reading, label), where=right, key="lens-rank",
           theme=None, config={"displaylogo": False})
     top = result.top
-    table = pd.DataFrame({_("top {k}").format(k=j + 1): [f"{labels[i]} · {result.probs[l, i]:.1%}"
-                                                         for l, i in enumerate(top[:, j])] for j in range(5)},
-                         index=pd.Index(range(1, depth + 1), name=_("layer")))
-    st.dataframe(table, width="stretch", height=35 * (depth + 1) + 3)
+    st.markdown(markdown_table([_("layer")] + [_("top {k}").format(k=j + 1) for j in range(5)],
+                               [[str(l + 1)] + [f"{labels[i]} · {result.probs[l, i]:.1%}" for i in top[l]]
+                                for l in range(depth)], right=(0,)))
     st.latex(r"\begin{gathered}p^{(l)} = \operatorname{softmax}\big(W h^{(l)} + b\big),\\ "
              r"h^{(l)} = \operatorname{pool}\big(\mathrm{LN}(z^{(l)})\big),\quad l = 1,\dots,L;\\ "
              r"p^{(L)} = \text{the model's own output}\end{gathered}")  # short lines: they fit a phone

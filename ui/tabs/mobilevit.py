@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import chart, clamp_state, code_block, markdown_table, picture, shape_text, short_key
+from ui.common import (chart, clamp_state, code_block, markdown_table, picture, prediction_table, shape_text,
+                       short_key)
 from vitviz import mobilevit_blocks as mb
 from vitviz.describe import mobilevit as describe
 from vitviz.i18n import _, language, sentences
@@ -502,9 +502,7 @@ def show_predictions(run: mb.MobileViTRun, name: str) -> None:
     if top is None:
         st.info(_("{name} has no classifier head.").format(name=name), icon=":material/label_off:")
         return
-    probability = _("probability")
-    st.dataframe(pd.DataFrame(top, columns=[_("class"), probability]), hide_index=True,
-                 column_config={probability: st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    st.markdown(prediction_table(top))
     if not run.trained:
         st.caption(_("Random weights: these classes are arbitrary (the preset's labels are placeholders), and so are "
                      "the probabilities. With *Trained weights* on they are real ImageNet predictions."))

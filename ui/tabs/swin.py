@@ -7,7 +7,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
@@ -529,23 +528,15 @@ def _attention_pictures(view: StageView, photo: ShownInput) -> None:
 
 
 def _attention_table(view: StageView) -> None:
-    """Per head: the top key, its weight and the weight on itself in both blocks; the rows' checks; the download."""
+    """Per head: the top key, its weight and the weight on itself, one table per block; the rows' checks; the
+    download."""
     win, query, stage = view.selection.selected, view.selection.query, view.selection.stage
-    # column names in the page's language; the weight columns are formatted as numbers
-    head_col = _("head")
-    columns = {name: (_("{block}: top key").format(block=_block_name(name)),
-                      _("{block}: its weight").format(block=_block_name(name)),
-                      _("{block}: weight on itself").format(block=_block_name(name)))
-               for name in BLOCK_KINDS}
-    table_rows = [{head_col: hd + 1} for hd in range(view.run.heads)]
+    header = [_("head"), _("top key"), _("its weight"), _("weight on itself")]
     for att, name in zip(view.attention, BLOCK_KINDS):
-        top, weight, itself = columns[name]
-        for row, (k, kr, kc), top_weight, self_weight in zip(table_rows, att.top_keys, att.top_weights,
-                                                              att.self_weights):
-            row.update({top: f"{k} ({kr}, {kc})", weight: float(top_weight), itself: float(self_weight)})
-    st.dataframe(pd.DataFrame(table_rows), hide_index=True, key="sw-att-table",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                for _top, *weights in columns.values() for c in weights})
+        rows = [[str(hd + 1), f"{k} ({kr}, {kc})", f"{top:.4f}", f"{itself:.4f}"]
+                for hd, ((k, kr, kc), top, itself) in enumerate(zip(att.top_keys, att.top_weights, att.self_weights))]
+        _phone_table(f"sw-att-{name}", _("**{block} block**").format(block=_block_name(name)) + "\n\n"
+                     + markdown_table(header, rows, right=(2, 3)))
     regular, shifted = view.attention
     lines = [f"rows sum to 1 (regular, shifted): {regular.row_sum_error:.1e}, {shifted.row_sum_error:.1e}"]
     if shifted.largest_masked is not None:
