@@ -58,6 +58,21 @@ def test_offline_with_an_empty_cache_every_page_shows_random_weights_and_one_ban
     assert len(found) == 1 and "offline" in found[0] and "`python3 tasks.py download`" in found[0], found
 
 
+def test_in_the_container_image_the_banner_says_how_to_mount_or_bake_weights(monkeypatch, tmp_path):
+    """deploy/Dockerfile sets VITVIZ_CONTAINER: there `tasks.py download` cannot run (a read-only app folder, no
+    .venv), so the banner names the volume and the build argument instead."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("VITVIZ_CONTAINER", "1")
+    monkeypatch.setenv("VITVIZ_WEIGHTS_DIR", str(tmp_path / "weights"))
+    at = app()
+    at.switch_page("pages/attention.py").run()
+    assert_clean(at)
+    (found,) = banners(at)
+    assert "offline" in found and "on this computer" not in found
+    assert "`python3 tasks.py download --to DIR`" in found and f"mount DIR on {tmp_path / 'weights'}" in found
+    assert "--build-arg WEIGHTS=" in found
+
+
 def wait_for(download, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while download.state not in ("done", "failed") and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ with one progress bar, the ViT adapted to the chosen patch size with the input i
 explanation page reads."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 import streamlit as st
@@ -96,13 +97,11 @@ def get_model(name: str, pretrained: bool) -> tuple[torch.nn.Module, str | None]
         return _trained(name, repo, device)
     if hub.settings().offline:
         return _load(name, device), _("The trained weights of {repo} are not on this machine and this server is "
-                                      "offline. {random} Before class, run `{command}` on this computer.").format(
-            repo=repo, random=_(_RANDOM), command=DOWNLOAD_COMMAND)
+                                      "offline. {random}").format(repo=repo, random=_(_RANDOM)) + " " + _prepare()
     download = hub.download_in_background(repo)
     if download.state == "failed":
-        return _load(name, device), _("Trained weights unavailable — {error} {random} Before class, run "
-                                      "`{command}` on this computer while it is online.").format(
-            error=download.error, random=_(_RANDOM), command=DOWNLOAD_COMMAND)
+        return _load(name, device), _("Trained weights unavailable — {error} {random}").format(
+            error=download.error, random=_(_RANDOM)) + " " + _prepare(online=True)
     if download.state == "done":  # finished between the lookup above and now
         return _trained(name, repo, device)
     _awaited().add(repo)
@@ -121,6 +120,19 @@ def _trained(name: str, repo: str, device: str) -> tuple[torch.nn.Module, str | 
 
 
 _RANDOM = N_("This page shows **random weights** instead: the structure is real, the patterns are noise.")
+
+
+def _prepare(online: bool = False) -> str:
+    """How to have trained weights by the next class, where this server runs. In the container image
+    (deploy/Dockerfile sets VITVIZ_CONTAINER) the app's folder is read-only and has no `tasks.py` environment: the
+    weights are written outside it and mounted, or baked in when the image is built."""
+    if os.environ.get("VITVIZ_CONTAINER"):
+        return _("Before class, write them with `{command} --to DIR` on a computer with vitviz and mount DIR on "
+                 "{folder} (read-only), or build the image with `--build-arg WEIGHTS=\"…\"`.").format(
+            command=DOWNLOAD_COMMAND, folder=os.environ.get("VITVIZ_WEIGHTS_DIR", "/opt/vitviz-weights"))
+    if online:
+        return _("Before class, run `{command}` on this computer while it is online.").format(command=DOWNLOAD_COMMAND)
+    return _("Before class, run `{command}` on this computer.").format(command=DOWNLOAD_COMMAND)
 
 
 def _awaited() -> set[str]:
