@@ -1,4 +1,4 @@
-"""Plotly's *cartesian* bundle in place of the full one inside Streamlit's chart chunk: 496 kB gzipped instead of 1.42 MB.
+"""Plotly's *cartesian* bundle in place of the full one in Streamlit's chart chunk: 496 kB gzipped instead of 1.42 MB.
 
 Streamlit 1.67 ships plotly.js 4.2.0 complete (maps, 3-D, WebGL, sankey, parcoords …: 4.7 MB, 1.42 MB gzipped) inside
 its `static/js/PlotlyChart.<hash>.js` chunk, and the first page with a chart makes every student download it. vitviz
@@ -9,8 +9,8 @@ component then imports; `patch` swaps that module's body for the cartesian bundl
 around it, byte for byte, as it was.
 
 `python -m ui.plotly_bundle` (run by `tasks.py` on first use and by deploy/Dockerfile's build) fetches the pinned
-version from the npm registry (`NPM_CONFIG_REGISTRY`, default registry.npmjs.org) once, checks npm's sha512, and
-keeps the file in `.cache/plotly/`. `ui/serving.py` serves the patched chunk, gzipped, to every browser that accepts
+version once from the npm registry (`NPM_CONFIG_REGISTRY`, else the one npm is configured for, else
+registry.npmjs.org), checks npm's sha512, and keeps the file in `.cache/plotly/`. `ui/serving.py` serves the patched chunk, gzipped, to every browser that accepts
 gzip. Where the file is missing (an offline machine that never fetched it) or a Streamlit upgrade changed the
 chunk's shape, Streamlit's own chunk is served: the full Plotly, never a broken chart.
 """
@@ -20,6 +20,8 @@ import base64
 import hashlib
 import io
 import os
+import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -58,7 +60,16 @@ def patch(chunk: str, bundle: str) -> str | None:
 
 
 def registry() -> str:
-    return (os.environ.get("NPM_CONFIG_REGISTRY") or "https://registry.npmjs.org/").rstrip("/")
+    """NPM_CONFIG_REGISTRY, else the registry this machine's npm is configured for (a school's or CI's mirror in its
+    .npmrc), else npm's public one."""
+    found = os.environ.get("NPM_CONFIG_REGISTRY", "")
+    if not found and shutil.which("npm"):
+        try:
+            found = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True,
+                                   timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            found = ""
+    return (found if found.startswith(("http://", "https://")) else "https://registry.npmjs.org/").rstrip("/")
 
 
 def verified(tarball: bytes) -> bool:
