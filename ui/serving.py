@@ -129,10 +129,15 @@ def icon_font(static_dir: Path, cache: Path) -> dict[str, Path]:
         except Exception as exc:  # noqa: BLE001 (fontTools' own errors have no common base): the whole font, served
             say(f"Streamlit's whole icon font is served ({type(exc).__name__}: {exc})")
             return {}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.chmod(tmp.name, 0o644)  # read by every process (the image's build writes it as root)
+            os.replace(tmp.name, out)
+        except OSError as exc:
+            say(f"Streamlit's whole icon font is served (the cut one cannot be kept: {exc})")
+            return {}
     return {rel: out}
 
 
