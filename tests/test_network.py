@@ -182,3 +182,16 @@ def test_install_wraps_streamlit_app(monkeypatch, tmp_path, capsys):
     assert sorted(app.bundles) == ["static/css/app.def.css", "static/js/app.abc.js"]
     assert all(tmp_path / "cache" in gz.parents for gz in app.bundles.values())
     assert "2 static bundles served gzipped" in capsys.readouterr().err
+
+
+def test_a_figure_drawn_outside_a_streamlit_run_keeps_its_pictures():
+    """ui.common.cacheable_pictures needs the runtime's media files: in bare mode (a script run by `python`) the
+    figure goes out as it is, data URIs and all."""
+    import plotly.graph_objects as go
+
+    from ui.common import cacheable_pictures
+
+    fig = go.Figure(layout={"images": [{"source": "data:image/png;base64,iVBORw0KGgo=", "x": 0, "y": 0}]})
+    assert cacheable_pictures(fig) is fig
+    spec = fig.to_dict()
+    assert cacheable_pictures(spec) is spec

@@ -285,3 +285,28 @@ def test_the_pixel_inputs_are_labelled_for_a_keyboard_and_a_screen_reader():
     row, col = at.number_input(key="mvr"), at.number_input(key="mvc")
     assert row.label == "Pixel row r (0–31)" and col.label == "Pixel column c (0–31)"
     assert (row.min, row.max, col.min, col.max, row.step) == (0, 31, 0, 31, 1)
+
+
+def test_the_offset_maps_picture_is_a_cacheable_file_and_the_shared_figure_keeps_its_own(monkeypatch):
+    """ui.common.cacheable_pictures: the map's WebP behind the axes goes out as a media URL named by its content
+    (a browser keeps it; inside the websocket answer it was base64), the same URL whenever the same picture is
+    drawn again; the figure shared through st.cache_resource still holds its data URI."""
+    import json
+
+    from ui.tabs import mobilevit as tabs
+
+    def source(at) -> str:
+        (image,) = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["images"]
+        return image["source"]
+
+    drawn = []
+    monkeypatch.setattr(tabs, "chart", lambda fig, _chart=tabs.chart, **kw: (drawn.append(fig), _chart(fig, **kw))[1])
+    at = open_page(mvsec="Unfold")
+    first, row = source(at), at.number_input(key="mvr").value
+    assert re.fullmatch(r"/mock/media/[0-9a-f]+\.webp", first), first[:80]
+    assert drawn and drawn[0].layout.images[0].source.startswith("data:image/webp;base64,")
+    at.number_input(key="mvr").set_value(row + 1).run()  # another pixel framed: another picture, another file
+    assert_clean(at)
+    assert source(at) != first and source(at).startswith("/mock/media/")
+    at.number_input(key="mvr").set_value(row).run()  # the first picture again: its URL again, kept by the browser
+    assert source(at) == first

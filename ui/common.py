@@ -69,10 +69,52 @@ CHART_CONFIG = {"displaylogo": False, "modeBarButtons": [["toImage"]]}
 
 def chart(fig, *, alt: str, where=st, **kwargs):
     """st.plotly_chart with its text alternative (what a sighted student reads off it, computed from the data it
-    draws: `vitviz.describe`) and the shared mode bar (`CHART_CONFIG`, under the call's own `config`); returns
-    what st.plotly_chart returns (the selection event of a clickable chart)."""
+    draws: `vitviz.describe`), the shared mode bar (`CHART_CONFIG`, under the call's own `config`) and its pictures
+    as cacheable files (`cacheable_pictures`); returns what st.plotly_chart returns (the selection event of a
+    clickable chart)."""
     config = {**CHART_CONFIG, **kwargs.pop("config", {})}
-    return where.plotly_chart(fig, alt=alt, config=config, **kwargs)
+    return where.plotly_chart(cacheable_pictures(fig), alt=alt, config=config, **kwargs)
+
+
+def _is_data_uri(source) -> bool:
+    return isinstance(source, str) and source.startswith("data:") and ";base64," in source[:40]
+
+
+def cacheable_pictures(fig):
+    """The figure as sent: each layout image given as a `data:` URI (a photo or map behind the axes) is served
+    instead from Streamlit's media endpoint, named by its content, so the browser keeps it (ui/serving.py marks
+    /media/ cacheable) and a revisit, or a move that leaves the picture as it was, downloads nothing for it; inside
+    the websocket answer it was base64 that no cache could keep. Image *traces* keep their data URIs: plotly.js
+    sizes such a trace from its source as it draws, and a source still loading draws nothing. A copy is changed,
+    never `fig` (figures are shared through st.cache_resource); without Streamlit's runtime (bare mode), `fig`."""
+    from streamlit import runtime
+
+    spec = fig if isinstance(fig, dict) else None  # a figure given as its dict: copied below like an object's
+    images = (spec.get("layout") or {}).get("images", ()) if spec is not None else fig.layout.images
+    pictures = [image.get("source") if spec is not None else image.source for image in images]
+    if not runtime.exists() or not any(_is_data_uri(source) for source in pictures):
+        return fig
+    import base64
+    import copy
+
+    import plotly.graph_objects as go
+    from streamlit import config
+
+    media = runtime.get_instance().media_file_mgr
+    base = config.get_option("server.baseUrlPath").strip("/")
+
+    def url(uri: str) -> str:
+        head, data = uri.split(",", 1)
+        # the coordinates name the picture by its content: one file however often a run draws it
+        file_url = media.add(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
+        return f"/{base}{file_url}" if base else file_url
+
+    sent = fig.to_dict() if spec is None else copy.deepcopy(spec)
+    for image in (sent.get("layout") or {}).get("images", ()):
+        if _is_data_uri(image.get("source")):
+            image["source"] = url(image["source"])
+    # built from a valid figure's own dict: nothing to check again (a dict given as such: Streamlit checks it)
+    return sent if spec is not None else go.Figure(sent, _validate=False)
 
 
 def code_block(text: str, *, python: bool = False, where=st) -> None:
