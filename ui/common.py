@@ -3,9 +3,14 @@ number formats the pages' text uses, and the two calls every picture and chart g
 alternative), and code blocks without Streamlit's syntax highlighter."""
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
 
+import plotly.graph_objects as go
 import streamlit as st
+from streamlit import config as st_config
+from streamlit import runtime
 
 from vitviz.i18n import _
 from vitviz.viz.code import CODE_CSS, code_html
@@ -87,21 +92,13 @@ def cacheable_pictures(fig):
     the websocket answer it was base64 that no cache could keep. Image *traces* keep their data URIs: plotly.js
     sizes such a trace from its source as it draws, and a source still loading draws nothing. A copy is changed,
     never `fig` (figures are shared through st.cache_resource); without Streamlit's runtime (bare mode), `fig`."""
-    from streamlit import runtime
-
     spec = fig if isinstance(fig, dict) else None  # a figure given as its dict: copied below like an object's
     images = (spec.get("layout") or {}).get("images", ()) if spec is not None else fig.layout.images
     pictures = [image.get("source") if spec is not None else image.source for image in images]
     if not runtime.exists() or not any(_is_data_uri(source) for source in pictures):
         return fig
-    import base64
-    import copy
-
-    import plotly.graph_objects as go
-    from streamlit import config
-
     media = runtime.get_instance().media_file_mgr
-    base = config.get_option("server.baseUrlPath").strip("/")
+    base = st_config.get_option("server.baseUrlPath").strip("/")
 
     def url(uri: str) -> str:
         head, data = uri.split(",", 1)
