@@ -4,7 +4,7 @@ Chromium (Debian's, through Playwright) counts them with the DevTools protocol's
 `encodedDataLength` (headers and body as they came over the wire, compressed or not; 0 for a cached answer) and the
 websocket's frames by payload, received and sent. A frame's payload is what the app sent before any websocket
 compression; `WS deflated` estimates that compression (permessage-deflate with context takeover and the settings
-uvicorn gives websockets: 12-bit window, memLevel 5; the same frames) and the CPU zlib takes for it on this host,
+ui/serving.py gives the server: a 15-bit window, memLevel 8; the same frames) and the CPU zlib takes for it on this host,
 for the `server.enableWebsocketCompression` decision. Where the server compresses (the handshake agreed on
 permessage-deflate), that estimate is what the wire carried and what the totals count.
 
@@ -39,6 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tests.a11y import main_tabs, navigate, open_tab_at  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, goto, streamlit_server, wait_idle  # noqa: E402
 from tests.school import serving  # noqa: E402
+from ui import serving as serving_module  # noqa: E402
 from ui.stages import STAGES  # noqa: E402
 
 LINKS_MBIT = (20, 50)  # a school's Wi-Fi in practice
@@ -150,7 +151,8 @@ class Meter:
     def _frame_in(self, event):
         data = self._payload(event)
         self.ws_in += len(data)
-        z = self._deflate.setdefault(event["requestId"], zlib.compressobj(wbits=-12, memLevel=5))
+        z = self._deflate.setdefault(event["requestId"], zlib.compressobj(
+            wbits=-serving_module.WS_WINDOW_BITS, memLevel=serving_module.WS_MEM_LEVEL))
         start = time.process_time()
         deflated = len(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)) - 4  # RFC 7692 drops the 4-byte tail
         self.deflate_s += time.process_time() - start

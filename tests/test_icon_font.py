@@ -1,7 +1,8 @@
-"""Streamlit's icon font cut to the icons the app can show (ui/icon_font.py, served by ui/serving.py): every icon the
-app names is in Streamlit's font and in the cut one, the cut font's ligatures are exactly the ones kept, a font that
-cannot be cut means Streamlit's whole font; in Chromium every icon on the pages is drawn as one glyph, not spelled
-out in letters, from the cut font."""
+"""Streamlit's fonts cut to what the app can show (ui/icon_font.py, served by ui/serving.py). The icon font: every
+icon the app names is in Streamlit's font and in the cut one, the cut font's ligatures are exactly the ones kept, a
+font that cannot be cut means Streamlit's whole font; in Chromium every icon on the pages is drawn as one glyph, not
+spelled out in letters, from the cut font. Source Sans: every character the app writes that the font has is kept,
+with its weights; in Chromium a page's text is as wide in the cut font as in Streamlit's."""
 from __future__ import annotations
 
 import io
@@ -78,3 +79,64 @@ def test_icons_are_drawn_as_glyphs_from_the_cut_font(page, app_url):
             .filter(e => e.offsetParent !== null)
             .map(e => [e.textContent, e.getBoundingClientRect().width / parseFloat(getComputedStyle(e).fontSize)])""")
         assert sizes and all(width < 1.6 for _name, width in sizes), sizes
+
+
+@pytest.fixture(scope="module")
+def text_cuts():
+    characters = icon_font.app_characters()
+    return {font: icon_font.subset_text(font.read_bytes(), characters) for font in icon_font.text_font_paths(STATIC)}
+
+
+def test_source_sans_keeps_every_character_the_app_writes_and_its_weights(text_cuts):
+    assert len(text_cuts) == 2  # upright and italic
+    written = icon_font.app_characters()
+    assert {ord(c) for c in "Patch size P × ≤ → ⌊M/2⌋ – α"} <= written
+    for font, data in text_cuts.items():
+        full, cut = TTFont(font), TTFont(io.BytesIO(data))
+        kept = set(cut.getBestCmap())
+        assert written & set(full.getBestCmap()) <= kept  # nothing the app writes falls back to another font
+        assert set(range(0x20, 0x7F)) | set(range(0xA0, 0x100)) <= kept
+        assert [a.axisTag for a in cut["fvar"].axes] == [a.axisTag for a in full["fvar"].axes]  # weights, variable
+        assert cut.flavor == "woff2" and len(data) < font.stat().st_size / 2, (font.name, len(data))
+
+
+def test_a_text_font_that_cannot_be_cut_is_served_whole(tmp_path, capsys):
+    media = tmp_path / "static" / "media"
+    media.mkdir(parents=True)
+    assert serving.text_fonts(tmp_path, tmp_path / "cache") == {}  # no Source Sans in this Streamlit
+    (media / "SourceSansVF-Upright.ttf.abc.woff2").write_bytes(b"wOF2 not really a font")
+    assert serving.text_fonts(tmp_path, tmp_path / "cache") == {}
+    assert "Streamlit's whole SourceSansVF-Upright is served" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_text_is_drawn_from_the_cut_source_sans_as_wide_as_from_streamlits(page, app_url):
+    """The served fonts are the cut ones; a paragraph of the overview set in each of Streamlit's two fonts and in
+    the two cut ones, as the browser lays it out: the same width (the same glyphs, advances and kerning)."""
+    import base64
+
+    goto(page, app_url)
+    assert_healthy(page)
+    sample = " ".join(page.get_by_test_id("stMain").inner_text().split())[:600]
+    assert len(sample) == 600
+    for font in icon_font.text_font_paths(STATIC):
+        rel = font.relative_to(STATIC).as_posix()
+        with urllib.request.urlopen(f"{app_url}/{rel}", timeout=30) as answer:
+            served = answer.read()
+        assert len(served) < font.stat().st_size / 2, (rel, len(served))
+        widths = page.evaluate("""async ([full, cut, text, italic]) => {
+            const out = [];
+            for (const [name, data] of [["vvfull", full], ["vvcut", cut]]) {
+                const face = new FontFace(name, Uint8Array.from(atob(data), c => c.charCodeAt(0)));
+                document.fonts.add(await face.load());
+                const span = document.createElement("span");
+                span.style.cssText = `font: ${italic ? "italic " : ""}600 17px ${name}; white-space: nowrap`;
+                span.textContent = text;
+                document.body.append(span);
+                out.push(span.getBoundingClientRect().width);
+                span.remove();
+            }
+            return out;
+        }""", [base64.b64encode(font.read_bytes()).decode(), base64.b64encode(served).decode(), sample,
+               "Italic" in font.name])
+        assert widths[0] > 100 and abs(widths[0] - widths[1]) < 0.5, (rel, widths)

@@ -195,3 +195,118 @@ def test_a_figure_drawn_outside_a_streamlit_run_keeps_its_pictures():
     assert cacheable_pictures(fig) is fig
     spec = fig.to_dict()
     assert cacheable_pictures(spec) is spec
+
+
+def _palette_figures():
+    """Two figures whose cells are a palette PNG in an image trace: an attention matrix and a token map."""
+    import numpy as np
+
+    from vitviz.viz.attention import matrix_figure
+    from vitviz.viz.embeddings import token_heatmap
+
+    rng = np.random.default_rng(0)
+    matrix = rng.random((23, 23))
+    return [matrix_figure(matrix / matrix.sum(1, keepdims=True), [f"t{i}" for i in range(23)], title="A"),
+            token_heatmap(rng.standard_normal((12, 30)), 5, 40, height=420, selected=7)]
+
+
+def test_an_image_trace_that_only_draws_becomes_the_same_picture_behind_the_axes():
+    from ui.common import behind_axes
+
+    for fig in _palette_figures():
+        spec = fig.to_dict()
+        (trace,) = [t for t in spec["data"] if t["type"] == "image"]
+        image = behind_axes(trace, spec["layout"])
+        assert image["source"] == trace["source"] and (image["xref"], image["yref"]) == ("x", "y")
+        # one cell is dx × dy around (x0 + i·dx, y0 + j·dy): the picture's corner is half a cell up and left
+        assert (image["x"], image["y"]) == (trace["x0"] - 0.5, trace["y0"] - 0.5)
+        assert image["layer"] == "below" and image["sizing"] == "stretch"
+        # where the two could differ, the trace stays: hover, an axis left to autorange, a y axis upwards
+        assert behind_axes({**trace, "hoverinfo": "all"}, spec["layout"]) is None
+        free = {**spec["layout"], "xaxis": {k: v for k, v in spec["layout"]["xaxis"].items() if k != "range"}}
+        assert behind_axes(trace, free) is None
+        upwards = {**spec["layout"], "yaxis": {**spec["layout"]["yaxis"],
+                                               "range": sorted(spec["layout"]["yaxis"]["range"])}}
+        assert behind_axes(trace, upwards) is None
+
+
+def test_the_picture_behind_the_axes_has_one_cell_a_pixel():
+    from ui.common import behind_axes
+
+    matrix, tokens = _palette_figures()
+    for fig, (w, h) in ((matrix, (23, 23)), (tokens, (30, 12))):
+        spec = fig.to_dict()
+        (trace,) = [t for t in spec["data"] if t["type"] == "image"]
+        image = behind_axes(trace, spec["layout"])
+        assert (image["sizex"], image["sizey"]) == (w, h)
+
+
+@pytest.mark.parametrize("page, query", [("pages/position.py", {}), ("pages/projection.py", {}),
+                                         ("pages/attention.py", {"atsec": "Whole matrix"})])
+def test_a_pages_maps_go_out_as_files_not_inside_its_answer(page, query):
+    """The palette maps of the position, projection and attention pages reach the browser as media files (kept by
+    its cache), none as a data URI inside the websocket answer."""
+    import json
+
+    from .apptest import page_app
+
+    at = page_app(page, **query)
+    specs = [json.loads(chart.proto.spec) for chart in at.main.get("plotly_chart")]
+    sources = [image["source"] for spec in specs for image in spec["layout"].get("images", ())]
+    assert specs and all(trace["type"] != "image" for spec in specs for trace in spec["data"])
+    assert any(source.endswith(".png") for source in sources)
+    assert all(re.fullmatch(r"/mock/media/[0-9a-f]+\.(png|jpg|webp)", source) for source in sources), sources
+
+
+@pytest.mark.browser
+def test_the_picture_behind_the_axes_draws_the_image_traces_pixels(chromium, tmp_path):
+    """Chromium draws each figure twice, as built (an image trace) and as sent (`move_behind_axes`, the picture a
+    PNG file, with the app's CSS): the same pixels, the cells as sharp, the axes as wide."""
+    import base64
+    import json
+
+    import plotly
+
+    from ui.common import move_behind_axes
+    from ui.presenter import BASE_CSS
+
+    script = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+    files = {"/plotly.js": (script, "application/javascript"),
+             "/": (f"<style>{BASE_CSS}</style><div id=a></div><div id=b></div>"
+                   "<script src=/plotly.js></script>".encode(), "text/html")}
+    page = chromium.new_page(viewport={"width": 700, "height": 700})
+    page.route("http://vitviz.test/**", lambda route: route.fulfill(
+        body=files[urllib.parse.urlparse(route.request.url).path][0],
+        content_type=files[urllib.parse.urlparse(route.request.url).path][1]))
+    try:
+        page.goto("http://vitviz.test/")
+        for n, fig in enumerate(_palette_figures()):
+            built = fig.to_dict()
+            sent = move_behind_axes(json.loads(json.dumps(built)))
+            (image,) = sent["layout"]["images"]
+            assert all(t["type"] != "image" for t in sent["data"])
+            files[f"/cells{n}.png"] = (base64.b64decode(image["source"].split(",", 1)[1]), "image/png")
+            image["source"] = f"/cells{n}.png"  # a file, as cacheable_pictures makes it
+            shots = []
+            for div, spec in (("a", built), ("b", sent)):
+                page.evaluate("([div, spec]) => Plotly.newPlot(div, spec.data, {...spec.layout, width: 640})",
+                              [div, spec])
+                page.wait_for_function("div => [...document.querySelectorAll('#' + div + ' image')]"
+                                       ".every(i => i.getBBox().width > 0)", arg=div)
+                page.wait_for_timeout(200)  # the picture decoded and painted
+                shots.append(np_image(page.locator(f"#{div} .main-svg").first.screenshot()))
+            a, b = shots
+            assert a.shape == b.shape
+            differ = (abs(a.astype(int) - b.astype(int)).max(axis=2) > 24).mean()
+            assert differ < 0.002, differ
+    finally:
+        page.close()
+
+
+def np_image(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 from streamlit import config as st_config
 from streamlit import runtime
 
@@ -85,16 +87,65 @@ def _is_data_uri(source) -> bool:
     return isinstance(source, str) and source.startswith("data:") and ";base64," in source[:40]
 
 
+def _axis_range(layout: dict, ref: str) -> list | None:
+    """The explicit [start, end] range of axis `ref` ("x", "y2", …) in a figure's layout dict, else None."""
+    axis = layout.get(f"{ref[0]}axis{ref[1:]}") or {}
+    rng = axis.get("range")
+    return list(rng) if isinstance(rng, (list, tuple)) and len(rng) == 2 and None not in rng else None
+
+
+def behind_axes(trace: dict, layout: dict) -> dict | None:
+    """An image trace that only draws (a data URI, no hover) as the layout image that draws the same pixels behind the
+    axes, or None where the two could differ: an axis without an explicit range (the trace takes part in autorange,
+    a layout image does not) or a y axis not reversed (an image trace is drawn downwards from y0 only then)."""
+    if trace.get("type") != "image" or not _is_data_uri(trace.get("source")) or trace.get("hoverinfo") != "skip":
+        return None
+    xref, yref = trace.get("xaxis", "x"), trace.get("yaxis", "y")
+    xrange, yrange = _axis_range(layout, xref), _axis_range(layout, yref)
+    if xrange is None or yrange is None or not yrange[0] > yrange[1] or trace.get("visible", True) is not True:
+        return None
+    width, height = Image.open(io.BytesIO(base64.b64decode(trace["source"].split(",", 1)[1]))).size
+    dx, dy = trace.get("dx", 1), trace.get("dy", 1)
+    return dict(source=trace["source"], xref=xref, yref=yref, x=trace.get("x0", 0) - dx / 2,
+                y=trace.get("y0", 0) - dy / 2, sizex=width * dx, sizey=height * dy, sizing="stretch",
+                layer="below", opacity=trace.get("opacity", 1))
+
+
+def move_behind_axes(spec: dict) -> dict:
+    """`spec` (a figure's dict, changed in place and returned) with each image trace that only draws moved behind
+    its axes (`behind_axes`), its axes given what plotly gives an image trace's axes by default: square cells (the y
+    axis anchored to the x axis) and the domain, not the range, constrained."""
+    layout = spec.setdefault("layout", {})
+    kept, moved = [], []
+    for trace in spec.get("data", ()):
+        image = behind_axes(trace, layout)
+        (kept if image is None else moved).append(trace if image is None else image)
+    for image in moved:
+        xaxis, yaxis = layout[f"xaxis{image['xref'][1:]}"], layout[f"yaxis{image['yref'][1:]}"]
+        if "scaleanchor" not in xaxis:
+            yaxis.setdefault("scaleanchor", image["xref"])
+        xaxis.setdefault("constrain", "domain")
+        yaxis.setdefault("constrain", "domain")
+    if moved:
+        spec["data"], layout["images"] = kept, [*moved, *layout.get("images", ())]
+    return spec
+
+
 def cacheable_pictures(fig):
-    """The figure as sent: each layout image given as a `data:` URI (a photo or map behind the axes) is served
-    instead from Streamlit's media endpoint, named by its content, so the browser keeps it (ui/serving.py marks
-    /media/ cacheable) and a revisit, or a move that leaves the picture as it was, downloads nothing for it; inside
-    the websocket answer it was base64 that no cache could keep. Image *traces* keep their data URIs: plotly.js
-    sizes such a trace from its source as it draws, and a source still loading draws nothing. A copy is changed,
-    never `fig` (figures are shared through st.cache_resource); without Streamlit's runtime (bare mode), `fig`."""
+    """The figure as sent: each picture given as a `data:` URI (a photo or map behind the axes, a map's cells) is
+    served instead from Streamlit's media endpoint, named by its content, so the browser keeps it (ui/serving.py
+    marks /media/ cacheable) and a revisit, or a move that leaves the picture as it was, downloads nothing for it;
+    inside the websocket answer it was base64 that no cache could keep. An image *trace* that only draws (no hover)
+    becomes the layout image that draws the same pixels (`behind_axes`): plotly.js sizes an image trace from its
+    source as it draws, so a trace whose source is a URL still loading would draw nothing. A copy is changed, never
+    `fig` (figures are shared through st.cache_resource); without Streamlit's runtime (bare mode), `fig`."""
     spec = fig if isinstance(fig, dict) else None  # a figure given as its dict: copied below like an object's
-    images = (spec.get("layout") or {}).get("images", ()) if spec is not None else fig.layout.images
-    pictures = [image.get("source") if spec is not None else image.source for image in images]
+    if spec is not None:
+        images, traces = (spec.get("layout") or {}).get("images", ()), spec.get("data", ())
+        pictures = [image.get("source") for image in images] + [trace.get("source") for trace in traces]
+    else:
+        pictures = [image.source for image in fig.layout.images] + [getattr(trace, "source", None)
+                                                                    for trace in fig.data]
     if not runtime.exists() or not any(_is_data_uri(source) for source in pictures):
         return fig
     media = runtime.get_instance().media_file_mgr
@@ -106,8 +157,9 @@ def cacheable_pictures(fig):
         file_url = media.add(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
         return f"/{base}{file_url}" if base else file_url
 
-    sent = fig.to_dict() if spec is None else copy.deepcopy(spec)
-    for image in (sent.get("layout") or {}).get("images", ()):
+    sent = move_behind_axes(fig.to_dict() if spec is None else copy.deepcopy(spec))
+    layout = sent["layout"]
+    for image in layout.get("images", ()):
         if _is_data_uri(image.get("source")):
             image["source"] = url(image["source"])
     # built from a valid figure's own dict: nothing to check again (a dict given as such: Streamlit checks it)

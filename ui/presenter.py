@@ -32,7 +32,9 @@ html { font-size: 19px; }
 # A11Y_JS makes focusable. Captions are grey text, not faded boxes: Streamlit's opacity 0.6 took the code in them to
 # 3:1 (now 8:1 and 7.9:1). A slider's end labels appear at once on hover or focus (a fade is a moment of 1:1 text).
 # The tab row's scroll buttons are 24 px wide (2.5.8). The focus ring is drawn on everything a keyboard reaches
-# (2.4.7), in the theme's blue (7:1 on white).
+# (2.4.7), in the theme's blue (7:1 on white). A chart's PNG behind its axes is a map of cells, one pixel a cell
+# (ui.common.cacheable_pictures): drawn with sharp cells, as plotly draws an image trace, not blurred between them
+# (photos behind axes are JPEG or WebP and stay smooth).
 BASE_CSS = """
 [data-testid="stMarkdownContainer"] :is(p, li, code) { overflow-wrap: anywhere; }
 [data-testid="stCaptionContainer"] { opacity: 1; color: #4f4f4f; }
@@ -43,6 +45,7 @@ BASE_CSS = """
 .katex-display, [data-testid="stLatex"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 [data-testid="stMarkdownContainer"]:has(> table) { overflow-x: auto; max-width: 100%; }
 __FOCUSABLE__:focus-visible { outline: 3px solid #0a4fd6 !important; outline-offset: 2px; }
+.js-plotly-plot image[*|href$=".png"] { image-rendering: pixelated; }
 """
 BASE_CSS = BASE_CSS.replace("__FOCUSABLE__", ':is(a, button, summary, input, [role="tab"], [role="slider"], '
                             '[role="radio"], [role="switch"], [data-vv-scroll])')

@@ -8,14 +8,21 @@ folder outside the package, `.cache/static/<key>/`, and serves those files, with
 Accept-Encoding` and Streamlit's own immutable `Cache-Control`, to every browser that accepts gzip. No CPU per
 request: the bytes come from a file, as Streamlit's own do.
 
-The icon font is cut to the icons the app and Streamlit's screens can show (ui/icon_font.py): 66 kB instead of 375 kB.
+The icon font is cut to the icons the app and Streamlit's screens can show (ui/icon_font.py): 66 kB instead of 375 kB;
+Source Sans, upright and italic, to the characters of a Latin-script page: 97 kB instead of 308 kB.
 The chart chunk's copy carries Plotly's cartesian bundle instead of the full plotly.js where it was fetched
 (ui/plotly_bundle.py): 0.5 MB instead of 1.4 MB for every student's first chart.
 
 Pictures (`/media/`) keep Streamlit's bytes but become cacheable: Streamlit names each media file by a hash of its
 content and type, so a URL never changes meaning, yet it sends them with no Cache-Control and a browser fetched
 every picture again on every visit. They are marked `private, max-age=86400, immutable` (a day: one browser's
-lessons, never a shared cache's). Everything else (the page, the websocket) is Streamlit's, untouched.
+lessons, never a shared cache's). Everything else (the page, the websocket's messages) is Streamlit's, untouched.
+
+The websocket's compression (`server.enableWebsocketCompression`, on in .streamlit/config.toml) gets a 32 kB window
+instead of uvicorn's 4 kB (`WS_WINDOW_BITS`): a script run repeats much of the previous one (the page's text, its
+controls, the chrome) and a 4 kB window finds none of it, so a tab opened or a page revisited sent it all again. A
+whole tour's websocket: 578 kB with the 4 kB window, 385 kB with 32 kB (bench/bench_network.py's frames, zlib on this
+host), no more CPU; ~256 kB of compressor memory per open tab instead of ~32 kB (thirty students: 8 MB).
 
 It wraps the ASGI app that Streamlit builds (`starlette_server.create_starlette_app`). Where a Streamlit upgrade
 renames what it wraps, or the cache cannot be written, it prints one line saying so and Streamlit serves as it
@@ -41,6 +48,8 @@ SPARE_CACHE = Path(tempfile.gettempdir()) / "vitviz-static"  # where the app's f
 COMPRESSIBLE = frozenset({".js", ".mjs", ".css", ".json", ".svg", ".map", ".txt", ".wasm"})
 MIN_BYTES = 1024  # below this the headers outweigh what gzip saves
 KEEP_RATIO = 0.9  # a file gzip shrinks by less than 10 % is served as it is
+WS_WINDOW_BITS = 15  # the server's permessage-deflate window, 2**15 bytes (uvicorn's websockets-sansio sets 12)
+WS_MEM_LEVEL = 8  # zlib's default memLevel (uvicorn sets 5)
 
 
 def say(text: str) -> None:
@@ -144,9 +153,30 @@ def icon_font(static_dir: Path, cache: Path) -> dict[str, Path]:
     return {rel: out}
 
 
+def text_fonts(static_dir: Path, cache: Path) -> dict[str, Path]:
+    """Streamlit's Source Sans fonts cut to the characters of a Latin-script page (ui/icon_font.py), made once:
+    {URL path: the cut font}; empty, with one line saying so, where they cannot be made."""
+    fonts = icon_font_module.text_font_paths(static_dir)
+    characters = icon_font_module.app_characters()
+    # a new cut when the app writes a new character or Streamlit ships other fonts (their names hash their content)
+    key = hashlib.sha256((" ".join(p.name for p in fonts) + "".join(map(chr, sorted(characters)))).encode())
+    cut = {}
+    for font in fonts:
+        rel = font.relative_to(static_dir).as_posix()
+        out = cache / f"text-{key.hexdigest()[:12]}" / rel
+        try:
+            if not out.exists():
+                _write_new(out, icon_font_module.subset_text(font.read_bytes(), characters))
+        except Exception as exc:  # noqa: BLE001 (fontTools' own errors have no common base): the whole font, served
+            say(f"Streamlit's whole {font.name.split('.')[0]} is served ({type(exc).__name__}: {exc})")
+            continue
+        cut[rel] = out
+    return cut
+
+
 class CompressedStatic:
     """ASGI wrapper: a GET or HEAD of a precompressed bundle from a browser that accepts gzip gets the gzipped file,
-    one of a `replaced` file (the cut icon font) that file; a media file gets a Cache-Control; every other request
+    one of a `replaced` file (a cut font) that file; a media file gets a Cache-Control; every other request
     goes to Streamlit's app unchanged."""
 
     def __init__(self, app, bundles: dict[str, Path], base_url: str, cache_control: str,
@@ -206,6 +236,32 @@ def _add_headers(send, header: tuple[bytes, bytes], only_ok: bool = False):
     return sending
 
 
+def wide_websocket_window() -> bool:
+    """Make uvicorn's websocket compress with a `WS_WINDOW_BITS` window (the client's own window is left as uvicorn
+    asks: what a browser sends is small). False, with one line on stderr and uvicorn's settings kept, where this
+    uvicorn does not build its compressor as expected."""
+    try:
+        from uvicorn.protocols.websockets import websockets_sansio_impl as sansio
+        from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+    except ImportError as exc:
+        say(f"the websocket keeps uvicorn's compression window ({exc})")
+        return False
+    if getattr(sansio.ServerPerMessageDeflateFactory, "window_bits", None) == WS_WINDOW_BITS:
+        return True  # already widened in this process
+    if sansio.ServerPerMessageDeflateFactory is not ServerPerMessageDeflateFactory:
+        say("the websocket keeps uvicorn's compression window (its compressor is not websockets' own)")
+        return False
+
+    def wide(**settings):
+        return ServerPerMessageDeflateFactory(**{
+            **settings, "server_max_window_bits": WS_WINDOW_BITS,
+            "compress_settings": {**settings.get("compress_settings", {}), "memLevel": WS_MEM_LEVEL}})
+
+    wide.window_bits = WS_WINDOW_BITS
+    sansio.ServerPerMessageDeflateFactory = wide
+    return True
+
+
 def install() -> bool:
     """Make the Streamlit server of this process serve its bundles gzipped. False, with one line on stderr and
     nothing changed, where this Streamlit's internals are not the ones this was written for or the cache cannot
@@ -220,7 +276,7 @@ def install() -> bool:
             bundles, cache = precompress(static_dir, CACHE), CACHE
         except OSError:
             bundles, cache = precompress(static_dir, SPARE_CACHE), SPARE_CACHE
-        replaced = icon_font(static_dir, cache)
+        replaced = icon_font(static_dir, cache) | text_fonts(static_dir, cache)
     except (ImportError, AttributeError, OSError) as exc:
         say(f"static files are served uncompressed ({type(exc).__name__}: {exc})")
         return False
@@ -232,13 +288,14 @@ def install() -> bool:
 
     starlette_server.create_starlette_app = create_starlette_app
     plotly = "Plotly's cartesian bundle" if plotly_bundle.ASSET.exists() else "Plotly's full bundle (not fetched)"
-    icons = "the icons the app can show" if replaced else "Streamlit's whole icon font"
+    icons = (f"{len(replaced)} fonts cut to what the app can show" if replaced else "Streamlit's whole fonts")
     say(f"{len(bundles)} static bundles served gzipped, charts with {plotly}, {icons}; pictures cacheable")
     return True
 
 
 def main(argv: list[str]) -> int:
     install()
+    wide_websocket_window()
     from streamlit.web.cli import main as streamlit
 
     sys.argv = ["streamlit", *argv]
