@@ -310,3 +310,19 @@ def np_image(png: bytes):
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+@pytest.mark.browser
+def test_the_websocket_compresses_with_a_32_kB_window(app_url, page):
+    """ui.serving.wide_websocket_window: the server's answer to Chromium's offer of permessage-deflate names the
+    15-bit window (uvicorn's own answer names 12), so a script run's repeats of the previous one are found."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    answers = []
+    cdp.on("Network.webSocketHandshakeResponseReceived", lambda event: answers.append(
+        {k.lower(): v for k, v in event["response"]["headers"].items()}))
+    goto(page, app_url)
+    (answer,) = answers
+    extension = answer["sec-websocket-extensions"]
+    assert extension.startswith("permessage-deflate") and f"server_max_window_bits={serving.WS_WINDOW_BITS}" in \
+        extension.replace(" ", ""), extension
