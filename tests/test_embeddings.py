@@ -544,7 +544,7 @@ def test_similarity_structure_chunks_add_up(monkeypatch):
     pos = torch.randn(40, 16, generator=torch.Generator().manual_seed(1))
     queries = list(range(40))
     whole = emb.similarity_structure(emb.similarity_to(pos, queries), queries, (5, 8))
-    monkeypatch.setattr(emb, "STRUCTURE_CHUNK", 3)
+    monkeypatch.setattr(emb, "STRUCTURE_CHUNK", 3 * 40)  # three rows of 40 positions at a time
     chunked = emb.similarity_structure(emb.similarity_to(pos, queries), queries, (5, 8))
     assert chunked.distance_correlation == pytest.approx(whole.distance_correlation, abs=1e-9)
     assert chunked.nearest.tolist() == whole.nearest.tolist() and chunked.same_line == pytest.approx(whole.same_line)

@@ -211,7 +211,9 @@ def _palette_figures():
 
 
 def test_an_image_trace_that_only_draws_becomes_the_same_picture_behind_the_axes():
-    from ui.common import behind_axes
+    import json
+
+    from ui.common import behind_axes, move_behind_axes
 
     for fig in _palette_figures():
         spec = fig.to_dict()
@@ -228,6 +230,14 @@ def test_an_image_trace_that_only_draws_becomes_the_same_picture_behind_the_axes
         upwards = {**spec["layout"], "yaxis": {**spec["layout"]["yaxis"],
                                                "range": sorted(spec["layout"]["yaxis"]["range"])}}
         assert behind_axes(trace, upwards) is None
+        # the whole figure: a new dict, the figure's own (shared through a cache) left as it was
+        before = json.dumps(spec, sort_keys=True)
+        sent = move_behind_axes(spec)
+        assert json.dumps(spec, sort_keys=True) == before
+        assert [t["type"] for t in sent["data"]] == [t["type"] for t in spec["data"] if t["type"] != "image"]
+        assert sent["layout"]["images"][0] == image
+        assert sent["layout"]["xaxis"]["constrain"] == sent["layout"]["yaxis"]["constrain"] == "domain"
+        assert sent["layout"]["yaxis"]["scaleanchor"] == "x"
 
 
 def test_the_picture_behind_the_axes_has_one_cell_a_pixel():
@@ -282,7 +292,7 @@ def test_the_picture_behind_the_axes_draws_the_image_traces_pixels(chromium, tmp
         page.goto("http://vitviz.test/")
         for n, fig in enumerate(_palette_figures()):
             built = fig.to_dict()
-            sent = move_behind_axes(json.loads(json.dumps(built)))
+            sent = move_behind_axes(built)
             (image,) = sent["layout"]["images"]
             assert all(t["type"] != "image" for t in sent["data"])
             files[f"/cells{n}.png"] = (base64.b64decode(image["source"].split(",", 1)[1]), "image/png")

@@ -4,7 +4,6 @@ alternative), and code blocks without Streamlit's syntax highlighter."""
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import io
 
@@ -112,23 +111,25 @@ def behind_axes(trace: dict, layout: dict) -> dict | None:
 
 
 def move_behind_axes(spec: dict) -> dict:
-    """`spec` (a figure's dict, changed in place and returned) with each image trace that only draws moved behind
-    its axes (`behind_axes`), its axes given what plotly gives an image trace's axes by default: square cells (the y
-    axis anchored to the x axis) and the domain, not the range, constrained."""
-    layout = spec.setdefault("layout", {})
+    """`spec` (a figure's dict) with each image trace that only draws moved behind its axes (`behind_axes`), its
+    axes given what plotly gives an image trace's axes by default: square cells (the y axis anchored to the x axis)
+    and the domain, not the range, constrained. A new dict: what it changes is copied, the rest shared with `spec`."""
+    layout = dict(spec.get("layout") or {})
     kept, moved = [], []
     for trace in spec.get("data", ()):
         image = behind_axes(trace, layout)
         (kept if image is None else moved).append(trace if image is None else image)
     for image in moved:
-        xaxis, yaxis = layout[f"xaxis{image['xref'][1:]}"], layout[f"yaxis{image['yref'][1:]}"]
+        xname, yname = f"xaxis{image['xref'][1:]}", f"yaxis{image['yref'][1:]}"
+        xaxis, yaxis = dict(layout[xname]), dict(layout[yname])
         if "scaleanchor" not in xaxis:
             yaxis.setdefault("scaleanchor", image["xref"])
         xaxis.setdefault("constrain", "domain")
         yaxis.setdefault("constrain", "domain")
+        layout[xname], layout[yname] = xaxis, yaxis
     if moved:
-        spec["data"], layout["images"] = kept, [*moved, *layout.get("images", ())]
-    return spec
+        layout["images"] = [*moved, *layout.get("images", ())]
+    return {**spec, "data": kept, "layout": layout}
 
 
 def cacheable_pictures(fig):
@@ -137,15 +138,13 @@ def cacheable_pictures(fig):
     marks /media/ cacheable) and a revisit, or a move that leaves the picture as it was, downloads nothing for it;
     inside the websocket answer it was base64 that no cache could keep. An image *trace* that only draws (no hover)
     becomes the layout image that draws the same pixels (`behind_axes`): plotly.js sizes an image trace from its
-    source as it draws, so a trace whose source is a URL still loading would draw nothing. A copy is changed, never
-    `fig` (figures are shared through st.cache_resource); without Streamlit's runtime (bare mode), `fig`."""
-    spec = fig if isinstance(fig, dict) else None  # a figure given as its dict: copied below like an object's
-    if spec is not None:
-        images, traces = (spec.get("layout") or {}).get("images", ()), spec.get("data", ())
-        pictures = [image.get("source") for image in images] + [trace.get("source") for trace in traces]
-    else:
-        pictures = [image.source for image in fig.layout.images] + [getattr(trace, "source", None)
-                                                                    for trace in fig.data]
+    source as it draws, so a trace whose source is a URL still loading would draw nothing. `fig` is never changed
+    (figures are shared through st.cache_resource): what changes is copied, the rest (arrays) shared, not copied;
+    without Streamlit's runtime (bare mode), `fig`."""
+    # a figure object's own data and layout dicts, not a deep copy (to_dict)
+    spec = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    images, traces = (spec.get("layout") or {}).get("images", ()), spec.get("data", ())
+    pictures = [image.get("source") for image in images] + [trace.get("source") for trace in traces]
     if not runtime.exists() or not any(_is_data_uri(source) for source in pictures):
         return fig
     media = runtime.get_instance().media_file_mgr
@@ -157,13 +156,11 @@ def cacheable_pictures(fig):
         file_url = media.add(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
         return f"/{base}{file_url}" if base else file_url
 
-    sent = move_behind_axes(fig.to_dict() if spec is None else copy.deepcopy(spec))
-    layout = sent["layout"]
-    for image in layout.get("images", ()):
-        if _is_data_uri(image.get("source")):
-            image["source"] = url(image["source"])
+    sent = move_behind_axes(spec)
+    sent["layout"]["images"] = [{**image, "source": url(image["source"])} if _is_data_uri(image.get("source"))
+                                else image for image in sent["layout"].get("images", ())]
     # built from a valid figure's own dict: nothing to check again (a dict given as such: Streamlit checks it)
-    return sent if spec is not None else go.Figure(sent, _validate=False)
+    return sent if isinstance(fig, dict) else go.Figure(sent, _validate=False)
 
 
 def code_block(text: str, *, python: bool = False, where=st) -> None:

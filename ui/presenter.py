@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import streamlit as st
+from streamlit import config as st_config
+from streamlit import runtime
 
 from vitviz.i18n import _
 
@@ -71,9 +73,7 @@ PHONE_CSS = """
 # - Streamlit reruns the script on a bare "r" pressed anywhere (a WCAG 2.1.4 character-key shortcut that cannot be
 #   switched off; "c" is off with client.toolbarMode = "minimal"): it is stopped before it reaches Streamlit,
 #   except where the key types a letter.
-A11Y_JS = """<script>
-(() => {
-window.vitvizScrollNames = __SCROLL_NAMES__;
+A11Y_JS = """(() => {
 if (window.vitvizA11y) { window.vitvizA11y(); return; }
 const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])';
 const BOXES = '.katex-display, [data-testid="stLatex"], :not(.katex-display) > .katex, pre, '
@@ -144,6 +144,19 @@ window.addEventListener('keydown', (e) => {
 }, true);
 later();
 })();
+"""
+# Each run sends only a loader (~300 bytes, not the script's 3.5 kB): it sets the names in the run's language and
+# updates the page, or, on the session's first page, loads the script from a media file (`script_url`), which the
+# browser keeps (ui/serving.py marks /media/ cacheable).
+A11Y_LOADER = """<script>
+window.vitvizScrollNames = __SCROLL_NAMES__;
+if (window.vitvizA11y) { window.vitvizA11y(); }
+else if (!document.querySelector('script[data-vitviz-a11y]')) {
+  const script = document.createElement('script');
+  script.src = __URL__;
+  script.dataset.vitvizA11y = '';
+  document.head.append(script);
+}
 </script>"""
 # PageDown/PageUp (a presentation clicker) and the arrow keys move between steps unless a field or slider has focus.
 KEYS_JS = """<script>
@@ -163,6 +176,16 @@ if (!window.vitvizLessonKeys) {
 </script>"""
 
 
+def script_url(name: str, script: str) -> str | None:
+    """The URL a browser loads `script` from: a media file of this run, named by its content (the same URL while the
+    script is the same, so a browser fetches it once); None without Streamlit's runtime (bare mode)."""
+    if not runtime.exists():
+        return None
+    base = st_config.get_option("server.baseUrlPath").strip("/")
+    url = runtime.get_instance().media_file_mgr.add(script.encode(), "text/javascript", name)
+    return f"/{base}{url}" if base else url
+
+
 def scroll_names() -> dict[str, str]:
     """What a screen reader calls each kind of box that scrolls, in the session's language."""
     return {"equation": _("Equation (scrolls sideways)"), "code": _("Code (scrolls)"),
@@ -177,7 +200,10 @@ def style(present: bool, hide: tuple[str, ...], in_lesson: bool) -> None:
         css += '.st-key-vv-intro { display: none; }'
 
     st.html(f"<style>{css}</style>")
-    names = json.dumps(scroll_names(), ensure_ascii=False)
-    st.html(A11Y_JS.replace("__SCROLL_NAMES__", names, 1), unsafe_allow_javascript=True)
+    url = script_url("vitviz.a11y", A11Y_JS)
+    if url:
+        names = json.dumps(scroll_names(), ensure_ascii=False)
+        st.html(A11Y_LOADER.replace("__SCROLL_NAMES__", names, 1).replace("__URL__", json.dumps(url), 1),
+                unsafe_allow_javascript=True)
     if in_lesson:
         st.html(KEYS_JS, unsafe_allow_javascript=True)

@@ -171,7 +171,8 @@ class SimilarityStructure:
     elsewhere: float  # mean cosine to the positions in neither its row nor its column (nan when there are none)
 
 
-STRUCTURE_CHUNK = 32  # query rows handled at a time: 32 × 49 152 positions stay a few MB per array
+STRUCTURE_CHUNK = 32 * 49_152  # (query, position) pairs handled at a time: a few MB per array at any grid; a grid of
+# a few hundred positions is one chunk (chunks of 32 rows spent 15 ms of numpy calls on the 17 × 17 grid of P = 13)
 
 
 def pearson_from_sums(n: float, sx: float, sy: float, sxx: float, syy: float, sxy: float) -> float:
@@ -193,8 +194,9 @@ def similarity_structure(rows: np.ndarray, queries: list[int], grid: tuple[int, 
     sums = np.zeros(6)  # pairs, Σcos, Σdist, Σcos², Σdist², Σcos·dist
     line = np.zeros(4)  # Σcos and count in the query's row or column, Σcos and count elsewhere
     nearest, nearest_cosine, peaks = [], [], []
-    for start in range(0, len(queries), STRUCTURE_CHUNK):
-        q = np.asarray(queries[start : start + STRUCTURE_CHUNK])
+    chunk = max(1, STRUCTURE_CHUNK // len(row_of))
+    for start in range(0, len(queries), chunk):
+        q = np.asarray(queries[start : start + chunk])
         cos = np.asarray(rows[start : start + len(q)], dtype=np.float64)
         dr, dc = row_of[None] - (q // gw)[:, None], col_of[None] - (q % gw)[:, None]
         dist = np.hypot(dr, dc)
