@@ -24,7 +24,7 @@ from vitviz.models.vit import PRESETS, ViT
 from vitviz.viz import norms as viz
 from vitviz.viz.encode import jpeg
 
-PX = 560  # width of the norm and attention pictures
+PX = 440  # width of the norm and attention pictures: shown ~420 px wide at 1400 px, ~350 on a phone
 COMPARED = ("dino-vits16", "dinov2-small", "dinov2-small-reg")  # the feature-colour comparison
 
 

@@ -269,11 +269,10 @@ def test_a_pages_maps_go_out_as_files_not_inside_its_answer(page, query):
 
 
 @pytest.mark.browser
-def test_the_picture_behind_the_axes_draws_the_image_traces_pixels(chromium, tmp_path):
+def test_the_picture_behind_the_axes_draws_the_image_traces_pixels(chromium):
     """Chromium draws each figure twice, as built (an image trace) and as sent (`move_behind_axes`, the picture a
     PNG file, with the app's CSS): the same pixels, the cells as sharp, the axes as wide."""
     import base64
-    import json
 
     import plotly
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -132,6 +133,33 @@ def move_behind_axes(spec: dict) -> dict:
     return {**spec, "data": kept, "layout": layout}
 
 
+SENT_FIGURES = 32  # figure objects with pictures whose sent form is kept (by identity): converted once
+
+
+class _SentFigures:
+    """The sent form of recent figure objects, with the data URIs it serves as files: a figure shared through
+    st.cache_resource is never changed, so a rerun that draws it again reuses its conversion (a deep copy of the
+    figure and a new Figure: ~5 ms for a big one) and only registers its files for the run again."""
+
+    def __init__(self, size: int):
+        self.size, self.entries, self.lock = size, {}, threading.Lock()
+
+    def get(self, fig):
+        with self.lock:
+            entry = self.entries.get(id(fig))
+        return entry[1:] if entry is not None and entry[0] is fig else None
+
+    def put(self, fig, sent, uris: tuple[str, ...]) -> None:
+        with self.lock:
+            self.entries.pop(id(fig), None)
+            self.entries[id(fig)] = (fig, sent, uris)  # holding `fig` keeps its id from being reused
+            while len(self.entries) > self.size:
+                self.entries.pop(next(iter(self.entries)))
+
+
+_SENT = _SentFigures(SENT_FIGURES)
+
+
 def cacheable_pictures(fig):
     """The figure as sent: each picture given as a `data:` URI (a photo or map behind the axes, a map's cells) is
     served instead from Streamlit's media endpoint, named by its content, so the browser keeps it (ui/serving.py
@@ -139,13 +167,9 @@ def cacheable_pictures(fig):
     inside the websocket answer it was base64 that no cache could keep. An image *trace* that only draws (no hover)
     becomes the layout image that draws the same pixels (`behind_axes`): plotly.js sizes an image trace from its
     source as it draws, so a trace whose source is a URL still loading would draw nothing. `fig` is never changed
-    (figures are shared through st.cache_resource): what changes is copied, the rest (arrays) shared, not copied;
-    without Streamlit's runtime (bare mode), `fig`."""
-    # a figure object's own data and layout dicts, not a deep copy (to_dict)
-    spec = fig if isinstance(fig, dict) else fig.to_plotly_json()
-    images, traces = (spec.get("layout") or {}).get("images", ()), spec.get("data", ())
-    pictures = [image.get("source") for image in images] + [trace.get("source") for trace in traces]
-    if not runtime.exists() or not any(_is_data_uri(source) for source in pictures):
+    (figures are shared through st.cache_resource): what changes is copied, the rest shared; a figure object drawn
+    again is converted once (`_SENT`). Without Streamlit's runtime (bare mode), `fig`."""
+    if not runtime.exists():
         return fig
     media = runtime.get_instance().media_file_mgr
     base = st_config.get_option("server.baseUrlPath").strip("/")
@@ -156,11 +180,29 @@ def cacheable_pictures(fig):
         file_url = media.add(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
         return f"/{base}{file_url}" if base else file_url
 
-    sent = move_behind_axes(spec)
+    is_object = not isinstance(fig, dict)
+    known = _SENT.get(fig) if is_object else None
+    if known is not None:
+        sent, uris = known
+        for uri in uris:  # the run's files: a file no run names is dropped
+            url(uri)
+        return sent
+    if is_object:  # read through the object first: a deep copy (to_plotly_json) only where there is a picture
+        pictures = [image.source for image in fig.layout.images] + [getattr(t, "source", None) for t in fig.data]
+    else:
+        pictures = ([image.get("source") for image in (fig.get("layout") or {}).get("images", ())]
+                    + [trace.get("source") for trace in fig.get("data", ())])
+    uris = tuple(source for source in pictures if _is_data_uri(source))
+    if not uris:
+        return fig
+    sent = move_behind_axes(fig.to_plotly_json() if is_object else fig)
     sent["layout"]["images"] = [{**image, "source": url(image["source"])} if _is_data_uri(image.get("source"))
                                 else image for image in sent["layout"].get("images", ())]
-    # built from a valid figure's own dict: nothing to check again (a dict given as such: Streamlit checks it)
-    return sent if isinstance(fig, dict) else go.Figure(sent, _validate=False)
+    if not is_object:  # a dict given as such: Streamlit checks it
+        return sent
+    sent = go.Figure(sent, _validate=False)  # built from a valid figure's own dict: nothing to check again
+    _SENT.put(fig, sent, uris)
+    return sent
 
 
 def code_block(text: str, *, python: bool = False, where=st) -> None:

@@ -3,7 +3,6 @@ photo resized into exactly what a model reads."""
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,6 +13,7 @@ import vitviz
 from vitviz.images import SAMPLES, load_sample
 from vitviz.i18n import N_, _
 from vitviz.preprocess import resize_and_crop, to_pixel_values
+from vitviz.viz.encode import jpeg
 
 from .context import Context, has_context
 from .playground import Opened, trained_here
@@ -91,11 +91,9 @@ def _task_sample(opened: Opened) -> tuple[Image.Image, str, str]:
 def thumbnail(image_key: str, _image: Image.Image) -> bytes:
     """The sidebar's preview as JPEG bytes, made once per image (~8 ms of every run otherwise). The sidebar is
     narrow: a full-size preview would resend ~200 KB every run."""
-    thumb = _image.copy()
+    thumb = _image.convert("RGB")
     thumb.thumbnail((336, 336))
-    out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return jpeg(thumb)
 
 
 def input_size(ctx: Context) -> tuple[int, int]:

@@ -9,7 +9,7 @@ Accept-Encoding` and Streamlit's own immutable `Cache-Control`, to every browser
 request: the bytes come from a file, as Streamlit's own do.
 
 The icon font is cut to the icons the app and Streamlit's screens can show (ui/icon_font.py): 66 kB instead of 375 kB;
-Source Sans, upright and italic, to the characters of a Latin-script page: 97 kB instead of 308 kB.
+Source Sans, upright and italic, to the characters the app writes: ~60 kB instead of 308 kB.
 The chart chunk's copy carries Plotly's cartesian bundle instead of the full plotly.js where it was fetched
 (ui/plotly_bundle.py): 0.5 MB instead of 1.4 MB for every student's first chart.
 
@@ -154,7 +154,7 @@ def icon_font(static_dir: Path, cache: Path) -> dict[str, Path]:
 
 
 def text_fonts(static_dir: Path, cache: Path) -> dict[str, Path]:
-    """Streamlit's Source Sans fonts cut to the characters of a Latin-script page (ui/icon_font.py), made once:
+    """Streamlit's Source Sans fonts cut to the characters the app writes (ui/icon_font.py), made once:
     {URL path: the cut font}; empty, with one line saying so, where they cannot be made."""
     fonts = icon_font_module.text_font_paths(static_dir)
     characters = icon_font_module.app_characters()

@@ -15,11 +15,12 @@ from vitviz.i18n import _, sentences
 from vitviz.viz import attention as viz
 from vitviz.viz.encode import jpeg
 
-# width the head-grid pictures are rendered at: a column of three at 1400 px, or a phone's width, is ~370 px (at 480
-# px and JPEG quality 88 a threshold move on the DINO masks fetched 243 kB of pictures)
-HEAD_PX = 400
+# width the head-grid pictures are rendered at: a column of three is ~290 px at 1400 px and on a 1280 px projector, a
+# phone shows one ~350 px wide (at 480 px and JPEG quality 88 a threshold move on the DINO masks fetched 243 kB)
+HEAD_PX = 320
 GRID_QUALITY = 72  # JPEG quality of the head-grid and mask pictures (80 still fetched 149 kB on a threshold move)
 BIG_PX = 640  # width of the enlarged head
+ROLLOUT_PX = 460  # width of the two rollout pictures: side by side, ~440 px each at 1400 px, ~350 on a phone
 PLOT = {"displaylogo": False}
 
 
@@ -65,7 +66,7 @@ def _rollout(cache_key: str, layers: int, fusion: str, discard: float, _view: at
              _image) -> tuple[att.Rollout, bytes, bytes]:
     """The rollout, and pictures of its patch part and, to compare, of layer `layers`' CLS row alone."""
     rolled = _view.rollout(layers, fusion, discard)
-    base = _backdrop(cache_key, BIG_PX, _image, _view.trace.patch_size)
+    base = _backdrop(cache_key, ROLLOUT_PX, _image, _view.trace.patch_size)
     return rolled, jpeg(viz.overlay(base, rolled.patch_map)), jpeg(viz.overlay(base, rolled.alone_map))
 
 

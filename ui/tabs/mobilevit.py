@@ -24,8 +24,8 @@ from vitviz.viz.encode import jpeg, png
 MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
 HEAD_PX = 320  # the receptive-field pictures
 # each head's attention picture: four in a row, ~215 px each (at 320 px and JPEG quality 88 a move of ph or pw on this
-# tab fetched 160–200 kB of pictures)
-ATTENTION_PX, ATTENTION_QUALITY = 240, 80
+# tab fetched 160–200 kB of pictures; JPEG at the pages' quality, vitviz.viz.encode.JPEG_QUALITY)
+ATTENTION_PX = 240
 FEATURE_PX = 160  # each feature-map picture (six in a row, ~140 px each)
 DEFAULT_CHANNELS = [0, 1, 2, 3]
 
@@ -102,8 +102,8 @@ def _heads(key: str, layer: int, p: int, n: int, _block: mb.BlockView, _photo) -
     attention = _block.attention(layer, p, n)
     u = _block.unfolding
     base = mv.backdrop(_photo, *u.resized, mv.cell_size(*u.resized, ATTENTION_PX, ATTENTION_PX))  # shared by the heads
-    return attention, [jpeg(mv.attention_picture(base, u, row, (p, n), width=ATTENTION_PX, max_height=ATTENTION_PX),
-                            ATTENTION_QUALITY) for row in attention.rows]
+    return attention, [jpeg(mv.attention_picture(base, u, row, (p, n), width=ATTENTION_PX, max_height=ATTENTION_PX))
+                       for row in attention.rows]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

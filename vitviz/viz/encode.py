@@ -14,26 +14,32 @@ MAX_PANEL_BYTES = 390_000  # what one picture may send (the budget is 400 KB per
 MAX_IMAGE_WIDTH = 1460  # st.image re-encodes anything wider (streamlit image_utils.MAXIMUM_CONTENT_WIDTH)
 
 
-def jpeg(image: Image.Image, quality: int = 88) -> bytes:
+JPEG_QUALITY = 75  # the pages' pictures: a third lighter than at 88 (a 460 px attention overlay: 30 kB instead of
+# 43 kB), no visible difference at the size shown (bench/bench_network.py; issue 31)
+
+
+def jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     """JPEG bytes of a picture (what st.image gets, so it is not re-encoded on every rerun)."""
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 
-def png(picture: Image.Image, colors: int | None = None, level: int = 3) -> bytes:
-    """PNG bytes of a picture; with `colors`, palette-quantised first (median cut) to keep big pictures light.
+def png(picture: Image.Image, colors: int | None = None, level: int = 3,
+        method: Image.Quantize = Image.Quantize.MEDIANCUT) -> bytes:
+    """PNG bytes of a picture; with `colors`, palette-quantised first (median cut, or `method`) to keep big
+    pictures light. Median cut costs ~13 ms on a 280 px map of a few thousand colours, the fast octree ~2.5 ms.
 
     level is zlib's: 3 is nearly as small as the default 6 in half the time; flat-colour diagrams take 1.
     """
     if colors is not None and picture.mode != "P":
-        picture = picture.quantize(colors, method=Image.Quantize.MEDIANCUT)
+        picture = picture.quantize(colors, method=method)
     buf = io.BytesIO()
     picture.save(buf, "PNG", compress_level=level)
     return buf.getvalue()
 
 
-def jpeg_uri(picture: Image.Image | bytes, quality: int = 88) -> str:
+def jpeg_uri(picture: Image.Image | bytes, quality: int = JPEG_QUALITY) -> str:
     """A picture (or JPEG bytes) as a `data:image/jpeg;base64,…` URI, for a Plotly figure's background image."""
     data = picture if isinstance(picture, bytes) else jpeg(picture, quality)
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
@@ -70,7 +76,7 @@ def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = F
             return buf.getvalue()
     rgb = image.convert("RGB")
     while True:
-        for quality in (92, 85, 75, 60):
+        for quality in (JPEG_QUALITY, 60, 45):
             buf = io.BytesIO()
             rgb.save(buf, "JPEG", quality=quality)
             if buf.tell() <= max_bytes:
