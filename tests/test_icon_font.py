@@ -24,7 +24,7 @@ FONT = icon_font.font_path(STATIC)
 
 @pytest.fixture(scope="module")
 def cut():
-    data, kept = icon_font.subset(FONT.read_bytes(), icon_font.app_icons() | icon_font.streamlit_words(STATIC))
+    data, kept = icon_font.subset(FONT.read_bytes(), icon_font.app_icons() | icon_font.streamlit_icons(STATIC))
     return data, kept
 
 
@@ -44,7 +44,7 @@ def test_the_cut_font_draws_the_wanted_icons_and_no_other_glyph(cut):
     font = TTFont(io.BytesIO(data))
     assert font.flavor == "woff2" and set(icon_font.ligatures(font)) == kept
     full = icon_font.ligatures(TTFont(FONT))
-    wanted = icon_font.app_icons() | icon_font.streamlit_words(STATIC)
+    wanted = icon_font.app_icons() | icon_font.streamlit_icons(STATIC)
     assert {full[n] for n in kept} == {full[n] for n in wanted if n in full}  # other names only of those glyphs
 
 
@@ -61,13 +61,14 @@ def test_a_font_that_cannot_be_cut_means_streamlits_whole_font(tmp_path, capsys)
 @pytest.mark.browser
 def test_icons_are_drawn_as_glyphs_from_the_cut_font(page, app_url):
     """A ligature drawn in the icon font is about one em wide; an icon missing from the font would be its name in
-    letters (keyboard_double_arrow_left: ~15 em). The overview (navigation icons), a page with expanders, alerts and
-    the sidebar's button."""
+    letters (keyboard_double_arrow_left: ~15 em). The overview (navigation icons), pages with expanders, alerts,
+    downloads, tabs and the sidebar's button and file uploader."""
     rel = FONT.relative_to(STATIC).as_posix()
     with urllib.request.urlopen(f"{app_url}/{rel}", timeout=30) as answer:
         served = answer.read()
     assert len(served) < FONT.stat().st_size / 4, len(served)  # the cut font, not Streamlit's whole one
-    for key, tab in (("", None), ("swin", "Mask & attention"), ("explain", None)):
+    for key, tab in (("", None), ("patching", None), ("attention", "Rollout"), ("registers", None),
+                     ("swin", "Mask & attention"), ("mobilevit", "Receptive field"), ("explain", None)):
         goto(page, app_url, key)
         if tab:
             open_tab(page, tab)
