@@ -85,19 +85,23 @@ def test_icons_are_drawn_as_glyphs_from_the_cut_font(page, app_url):
 @pytest.fixture(scope="module")
 def text_cuts():
     characters = icon_font.app_characters()
-    return {font: icon_font.subset_text(font.read_bytes(), characters) for font in icon_font.text_font_paths(STATIC)}
+    return {font: icon_font.subset_text(font.read_bytes(), characters, ranges)
+            for font, ranges in icon_font.text_font_paths(STATIC)}
 
 
-def test_source_sans_keeps_every_character_the_app_writes_and_its_weights(text_cuts):
-    assert len(text_cuts) == 2  # upright and italic
+def test_text_fonts_keep_every_character_the_app_writes_and_their_weights(text_cuts):
+    names = sorted(font.name.split(".")[0] for font in text_cuts)
+    assert names == ["KaTeX_AMS-Regular", "SourceSansVF-Italic", "SourceSansVF-Upright"]
     written = icon_font.app_characters()
     assert {ord(c) for c in "Patch size P × ≤ → ⌊M/2⌋ – α"} <= written
     for font, data in text_cuts.items():
         full, cut = TTFont(font), TTFont(io.BytesIO(data))
         kept = set(cut.getBestCmap())
         assert written & set(full.getBestCmap()) <= kept  # nothing the app writes falls back to another font
-        assert set(range(0x20, 0x7F)) | set(range(0xA0, 0x100)) <= kept
-        assert [a.axisTag for a in cut["fvar"].axes] == [a.axisTag for a in full["fvar"].axes]  # weights, variable
+        assert set(range(0x41, 0x5B)) <= kept  # \mathbb's capitals in KaTeX's AMS font
+        if font.name.startswith("SourceSans"):
+            assert set(range(0x20, 0x7F)) | set(range(0xA0, 0x100)) <= kept
+            assert [a.axisTag for a in cut["fvar"].axes] == [a.axisTag for a in full["fvar"].axes]  # its weights
         assert cut.flavor == "woff2" and len(data) < font.stat().st_size / 2, (font.name, len(data))
 
 
@@ -120,7 +124,7 @@ def test_text_is_drawn_from_the_cut_source_sans_as_wide_as_from_streamlits(page,
     assert_healthy(page)
     sample = " ".join(page.get_by_test_id("stMain").inner_text().split())[:600]
     assert len(sample) == 600
-    for font in icon_font.text_font_paths(STATIC):
+    for font, _ranges in icon_font.text_font_paths(STATIC):
         rel = font.relative_to(STATIC).as_posix()
         with urllib.request.urlopen(f"{app_url}/{rel}", timeout=30) as answer:
             served = answer.read()

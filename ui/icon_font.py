@@ -95,6 +95,10 @@ def subset(font_bytes: bytes, wanted: set[str]) -> tuple[bytes, set[str]]:
 # kB as shipped (Latin, Greek, Cyrillic and Vietnamese, every OpenType feature), are fetched by every student's first
 # page; cut, 29 + 29 kB. Chinese text never used them (Source Sans has no CJK glyphs: the system's font draws it).
 TEXT_FONT_GLOB = "SourceSansVF-*.woff2"
+# KaTeX's AMS font (28 kB) is fetched for one thing in the app's equations, \mathbb's capitals (ℝ, 𝔼), which KaTeX
+# draws as plain letters in it: cut to Basic Latin (and the app's characters), 9 kB. Other AMS symbols, should an
+# equation use one, would come from the system's fonts.
+AMS_FONT_GLOB, AMS_RANGES = "KaTeX_AMS-Regular.*.woff2", ((0x0020, 0x007E),)
 TEXT_RANGES = (  # Unicode blocks kept whole, besides every character of the app's sources and lessons
     (0x0020, 0x007E),  # Basic Latin
     (0x00A0, 0x00FF),  # Latin-1 Supplement
@@ -102,9 +106,11 @@ TEXT_RANGES = (  # Unicode blocks kept whole, besides every character of the app
 )  # the app speaks English and Chinese: a letter outside these (a name in a photo's file name) takes the system's font
 
 
-def text_font_paths(static_dir: Path) -> list[Path]:
-    """Streamlit's Source Sans fonts (upright and italic)."""
-    return sorted((static_dir / "static" / "media").glob(TEXT_FONT_GLOB))
+def text_font_paths(static_dir: Path) -> list[tuple[Path, tuple[tuple[int, int], ...]]]:
+    """Streamlit's Source Sans fonts (upright and italic) and KaTeX's AMS font, each with the blocks it keeps whole."""
+    media = static_dir / "static" / "media"
+    return ([(font, TEXT_RANGES) for font in sorted(media.glob(TEXT_FONT_GLOB))]
+            + [(font, AMS_RANGES) for font in sorted(media.glob(AMS_FONT_GLOB))])
 
 
 def app_characters(root: Path = ROOT) -> set[int]:
@@ -118,8 +124,8 @@ def app_characters(root: Path = ROOT) -> set[int]:
     return found
 
 
-def subset_text(font_bytes: bytes, characters: set[int]) -> bytes:
-    """The woff2 text font with only `TEXT_RANGES` and `characters` (those the font has), every variation axis, and
+def subset_text(font_bytes: bytes, characters: set[int], ranges=TEXT_RANGES) -> bytes:
+    """The woff2 text font with only `ranges` and `characters` (those the font has), every variation axis, and
     the OpenType features a browser applies by itself (kerning, ligatures, marks; fontTools' default list), not the
     stylistic sets and alternates nothing in the app turns on."""
     from fontTools import subset as fonttools_subset
@@ -127,7 +133,7 @@ def subset_text(font_bytes: bytes, characters: set[int]) -> bytes:
 
     font = TTFont(io.BytesIO(font_bytes))
     codes = [code for code in font.getBestCmap()
-             if code in characters or any(low <= code <= high for low, high in TEXT_RANGES)]
+             if code in characters or any(low <= code <= high for low, high in ranges)]
     options = fonttools_subset.Options()
     options.name_IDs = ["*"]
     options.name_languages = ["*"]

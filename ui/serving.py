@@ -135,9 +135,11 @@ def icon_font(static_dir: Path, cache: Path) -> dict[str, Path]:
         return {}
     rel = font.relative_to(static_dir).as_posix()
     names = icon_font_module.app_icons()
-    # a new cut when the app names another icon or Streamlit's scripts change (their names hash their content)
+    # a new cut when the app names another icon, Streamlit's scripts change (their names hash their content) or the
+    # rule for Streamlit's own icons does
     scripts = sorted(p.name for p in (static_dir / "static" / "js").glob("*.js"))
-    out = cache / f"icons-{hashlib.sha256(' '.join(sorted(names) + scripts).encode()).hexdigest()[:12]}" / rel
+    key = " ".join(sorted(names) + scripts + [icon_font_module.STREAMLIT_ICON.pattern])
+    out = cache / f"icons-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / rel
     if not out.exists():
         try:
             data, _kept = icon_font_module.subset(font.read_bytes(),
@@ -154,19 +156,21 @@ def icon_font(static_dir: Path, cache: Path) -> dict[str, Path]:
 
 
 def text_fonts(static_dir: Path, cache: Path) -> dict[str, Path]:
-    """Streamlit's Source Sans fonts cut to the characters the app writes (ui/icon_font.py), made once:
-    {URL path: the cut font}; empty, with one line saying so, where they cannot be made."""
+    """Streamlit's Source Sans fonts and KaTeX's AMS font cut to the characters the app writes (ui/icon_font.py), made
+    once: {URL path: the cut font}; a font that cannot be cut is left out (served whole), with one line saying so."""
     fonts = icon_font_module.text_font_paths(static_dir)
     characters = icon_font_module.app_characters()
-    # a new cut when the app writes a new character or Streamlit ships other fonts (their names hash their content)
-    key = hashlib.sha256((" ".join(p.name for p in fonts) + "".join(map(chr, sorted(characters)))).encode())
+    # a new cut when the app writes a new character, Streamlit ships other fonts (their names hash their content) or
+    # the blocks kept whole change
+    key = hashlib.sha256((" ".join(f"{font.name}{ranges}" for font, ranges in fonts)
+                          + "".join(map(chr, sorted(characters)))).encode()).hexdigest()[:12]
     cut = {}
-    for font in fonts:
+    for font, ranges in fonts:
         rel = font.relative_to(static_dir).as_posix()
-        out = cache / f"text-{key.hexdigest()[:12]}" / rel
+        out = cache / f"text-{key}" / rel
         try:
             if not out.exists():
-                _write_new(out, icon_font_module.subset_text(font.read_bytes(), characters))
+                _write_new(out, icon_font_module.subset_text(font.read_bytes(), characters, ranges))
         except Exception as exc:  # noqa: BLE001 (fontTools' own errors have no common base): the whole font, served
             say(f"Streamlit's whole {font.name.split('.')[0]} is served ({type(exc).__name__}: {exc})")
             continue
