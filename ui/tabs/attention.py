@@ -18,7 +18,7 @@ from vitviz.viz.encode import jpeg
 # width the head-grid pictures are rendered at: a column of three is ~290 px at 1400 px and on a 1280 px projector, a
 # phone shows one ~350 px wide (at 480 px and JPEG quality 88 a threshold move on the DINO masks fetched 243 kB)
 HEAD_PX = 320
-GRID_QUALITY = 72  # JPEG quality of the head-grid and mask pictures (80 still fetched 149 kB on a threshold move)
+GRID_QUALITY = 65  # JPEG quality of the head-grid and mask pictures (80 still fetched 149 kB on a threshold move)
 BIG_PX = 640  # width of the enlarged head
 ROLLOUT_PX = 460  # width of the two rollout pictures: side by side, ~440 px each at 1400 px, ~350 on a phone
 PLOT = {"displaylogo": False}

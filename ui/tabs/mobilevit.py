@@ -18,7 +18,7 @@ from vitviz.describe import mobilevit as describe
 from vitviz.i18n import _, language, sentences
 from vitviz.models.mobilevit import MobileViTBlock, fold, patch_multiple, unfold
 from vitviz.viz import mobilevit as mv
-from vitviz.viz.encode import jpeg, png
+from vitviz.viz.encode import jpeg, lighter, png
 
 # Pictures are drawn about as wide as they are shown in a 1400 px window (the main column is ~910 px wide).
 MAP_PX = 520  # the clickable offset map (shown ~505 px wide)
@@ -113,7 +113,7 @@ def _receptive(key: str, pixel: tuple[int, int], _block: mb.BlockView,
     field = _block.receptive_field(*pixel)
     h, w = field.mask.shape
     base = mv.backdrop(_photo, h, w, mv.cell_size(h, w, HEAD_PX, HEAD_PX))
-    pictures = [jpeg(mv.dependency_picture(base, mask, field.pixel, width=HEAD_PX, max_height=HEAD_PX))
+    pictures = [lighter(mv.dependency_picture(base, mask, field.pixel, width=HEAD_PX, max_height=HEAD_PX))
                 for mask in (field.mask, field.conv_mask)]
     return field, *pictures
 

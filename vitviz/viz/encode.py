@@ -39,6 +39,15 @@ def png(picture: Image.Image, colors: int | None = None, level: int = 3,
     return buf.getvalue()
 
 
+def lighter(picture: Image.Image) -> bytes:
+    """The lighter of a picture's JPEG (at `JPEG_QUALITY`) and its 64-colour PNG (fast octree): a photo stays JPEG; a
+    photo hatched with thin stripes (what a JPEG encodes worst) is a third of its JPEG's bytes as PNG, with no
+    visible change (MobileViT's receptive field: 16 kB instead of 49 kB)."""
+    photo = jpeg(picture.convert("RGB"))
+    flat = png(picture, colors=64, level=9, method=Image.Quantize.FASTOCTREE)
+    return flat if len(flat) < len(photo) else photo
+
+
 def jpeg_uri(picture: Image.Image | bytes, quality: int = JPEG_QUALITY) -> str:
     """A picture (or JPEG bytes) as a `data:image/jpeg;base64,…` URI, for a Plotly figure's background image."""
     data = picture if isinstance(picture, bytes) else jpeg(picture, quality)
