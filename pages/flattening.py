@@ -17,7 +17,7 @@ from vitviz.viz.encode import png
 @st.cache_resource(max_entries=8, show_spinner=False)
 def matrix_base(cache_key: str, _flat01, channels: int, size: tuple[int, int]):
     """The matrix picture of this input, palette-quantised once; shared read-only (`mark_row` draws on a copy).
-    64 colours (about 21 levels a channel, each value in its channel's colour): 65 kB at P = 16, 122 kB with 250."""
+    64 colours (about 21 levels a channel, each value in its channel's colour): 59 kB at P = 16, 122 kB with 250."""
     return viz.matrix_base(_flat01, channels, size, colours=64)
 
 

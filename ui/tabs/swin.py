@@ -139,11 +139,9 @@ def _partition_jpeg(photo_key: str, part: WindowPartition, cell: int, selected: 
 def _feature_png(key: str, which: str, step: int, part: WindowPartition, cell: int, _rgb) -> bytes:
     """`which`: "before" (the map z), "step" (z rolled by (-step, -step)) or "after" (the rolled map as given)."""
     moved = {"before": 0, "step": step, "after": part.shift}[which]
-    # 256 colours (fast octree, 2.5 ms): 8 kB instead of 21 kB for a 280 px map of a few thousand flat cells, no
-    # visible change
+    # 256 colours (2.5 ms): 8 kB instead of 21 kB for a 280 px map of a few thousand flat cells, no visible change
     return png(sv.rolled_feature_picture(_rgb, part, cell, moved, roll_map=which == "step",
-                                         window_lines=moved == part.shift and which != "before"),
-               colors=256, level=6, method=Image.Quantize.FASTOCTREE)
+                                         window_lines=moved == part.shift and which != "before"), colors=256, level=6)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

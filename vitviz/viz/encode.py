@@ -25,26 +25,30 @@ def jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
     return buf.getvalue()
 
 
-def png(picture: Image.Image, colors: int | None = None, level: int = 3,
-        method: Image.Quantize = Image.Quantize.MEDIANCUT) -> bytes:
-    """PNG bytes of a picture; with `colors`, palette-quantised first (median cut, or `method`) to keep big
-    pictures light. Median cut costs ~13 ms on a 280 px map of a few thousand colours, the fast octree ~2.5 ms.
+# Palettes by Pillow's fast octree: on the app's pictures (the patch gallery, the flattened matrix, Swin's maps and
+# diagrams) 10-20 % fewer bytes than median cut, a smaller largest error (14 levels against 86 on the gallery) and
+# ~10 × faster (9 ms against 90 for the gallery)
+QUANTIZE = Image.Quantize.FASTOCTREE
+
+
+def png(picture: Image.Image, colors: int | None = None, level: int = 3) -> bytes:
+    """PNG bytes of a picture; with `colors`, palette-quantised first (`QUANTIZE`) to keep big pictures light.
 
     level is zlib's: 3 is nearly as small as the default 6 in half the time; flat-colour diagrams take 1.
     """
     if colors is not None and picture.mode != "P":
-        picture = picture.quantize(colors, method=method)
+        picture = picture.quantize(colors, method=QUANTIZE)
     buf = io.BytesIO()
     picture.save(buf, "PNG", compress_level=level)
     return buf.getvalue()
 
 
 def lighter(picture: Image.Image) -> bytes:
-    """The lighter of a picture's JPEG (at `JPEG_QUALITY`) and its 64-colour PNG (fast octree): a photo stays JPEG; a
+    """The lighter of a picture's JPEG (at `JPEG_QUALITY`) and its 64-colour PNG: a photo stays JPEG; a
     photo hatched with thin stripes (what a JPEG encodes worst) is a third of its JPEG's bytes as PNG, with no
     visible change (MobileViT's receptive field: 16 kB instead of 49 kB)."""
     photo = jpeg(picture.convert("RGB"))
-    flat = png(picture, colors=64, level=9, method=Image.Quantize.FASTOCTREE)
+    flat = png(picture, colors=64, level=9)
     return flat if len(flat) < len(photo) else photo
 
 
@@ -74,14 +78,14 @@ def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = F
     else (pure noise, e.g. thousands of shuffled 4-px patches) as a smaller JPEG.
 
     photo=True goes straight to JPEG (a photograph as PNG can weigh megabytes). Images wider than max_width are
-    shrunk first. With `colors`, the PNG is palette-quantised to that many colours first (median cut).
+    shrunk first. With `colors`, the PNG is palette-quantised to that many colours first (`QUANTIZE`).
     """
     if image.width > max_width:
         resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
         image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
     if not photo:
         buf = io.BytesIO()
-        (image if colors is None else image.quantize(colors, method=Image.Quantize.MEDIANCUT)).save(buf, "PNG")
+        (image if colors is None else image.quantize(colors, method=QUANTIZE)).save(buf, "PNG")
         if buf.tell() <= max_bytes:
             return buf.getvalue()
     rgb = image.convert("RGB")

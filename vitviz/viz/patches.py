@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vitviz.i18n import _
 
-from .encode import jpeg_uri
+from .encode import QUANTIZE, jpeg_uri
 
 CHANNEL_NAMES = ("R", "G", "B")
 # A value v of channel c is drawn in that channel's colour: black at 0, the pure colour at 0.5, white at 1
@@ -418,12 +418,12 @@ def matrix_base(flat01: np.ndarray, channels: int = 3, size: tuple[int, int] = (
                 colours: int | None = None) -> Image.Image:
     """The N × P²C matrix (rows = patches in raster order, columns k in (p1 p2 c) order) as one RGB picture,
     each value in its channel's colour, `matrix_extent` px within `size` (width, height), with a white margin on
-    the left. colours: quantise to a palette of that many colours (median cut), to keep the PNG light."""
+    the left. colours: quantise to a palette of that many colours (`encode.QUANTIZE`), to keep the PNG light."""
     width, height = matrix_extent(*flat01.shape, size)
     img = Image.fromarray(channel_colours(flat01, channels)).resize((width, height), Image.BOX)
     canvas = Image.new("RGB", (width + MATRIX_MARGIN, height + 8), "white")
     canvas.paste(img, (MATRIX_MARGIN, 4))
-    return canvas if colours is None else canvas.quantize(colours, method=Image.Quantize.MEDIANCUT)
+    return canvas if colours is None else canvas.quantize(colours, method=QUANTIZE)
 
 
 def mark_row(picture: Image.Image, n: int, selected: int) -> Image.Image:
