@@ -83,6 +83,15 @@ def chart(fig, *, alt: str, where=st, **kwargs):
     return where.plotly_chart(cacheable_pictures(fig), alt=alt, config=config, **kwargs)
 
 
+def media_url(data: bytes, mimetype: str, name: str) -> str:
+    """`data` served as one of this run's media files: its URL (under the server's base path), named by a hash of the
+    bytes and type, so the same bytes keep the same URL and a browser that has them asks for nothing (ui/serving.py
+    marks /media/ cacheable). `name` places the file among the run's elements. Needs Streamlit's runtime."""
+    base = st_config.get_option("server.baseUrlPath").strip("/")
+    url = runtime.get_instance().media_file_mgr.add(data, mimetype, name)
+    return f"/{base}{url}" if base else url
+
+
 def _is_data_uri(source) -> bool:
     return isinstance(source, str) and source.startswith("data:") and ";base64," in source[:40]
 
@@ -171,14 +180,11 @@ def cacheable_pictures(fig):
     again is converted once (`_SENT`). Without Streamlit's runtime (bare mode), `fig`."""
     if not runtime.exists():
         return fig
-    media = runtime.get_instance().media_file_mgr
-    base = st_config.get_option("server.baseUrlPath").strip("/")
 
     def url(uri: str) -> str:
         head, data = uri.split(",", 1)
         # the coordinates name the picture by its content: one file however often a run draws it
-        file_url = media.add(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
-        return f"/{base}{file_url}" if base else file_url
+        return media_url(base64.b64decode(data), head[5:].split(";")[0], f"vitviz.figure.{short_key(uri)}")
 
     is_object = not isinstance(fig, dict)
     known = _SENT.get(fig) if is_object else None

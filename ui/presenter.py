@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import streamlit as st
-from streamlit import config as st_config
 from streamlit import runtime
 
+from ui.common import media_url
 from vitviz.i18n import _
 
 HIDE_FLAGS = {
@@ -146,8 +146,8 @@ later();
 })();
 """
 # Each run sends only a loader (~300 bytes, not the script's 3.5 kB): it sets the names in the run's language and
-# updates the page, or, on the session's first page, loads the script from a media file (`script_url`), which the
-# browser keeps (ui/serving.py marks /media/ cacheable).
+# updates the page, or, on the session's first page, loads the script from a media file (`ui.common.media_url`),
+# which the browser keeps; a load that fails is tried again on the next run.
 A11Y_LOADER = """<script>
 window.vitvizScrollNames = __SCROLL_NAMES__;
 if (window.vitvizA11y) { window.vitvizA11y(); }
@@ -155,6 +155,7 @@ else if (!document.querySelector('script[data-vitviz-a11y]')) {
   const script = document.createElement('script');
   script.src = __URL__;
   script.dataset.vitvizA11y = '';
+  script.onerror = () => script.remove();
   document.head.append(script);
 }
 </script>"""
@@ -176,16 +177,6 @@ if (!window.vitvizLessonKeys) {
 </script>"""
 
 
-def script_url(name: str, script: str) -> str | None:
-    """The URL a browser loads `script` from: a media file of this run, named by its content (the same URL while the
-    script is the same, so a browser fetches it once); None without Streamlit's runtime (bare mode)."""
-    if not runtime.exists():
-        return None
-    base = st_config.get_option("server.baseUrlPath").strip("/")
-    url = runtime.get_instance().media_file_mgr.add(script.encode(), "text/javascript", name)
-    return f"/{base}{url}" if base else url
-
-
 def scroll_names() -> dict[str, str]:
     """What a screen reader calls each kind of box that scrolls, in the session's language."""
     return {"equation": _("Equation (scrolls sideways)"), "code": _("Code (scrolls)"),
@@ -200,8 +191,8 @@ def style(present: bool, hide: tuple[str, ...], in_lesson: bool) -> None:
         css += '.st-key-vv-intro { display: none; }'
 
     st.html(f"<style>{css}</style>")
-    url = script_url("vitviz.a11y", A11Y_JS)
-    if url:
+    if runtime.exists():  # the script as a media file: a browser fetches it once (`A11Y_LOADER`)
+        url = media_url(A11Y_JS.encode(), "text/javascript", "vitviz.a11y")
         names = json.dumps(scroll_names(), ensure_ascii=False)
         st.html(A11Y_LOADER.replace("__SCROLL_NAMES__", names, 1).replace("__URL__", json.dumps(url), 1),
                 unsafe_allow_javascript=True)
