@@ -10,9 +10,9 @@ permessage-deflate), that estimate is what the wire carried and what the totals 
 
 The tour: the overview, then each stage page by its sidebar link (ui/stages.py, in order), each of its tabs opened,
 every expander opened. Cold: a new browser context (empty cache). Warm: a second tour in a new tab of the same
-context (its cache kept), without slider moves. A slider move: one step right (left at the end) and back, of every
-slider on the page, tab by tab (the sidebar's with the page's first tab); each step's bytes from the key press to
-the end of its script run and the requests it caused; the page's largest is reported. Once through one process
+context (its cache kept), without slider moves. A slider move (after the page's visit): one step right (left at the
+end) and back, of every slider on the page, tab by tab (the sidebar's with the page's first tab); each step's bytes
+from the key press to the end of its script run and the requests it caused; the page's largest is reported. Once through one process
 started as `tasks.py run` starts it, once through `tasks.py serve --replicas 2` (HAProxy in front).
 
     python bench/bench_network.py [--only attention swin] [--no-serve] [--no-sliders] [--students 30]
@@ -237,17 +237,22 @@ def slider_moves(page, meter: Meter, area: str, tab: str = "") -> list[SliderMov
 
 def visit_stage(page, meter: Meter, base: str, key: str, sliders: bool = True, first: bool = False) -> PageTraffic:
     """Arrive at page `key` ("" the overview; `first`: by URL, else by its sidebar link), open each tab and every
-    expander; with `sliders`, move each slider a step and back."""
+    expander; then, with `sliders`, move each slider a step and back, tab by tab. The visit is over before the first
+    move: a slider moved and back can leave another control elsewhere (Swin's selected window follows the input size),
+    and a second visit (the warm tour) must see what the first one saw."""
     visit, moves = NOTHING, []
     arrive = (lambda: goto(page, base, key)) if first else (lambda: navigate(page, key))
     visit += meter.measure(lambda: (arrive(), open_expanders(page)))
-    if sliders:
-        moves += slider_moves(page, meter, "stSidebar")
     labels = [t.inner_text().strip() for t in main_tabs(page).all()] or [""]
-    for index, label in enumerate(labels):
-        if index:
-            visit += meter.measure(lambda: (open_tab_at(page, index), open_expanders(page)))
-        if sliders:
+    for index in range(1, len(labels)):
+        visit += meter.measure(lambda: (open_tab_at(page, index), open_expanders(page)))
+    if sliders:
+        for index, label in enumerate(labels):
+            if len(labels) > 1:
+                open_tab_at(page, index)
+                open_expanders(page)
+            if not index:
+                moves += slider_moves(page, meter, "stSidebar")
             moves += slider_moves(page, meter, "stMain", label)
     return PageTraffic(key, visit, tuple(moves))
 
