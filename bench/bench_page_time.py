@@ -37,6 +37,7 @@ from PIL import Image  # noqa: E402
 import vitviz  # noqa: E402
 from bench.bench_latency import compile_scripts_once  # noqa: E402
 from tests.apptest import app  # noqa: E402
+import streamlit as st  # noqa: E402
 import streamlit.runtime.scriptrunner.script_runner as script_runner  # noqa: E402
 from vitviz import attention as att  # noqa: E402
 from vitviz import embeddings as emb  # noqa: E402
@@ -138,6 +139,10 @@ def measure(case: Case, rounds: int) -> tuple[list[tuple[float, float]], list[tu
     """(page (wall, CPU) seconds, bare (wall, CPU) seconds) of every round. The page's CPU is its script thread's,
     the bare CPU its thread's: with one torch thread (the app's setting on 2 cores) that is all the work, and it
     does not grow when other jobs load the host."""
+    # Nothing from the page measured before: the ViT pages step through the same patch sizes, and a model adapted to P
+    # by one page is in Streamlit's cache for the next (page times below the bare ones, once)
+    st.cache_data.clear()
+    st.cache_resource.clear()
     at = app(**case.query)
     at.switch_page(f"pages/{case.page}.py").run(timeout=300)
     assert not at.exception, [e.message for e in at.exception]
