@@ -230,6 +230,9 @@ def test_an_image_trace_that_only_draws_becomes_the_same_picture_behind_the_axes
         upwards = {**spec["layout"], "yaxis": {**spec["layout"]["yaxis"],
                                                "range": sorted(spec["layout"]["yaxis"]["range"])}}
         assert behind_axes(trace, upwards) is None
+        # a trace drawn under the picture keeps it a trace (behind the axes it would be under that trace)
+        drawn_first = {**spec, "data": [{"type": "scatter", "x": [0], "y": [0]}, *spec["data"]]}
+        assert any(t["type"] == "image" for t in move_behind_axes(drawn_first)["data"])
         # the whole figure: a new dict, the figure's own (shared through a cache) left as it was
         before = json.dumps(spec, sort_keys=True)
         sent = move_behind_axes(spec)

@@ -123,11 +123,13 @@ def behind_axes(trace: dict, layout: dict) -> dict | None:
 def move_behind_axes(spec: dict) -> dict:
     """`spec` (a figure's dict) with each image trace that only draws moved behind its axes (`behind_axes`), its
     axes given what plotly gives an image trace's axes by default: square cells (the y axis anchored to the x axis)
-    and the domain, not the range, constrained. A new dict: what it changes is copied, the rest shared with `spec`."""
+    and the domain, not the range, constrained. Only an image no earlier trace draws under (an invisible colour-bar
+    heatmap may): behind the axes it is below every trace. A new dict: what it changes is copied, the rest shared."""
     layout = dict(spec.get("layout") or {})
     kept, moved = [], []
     for trace in spec.get("data", ()):
-        image = behind_axes(trace, layout)
+        under = any(t.get("opacity", 1) != 0 and t.get("visible", True) is True for t in kept)
+        image = None if under else behind_axes(trace, layout)
         (kept if image is None else moved).append(trace if image is None else image)
     for image in moved:
         xname, yname = f"xaxis{image['xref'][1:]}", f"yaxis{image['yref'][1:]}"
