@@ -142,9 +142,9 @@ def test_one_container_serves_a_class_and_stops_on_sigterm(chromium, image):
         # 0: Streamlit stopped on SIGTERM by itself (137 would be the SIGKILL after the 30 s)
         assert state["ExitCode"] == 0, logs(name)[-2000:]
         assert "Traceback" not in logs(name)
-        # the build fetched Plotly's cartesian bundle and cut the icon font: nothing falls back in the image
-        assert ("static bundles served gzipped, charts with Plotly's cartesian bundle, the icons the app can show"
-                in logs(name)), logs(name)[-2000:]
+        # the build fetched Plotly's cartesian bundle and cut the fonts: nothing falls back in the image
+        assert ("static bundles served gzipped, charts with Plotly's cartesian bundle, 4 fonts cut to what the app "
+                "can show" in logs(name)), logs(name)[-2000:]
     finally:
         podman("rm", "-f", name, check=False)
 
