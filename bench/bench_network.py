@@ -4,16 +4,16 @@ Chromium (Debian's, through Playwright) counts them with the DevTools protocol's
 `encodedDataLength` (headers and body as they came over the wire, compressed or not; 0 for a cached answer) and the
 websocket's frames by payload, received and sent. A frame's payload is what the app sent before any websocket
 compression; `WS deflated` estimates that compression (permessage-deflate with context takeover and the settings
-ui/serving.py gives the server: a 15-bit window, memLevel 8; the same frames) and the CPU zlib takes for it on this host,
-for the `server.enableWebsocketCompression` decision. Where the server compresses (the handshake agreed on
+ui/serving.py gives the server: a 15-bit window, memLevel 8; the same frames) and the CPU zlib takes for it on this
+host, for the `server.enableWebsocketCompression` decision. Where the server compresses (the handshake agreed on
 permessage-deflate), that estimate is what the wire carried and what the totals count.
 
 The tour: the overview, then each stage page by its sidebar link (ui/stages.py, in order), each of its tabs opened,
 every expander opened. Cold: a new browser context (empty cache). Warm: a second tour in a new tab of the same
 context (its cache kept), without slider moves. A slider move (after the page's visit): one step right (left at the
 end) and back, of every slider on the page, tab by tab (the sidebar's with the page's first tab); each step's bytes
-from the key press to the end of its script run and the requests it caused; the page's largest is reported. Once through one process
-started as `tasks.py run` starts it, once through `tasks.py serve --replicas 2` (HAProxy in front).
+from the key press to the end of its script run and the requests it caused; the page's largest is reported. Once
+through one process started as `tasks.py run` starts it, once through `tasks.py serve --replicas 2` (HAProxy).
 
     python bench/bench_network.py [--only attention swin] [--no-serve] [--no-sliders] [--students 30]
 

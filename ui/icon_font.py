@@ -7,8 +7,9 @@ collapse button, expanders, the file uploader), as a ligature of `MaterialSymbol
 the glyphs of the icons that can appear: every name the app writes as `material/<name>` (app.py, ui/, pages/,
 vitviz/, lessons/) and every icon Streamlit's own scripts name as `:material/<name>:` (how its screens name theirs:
 78 in 1.67; every lower-case word of its scripts, 640 icon names, made a 66 kB font), with the letters that spell
-them, and drops every other ligature (fontTools' subsetter without layout closure; woff2 written with Brotli). An icon left out would show as its name in letters,
-never as a broken page; `tests/test_icon_font.py` checks that no icon on the pages is drawn as letters.
+them, and drops every other ligature (fontTools' subsetter without layout closure; woff2 written with Brotli). An
+icon left out would show as its name in letters, never as a broken page; `tests/test_icon_font.py` checks that no
+icon on the pages is drawn as letters.
 
 `ui/serving.py` makes the cut once per Streamlit version and set of names (in its cache folder, ~3 s of CPU) and serves
 it under the font's own URL. Where fontTools or Brotli is missing or the font is not where it was, Streamlit's whole
@@ -32,15 +33,17 @@ def font_path(static_dir: Path) -> Path | None:
     return next((static_dir / "static" / "media").glob(FONT_GLOB), None)
 
 
-def app_icons(root: Path = ROOT) -> set[str]:
-    """Every icon name the app writes as `:material/<name>:`."""
-    names = set()
+def app_texts(root: Path = ROOT, suffixes: tuple[str, ...] = (".py", ".toml")):
+    """The text of each of the app's source files (`APP_SOURCES`) with one of `suffixes`."""
     for top in APP_SOURCES:
         path = root / top
-        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.suffix in (".py", ".toml")]
-        for file in files:
-            names.update(NAME.findall(file.read_text(encoding="utf-8")))
-    return names
+        for file in [path] if path.is_file() else [f for f in path.rglob("*") if f.suffix in suffixes]:
+            yield file.read_text(encoding="utf-8")
+
+
+def app_icons(root: Path = ROOT) -> set[str]:
+    """Every icon name the app writes as `:material/<name>:`."""
+    return {name for text in app_texts(root) for name in NAME.findall(text)}
 
 
 def streamlit_icons(static_dir: Path) -> set[str]:
@@ -115,13 +118,7 @@ def text_font_paths(static_dir: Path) -> list[tuple[Path, tuple[tuple[int, int],
 
 def app_characters(root: Path = ROOT) -> set[int]:
     """Every character the app's sources and lessons write (its English text, symbols, names)."""
-    found = set()
-    for top in APP_SOURCES:
-        path = root / top
-        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.suffix in (".py", ".toml", ".json")]
-        for file in files:
-            found.update(map(ord, file.read_text(encoding="utf-8")))
-    return found
+    return {ord(c) for text in app_texts(root, (".py", ".toml", ".json")) for c in text}
 
 
 def subset_text(font_bytes: bytes, characters: set[int], ranges=TEXT_RANGES) -> bytes:

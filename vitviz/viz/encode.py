@@ -84,10 +84,9 @@ def fitted(image: Image.Image, max_bytes: int = MAX_PANEL_BYTES, photo: bool = F
         resample = Image.Resampling.LANCZOS if photo else Image.Resampling.NEAREST
         image = image.resize((max_width, max(1, round(image.height * max_width / image.width))), resample)
     if not photo:
-        buf = io.BytesIO()
-        (image if colors is None else image.quantize(colors, method=QUANTIZE)).save(buf, "PNG")
-        if buf.tell() <= max_bytes:
-            return buf.getvalue()
+        data = png(image, colors, level=6)  # Pillow's default zlib level, as this always saved
+        if len(data) <= max_bytes:
+            return data
     rgb = image.convert("RGB")
     while True:
         for quality in (JPEG_QUALITY, 60, 45):
