@@ -545,3 +545,67 @@ def test_feature_and_label_pictures():
     fp = sv.window_attention_picture(Image.new("RGB", (32, 32)), sw.WindowPartition((8, 8), 4, 2, 4), 6, 3, 0,
                                      np.ones(16))
     assert fp.size == (48, 48)
+
+
+def _pixel_borders(ids: np.ndarray, cell: int, width: int) -> np.ndarray:
+    """The reference for `sv._boundaries`: every pixel of the upscaled map within `width` px of a pixel pair (i, i+1)
+    whose ids differ, found pixel by pixel."""
+    px = np.repeat(np.repeat(ids, cell, 0), cell, 1)
+    out = np.zeros(px.shape, bool)
+    for axis in (0, 1):
+        moved = np.moveaxis(px, axis, 0)
+        target = np.moveaxis(out, axis, 0)  # a view: writing it writes `out`
+        for i in np.nonzero((moved[1:] != moved[:-1]).any(1))[0]:
+            differs = moved[i + 1] != moved[i]
+            for j in range(max(0, i + 1 - width), min(len(moved), i + 1 + width)):
+                target[j] |= differs
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_borders_are_every_pixel_near_a_change_of_token(seed):
+    """`_boundaries` builds the pixel mask from the token grid's borders: the same pixels as comparing every pixel
+    of the upscaled map with its neighbours, `width` px on each side, for any cell size and width."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 3, rng.integers(1, 9, 2))
+    cell, width = int(rng.integers(1, 9)), int(rng.integers(1, 4))
+    np.testing.assert_array_equal(sv._boundaries(ids, cell, width), _pixel_borders(ids, cell, width))
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_window_outline_and_colours_over_the_photo(shift):
+    """A window's attention picture: inside the window each pixel is 20 % photo and 80 % of its key's colour, outside
+    45 % of the photo, padding outside darker still and hatched; the window's border (also where it meets the map's
+    edge) is a white line 2 px wide in a black band 6 px wide, drawn only there."""
+    part = sw.WindowPartition((7, 7), 4, shift, 4)  # padded to 8 × 8: row and column 7 are padding
+    photo = Image.new("RGB", (28, 28), (100, 150, 200))
+    cell, selected = 10, 3  # the corner window: with a shift its tokens wrap around the map's edges
+    values = np.linspace(0, 1, 16)
+    picture = np.asarray(sv.window_attention_picture(photo, part, cell, selected, 5, values)).astype(int)
+    ids, tok = part.index_map()
+    inside = ids == selected
+    edge = np.pad(inside, 1)
+    white = _pixel_borders(edge.astype(int), cell, 1)[cell:-cell, cell:-cell]
+    band = _pixel_borders(edge.astype(int), cell, 3)[cell:-cell, cell:-cell]
+    query_r, query_c = np.argwhere(inside & (tok == 5))[0]
+    framed = np.zeros(band.shape, bool)  # the query's cell: its frame is drawn last, over the outline
+    framed[query_r * cell:(query_r + 1) * cell, query_c * cell:(query_c + 1) * cell] = True
+    assert (picture[white & ~framed] == 255).all()
+    assert (picture[band & ~white & ~framed] == 0).all()
+    assert not ((picture == 0).all(-1) & ~band & ~framed).any()  # black only in the band and the query's frame
+    colours = sv.colourise(values, 1.0, sv.CMAP)
+    for r, c in itertools.product(range(8), range(8)):
+        if (r, c) == (query_r, query_c):
+            continue  # framed in yellow
+        centre = picture[r * cell + cell // 2, c * cell + cell // 2]
+        under = np.array((100, 150, 200)) if r < 7 and c < 7 else np.array(sv.PAD_GREY)  # the photo, or grey
+        if inside[r, c]:
+            expected = under * 0.2 + colours[tok[r, c]] * 0.8
+        elif r < 7 and c < 7:
+            expected = under * 0.45
+        else:
+            expected = under * 0.45 * 0.15 + sv.PAD_GREY[0] * 0.85
+            block = picture[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+            assert (block == 30).all(-1).any()  # hatched
+            centre = block[~(block == 30).all(-1) & ~band[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]][0]
+        np.testing.assert_allclose(centre, expected, atol=1)

@@ -76,8 +76,14 @@ def image_from_sidebar() -> tuple[Image.Image, str, str]:
                              "another of its processes): please add it again."), icon=":material/sync_problem:")
     elif source != "sample":
         st.sidebar.caption(_("No photo yet — showing the sample until you add one."))
-    image = load_sample(sample)
-    return image, f"sample:{sample}", sample
+    return _sample(sample), f"sample:{sample}", sample
+
+
+@st.cache_resource(max_entries=len(SAMPLES), show_spinner=False)
+def _sample(name: str) -> Image.Image:
+    """A bundled sample, decoded once per process and shared (every picture is drawn from copies of it): decoding it
+    on every run of every page cost ~1 ms."""
+    return load_sample(name)
 
 
 def _task_sample(opened: Opened) -> tuple[Image.Image, str, str]:
@@ -116,9 +122,10 @@ def model_input(ctx: Context, preprocessing) -> tuple[Image.Image, torch.Tensor]
     return _model_input(ctx.image_key, repr(preprocessing), None if native else size, ctx.image, preprocessing)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)  # ≤ 3 MB each (512 × 512)
+@st.cache_resource(max_entries=32, show_spinner=False)  # ≤ 3 MB each (512 × 512)
 def _model_input(image_key: str, prep_key: str, size: tuple[int, int] | None, _image: Image.Image,
                  _preprocessing) -> tuple[Image.Image, torch.Tensor]:
-    """Resized once per image, preprocessing and size (resizing the photo took ~7 ms of every run)."""
+    """Resized once per image, preprocessing and size (resizing the photo took ~7 ms of every run), and shared, not
+    copied: unpickling a copy for every run took ~1 ms. Models and pictures read them and never write to them."""
     shown = resize_and_crop(_image, _preprocessing, size)
     return shown, to_pixel_values(shown, _preprocessing)

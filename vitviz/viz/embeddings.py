@@ -124,6 +124,13 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
     100–400 KB per chart and per slider move, which the page's text and the text alternative do not need (they quote
     the numbers). `stride` and `inner` are what `similarity_tiles` used; the axes count cells from 0.
     """
+    return go.Figure(_similarity_spec(tiles, height, colorbar), _validate=False)
+
+
+def _similarity_spec(tiles: np.ndarray, height: int, colorbar: bool = True) -> dict:
+    """`similarity_heatmap`'s figure as plain dicts, without plotly's validation: validating and updating the figure
+    took ~25 ms of the ~50 a chart costs, twice per patch-size move (tests/test_embeddings.py validates the same
+    spec)."""
     z = np.asarray(tiles, np.float32)
     low = min(float(np.nanmin(z)) if np.isfinite(z).any() else -1.0, 0.99)
     # a palette picture: a random model's noisy tiles compress to 40 % of an RGB PNG's bytes
@@ -133,8 +140,6 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
                  colorscale=colorscale("viridis"), showscale=colorbar,
                  colorbar=dict(title=dict(text=_("cosine"), side="right"), thickness=12, orientation="h", y=-0.02,
                                yanchor="top", len=0.9))
-    # Built as plain dicts without plotly's validation: validating and updating the figure took ~25 ms of the ~50 a
-    # chart costs, twice per patch-size move (tests/test_embeddings.py validates the same spec)
     axis = dict(showticklabels=False, showgrid=False, ticks="", zeroline=False, tickfont=dict(color=INK))
     layout = dict(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
                   plot_bgcolor="white", dragmode=False, hovermode=False,
@@ -143,7 +148,7 @@ def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1
                   yaxis=dict(axis, range=[z.shape[0] - 0.5, -0.5], scaleanchor="x", constrain="domain",
                              title=dict(text=_("← patch row"), font=dict(color=INK))))
     # the colour bar's trace first: `SimilarityChart.low`
-    return go.Figure(dict(data=[scale, picture], layout=layout), _validate=False)
+    return dict(data=[scale, picture], layout=layout)
 
 
 def explained_bar(explained: np.ndarray, height: int = 260) -> go.Figure:
@@ -193,15 +198,18 @@ def similarity_figure(pos, grid: tuple[int, int], selected: int | None = None, h
     for stride, inner in tile_strides(grid, MAX_HEATMAP_CELLS):
         queries = tile_queries(grid, stride)
         rows = similarity_to(pos, queries)
-        fig = similarity_heatmap(similarity_tiles(rows, grid, stride, inner=inner), grid, stride, inner=inner, height=height)
-        if payload_bytes(fig) <= max_bytes:
+        spec = _similarity_spec(similarity_tiles(rows, grid, stride, inner=inner), height)
+        # measured on the plain spec: a figure object's size would include plotly's template (a constant ~7 kB that
+        # the websocket's compression sends once) and cost a deep copy of it
+        if payload_bytes(spec) <= max_bytes:
             break
     if selected is not None:
         r, c = divmod(selected, gw)
         if r % stride == 0 and c % stride == 0:
             ih, iw = len(range(0, gh, inner)), len(range(0, gw, inner))
             r, c = r // stride, c // stride
-            for line in FRAME:
-                fig.add_shape(type="rect", xref="x", yref="y", line=line,
-                              x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw, y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih)
+            spec["layout"]["shapes"] = [
+                dict(type="rect", xref="x", yref="y", line=line, x0=c * (iw + 1) - 1, x1=c * (iw + 1) + iw,
+                     y0=r * (ih + 1) - 1, y1=r * (ih + 1) + ih) for line in FRAME]
+    fig = go.Figure(spec, _validate=False)
     return SimilarityChart(fig, stride, inner, similarity_structure(rows, queries, grid))
