@@ -9,7 +9,6 @@ a pixel click only redraws. The block's steps are lazy tabs: a run draws only th
 from __future__ import annotations
 
 from functools import partial
-import threading
 
 import streamlit as st
 
@@ -18,6 +17,7 @@ from ui.common import clamp_state, short_key
 from ui.context import context
 from ui.image_input import input_size, model_input
 from ui.models import get_model
+from ui.store import RunStore
 from ui.tabs import mobilevit as tabs
 from vitviz import mobilevit_blocks as mb
 from vitviz.i18n import _, N_
@@ -25,24 +25,22 @@ from vitviz.i18n import _, N_
 MODELS = {"mobilevit-xxs": N_("MobileViT-XXS (1.3 M parameters, ImageNet classifier)"),
           "mobilevit-s": N_("MobileViT-S (5.6 M parameters, ImageNet classifier)")}
 PATCH_MAX = 8
+STORE_BUDGET = 128 * 2**20  # bytes of runs kept over all sessions (the newest one is always kept)
 
 
 @st.cache_resource(show_spinner=False)
-def _trace_lock() -> threading.Lock:
-    """One trace at a time: each keeps every intermediate of its forward alive (~10 MB at 256 px, ~40 MB for S at
-    512 px), and a class arriving on this page at once would otherwise hold them all together."""
-    return threading.Lock()
+def _store() -> RunStore:
+    """Runs shared by every session, one trace at a time: each keeps every intermediate of its forward alive (~10 MB
+    at 256 px, ~40 MB for S at 512 px), and a class arriving on this page at once would otherwise hold them all
+    together. A store, not st.cache_data: that pickled each 4 MB run when it was made (5 ms) and unpickled it on
+    every run of the page (4 ms)."""
+    return RunStore(STORE_BUDGET, one_at_a_time=True)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)  # (1, C, H/8, W/8): at most 1.5 MB each (S at 512 px)
+@st.cache_resource(max_entries=32, show_spinner=False)  # (1, C, H/8, W/8): at most 1.5 MB each (S at 512 px)
 def _trunk(source: str, image_key: str, size: tuple[int, int], _model, _x) -> mb.Trunk:
+    """Shared, not copied: run_blocks only reads it."""
     return mb.trunk(_model, _x)
-
-
-@st.cache_data(max_entries=12, show_spinner=False)  # ~10 MB each at 256 px, ~40 MB for S at 512 px
-def _run(source: str, image_key: str, size: tuple[int, int], patch: tuple[int, int], _model, _trunk) -> mb.MobileViTRun:
-    with _trace_lock():
-        return mb.run_blocks(_model, _trunk, patch)
 
 
 def _select_pixel(block: mb.BlockView, key: str, where) -> mb.PixelSelection:
@@ -93,7 +91,8 @@ size = input_size(ctx)
 with st.spinner(_("Running MobileViT once on your image at this patch size…"), show_time=True):
     # Keyed on model.source (the hub id or preset actually loaded): a hub fallback never shares keys with real weights.
     features = _trunk(model.source, ctx.image_key, size, model, pixel_values.to(ctx.device))
-    run = _run(model.source, ctx.image_key, size, (ph, pw), model, features)
+    run = _store().get(short_key(model.source, ctx.image_key, size, ph, pw),
+                       lambda: mb.run_blocks(model, features, (ph, pw)))
 if not run.at_trained_size:
     st.caption(_("Input {h}×{w} px. MobileViT was trained on {size}×{size}; set the sidebar's resolution to 256 to "
                  "see the checkpoint's own sizes (it runs at any size).").format(h=run.input_size[0],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -360,6 +361,23 @@ def test_run_stage_sizes_and_input_numbers(xxs_preset, size):
     assert run.trained_size == 256 and run.at_trained_size == (size == (256, 256))
     assert run.patch == (2, 3) and run.native_patch == 2 and not run.at_native_patch
     assert not run.trained  # a preset: deterministic random weights
+
+
+def test_a_run_is_read_only_and_counts_its_bytes(xxs_preset):
+    """The page keeps runs in a store shared by every session (ui.store.RunStore): no array of a run can be written,
+    and `nbytes` (the store's budget) is every array it holds. Reading it still works: attention rows and predictions
+    from the read-only q, k and logits."""
+    _x, run = page_run(xxs_preset, (128, 128), (2, 3))
+    arrays = [run.logits]
+    for block in run.blocks.values():
+        arrays += [*block.taps.values(), block.conv3, block.resized, *block.q, *block.k]
+    assert all(isinstance(a, np.ndarray) and not a.flags.writeable for a in arrays)
+    assert run.nbytes == sum(a.nbytes for a in arrays) > 1_000_000
+    with pytest.raises(ValueError):
+        run.blocks[2].q[0][0, 0, 0, 0] = 1.0
+    rows = run.blocks[2].attention_rows(0, 1, 2)
+    np.testing.assert_allclose(rows.sum(-1), 1, atol=1e-5)
+    assert len(run.predictions) == 5
 
 
 def test_run_at_the_checkpoints_own_setting():

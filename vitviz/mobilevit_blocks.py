@@ -354,8 +354,8 @@ class BlockView:
     def attention_rows(self, layer: int, p: int, n: int) -> np.ndarray:
         """(heads, N): softmax(q kᵀ · scale) of query patch n in the sequence of offset p, layer `layer`
         (0-based), computed from the traced q and k exactly as the model's attention computes its probabilities."""
-        q = torch.from_numpy(self.q[layer][p, :, n:n + 1])  # (heads, 1, dh)
-        k = torch.from_numpy(self.k[layer][p])  # (heads, N, dh)
+        q = torch.tensor(self.q[layer][p, :, n:n + 1])  # (heads, 1, dh); copies: the run's arrays are read-only
+        k = torch.tensor(self.k[layer][p])  # (heads, N, dh)
         scores = (q @ k.transpose(-2, -1)).mul_(self.scale)
         return torch.softmax(scores, dim=-1)[:, 0].numpy()
 
@@ -418,7 +418,15 @@ class MobileViTRun:
         a missing label's placeholder is written in the current language)."""
         if self.logits is None:
             return None
-        return top_predictions(torch.from_numpy(self.logits), self.labels)
+        return top_predictions(torch.tensor(self.logits), self.labels)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the run holds (the page's store keeps runs within a budget of bytes)."""
+        arrays = [] if self.logits is None else [self.logits]
+        for block in self.blocks.values():
+            arrays += [*block.taps.values(), block.conv3, block.resized, *block.q, *block.k]
+        return sum(a.nbytes for a in arrays)
 
 
 @dataclass(frozen=True, eq=False)
@@ -469,7 +477,10 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
-    return x.float().cpu().numpy()
+    """A tensor as a read-only float32 array: a run is shared by every session that reads it (the page's store)."""
+    array = x.float().cpu().numpy()
+    array.flags.writeable = False
+    return array
 
 
 def _checks(block: nn.Module, tap: dict[str, torch.Tensor], u: Unfolding, resized: torch.Tensor,
