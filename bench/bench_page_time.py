@@ -49,6 +49,8 @@ PATCH_SIZES = [14, 20, 12, 24, 18, 28, 15, 22, 13, 26, 17, 21]  # ViT pages: a n
 # MobileViT: a new (ph, pw) every round, none the checkpoint's (2, 2) the page opens with (a repeated one would find
 # its run in the page's cache: ph alone has 4 useful values, and rounds 5 and 6 measured a cached run)
 MOBILEVIT_PATCHES = [(1, 2), (3, 2), (4, 2), (1, 3), (3, 3), (2, 4), (4, 1), (3, 1), (2, 3), (4, 4), (1, 4), (4, 3)]
+SWIN_WINDOWS = [3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 2]  # Swin: a new M every round, none the checkpoint's 7
+ROUNDS_MAX = len(PATCH_SIZES) - 1  # the bare side's warm-up call takes the value after the last round's
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def vit_bare(call) -> Callable:
 def swin_bare() -> Callable:
     """Swin-T at 224 × 224, the first stage's regular and shifted blocks at the round's window size."""
     model = vitviz.load_model("swin-tiny")
-    return lambda i: lambda: sw.run_stage(model, torch.rand(1, 3, 224, 224), 3 + i % 9, 0)
+    return lambda i: lambda: sw.run_stage(model, torch.rand(1, 3, 224, 224), SWIN_WINDOWS[i], 0)
 
 
 def mobilevit_bare() -> Callable:
@@ -97,7 +99,7 @@ CASES = {
     "position": lambda: Case("position", "patch-size move (sidebar P)", {}, set_slider("ps", PATCH_SIZES.__getitem__),
                              vit_bare(lambda m, x: emb.position_stage(m, x, Image.new("RGB", (224, 224)), 1))),
     "swin": lambda: Case("swin", "window size M", {"swsec": "Mask & attention"},
-                         set_slider("M", lambda i: 3 + i % 9), swin_bare()),
+                         set_slider("M", SWIN_WINDOWS.__getitem__), swin_bare()),
     "mobilevit": lambda: Case("mobilevit", "patch size (ph, pw)", {"mvsec": "Global representation"},
                               lambda at, i: (at.slider(key="ph").set_value(MOBILEVIT_PATCHES[i][0]),
                                              at.slider(key="pw").set_value(MOBILEVIT_PATCHES[i][1])),
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--pages", default=",".join(CASES))
     args = parser.parse_args()
+    if not 1 <= args.rounds <= ROUNDS_MAX:
+        parser.error(f"--rounds must be 1 … {ROUNDS_MAX}: every round takes a value no earlier round took")
     bench_setup()
     compile_scripts_once()
     print(f"load average {os.getloadavg()[0]:.1f} · AppTest · medians of {args.rounds} rounds · ratio = median of the "

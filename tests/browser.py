@@ -92,11 +92,11 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_timeout(200)
 
 
-def goto(page, base: str, path: str = "", **params) -> None:
+def goto(page, base: str, path: str = "", timeout_s: float = 60, **params) -> None:
     query = f"?{urlencode(params)}" if params else ""
-    page.goto(f"{base}/{path}{query}", wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
-    wait_idle(page)
+    page.goto(f"{base}/{path}{query}", wait_until="domcontentloaded", timeout=timeout_s * 1000)
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_s * 1000)
+    wait_idle(page, timeout_s * 1000)
 
 
 def exceptions(page) -> list[str]:

@@ -15,6 +15,7 @@ import time
 import urllib.request
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from .apptest import photo
@@ -126,7 +127,10 @@ def test_one_container_serves_a_class_and_stops_on_sigterm(chromium, image):
         wait_healthy(url, name)
         assert container.podman("healthcheck", "run", name, check=False, capture=True).returncode == 0
         page = chromium.new_page(viewport={"width": 1280, "height": 800})
-        goto(page, url)
+        try:  # a fresh container's first page: its first run imports torch and the app (once, 3 min on a loaded host)
+            goto(page, url, timeout_s=180)
+        except PlaywrightError as err:  # what the server was doing, for the next reader
+            raise AssertionError(f"{err}\n{logs(name)[-3000:]}") from err
         assert_healthy(page)
         expect(page.locator("h1").first).to_be_visible()  # the overview, drawn
         upload(page, "class.jpg", photo(320, 240, seed=5))
