@@ -271,6 +271,44 @@ def test_a_pages_maps_go_out_as_files_not_inside_its_answer(page, query):
     assert all(re.fullmatch(r"/mock/media/[0-9a-f]+\.(png|jpg|webp)", source) for source in sources), sources
 
 
+SHARED = {}  # the figure a test's AppTest script draws: the same object in the test and in the script
+
+
+def _draw_the_shared_figure():
+    from tests.test_network import SHARED
+    from ui.common import chart
+
+    chart(SHARED["figure"], alt="a mask")
+
+
+def test_a_shared_figure_is_sent_from_one_dict_that_streamlit_leaves_as_it_was():
+    """ui.common.SentFigure: a cached figure's dict is made once; st.plotly_chart sends exactly the JSON of the plain
+    figure's own dict, run after run; and after those runs (Streamlit reads the dict and serialises it) the dict is
+    as it was."""
+    import copy
+    import json
+
+    import numpy as np
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from streamlit.testing.v1 import AppTest
+
+    from ui.common import SentFigure, shared_figure
+    from vitviz.viz import swin as sv
+
+    mask = np.where(np.arange(9)[:, None] // 3 == np.arange(9)[None] // 3, 0.0, -100.0)
+    spec = sv.mask_figure(mask, np.arange(9).reshape(3, 3) // 3, title="mask", query=4)
+    plain, sent = go.Figure(spec, _validate=False), shared_figure(spec)
+    assert isinstance(sent, SentFigure) and shared_figure(sent) is sent and sent.to_dict() is sent.to_dict()
+    before = copy.deepcopy(sent.to_dict())
+    SHARED["figure"] = sent
+    at = AppTest.from_function(_draw_the_shared_figure).run()
+    first = at.get("plotly_chart")[0].proto.spec
+    assert at.run().get("plotly_chart")[0].proto.spec == first
+    assert json.loads(first) == json.loads(pio.to_json(plain.to_dict(), validate=False))
+    assert sent.to_dict() == before and len(before["data"]) == 2  # the heat map and its crosses
+
+
 @pytest.mark.browser
 def test_the_picture_behind_the_axes_draws_the_image_traces_pixels(chromium):
     """Chromium draws each figure twice, as built (an image trace) and as sent (`move_behind_axes`, the picture a

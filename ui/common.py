@@ -144,6 +144,27 @@ def move_behind_axes(spec: dict) -> dict:
     return {**spec, "data": kept, "layout": layout}
 
 
+class SentFigure(go.Figure):
+    """A shared figure that nobody changes, whose dict, as st.plotly_chart sends it, is made once. Plotly's `to_dict`
+    deep-copies a figure and walks it for arrays to write in base64 on every call, and st.plotly_chart calls it on
+    every run that draws the chart (~1 ms for a chart of a few thousand cells, on every run of a page with four);
+    Streamlit 1.67 only serialises and reads that dict (tests/test_network.py checks that it is left as it was)."""
+
+    def to_dict(self) -> dict:
+        sent = self.__dict__.get("_sent")
+        if sent is None:
+            sent = self._sent = super().to_dict()
+        return sent
+
+
+def shared_figure(fig) -> SentFigure:
+    """`fig` (a figure or a figure's dict) as a `SentFigure`, for a cache of figures (st.cache_resource) that every
+    run and session draws again; not validated again."""
+    if isinstance(fig, SentFigure):
+        return fig
+    return SentFigure(fig if isinstance(fig, dict) else fig.to_plotly_json(), _validate=False)
+
+
 SENT_FIGURES = 32  # figure objects with pictures whose sent form is kept (by identity): converted once
 
 
@@ -208,7 +229,7 @@ def cacheable_pictures(fig):
                                 else image for image in sent["layout"].get("images", ())]
     if not is_object:  # a dict given as such: Streamlit checks it
         return sent
-    sent = go.Figure(sent, _validate=False)  # built from a valid figure's own dict: nothing to check again
+    sent = SentFigure(sent, _validate=False)  # built from a valid figure's own dict: nothing to check again
     _SENT.put(fig, sent, uris)
     return sent
 

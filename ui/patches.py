@@ -14,7 +14,7 @@ from vitviz.i18n import _, language
 from vitviz.patching import Patches, cut_patches
 from vitviz.viz.patches import PatchGrid, fit_height, grid_figure
 
-from .common import chart
+from .common import chart, shared_figure
 from .models import VitInput
 
 
@@ -91,7 +91,7 @@ def cached_figure(name: str, cache_key: str, selected: int, size: int, _build: C
 @st.cache_resource(max_entries=96, show_spinner=False)
 def _cached_figure(name: str, cache_key: str, selected: int, size: int, lang: str,
                    _build: Callable[[], go.Figure]) -> go.Figure:
-    return _build()
+    return shared_figure(_build())
 
 
 def selected_patch(vin: VitInput) -> int:

@@ -17,7 +17,7 @@ from vitviz.viz.attention import colourise
 from vitviz.viz.embeddings import INK, enlarge, ink_axes
 from vitviz.viz.encode import png
 
-from ..common import chart, markdown_table, picture
+from ..common import chart, markdown_table, picture, shared_figure
 from ..playground import STATES, open_on_pages as open_snapshot, run_number, trained_here
 from ..stages import STAGES
 
@@ -162,7 +162,7 @@ def curve_figures(key: tuple[str, int, int], lang: str, _view: pg.RunView) -> tu
     _line(accuracy, c.steps, c.train_accuracy, "train", _("train"))
     _line(accuracy, c.steps, c.val_accuracy, "val", _("validation"))
     accuracy.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    return loss, accuracy
+    return shared_figure(loss), shared_figure(accuracy)
 
 
 def curves(view: pg.RunView, key: str) -> None:
@@ -183,7 +183,7 @@ def grid_figure(key: tuple[str, int, int], lang: str, _view: pg.RunView) -> go.F
     fig = _small_figure(_("Grid-likeness"), _("correlation"), height=240)
     _line(fig, c.steps, c.grid_correlation, "val", _("grid-likeness"))
     fig.update_yaxes(range=[-1, 1])
-    return fig
+    return shared_figure(fig)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

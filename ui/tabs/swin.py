@@ -12,7 +12,8 @@ import streamlit as st
 from PIL import Image
 
 from ui.chrome import download_array, show_source
-from ui.common import chart, code_block, forget_outside, markdown_table, picture, shape_text, short_key
+from ui.common import (chart, code_block, forget_outside, markdown_table, picture, shape_text, shared_figure,
+                       short_key)
 from vitviz.describe import swin as describe
 from vitviz.i18n import _, language, N_, ngettext, sentences
 from vitviz.models.swin import (
@@ -177,7 +178,7 @@ def _grids_jpeg(photo_key: str, grids: tuple[tuple[int, tuple[int, int]], ...], 
 def _figure(key: str, lang: str, _make) -> go.Figure:
     """A figure built once per key and language and shared (nobody mutates it). Not validated here — 13 ms a figure;
     the figure functions' output is validated in tests/test_viz_swin.py — and not re-validated by st.plotly_chart."""
-    return go.Figure(_make(), _validate=False)
+    return shared_figure(_make())
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
