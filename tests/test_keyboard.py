@@ -89,6 +89,32 @@ def test_a_slider_the_query_a_patch_and_a_tab_by_keyboard(page, app_url):
     assert_healthy(page)
 
 
+def test_a_tab_that_drops_the_focus_during_a_long_run_gets_it_back(page, app_url):
+    """Streamlit disables the tab bar while a run that a tab started lasts longer than a moment: the open tab loses
+    its tabindex and the browser moves the focus to the page, so the next Tab would start again from the top (seen
+    on a loaded host). The accessibility script gives the focus back once the tab takes it again, and only then:
+    not when the student has moved the focus elsewhere meanwhile. Streamlit's two attribute changes are made here by
+    hand, so that the test does not depend on how long a run takes."""
+    goto(page, app_url, "attention")
+    tab_to(page, "All heads", role="tab")
+    disable = """() => { const t = document.activeElement; t.setAttribute('aria-disabled', 'true');
+      t.removeAttribute('tabindex'); t.setAttribute('data-vv-test', ''); }"""
+    enable = """() => { const t = document.querySelector('[data-vv-test]'); t.removeAttribute('aria-disabled');
+      t.setAttribute('tabindex', '0'); t.removeAttribute('data-vv-test'); }"""
+    page.evaluate(disable)
+    page.wait_for_function("() => document.activeElement === document.body")
+    page.evaluate(enable)
+    page.wait_for_function("() => document.activeElement.getAttribute('role') === 'tab'")
+    assert focused(page)["name"] == "All heads" and focus_is_visible(page)
+
+    page.evaluate(disable)
+    page.wait_for_function("() => document.activeElement === document.body")
+    elsewhere = tab_to(page, "Layer", role="range")  # the student moves on meanwhile
+    page.evaluate(enable)
+    page.wait_for_timeout(300)
+    assert focused(page)["name"] == elsewhere["name"]
+
+
 RUNS = """() => { window.vvRuns = 0;
   new MutationObserver(() => { if (document.querySelector('[data-testid="stApp"]')
     .getAttribute('data-test-script-state') === 'running') window.vvRuns++; })

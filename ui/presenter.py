@@ -72,7 +72,11 @@ PHONE_CSS = """
 # - a Material icon's ligature text inside a button that has its own name is hidden from screen readers;
 # - Streamlit reruns the script on a bare "r" pressed anywhere (a WCAG 2.1.4 character-key shortcut that cannot be
 #   switched off; "c" is off with client.toolbarMode = "minimal"): it is stopped before it reaches Streamlit,
-#   except where the key types a letter.
+#   except where the key types a letter;
+# - a control that stops taking the focus while it has it (Streamlit disables a tab bar while the run that a tab
+#   started lasts longer than a moment: the open tab loses its tabindex, and the browser moves the focus to the
+#   page, so the next Tab starts again from the top) gets it back once it can take it again, unless the focus went
+#   elsewhere meanwhile (WCAG 2.4.3).
 A11Y_JS = """(() => {
 if (window.vitvizA11y) { window.vitvizA11y(); return; }
 const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])';
@@ -138,6 +142,20 @@ const update = () => {
 const later = () => { if (pending === null) pending = setTimeout(update, 150); };
 window.vitvizA11y = later;
 new MutationObserver(later).observe(document.body, {childList: true, subtree: true, characterData: true});
+let dropped = null;  // the control that lost the focus by no longer taking it
+document.addEventListener('focusout', (e) => {
+  const t = e.target;
+  dropped = !e.relatedTarget && t instanceof HTMLElement && t.isConnected && !t.matches(FOCUSABLE) ? t : null;
+}, true);
+document.addEventListener('focusin', () => { dropped = null; }, true);
+new MutationObserver(() => {
+  const lost = !document.activeElement || document.activeElement === document.body;
+  if (dropped && lost && dropped.isConnected && dropped.matches(FOCUSABLE)) {
+    const control = dropped;
+    dropped = null;
+    control.focus({preventScroll: true});
+  }
+}).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['tabindex', 'aria-disabled', 'disabled']});
 const types = (e) => e.composedPath().some(n => /^(INPUT|TEXTAREA|SELECT)$/.test(n.tagName) || n.isContentEditable);
 window.addEventListener('keydown', (e) => {
   if (e.key.toLowerCase() === 'r' && !e.altKey && !e.ctrlKey && !e.metaKey && !types(e)) e.stopPropagation();
