@@ -576,7 +576,7 @@ def test_figures_leave_dragging_to_the_page_and_read_in_lightness():
     """dragmode off on every figure; the heatmaps' colour scales grow lighter from end to end, so that their values
     (the sign of a token value included: darker than the middle grey is negative) read without colour vision."""
     assert viz.explained_bar(np.array([0.5, 0.3, 0.2])).layout.dragmode is False
-    similarity = viz.similarity_heatmap(np.eye(3, dtype=np.float32), (1, 3))
+    similarity = viz.similarity_figure(torch.eye(3), (1, 3)).figure
     tokens = viz.token_heatmap(np.zeros((3, 4), np.float32), 0, 0)
     for fig in (similarity, tokens):
         assert fig.layout.dragmode is False

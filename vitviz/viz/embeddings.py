@@ -114,34 +114,28 @@ def token_heatmap(z: np.ndarray, row0: int, col0: int, height: int = 520, select
     return fig
 
 
-def similarity_heatmap(tiles: np.ndarray, grid: tuple[int, int], stride: int = 1, gap: int = 1, inner: int = 1,
-                       height: int = 520, colorbar: bool = True) -> go.Figure:
-    """The tiled cosine-similarity image of `similarity_tiles` (ViT Fig. 7 centre) as a picture in a figure.
+def _similarity_spec(tiles: np.ndarray, height: int) -> dict:
+    """The tiled cosine-similarity image of `similarity_tiles` (ViT Fig. 7 centre) as a picture in a figure's dict.
 
     Each tile is one query position's similarity to every position, in viridis from the smallest value shown to 1
     (a position's similarity to itself), gaps and padding white, with a horizontal colour bar below. The tiles are
     one PNG (one pixel a cell, drawn without smoothing): tens of thousands of cells as float32 hover values cost
     100–400 KB per chart and per slider move, which the page's text and the text alternative do not need (they quote
-    the numbers). `stride` and `inner` are what `similarity_tiles` used; the axes count cells from 0.
+    the numbers); the axes count cells from 0. Plain dicts, without plotly's validation: validating and updating the
+    figure took ~25 ms of the ~50 a chart costs, twice per patch-size move (tests/test_embeddings.py validates the
+    same spec).
     """
-    return go.Figure(_similarity_spec(tiles, height, colorbar), _validate=False)
-
-
-def _similarity_spec(tiles: np.ndarray, height: int, colorbar: bool = True) -> dict:
-    """`similarity_heatmap`'s figure as plain dicts, without plotly's validation: validating and updating the figure
-    took ~25 ms of the ~50 a chart costs, twice per patch-size move (tests/test_embeddings.py validates the same
-    spec)."""
     z = np.asarray(tiles, np.float32)
     low = min(float(np.nanmin(z)) if np.isfinite(z).any() else -1.0, 0.99)
     # a palette picture: a random model's noisy tiles compress to 40 % of an RGB PNG's bytes
     picture = dict(type="image", source=palette_uri(z, low, 1.0, "viridis", SIMILARITY_LEVELS),
                    x0=0, dx=1, y0=0, dy=1, hoverinfo="skip")
     scale = dict(type="heatmap", z=[[low, 1.0]], x=[0, 1], y=[0, 0], zmin=low, zmax=1, opacity=0, hoverinfo="skip",
-                 colorscale=colorscale("viridis"), showscale=colorbar,
+                 colorscale=colorscale("viridis"), showscale=True,
                  colorbar=dict(title=dict(text=_("cosine"), side="right"), thickness=12, orientation="h", y=-0.02,
                                yanchor="top", len=0.9))
     axis = dict(showticklabels=False, showgrid=False, ticks="", zeroline=False, tickfont=dict(color=INK))
-    layout = dict(height=height, margin=dict(l=30, r=10, t=10, b=70 if colorbar else 30), font=FONT,
+    layout = dict(height=height, margin=dict(l=30, r=10, t=10, b=70), font=FONT,
                   plot_bgcolor="white", dragmode=False, hovermode=False,
                   xaxis=dict(axis, side="top", range=[-0.5, z.shape[1] - 0.5],
                              title=dict(text=_("patch column →"), font=dict(color=INK))),
